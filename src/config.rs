@@ -1,0 +1,141 @@
+//! Agent configuration and every limit the agent enforces.
+//!
+//! Limits live here, in one place, so that their relations can be checked by `const`
+//! assertions and so that nobody has to hunt for a magic number in a handler.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Largest KV value accepted (`limits.kv_max_value_size`, Consul's default, 512 KiB).
+pub const KV_VALUE_BYTES_MAX: usize = 512 * 1024;
+/// Largest `/v1/txn` body (`limits.txn_max_req_len`, Consul's default).
+pub const TXN_BODY_BYTES_MAX: usize = 512 * 1024;
+/// Most operations in one transaction (Consul: `maxTxnOps`).
+pub const TXN_OPS_MAX: usize = 128;
+/// Longest KV key we accept. Consul has no explicit cap below Raft's entry size; we cap keys so
+/// that one request cannot make every list response huge. Over it: 400 (see `http::kv_api`).
+pub const KV_KEY_BYTES_MAX: usize = 8 * 1024;
+/// Largest request head (request line + headers) hyper will buffer before answering 431.
+pub const HTTP_HEAD_BYTES_MAX: usize = 64 * 1024;
+/// A client must finish sending its request head within this time (slowloris guard).
+pub const HTTP_HEAD_TIMEOUT_MS: u64 = 10_000;
+/// Depth of each core's inbox ring. A full ring answers 503 rather than growing.
+pub const INBOX_DEPTH: usize = 16 * 1024;
+/// Depth of the Raft core's proposal queue.
+pub const PROPOSAL_QUEUE_DEPTH: usize = 16 * 1024;
+/// Most proposals folded into one group commit (one write + one fdatasync).
+pub const PROPOSALS_PER_BATCH_MAX: usize = 4096;
+/// A log segment is closed and a new one started past this size.
+pub const LOG_SEGMENT_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Longest single log record (a txn of 128 ops of 512 KiB values fits with room).
+pub const LOG_RECORD_BYTES_MAX: usize = 80 * 1024 * 1024;
+/// Blocking queries: default wait when only `index` is given (`default_query_time`).
+pub const QUERY_WAIT_DEFAULT_MS: u64 = 300_000;
+/// Blocking queries: longest wait honoured (`max_query_time`).
+pub const QUERY_WAIT_MAX_MS: u64 = 600_000;
+/// Raft logical tick.
+pub const RAFT_TICK_MS: u64 = 100;
+
+const _: () = assert!(KV_VALUE_BYTES_MAX <= TXN_BODY_BYTES_MAX);
+const _: () = assert!(TXN_BODY_BYTES_MAX * 2 < LOG_RECORD_BYTES_MAX);
+const _: () = assert!((LOG_RECORD_BYTES_MAX as u64) < LOG_SEGMENT_BYTES_MAX * 2);
+const _: () = assert!(PROPOSALS_PER_BATCH_MAX <= PROPOSAL_QUEUE_DEPTH);
+const _: () = assert!(QUERY_WAIT_DEFAULT_MS <= QUERY_WAIT_MAX_MS);
+
+/// Validated configuration of one agent, built by `cli::agent` from flags.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// `-dev`: in-memory server that elects itself; nothing is kept.
+    pub dev: bool,
+    /// `-server`.
+    pub server: bool,
+    /// `-node`, default the host name.
+    pub node_name: String,
+    /// Random per data dir (persisted in `<data_dir>/node-id`), random per run in dev mode.
+    pub node_id: String,
+    /// `-datacenter`, default `dc1`.
+    pub datacenter: String,
+    /// `-bind`: cluster address (Raft/gossip); also what `/v1/status/leader` reports.
+    pub bind_addr: IpAddr,
+    /// `-client`: where HTTP and DNS listen.
+    pub client_addr: IpAddr,
+    /// `-http-port` (8500).
+    pub http_port: u16,
+    /// `-dns-port` (8600, `-1` disables; DNS itself arrives with the DNS issue).
+    pub dns_port: i32,
+    /// `ports.server` (8300).
+    pub server_port: u16,
+    /// `-data-dir`; `None` in dev mode.
+    pub data_dir: Option<PathBuf>,
+    /// Number of shard cores. Default: every core the process may run on.
+    pub shards: usize,
+    /// `acl.default_policy`, reported in `X-Consul-Default-ACL-Policy`.
+    pub acl_default_policy: String,
+}
+
+impl AgentConfig {
+    /// Dev-mode defaults, as `consul agent -dev` has them.
+    pub fn dev_defaults() -> AgentConfig {
+        AgentConfig {
+            dev: true,
+            server: true,
+            node_name: host_name(),
+            node_id: String::new(),
+            datacenter: "dc1".into(),
+            bind_addr: IpAddr::from([127, 0, 0, 1]),
+            client_addr: IpAddr::from([127, 0, 0, 1]),
+            http_port: 8500,
+            dns_port: 8600,
+            server_port: 8300,
+            data_dir: None,
+            shards: available_cores(),
+            acl_default_policy: "allow".into(),
+        }
+    }
+
+    /// Checks relations between settings; the message is what the CLI prints.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.dev && self.data_dir.is_none() {
+            return Err("data_dir cannot be empty".into());
+        }
+        if !self.dev && !self.server {
+            return Err(
+                "client agents arrive with the cluster issue; run with -server or -dev".into(),
+            );
+        }
+        if self.datacenter.is_empty()
+            || !self
+                .datacenter
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
+            return Err(format!(
+                "datacenter can only contain lowercase alphanumeric, - or _ characters. \
+                 received: {:?}",
+                self.datacenter
+            ));
+        }
+        if self.shards == 0 || self.shards > 256 {
+            return Err(format!(
+                "shards must be between 1 and 256, got {}",
+                self.shards
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Cores this process may run on (respects `taskset`).
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
