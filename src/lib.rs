@@ -1,6 +1,14 @@
 //! Tribune: a Consul-compatible service discovery and configuration system, thread-per-core.
 //!
 //! See `ARCHITECTURE.md` for the code map and who owns what.
+#![deny(unsafe_code)]
 
+pub mod cli;
 pub mod config;
+pub mod http;
+pub mod io;
 pub mod kv;
+pub mod mesh;
+pub mod raft;
+pub mod shard;
+pub mod version;

@@ -1,0 +1,121 @@
+//! The CLI's HTTP client: `-http-addr` / `CONSUL_HTTP_ADDR`, `-token` / `CONSUL_HTTP_TOKEN`.
+
+use std::io::Read;
+use std::time::Duration;
+
+/// Flags every client command accepts (Consul's `flags.HTTPFlags`, the ones we honour).
+pub const HTTP_VALUE_FLAGS: &[&str] = &["http-addr", "token", "datacenter"];
+
+/// A connection to one agent's HTTP API.
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    datacenter: Option<String>,
+    agent: ureq::Agent,
+}
+
+/// An HTTP answer, whatever its status.
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Client {
+    /// Builds a client from the parsed flags and the environment.
+    pub fn from_flags(flags: &super::flags::Parsed) -> Result<Client, String> {
+        let addr = flags
+            .value("http-addr")
+            .map(str::to_string)
+            .or_else(|| {
+                std::env::var("CONSUL_HTTP_ADDR")
+                    .ok()
+                    .filter(|a| !a.is_empty())
+            })
+            .unwrap_or_else(|| "127.0.0.1:8500".into());
+        let base = if let Some(rest) = addr.strip_prefix("http://") {
+            rest.to_string()
+        } else if addr.starts_with("https://") || addr.starts_with("unix://") {
+            return Err(format!(
+                "Error: {addr}: HTTPS and unix sockets arrive with the TLS issue"
+            ));
+        } else {
+            addr
+        };
+        let token = flags.value("token").map(str::to_string).or_else(|| {
+            std::env::var("CONSUL_HTTP_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+        });
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(330))
+            .build();
+        Ok(Client {
+            base: format!("http://{}", base.trim_end_matches('/')),
+            token,
+            datacenter: flags.value("datacenter").map(str::to_string),
+            agent,
+        })
+    }
+
+    /// Sends a request; `path_and_query` starts with `/v1/`.
+    pub fn call(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Answer, String> {
+        let mut url = format!("{}{}", self.base, path_and_query);
+        if let Some(dc) = &self.datacenter {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str("dc=");
+            url.push_str(dc);
+        }
+        let mut request = self.agent.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.set("X-Consul-Token", token);
+        }
+        let result = match body {
+            Some(b) => request.send_bytes(b),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => {
+                return Err(format!(
+                    "Error connecting to the agent at {}: {e}",
+                    self.base
+                ))
+            }
+        };
+        let status = response.status();
+        let mut body = Vec::new();
+        response
+            .into_reader()
+            .read_to_end(&mut body)
+            .map_err(|e| e.to_string())?;
+        Ok(Answer { status, body })
+    }
+}
+
+impl Answer {
+    /// Consul's Go-client error text: `Unexpected response code: 500 (body)`.
+    pub fn error_text(&self) -> String {
+        format!(
+            "Unexpected response code: {} ({})",
+            self.status,
+            String::from_utf8_lossy(&self.body).trim()
+        )
+    }
+}
+
+/// Percent-encodes a KV key for a URL path, keeping `/` (as the Go client does).
+pub fn escape_key(key: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(key, KEEP).to_string()
+}

@@ -1,0 +1,58 @@
+//! The `tribune` command line: `agent` runs an agent; every other verb is a client of our
+//! HTTP API (never of internals), as Consul's CLI is.
+
+pub mod agent;
+pub mod client;
+pub mod flags;
+pub mod kv;
+
+use crate::version::{CONSUL_API_VERSION, REVISION};
+
+const USAGE: &str = "Usage: tribune [--version] [--help] <command> [<args>]
+
+Available commands are:
+    agent      Runs a Tribune agent
+    kv         Interact with the key-value store
+    version    Prints the Tribune version";
+
+/// Runs the command line; returns the process exit code.
+pub fn run(args: Vec<String>) -> i32 {
+    let Some(verb) = args.first() else {
+        eprintln!("{USAGE}");
+        return 1;
+    };
+    let rest = &args[1..];
+    match verb.as_str() {
+        "agent" => agent::run(rest),
+        "kv" => kv::run(rest),
+        "version" | "-version" | "--version" | "-v" => {
+            if rest
+                .iter()
+                .any(|a| a.trim_start_matches('-') == "format=json")
+            {
+                println!(
+                    "{{\n    \"Version\": \"{CONSUL_API_VERSION}\",\n    \"Revision\": \"{REVISION}\",\n    \
+                     \"Prerelease\": \"\",\n    \"FIPS\": \"\",\n    \"BuildDate\": \"\",\n    \"RPC\": {{\n        \
+                     \"Default\": 2,\n        \"Min\": 2,\n        \"Max\": 3\n    }}\n}}"
+                );
+            } else {
+                println!("Consul v{CONSUL_API_VERSION}");
+                println!("Revision {REVISION}");
+                println!("Build Date 1970-01-01T00:00:00Z");
+                println!(
+                    "Protocol 2 spoken by default, understands 2 to 3 (agent will automatically use \
+                     protocol >2 when speaking to compatible agents)"
+                );
+            }
+            0
+        }
+        "-h" | "--help" | "help" | "-help" => {
+            println!("{USAGE}");
+            0
+        }
+        other => {
+            eprintln!("Unknown command: {other:?}\n\n{USAGE}");
+            1
+        }
+    }
+}

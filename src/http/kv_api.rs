@@ -1,0 +1,276 @@
+//! `/v1/kv/<key>`: GET (recurse, keys, separator, raw, blocking), PUT (flags, cas), DELETE.
+
+use base64::Engine;
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::query::read_options;
+use super::response::Reply;
+use super::ApiRequest;
+use crate::config::{KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX};
+use crate::kv::{Command, DirEntry};
+use crate::mesh::WriteOutcome;
+use crate::shard::core::ShardCtx;
+use crate::shard::kv_frontend::Busy;
+
+/// `structs.DirEntry` on the wire, fields in Consul's order.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DirEntryJson<'a> {
+    pub lock_index: u64,
+    pub key: &'a str,
+    pub flags: u64,
+    pub value: Option<String>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub session: &'a str,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+impl<'a> DirEntryJson<'a> {
+    /// Wire form of `entry`; `with_value: false` gives `Value: null` (txn write results).
+    pub fn from_entry(entry: &'a DirEntry, with_value: bool) -> DirEntryJson<'a> {
+        DirEntryJson {
+            lock_index: entry.lock_index,
+            key: &entry.key,
+            flags: entry.flags,
+            value: entry
+                .value
+                .as_ref()
+                .filter(|_| with_value)
+                .map(|v| base64::engine::general_purpose::STANDARD.encode(v)),
+            session: &entry.session,
+            create_index: entry.create_index,
+            modify_index: entry.modify_index,
+        }
+    }
+}
+
+/// The 413 text Consul writes for an oversized KV body.
+pub fn too_large_text(bytes: u64) -> String {
+    format!(
+        "Request body({bytes} bytes) too large, max size: {KV_VALUE_BYTES_MAX} bytes. See \
+         https://www.consul.io/docs/agent/config/config-files#kv_max_value_size."
+    )
+}
+
+/// Maps a failure text to Consul's status (agent/http.go's substring rules).
+pub fn error_reply(text: String) -> Reply {
+    let status = if text.contains("Permission denied") || text.contains("ACL not found") {
+        403
+    } else if text.contains("rate limit exceeded") {
+        429
+    } else {
+        500
+    };
+    Reply::text(status, text)
+}
+
+fn busy(_: Busy) -> Reply {
+    error_reply("rate limit exceeded, try again later or against a different server".into())
+}
+
+/// Go's `strconv.ParseUint` error text, which Consul passes through with status 500.
+fn parse_u64(value: &str) -> Result<u64, Reply> {
+    value.parse::<u64>().map_err(|_| {
+        let why = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+            "value out of range"
+        } else {
+            "invalid syntax"
+        };
+        Reply::text(500, format!("strconv.ParseUint: parsing {value:?}: {why}"))
+    })
+}
+
+fn check_key(key: &str) -> Result<(), Reply> {
+    if key.len() > KV_KEY_BYTES_MAX {
+        return Err(Reply::text(
+            400,
+            format!("Key too long ({} > {KV_KEY_BYTES_MAX} bytes)", key.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Entry point for every method on `/v1/kv/`.
+pub async fn handle(ctx: &ShardCtx, key: &str, req: &ApiRequest) -> Reply {
+    if let Err(reply) = check_key(key) {
+        return reply;
+    }
+    match req.method.as_str() {
+        "GET" => get(ctx, key, req).await,
+        "PUT" => put(ctx, key, req).await,
+        "DELETE" => delete(ctx, key, req).await,
+        _ => unreachable!("methods are checked against the route table first"),
+    }
+}
+
+async fn get(ctx: &ShardCtx, key: &str, req: &ApiRequest) -> Reply {
+    let q = &req.query;
+    let opts = match read_options(q, req.jitter) {
+        Ok(o) => o,
+        Err(text) => return Reply::text(400, text),
+    };
+    let known_leader = ctx.mesh.status.known_leader();
+    let meta = |reply: Reply, index: u64| reply.with_query_meta(index, known_leader, 0);
+    if q.has("keys") {
+        let separator = q
+            .get("separator")
+            .or_else(|| q.get("seperator"))
+            .unwrap_or("");
+        let read = ctx
+            .block_on(opts.min_index, opts.wait, || ctx.kv_keys(key, separator))
+            .await;
+        let read = match read {
+            Ok(r) => r,
+            Err(b) => return busy(b),
+        };
+        if read.value.is_empty() && !key.is_empty() {
+            return meta(Reply::empty(404), read.index);
+        }
+        return meta(Reply::json(&read.value, req.style), read.index);
+    }
+    if q.has("recurse") {
+        let read = match ctx
+            .block_on(opts.min_index, opts.wait, || ctx.kv_list(key))
+            .await
+        {
+            Ok(r) => r,
+            Err(b) => return busy(b),
+        };
+        if read.value.is_empty() {
+            return meta(Reply::empty(404), read.index);
+        }
+        let out: Vec<DirEntryJson> = read
+            .value
+            .iter()
+            .map(|e| DirEntryJson::from_entry(e, true))
+            .collect();
+        return meta(Reply::json(&out, req.style), read.index);
+    }
+    if key.is_empty() {
+        return Reply::text(400, "Missing key name");
+    }
+    let read = match ctx
+        .block_on(opts.min_index, opts.wait, || ctx.kv_get(key))
+        .await
+    {
+        Ok(r) => r,
+        Err(b) => return busy(b),
+    };
+    let Some(entry) = read.value else {
+        return meta(Reply::empty(404), read.index);
+    };
+    if q.has("raw") {
+        let reply = Reply {
+            status: 200,
+            content_type: Some("text/plain"),
+            headers: Vec::new(),
+            body: entry.value.clone().unwrap_or_default(),
+        }
+        .with("X-Content-Type-Options", "nosniff")
+        .with("Content-Security-Policy", "sandbox");
+        return meta(reply, read.index);
+    }
+    meta(
+        Reply::json(&[DirEntryJson::from_entry(&entry, true)], req.style),
+        read.index,
+    )
+}
+
+fn conflicting(req: &ApiRequest) -> Reply {
+    Reply::text(400, format!("Conflicting flags: {}\n", req.query.raw()))
+}
+
+async fn put(ctx: &ShardCtx, key: &str, req: &ApiRequest) -> Reply {
+    let q = &req.query;
+    if key.is_empty() {
+        return Reply::text(400, "Missing key name");
+    }
+    if ["cas", "acquire", "release"]
+        .iter()
+        .filter(|f| q.has(f))
+        .count()
+        > 1
+    {
+        return conflicting(req);
+    }
+    let flags = match q.get("flags") {
+        Some(f) => match parse_u64(f) {
+            Ok(v) => v,
+            Err(reply) => return reply,
+        },
+        None => 0,
+    };
+    let cas = match q.get("cas") {
+        Some(c) => match parse_u64(c) {
+            Ok(v) => Some(v),
+            Err(reply) => return reply,
+        },
+        None => None,
+    };
+    // Sessions arrive with their own issue; until then no session id is valid.
+    if let Some(session) = q.get("acquire").or_else(|| q.get("release")) {
+        return Reply::text(500, format!("invalid session {session:?}"));
+    }
+    if req.body.len() > KV_VALUE_BYTES_MAX {
+        return Reply::text(413, too_large_text(req.body.len() as u64));
+    }
+    let value = if req.body.is_empty() {
+        None
+    } else {
+        Some(req.body.to_vec())
+    };
+    let cmd = Command::KvSet {
+        key: key.to_string(),
+        value,
+        flags,
+        cas,
+    };
+    write_bool(ctx, cmd, req).await
+}
+
+async fn delete(ctx: &ShardCtx, key: &str, req: &ApiRequest) -> Reply {
+    let q = &req.query;
+    let recurse = q.has("recurse");
+    if recurse && q.has("cas") {
+        return conflicting(req);
+    }
+    if key.is_empty() && !recurse {
+        return Reply::text(400, "Missing key name");
+    }
+    let cmd = if recurse {
+        Command::KvDeleteTree {
+            prefix: key.to_string(),
+        }
+    } else {
+        let cas = match q.get("cas") {
+            Some(c) => match parse_u64(c) {
+                Ok(v) => Some(v),
+                Err(reply) => return reply,
+            },
+            None => None,
+        };
+        Command::KvDelete {
+            key: key.to_string(),
+            cas,
+        }
+    };
+    write_bool(ctx, cmd, req).await
+}
+
+async fn write_bool(ctx: &ShardCtx, cmd: Command, req: &ApiRequest) -> Reply {
+    match ctx.write(cmd).await {
+        WriteOutcome::Bool(ok) => Reply::json(&ok, req.style),
+        WriteOutcome::Failed(text) => error_reply(text),
+        WriteOutcome::Txn { .. } => unreachable!("KV writes answer with a bool"),
+    }
+}
+
+/// Used by the txn API for values that arrive base64-encoded.
+pub fn decode_base64(value: &str) -> Option<Bytes> {
+    base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .ok()
+        .map(Bytes::from)
+}

@@ -1,0 +1,109 @@
+//! Consul's HTTP API: query parsing, the route table, JSON shapes and the handlers.
+//!
+//! `query`, `route` and `response` are pure. Handlers (`kv_api`, `txn_api`, `agent_api`)
+//! are async functions of a shard context; the hyper glue lives in `shard::http_server`.
+
+pub mod agent_api;
+pub mod kv_api;
+pub mod query;
+pub mod response;
+pub mod route;
+pub mod txn_api;
+
+#[cfg(test)]
+mod tests;
+
+use bytes::Bytes;
+
+use crate::config::AgentConfig;
+use crate::shard::core::ShardCtx;
+use query::Query;
+use response::{JsonStyle, Reply};
+use route::Route;
+
+/// A request after the glue has read its body (bounded by `body_limit`).
+pub struct ApiRequest {
+    pub method: String,
+    pub query: Query,
+    pub body: Bytes,
+    pub style: JsonStyle,
+    /// Uniform random in [0, 1) for the blocking-query jitter (drawn by the caller so that
+    /// handlers stay deterministic under test).
+    pub jitter: f64,
+}
+
+/// Largest body a route reads; anything above gets 413 before the body is read.
+pub fn body_limit(route: &Route) -> usize {
+    match route {
+        Route::Kv(_) => crate::config::KV_VALUE_BYTES_MAX,
+        Route::Txn => crate::config::TXN_BODY_BYTES_MAX,
+        _ => 64 * 1024,
+    }
+}
+
+/// The 413 answer for a body over `body_limit`, in the route's own words.
+pub fn too_large(route: &Route, bytes: u64) -> Reply {
+    match route {
+        Route::Txn => Reply::text(
+            413,
+            format!(
+                "Request body({bytes} bytes) too large, max size: {} bytes. See \
+             https://www.consul.io/docs/agent/config/config-files#txn_max_req_len.",
+                crate::config::TXN_BODY_BYTES_MAX
+            ),
+        ),
+        _ => Reply::text(413, kv_api::too_large_text(bytes)),
+    }
+}
+
+/// Answers everything that needs no body and no shard: unknown paths, OPTIONS, 405.
+/// `None` means the request goes on to `dispatch`.
+pub fn preflight(route: &Route, method: &str) -> Option<Reply> {
+    match route {
+        Route::UnknownApi => {
+            return Some(Reply::text(404, "Invalid URL path: not a recognized HTTP API endpoint\n"))
+        }
+        Route::NotApi => {
+            return Some(Reply::text(
+                404,
+                "Invalid URL path: if attempting to use the HTTP API, ensure the path starts with '/v1/'\n",
+            ))
+        }
+        Route::Root => {
+            return Some(Reply::text(
+                200,
+                "Consul Agent: UI disabled. To enable, set ui_config.enabled=true in the agent \
+                 configuration and restart.",
+            ))
+        }
+        _ => {}
+    }
+    if method == "OPTIONS" {
+        return Some(Reply::empty(200).with("Allow", route.allow_header()));
+    }
+    if !route.methods().contains(&method) {
+        return Some(
+            Reply::text(405, format!("method {method} not allowed"))
+                .with("Allow", route.allow_header()),
+        );
+    }
+    None
+}
+
+/// Runs the handler for an API route (after `preflight` let it through).
+pub async fn dispatch(
+    ctx: &ShardCtx,
+    config: &AgentConfig,
+    route: &Route,
+    req: &ApiRequest,
+) -> Reply {
+    match route {
+        Route::Kv(key) => kv_api::handle(ctx, key, req).await,
+        Route::Txn => txn_api::handle(ctx, req).await,
+        Route::StatusLeader => agent_api::status_leader(ctx, config, req),
+        Route::StatusPeers => agent_api::status_peers(config, req),
+        Route::AgentSelf => agent_api::agent_self(ctx, config, req),
+        Route::AgentVersion => agent_api::version(req),
+        Route::Root | Route::UnknownApi | Route::NotApi => unreachable!("answered by preflight"),
+    }
+}

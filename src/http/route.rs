@@ -1,0 +1,79 @@
+//! The one table of HTTP routes, as code.
+
+/// A recognised endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `/v1/kv/<key>` (key may be empty).
+    Kv(String),
+    Txn,
+    StatusLeader,
+    StatusPeers,
+    AgentSelf,
+    AgentVersion,
+    /// `GET /` (no UI yet).
+    Root,
+    /// Under `/v1/` but not an endpoint we serve.
+    UnknownApi,
+    /// Anywhere else.
+    NotApi,
+}
+
+impl Route {
+    /// Resolves a percent-decoded path.
+    pub fn resolve(path: &str) -> Route {
+        if let Some(key) = path.strip_prefix("/v1/kv/") {
+            return Route::Kv(key.to_string());
+        }
+        match path {
+            "/v1/txn" => Route::Txn,
+            "/v1/status/leader" => Route::StatusLeader,
+            "/v1/status/peers" => Route::StatusPeers,
+            "/v1/agent/self" => Route::AgentSelf,
+            "/v1/agent/version" => Route::AgentVersion,
+            "/" => Route::Root,
+            p if p.contains("/v1/") => Route::UnknownApi,
+            _ => Route::NotApi,
+        }
+    }
+
+    /// Methods the route accepts, in Consul's registration order (for `Allow`).
+    pub fn methods(&self) -> &'static [&'static str] {
+        match self {
+            Route::Kv(_) => &["GET", "PUT", "DELETE"],
+            Route::Txn => &["PUT"],
+            Route::StatusLeader | Route::StatusPeers | Route::AgentSelf | Route::AgentVersion => {
+                &["GET"]
+            }
+            Route::Root | Route::UnknownApi | Route::NotApi => &[],
+        }
+    }
+
+    /// True for routes wrapped by Consul's API handler (they get the common headers, OPTIONS
+    /// and 405 handling).
+    pub fn is_api(&self) -> bool {
+        !self.methods().is_empty()
+    }
+
+    /// The `Allow` header value.
+    pub fn allow_header(&self) -> String {
+        let mut allow = String::from("OPTIONS");
+        for m in self.methods() {
+            allow.push(',');
+            allow.push_str(m);
+        }
+        allow
+    }
+}
+
+/// Percent-decodes a request path as Go's `url.URL.Path` does. `Err` when the result is not
+/// UTF-8 or holds control characters (Consul rejects unprintable characters with 400).
+pub fn decode_path(raw: &str) -> Result<String, &'static str> {
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| "Invalid URL path: not valid UTF-8")?;
+    if decoded.chars().any(|c| c.is_control()) {
+        // Consul's exact wording here is not confirmed; the status (400) is.
+        return Err("Invalid URL path: contains unprintable characters");
+    }
+    Ok(decoded.into_owned())
+}

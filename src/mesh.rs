@@ -1,0 +1,170 @@
+//! The typed messages cores exchange, and the bounded inboxes that carry them.
+//!
+//! Every cross-core interaction is one of these closed enums: no boxed closures, no shared
+//! mutable state. Replies travel on one-shot channels carried inside the message.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam::queue::ArrayQueue;
+use tokio::sync::{oneshot, Notify};
+
+use crate::config::INBOX_DEPTH;
+use crate::kv::{Command, DirEntry, TxnKvOp, TxnOpResult};
+
+/// How a write ended, as the HTTP layer needs it.
+#[derive(Debug)]
+pub enum WriteOutcome {
+    /// KV PUT/DELETE answer (`false` = CAS failed).
+    Bool(bool),
+    /// `/v1/txn`: results when `errors` is empty, else nothing was applied.
+    Txn {
+        results: Vec<TxnOpResult>,
+        errors: Vec<(usize, String)>,
+    },
+    /// Could not be committed (e.g. `No cluster leader`); the text is Consul's.
+    Failed(String),
+}
+
+/// Where a write's outcome goes.
+pub type WriteReply = oneshot::Sender<WriteOutcome>;
+
+/// Input of the Raft core.
+pub enum RaftInput {
+    /// Append `cmd` to the log; answer on `reply` once it is durable and applied.
+    Propose { cmd: Command, reply: WriteReply },
+    /// A shard's share of a multi-shard transaction at `index` (see `ShardMsg::Txn`).
+    TxnVote {
+        index: u64,
+        results: Vec<TxnOpResult>,
+        errors: Vec<(usize, String)>,
+    },
+    /// Stop the thread after the current batch.
+    Shutdown,
+}
+
+/// A read one shard asks of the shard that owns the keys.
+#[derive(Debug, Clone)]
+pub enum KvQuery {
+    /// One key.
+    Get { key: String },
+    /// Every entry under a prefix.
+    List { prefix: String },
+    /// Keys under a prefix, rolled up at `separator`.
+    Keys { prefix: String, separator: String },
+    /// Only the partition's highest index (for a missing key's `X-Consul-Index`).
+    IndexMax,
+}
+
+/// Answer to a `KvQuery`; `index` is the partition's index for the query, and
+/// `partition_index` its highest index overall.
+#[derive(Debug, Default)]
+pub struct KvAnswer {
+    pub entries: Vec<DirEntry>,
+    pub keys: Vec<String>,
+    pub index: u64,
+    pub partition_index: u64,
+}
+
+/// Input of a shard core.
+pub enum ShardMsg {
+    /// A committed single-key or delete-tree command at `index`, in index order.
+    Apply {
+        index: u64,
+        cmd: Command,
+        reply: Option<WriteReply>,
+    },
+    /// A committed transaction at `index`: `ops` are this shard's ops with their positions.
+    /// With `reply` (one participant) the shard decides alone; without it the shard votes to
+    /// the Raft core and waits for `TxnDecide`, holding back later applies and reads.
+    Txn {
+        index: u64,
+        ops: Vec<(usize, TxnKvOp)>,
+        reply: Option<WriteReply>,
+    },
+    /// The coordinator's decision for a multi-shard transaction.
+    TxnDecide { index: u64, commit: bool },
+    /// Every entry up to `index` has been handed to its shards (wakes blocking queries).
+    Committed { index: u64 },
+    /// A read of keys this shard owns.
+    Query {
+        query: KvQuery,
+        reply: oneshot::Sender<KvAnswer>,
+    },
+}
+
+/// One core's inbox: a bounded lock-free ring plus a doorbell that wakes its runtime.
+pub struct Inbox {
+    queue: ArrayQueue<ShardMsg>,
+    doorbell: Notify,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Inbox {
+            queue: ArrayQueue::new(INBOX_DEPTH),
+            doorbell: Notify::new(),
+        }
+    }
+}
+
+impl Inbox {
+    /// Enqueues `msg`; gives it back when the ring is full (the caller answers 503 or waits).
+    pub fn try_send(&self, msg: ShardMsg) -> Result<(), ShardMsg> {
+        self.queue.push(msg)?;
+        self.doorbell.notify_one();
+        Ok(())
+    }
+
+    /// Enqueues `msg`, yielding the thread while the ring is full. Only for the Raft core,
+    /// which must not drop committed entries and has nothing better to do meanwhile.
+    pub fn send_blocking(&self, mut msg: ShardMsg) {
+        loop {
+            match self.try_send(msg) {
+                Ok(()) => return,
+                Err(back) => {
+                    msg = back;
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+
+    /// Takes one message, if any.
+    pub fn try_recv(&self) -> Option<ShardMsg> {
+        self.queue.pop()
+    }
+
+    /// Resolves when a message may have arrived. `notify_one` stores a permit when nobody
+    /// waits, so a message sent between `try_recv` returning `None` and this call is not lost.
+    pub async fn ring(&self) {
+        self.doorbell.notified().await
+    }
+}
+
+/// Raft facts published by the Raft core for everyone to read (status endpoints, headers).
+/// Written only by the Raft core thread.
+#[derive(Default)]
+pub struct RaftStatus {
+    pub is_leader: AtomicBool,
+    pub leader_id: AtomicU64,
+    pub term: AtomicU64,
+    pub commit_index: AtomicU64,
+    pub applied_index: AtomicU64,
+    pub last_log_index: AtomicU64,
+}
+
+impl RaftStatus {
+    /// True when some node is known to lead.
+    pub fn known_leader(&self) -> bool {
+        self.leader_id.load(Ordering::Relaxed) != 0
+    }
+}
+
+/// Handles every core gets at start: all inboxes and the Raft core's proposal queue.
+#[derive(Clone)]
+pub struct Mesh {
+    pub shards: Arc<Vec<Inbox>>,
+    pub raft: crossbeam::channel::Sender<RaftInput>,
+    pub status: Arc<RaftStatus>,
+}

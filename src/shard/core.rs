@@ -1,0 +1,226 @@
+//! One shard core's state and its inbox loop.
+//!
+//! A `ShardState` is owned by its shard thread (`Rc<RefCell<_>>`, `!Send` by construction).
+//! It holds this shard's KV partition and the watermark of committed entries used to wake
+//! blocking queries. Changes arrive only as `ShardMsg`s from the Raft core, in index order.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use crate::kv::{Command, KvPartition, TxnUndo};
+use crate::mesh::{KvAnswer, KvQuery, Mesh, RaftInput, ShardMsg, WriteOutcome};
+use crate::shard::raft_core::txn_outcome;
+
+/// Messages handled per inbox turn before yielding to HTTP tasks.
+const INBOX_BATCH_MAX: usize = 256;
+
+/// A multi-shard transaction applied here tentatively, awaiting the coordinator's decision.
+struct Frozen {
+    index: u64,
+    undo: TxnUndo,
+}
+
+/// State owned by one shard core.
+pub struct ShardState {
+    pub id: usize,
+    pub partition: KvPartition,
+    /// Highest index the Raft core has finished dispatching (every shard hears of it).
+    pub committed: u64,
+    frozen: Option<Frozen>,
+    /// Messages that arrived while frozen, in arrival order.
+    held: VecDeque<ShardMsg>,
+}
+
+/// Everything a task on a shard needs: its state, the mesh, and local wake-ups.
+#[derive(Clone)]
+pub struct ShardCtx {
+    pub id: usize,
+    pub state: Rc<RefCell<ShardState>>,
+    pub mesh: Mesh,
+    /// Notified whenever `committed` grows (blocking queries re-check).
+    pub changed: Rc<Notify>,
+    /// Notified when a frozen transaction is decided (reads on this shard resume).
+    pub thawed: Rc<Notify>,
+}
+
+impl ShardCtx {
+    /// A context for shard `id`.
+    pub fn new(id: usize, mesh: Mesh) -> ShardCtx {
+        let state = ShardState {
+            id,
+            partition: KvPartition::default(),
+            committed: 0,
+            frozen: None,
+            held: VecDeque::new(),
+        };
+        ShardCtx {
+            id,
+            state: Rc::new(RefCell::new(state)),
+            mesh,
+            changed: Rc::new(Notify::new()),
+            thawed: Rc::new(Notify::new()),
+        }
+    }
+
+    /// Drains this shard's inbox forever.
+    pub async fn run_inbox(self) {
+        let inbox = &self.mesh.shards[self.id];
+        loop {
+            let mut handled = 0;
+            while let Some(msg) = inbox.try_recv() {
+                self.handle(msg);
+                handled += 1;
+                if handled == INBOX_BATCH_MAX {
+                    handled = 0;
+                    tokio::task::yield_now().await;
+                }
+            }
+            inbox.ring().await;
+        }
+    }
+
+    /// Waits until no transaction is pending here, so reads never see a tentative write.
+    pub async fn until_thawed(&self) {
+        loop {
+            let thawed = self.thawed.notified();
+            tokio::pin!(thawed);
+            thawed.as_mut().enable();
+            if self.state.borrow().frozen.is_none() {
+                return;
+            }
+            thawed.await;
+        }
+    }
+
+    /// Answers a read against this shard's partition (caller made sure it is thawed).
+    pub fn answer(&self, query: &KvQuery) -> KvAnswer {
+        let state = self.state.borrow();
+        let part = &state.partition;
+        let mut answer = KvAnswer {
+            partition_index: part.index_max(),
+            ..Default::default()
+        };
+        match query {
+            KvQuery::Get { key } => {
+                if let Some(e) = part.get(key) {
+                    answer.index = e.modify_index;
+                    answer.entries.push(e.clone());
+                }
+            }
+            KvQuery::List { prefix } => (answer.entries, answer.index) = part.list(prefix),
+            KvQuery::Keys { prefix, separator } => {
+                (answer.keys, answer.index) = part.keys(prefix, separator)
+            }
+            KvQuery::IndexMax => answer.index = part.index_max(),
+        }
+        answer
+    }
+
+    fn handle(&self, msg: ShardMsg) {
+        let mut state = self.state.borrow_mut();
+        if state.frozen.is_some() && !matches!(msg, ShardMsg::TxnDecide { .. }) {
+            state.held.push_back(msg);
+            return;
+        }
+        drop(state);
+        self.handle_now(msg);
+    }
+
+    fn handle_now(&self, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Apply { index, cmd, reply } => {
+                let outcome = self.apply(index, cmd);
+                if let Some(reply) = reply {
+                    let _ = reply.send(WriteOutcome::Bool(outcome));
+                }
+            }
+            ShardMsg::Txn { index, ops, reply } => {
+                let mut state = self.state.borrow_mut();
+                let outcome = state.partition.apply_txn(index, &ops);
+                match reply {
+                    Some(reply) => {
+                        if !outcome.errors.is_empty() {
+                            state.partition.undo_txn(outcome.undo);
+                        }
+                        let _ = reply.send(txn_outcome(outcome.results, outcome.errors));
+                    }
+                    None => {
+                        state.frozen = Some(Frozen {
+                            index,
+                            undo: outcome.undo,
+                        });
+                        let vote = RaftInput::TxnVote {
+                            index,
+                            results: outcome.results,
+                            errors: outcome.errors,
+                        };
+                        // The Raft core always drains its queue, so this wait is short.
+                        let _ = self.mesh.raft.send(vote);
+                    }
+                }
+            }
+            ShardMsg::TxnDecide { index, commit } => self.decide(index, commit),
+            ShardMsg::Committed { index } => {
+                let mut state = self.state.borrow_mut();
+                if index > state.committed {
+                    state.committed = index;
+                    state.partition.advance(index);
+                    drop(state);
+                    self.changed.notify_waiters();
+                }
+            }
+            ShardMsg::Query { query, reply } => {
+                let _ = reply.send(self.answer(&query));
+            }
+        }
+    }
+
+    fn apply(&self, index: u64, cmd: Command) -> bool {
+        let mut state = self.state.borrow_mut();
+        let part = &mut state.partition;
+        match cmd {
+            Command::KvSet {
+                key,
+                value,
+                flags,
+                cas,
+            } => part.apply_set(index, &key, value.map(Bytes::from), flags, cas),
+            Command::KvDelete { key, cas } => part.apply_delete(index, &key, cas),
+            Command::KvDeleteTree { prefix } => {
+                part.apply_delete_tree(index, &prefix);
+                true
+            }
+            Command::Noop | Command::Txn { .. } => unreachable!("not routed as Apply"),
+        }
+    }
+
+    fn decide(&self, index: u64, commit: bool) {
+        let mut state = self.state.borrow_mut();
+        let frozen = state
+            .frozen
+            .take()
+            .expect("decision without a pending transaction");
+        assert_eq!(frozen.index, index, "decision for another transaction");
+        if !commit {
+            state.partition.undo_txn(frozen.undo);
+        }
+        // Replay what was held; a held transaction may freeze us again.
+        while state.frozen.is_none() {
+            let Some(msg) = state.held.pop_front() else {
+                break;
+            };
+            drop(state);
+            self.handle_now(msg);
+            state = self.state.borrow_mut();
+        }
+        let thawed = state.frozen.is_none();
+        drop(state);
+        if thawed {
+            self.thawed.notify_waiters();
+        }
+    }
+}

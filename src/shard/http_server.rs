@@ -1,0 +1,119 @@
+//! hyper glue: accept connections on this shard's SO_REUSEPORT listener and turn requests
+//! into `http::ApiRequest`s with bounded bodies.
+
+use std::convert::Infallible;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rand::Rng;
+
+use crate::config::{AgentConfig, HTTP_HEAD_BYTES_MAX, HTTP_HEAD_TIMEOUT_MS};
+use crate::http::{self, query::Query, response::JsonStyle, response::Reply, route, route::Route};
+use crate::shard::core::ShardCtx;
+
+/// Accepts connections forever, one local task per connection.
+pub async fn serve(listener: std::net::TcpListener, ctx: ShardCtx, config: Rc<AgentConfig>) {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("listener on this runtime");
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // EMFILE and friends: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (ctx, config) = (ctx.clone(), config.clone());
+        tokio::task::spawn_local(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let (ctx, config) = (ctx.clone(), config.clone());
+                async move { Ok::<_, Infallible>(handle(req, &ctx, &config).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_millis(HTTP_HEAD_TIMEOUT_MS))
+                .max_buf_size(HTTP_HEAD_BYTES_MAX)
+                .title_case_headers(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    ctx: &ShardCtx,
+    config: &AgentConfig,
+) -> Response<Full<Bytes>> {
+    let reply = answer(req, ctx, config).await;
+    let is_api = reply.1;
+    to_hyper(
+        reply.0,
+        is_api.then_some(config.acl_default_policy.as_str()),
+    )
+}
+
+async fn answer(req: Request<Incoming>, ctx: &ShardCtx, config: &AgentConfig) -> (Reply, bool) {
+    let path = match route::decode_path(req.uri().path()) {
+        Ok(p) => p,
+        Err(why) => return (Reply::text(400, why), false),
+    };
+    let route = Route::resolve(&path);
+    let method = req.method().as_str().to_string();
+    if let Some(reply) = http::preflight(&route, &method) {
+        return (reply, route.is_api());
+    }
+    let query = Query::parse(req.uri().query().unwrap_or(""));
+    let limit = http::body_limit(&route);
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(n) = declared.filter(|&n| n > limit as u64) {
+        return (http::too_large(&route, n), true);
+    }
+    let body = match Limited::new(req.into_body(), limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return (http::too_large(&route, limit as u64 + 1), true)
+        }
+        Err(_) => return (Reply::text(400, "Failed to read request body"), true),
+    };
+    let pretty = query.has("pretty");
+    let api = http::ApiRequest {
+        method,
+        query,
+        body,
+        style: JsonStyle {
+            indent: pretty || config.dev,
+            newline: pretty,
+        },
+        jitter: rand::thread_rng().gen::<f64>(),
+    };
+    (http::dispatch(ctx, config, &route, &api).await, true)
+}
+
+fn to_hyper(reply: Reply, acl_policy: Option<&str>) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder().status(reply.status);
+    if let Some(ct) = reply.content_type {
+        builder = builder.header("Content-Type", ct);
+    }
+    if let Some(policy) = acl_policy {
+        builder = builder.header("X-Consul-Default-Acl-Policy", policy);
+    }
+    for (name, value) in reply.headers {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(Full::new(reply.body))
+        .expect("headers we build are valid")
+}
