@@ -1,1 +1,105 @@
+//! Golden tests of the pure HTTP pieces: routes, query parsing, JSON encoding, preflight.
 
+use std::time::Duration;
+
+use super::query::{parse_go_duration, read_options, Consistency, Query};
+use super::response::{encode_json, JsonStyle};
+use super::route::{decode_path, Route};
+use super::preflight;
+
+#[test]
+fn go_durations() {
+    let ms = |n| Some(Duration::from_millis(n));
+    assert_eq!(parse_go_duration("300ms"), ms(300));
+    assert_eq!(parse_go_duration("1.5s"), ms(1500));
+    assert_eq!(parse_go_duration("1h30m"), ms(5_400_000));
+    assert_eq!(parse_go_duration("0"), ms(0));
+    assert_eq!(parse_go_duration("10"), None);
+    assert_eq!(parse_go_duration("abc"), None);
+    assert_eq!(parse_go_duration(""), None);
+    assert_eq!(parse_go_duration("1.2.3s"), None);
+    assert_eq!(parse_go_duration("5x"), None);
+}
+
+#[test]
+fn read_options_match_consul() {
+    let q = |s: &str| Query::parse(s);
+    let o = read_options(&q("index=5&wait=10s"), 0.0).unwrap();
+    assert_eq!((o.min_index, o.wait), (5, Duration::from_secs(10)));
+    // Jitter adds at most wait/16; the cap is 600 s before jitter.
+    let o = read_options(&q("index=5&wait=1h"), 0.999).unwrap();
+    assert!(o.wait > Duration::from_secs(600) && o.wait < Duration::from_secs(638));
+    assert_eq!(read_options(&q("index=5"), 0.0).unwrap().wait, Duration::from_secs(300));
+    assert_eq!(read_options(&q("index=x"), 0.0).unwrap_err(), "Invalid index");
+    assert_eq!(read_options(&q("wait=10"), 0.0).unwrap_err(), "Invalid wait time");
+    assert_eq!(
+        read_options(&q("stale&consistent"), 0.0).unwrap_err(),
+        "Cannot specify ?stale with ?consistent, conflicting semantics."
+    );
+    assert_eq!(read_options(&q("stale=1"), 0.0).unwrap().consistency, Consistency::Stale);
+}
+
+#[test]
+fn query_presence_and_decoding() {
+    let q = Query::parse("recurse&separator=%2F&tag=a&tag=b&x=a+b");
+    assert!(q.has("recurse"));
+    assert_eq!(q.get("recurse"), Some(""));
+    assert_eq!(q.get("separator"), Some("/"));
+    assert_eq!(q.get("tag"), Some("a"));
+    assert_eq!(q.get("x"), Some("a b"));
+    assert!(!q.has("keys"));
+}
+
+#[test]
+fn routes_and_paths() {
+    assert_eq!(Route::resolve("/v1/kv/a/b"), Route::Kv("a/b".into()));
+    assert_eq!(Route::resolve("/v1/kv/"), Route::Kv(String::new()));
+    assert_eq!(Route::resolve("/v1/nope"), Route::UnknownApi);
+    assert_eq!(Route::resolve("/nope"), Route::NotApi);
+    assert_eq!(decode_path("/v1/kv/a%2Fb").unwrap(), "/v1/kv/a/b");
+    assert!(decode_path("/v1/kv/a%0Ab").is_err());
+    assert!(decode_path("/v1/kv/%FF").is_err());
+    assert_eq!(Route::Kv(String::new()).allow_header(), "OPTIONS,GET,PUT,DELETE");
+}
+
+#[test]
+fn preflight_answers() {
+    let r = preflight(&Route::UnknownApi, "GET").unwrap();
+    assert_eq!((r.status, &r.body[..]), (404, &b"Invalid URL path: not a recognized HTTP API endpoint\n"[..]));
+    let r = preflight(&Route::Txn, "GET").unwrap();
+    assert_eq!(r.status, 405);
+    assert_eq!(&r.body[..], b"method GET not allowed");
+    assert_eq!(r.headers, vec![("Allow", "OPTIONS,PUT".to_string())]);
+    let r = preflight(&Route::Txn, "OPTIONS").unwrap();
+    assert_eq!((r.status, r.body.len()), (200, 0));
+    assert!(preflight(&Route::Txn, "PUT").is_none());
+}
+
+#[test]
+fn json_like_go() {
+    let compact = JsonStyle { indent: false, newline: false };
+    let pretty = JsonStyle { indent: true, newline: true };
+    assert_eq!(encode_json(&vec!["<a&b>"], compact), br#"["\u003ca\u0026b\u003e"]"#.to_vec());
+    assert_eq!(encode_json(&"\u{2028}", compact), br#""\u2028""#.to_vec());
+    let v = serde_json::json!({"A": [1]});
+    assert_eq!(String::from_utf8(encode_json(&v, pretty)).unwrap(), "{\n    \"A\": [\n        1\n    ]\n}\n");
+    assert_eq!(encode_json(&Vec::<u8>::new(), pretty), b"[]\n".to_vec());
+}
+
+#[test]
+fn dir_entry_shape() {
+    let entry = crate::kv::DirEntry {
+        key: "k".into(),
+        lock_index: 0,
+        flags: 3,
+        value: Some(bytes::Bytes::from_static(b"bar")),
+        session: String::new(),
+        create_index: 4,
+        modify_index: 5,
+    };
+    let json = encode_json(&super::kv_api::DirEntryJson::from_entry(&entry, true), JsonStyle { indent: false, newline: false });
+    assert_eq!(
+        String::from_utf8(json).unwrap(),
+        r#"{"LockIndex":0,"Key":"k","Flags":3,"Value":"YmFy","CreateIndex":4,"ModifyIndex":5}"#
+    );
+}
