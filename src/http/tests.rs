@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
+use super::preflight;
 use super::query::{parse_go_duration, read_options, Consistency, Query};
 use super::response::{encode_json, JsonStyle};
 use super::route::{decode_path, Route};
-use super::preflight;
 
 #[test]
 fn go_durations() {
@@ -29,14 +29,26 @@ fn read_options_match_consul() {
     // Jitter adds at most wait/16; the cap is 600 s before jitter.
     let o = read_options(&q("index=5&wait=1h"), 0.999).unwrap();
     assert!(o.wait > Duration::from_secs(600) && o.wait < Duration::from_secs(638));
-    assert_eq!(read_options(&q("index=5"), 0.0).unwrap().wait, Duration::from_secs(300));
-    assert_eq!(read_options(&q("index=x"), 0.0).unwrap_err(), "Invalid index");
-    assert_eq!(read_options(&q("wait=10"), 0.0).unwrap_err(), "Invalid wait time");
+    assert_eq!(
+        read_options(&q("index=5"), 0.0).unwrap().wait,
+        Duration::from_secs(300)
+    );
+    assert_eq!(
+        read_options(&q("index=x"), 0.0).unwrap_err(),
+        "Invalid index"
+    );
+    assert_eq!(
+        read_options(&q("wait=10"), 0.0).unwrap_err(),
+        "Invalid wait time"
+    );
     assert_eq!(
         read_options(&q("stale&consistent"), 0.0).unwrap_err(),
         "Cannot specify ?stale with ?consistent, conflicting semantics."
     );
-    assert_eq!(read_options(&q("stale=1"), 0.0).unwrap().consistency, Consistency::Stale);
+    assert_eq!(
+        read_options(&q("stale=1"), 0.0).unwrap().consistency,
+        Consistency::Stale
+    );
 }
 
 #[test]
@@ -59,13 +71,22 @@ fn routes_and_paths() {
     assert_eq!(decode_path("/v1/kv/a%2Fb").unwrap(), "/v1/kv/a/b");
     assert!(decode_path("/v1/kv/a%0Ab").is_err());
     assert!(decode_path("/v1/kv/%FF").is_err());
-    assert_eq!(Route::Kv(String::new()).allow_header(), "OPTIONS,GET,PUT,DELETE");
+    assert_eq!(
+        Route::Kv(String::new()).allow_header(),
+        "OPTIONS,GET,PUT,DELETE"
+    );
 }
 
 #[test]
 fn preflight_answers() {
     let r = preflight(&Route::UnknownApi, "GET").unwrap();
-    assert_eq!((r.status, &r.body[..]), (404, &b"Invalid URL path: not a recognized HTTP API endpoint\n"[..]));
+    assert_eq!(
+        (r.status, &r.body[..]),
+        (
+            404,
+            &b"Invalid URL path: not a recognized HTTP API endpoint\n"[..]
+        )
+    );
     let r = preflight(&Route::Txn, "GET").unwrap();
     assert_eq!(r.status, 405);
     assert_eq!(&r.body[..], b"method GET not allowed");
@@ -77,12 +98,24 @@ fn preflight_answers() {
 
 #[test]
 fn json_like_go() {
-    let compact = JsonStyle { indent: false, newline: false };
-    let pretty = JsonStyle { indent: true, newline: true };
-    assert_eq!(encode_json(&vec!["<a&b>"], compact), br#"["\u003ca\u0026b\u003e"]"#.to_vec());
+    let compact = JsonStyle {
+        indent: false,
+        newline: false,
+    };
+    let pretty = JsonStyle {
+        indent: true,
+        newline: true,
+    };
+    assert_eq!(
+        encode_json(&vec!["<a&b>"], compact),
+        br#"["\u003ca\u0026b\u003e"]"#.to_vec()
+    );
     assert_eq!(encode_json(&"\u{2028}", compact), br#""\u2028""#.to_vec());
     let v = serde_json::json!({"A": [1]});
-    assert_eq!(String::from_utf8(encode_json(&v, pretty)).unwrap(), "{\n    \"A\": [\n        1\n    ]\n}\n");
+    assert_eq!(
+        String::from_utf8(encode_json(&v, pretty)).unwrap(),
+        "{\n    \"A\": [\n        1\n    ]\n}\n"
+    );
     assert_eq!(encode_json(&Vec::<u8>::new(), pretty), b"[]\n".to_vec());
 }
 
@@ -97,7 +130,13 @@ fn dir_entry_shape() {
         create_index: 4,
         modify_index: 5,
     };
-    let json = encode_json(&super::kv_api::DirEntryJson::from_entry(&entry, true), JsonStyle { indent: false, newline: false });
+    let json = encode_json(
+        &super::kv_api::DirEntryJson::from_entry(&entry, true),
+        JsonStyle {
+            indent: false,
+            newline: false,
+        },
+    );
     assert_eq!(
         String::from_utf8(json).unwrap(),
         r#"{"LockIndex":0,"Key":"k","Flags":3,"Value":"YmFy","CreateIndex":4,"ModifyIndex":5}"#

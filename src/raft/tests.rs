@@ -7,7 +7,13 @@ use super::record::{self, LogRecord};
 use crate::io::log_files::LogFiles;
 
 fn entry(index: u64, term: u64, data: Vec<u8>) -> LogRecord {
-    LogRecord::Entry { index, term, entry_type: 0, data, context: vec![1, 2] }
+    LogRecord::Entry {
+        index,
+        term,
+        entry_type: 0,
+        data,
+        context: vec![1, 2],
+    }
 }
 
 fn aligned(bytes: &[u8]) -> rkyv::util::AlignedVec<16> {
@@ -72,7 +78,11 @@ fn replay_truncates_conflicting_suffix() {
         entry(2, 1, vec![2]),
         entry(3, 1, vec![3]),
         entry(2, 2, vec![9]),
-        LogRecord::HardState { term: 2, vote: 1, commit: 2 },
+        LogRecord::HardState {
+            term: 2,
+            vote: 1,
+            commit: 2,
+        },
     ]);
     use raft::Storage;
     assert_eq!(store.last_index().unwrap(), 2);
@@ -101,9 +111,19 @@ fn files_recover_after_torn_tail() {
     drop(again);
 
     // Tear the last record: keep only part of it.
-    let seg = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+    let seg = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let len = std::fs::metadata(&seg).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 20).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len - 20)
+        .unwrap();
     let mut torn = LogFiles::open(dir.path()).unwrap();
     assert_eq!(torn.records.len(), 3);
     assert!(!torn.notes.is_empty());

@@ -1,0 +1,119 @@
+//! Starts real `tribune` agents on loopback for process tests, and stops them by PID.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Agent {
+    pub child: Child,
+    pub port: u16,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Agent {
+    /// Starts `tribune agent -dev` (with `data_dir` if given) and waits until it answers.
+    pub fn start(port: u16, data_dir: Option<&Path>) -> Agent {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tribune"));
+        cmd.args([
+            "agent",
+            "-dev",
+            "-client",
+            "127.0.0.1",
+            "-http-port",
+            &port.to_string(),
+            "-node",
+            "test-node",
+        ]);
+        if let Some(dir) = data_dir {
+            cmd.arg("-data-dir").arg(dir);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn tribune");
+        // Drain stdout in the background so the agent never blocks on a full pipe.
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
+        let agent = Agent { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(r) = agent.get("/v1/status/leader") {
+                if r.1 != "\"\"" {
+                    return agent;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("agent on port {port} did not elect itself within 10 s");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// (status, body, headers) for any method.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<(u16, String, Vec<(String, String)>), String> {
+        let req = ureq::request(method, &self.url(path)).timeout(Duration::from_secs(30));
+        let resp = match req.send_bytes(body) {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => return Err(e.to_string()),
+        };
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .map(|n| {
+                let v = resp.header(&n).unwrap_or("").to_string();
+                (n, v)
+            })
+            .collect();
+        let status = resp.status();
+        let body = resp.into_string().unwrap_or_default();
+        Ok((status, body, headers))
+    }
+
+    pub fn get(&self, path: &str) -> Result<(u16, String), String> {
+        self.call("GET", path, b"").map(|(s, b, _)| (s, b))
+    }
+
+    pub fn put(&self, path: &str, body: &[u8]) -> (u16, String) {
+        let (s, b, _) = self.call("PUT", path, body).expect("PUT");
+        (s, b)
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
