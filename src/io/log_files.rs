@@ -19,7 +19,7 @@ use crate::raft::record::{self, LogRecord};
 /// How appends reach the disk.
 enum Writer {
     /// One ring per log; write and fdatasync are linked and submitted together.
-    Uring(io_uring::IoUring),
+    Uring(Box<io_uring::IoUring>),
     /// `pwrite` + `fdatasync`, when io_uring is unavailable (seccomp, sysctl).
     Plain,
 }
@@ -99,15 +99,17 @@ impl LogFiles {
             }
         }
         let (seq, len) = last.unwrap_or((1, 0));
+        // Never truncate: recovery has already cut the file to its valid length.
         let file = OpenOptions::new()
             .create(true)
+            .truncate(false)
             .read(true)
             .write(true)
             .open(segment_path(dir, seq))?;
         file.sync_all()?;
         sync_dir(dir)?;
         let writer = match io_uring::IoUring::new(8) {
-            Ok(ring) => Writer::Uring(ring),
+            Ok(ring) => Writer::Uring(Box::new(ring)),
             Err(e) => {
                 notes.push(format!(
                     "io_uring unavailable ({e}); using pwrite + fdatasync"

@@ -42,9 +42,11 @@ impl LogStore {
                     "gap at {index}"
                 );
                 self.entries.truncate(index as usize - 1);
-                let mut e = Entry::default();
-                e.index = index;
-                e.term = term;
+                let mut e = Entry {
+                    index,
+                    term,
+                    ..Default::default()
+                };
                 e.set_entry_type(match entry_type {
                     1 => EntryType::EntryConfChange,
                     2 => EntryType::EntryConfChangeV2,

@@ -75,7 +75,7 @@ pub struct Scan {
 /// or the first frame that is short, has a bad length, a bad checksum or an invalid payload.
 pub fn scan(buf: &[u8]) -> Scan {
     assert!(
-        buf.is_empty() || buf.as_ptr() as usize % FRAME_HEADER_BYTES == 0,
+        buf.is_empty() || (buf.as_ptr() as usize).is_multiple_of(FRAME_HEADER_BYTES),
         "scan buffer must be 16-aligned"
     );
     let mut scan = Scan::default();

@@ -8,6 +8,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// (status, body, headers).
+pub type Answer = (u16, String, Vec<(String, String)>);
+
 pub struct Agent {
     pub child: Child,
     pub port: u16,
@@ -64,12 +67,7 @@ impl Agent {
     }
 
     /// (status, body, headers) for any method.
-    pub fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: &[u8],
-    ) -> Result<(u16, String, Vec<(String, String)>), String> {
+    pub fn call(&self, method: &str, path: &str, body: &[u8]) -> Result<Answer, String> {
         let req = ureq::request(method, &self.url(path)).timeout(Duration::from_secs(30));
         let resp = match req.send_bytes(body) {
             Ok(r) => r,
