@@ -14,8 +14,19 @@ use tribune::kv::{Command, KvPartition};
 use tribune::raft::record::{self, LogRecord};
 
 fn entry(index: u64) -> LogRecord {
-    let cmd = Command::KvSet { key: format!("service/web/{index}"), value: Some(vec![7; 100]), flags: 0, cas: None };
-    LogRecord::Entry { index, term: 1, entry_type: 0, data: cmd.encode(), context: vec![0; 16] }
+    let cmd = Command::KvSet {
+        key: format!("service/web/{index}"),
+        value: Some(vec![7; 100]),
+        flags: 0,
+        cas: None,
+    };
+    LogRecord::Entry {
+        index,
+        term: 1,
+        entry_type: 0,
+        data: cmd.encode(),
+        context: vec![0; 16],
+    }
 }
 
 /// One durable append (one write + one fdatasync) of a batch: the cost per entry falls with
@@ -29,16 +40,20 @@ fn log_append(c: &mut Criterion) {
         let records: Vec<LogRecord> = (1..=batch as u64).map(entry).collect();
         let mut frames = Vec::new();
         group.throughput(Throughput::Elements(batch as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(batch), &records, |b, records| {
-            b.iter(|| {
-                frames.clear();
-                for r in records {
-                    record::encode_into(r, &mut frames);
-                }
-                files.append(&frames).unwrap();
-                black_box(frames.len())
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::from_parameter(batch),
+            &records,
+            |b, records| {
+                b.iter(|| {
+                    frames.clear();
+                    for r in records {
+                        record::encode_into(r, &mut frames);
+                    }
+                    files.append(&frames).unwrap();
+                    black_box(frames.len())
+                })
+            },
+        );
     }
     group.finish();
 }
@@ -63,14 +78,22 @@ fn log_encode(c: &mut Criterion) {
     }
     let mut aligned = rkyv::util::AlignedVec::<16>::new();
     aligned.extend_from_slice(&frames);
-    group.bench_function("scan_256", |b| b.iter(|| black_box(record::scan(&aligned).records.len())));
+    group.bench_function("scan_256", |b| {
+        b.iter(|| black_box(record::scan(&aligned).records.len()))
+    });
     group.finish();
 }
 
 fn kv_apply(c: &mut Criterion) {
     let mut part = KvPartition::default();
     for i in 0..10_000u64 {
-        part.apply_set(i + 1, &format!("app/{i}"), Some(Bytes::from_static(b"v")), 0, None);
+        part.apply_set(
+            i + 1,
+            &format!("app/{i}"),
+            Some(Bytes::from_static(b"v")),
+            0,
+            None,
+        );
     }
     let mut index = 10_000u64;
     let value = Bytes::from(vec![1u8; 100]);
@@ -80,7 +103,15 @@ fn kv_apply(c: &mut Criterion) {
                 index += 1;
                 index
             },
-            |i| black_box(part.apply_set(i, &format!("app/{}", i % 10_000), Some(value.clone()), i, None)),
+            |i| {
+                black_box(part.apply_set(
+                    i,
+                    &format!("app/{}", i % 10_000),
+                    Some(value.clone()),
+                    i,
+                    None,
+                ))
+            },
             BatchSize::SmallInput,
         )
     });

@@ -19,6 +19,9 @@ pub const KV_KEY_BYTES_MAX: usize = 8 * 1024;
 pub const HTTP_HEAD_BYTES_MAX: usize = 64 * 1024;
 /// A client must finish sending its request head within this time (slowloris guard).
 pub const HTTP_HEAD_TIMEOUT_MS: u64 = 10_000;
+/// Most bytes of an oversized body read and discarded before answering 413, so a client that
+/// is still sending sees the answer instead of a reset.
+pub const HTTP_BODY_DRAIN_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Depth of each core's inbox ring. A full ring answers 503 rather than growing.
 pub const INBOX_DEPTH: usize = 16 * 1024;
 /// Depth of the Raft core's proposal queue.
@@ -37,6 +40,7 @@ pub const QUERY_WAIT_MAX_MS: u64 = 600_000;
 pub const RAFT_TICK_MS: u64 = 100;
 
 const _: () = assert!(KV_VALUE_BYTES_MAX <= TXN_BODY_BYTES_MAX);
+const _: () = assert!(TXN_BODY_BYTES_MAX < HTTP_BODY_DRAIN_BYTES_MAX);
 const _: () = assert!(TXN_BODY_BYTES_MAX * 2 < LOG_RECORD_BYTES_MAX);
 const _: () = assert!((LOG_RECORD_BYTES_MAX as u64) < LOG_SEGMENT_BYTES_MAX * 2);
 const _: () = assert!(PROPOSALS_PER_BATCH_MAX <= PROPOSAL_QUEUE_DEPTH);

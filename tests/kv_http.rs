@@ -167,3 +167,37 @@ fn blocking_get_wakes_on_write() {
     // Generous bound: the point is "woken by the write", not a latency figure.
     assert!(woke.duration_since(written) < Duration::from_secs(5));
 }
+
+#[test]
+fn huge_headers_and_garbage_are_refused_and_agent_stays_up() {
+    use std::io::{Read, Write};
+    let agent = Agent::start(free_port(), None);
+    agent.put("/v1/kv/keep", b"safe");
+    // A 200 KiB header: hyper refuses it (431) instead of buffering without bound.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let big = format!(
+        "GET /v1/kv/keep HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(200 * 1024)
+    );
+    let _ = s.write_all(big.as_bytes());
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 431"),
+        "{text}"
+    );
+    // Garbage instead of HTTP: a 400 or a closed connection, never a crash.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.write_all(b"\x00\xff\x13garbage\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 400"),
+        "{text}"
+    );
+    assert_eq!(agent.get("/v1/kv/keep?raw").unwrap(), (200, "safe".into()));
+}

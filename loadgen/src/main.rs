@@ -45,8 +45,14 @@ fn parse_args() -> Result<Args, String> {
             i += 1;
             continue;
         }
-        let value = argv.get(i + 1).ok_or(format!("--{flag} needs a value"))?.clone();
-        let num = |v: &str| v.parse::<f64>().map_err(|_| format!("--{flag}: not a number: {v}"));
+        let value = argv
+            .get(i + 1)
+            .ok_or(format!("--{flag} needs a value"))?
+            .clone();
+        let num = |v: &str| {
+            v.parse::<f64>()
+                .map_err(|_| format!("--{flag}: not a number: {v}"))
+        };
         match flag.as_str() {
             "target" | "attach" => a.target = value,
             "mode" => a.mode = value,
@@ -56,13 +62,21 @@ fn parse_args() -> Result<Args, String> {
             "rate" => a.rate = Some(num(&value)?),
             "value-bytes" => a.value_bytes = num(&value)? as usize,
             "keys" => a.keys = num(&value)? as usize,
-            "nodes" => return Err("--nodes (simulated gossip members) needs the gossip issue; not built yet".into()),
+            "nodes" => {
+                return Err(
+                    "--nodes (simulated gossip members) needs the gossip issue; not built yet"
+                        .into(),
+                )
+            }
             _ => return Err(format!("unknown flag --{flag}")),
         }
         i += 2;
     }
     if !["kv-get", "kv-put", "get"].contains(&a.mode.as_str()) {
-        return Err(format!("--mode must be kv-get, kv-put or get (fixed path), got {}", a.mode));
+        return Err(format!(
+            "--mode must be kv-get, kv-put or get (fixed path), got {}",
+            a.mode
+        ));
     }
     Ok(a)
 }
@@ -80,7 +94,11 @@ fn request(a: &Args, n: u64) -> Vec<u8> {
             r.extend(std::iter::repeat_n(b'x', a.value_bytes));
             r
         }
-        "kv-get" => format!("GET /v1/kv/loadgen/{} HTTP/1.1\r\nHost: {host}\r\n\r\n", n % a.keys as u64).into_bytes(),
+        "kv-get" => format!(
+            "GET /v1/kv/loadgen/{} HTTP/1.1\r\nHost: {host}\r\n\r\n",
+            n % a.keys as u64
+        )
+        .into_bytes(),
         _ => format!("GET {} HTTP/1.1\r\nHost: {host}\r\n\r\n", a.path).into_bytes(),
     }
 }
@@ -90,10 +108,17 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Re
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = std::str::from_utf8(&buf[..end]).map_err(std::io::Error::other)?;
-            let status: u16 = head.get(9..12).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("bad status line"))?;
+            let status: u16 = head
+                .get(9..12)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| std::io::Error::other("bad status line"))?;
             let len: usize = head
                 .lines()
-                .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim().parse().unwrap_or(0)))
+                .find_map(|l| {
+                    l.split_once(':')
+                        .filter(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                        .map(|(_, v)| v.trim().parse().unwrap_or(0))
+                })
                 .unwrap_or(0);
             let total = end + 4 + len;
             while buf.len() < total {
@@ -123,7 +148,11 @@ struct Outcome {
 }
 
 async fn connection(a: std::rc::Rc<Args>, id: usize, start: Instant, end: Instant) -> Outcome {
-    let mut out = Outcome { histogram: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(), ok: 0, errors: 0 };
+    let mut out = Outcome {
+        histogram: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
+        ok: 0,
+        errors: 0,
+    };
     let Ok(mut stream) = TcpStream::connect(&a.target).await else {
         out.errors += 1;
         return out;
@@ -131,7 +160,9 @@ async fn connection(a: std::rc::Rc<Args>, id: usize, start: Instant, end: Instan
     stream.set_nodelay(true).ok();
     let mut buf = Vec::with_capacity(32 * 1024);
     // Open loop: this connection's share of the rate, each send scheduled ahead of time.
-    let interval = a.rate.map(|r| Duration::from_secs_f64(a.connections as f64 / r));
+    let interval = a
+        .rate
+        .map(|r| Duration::from_secs_f64(a.connections as f64 / r));
     let mut n = id as u64;
     let mut intended = start;
     while Instant::now() < end {
@@ -141,7 +172,11 @@ async fn connection(a: std::rc::Rc<Args>, id: usize, start: Instant, end: Instan
                 tokio::time::sleep_until(intended.into()).await;
             }
         }
-        let sent = if interval.is_some() { intended } else { Instant::now() };
+        let sent = if interval.is_some() {
+            intended
+        } else {
+            Instant::now()
+        };
         let req = request(&a, n);
         n += a.connections as u64;
         let status = match stream.write_all(&req).await {
@@ -151,7 +186,8 @@ async fn connection(a: std::rc::Rc<Args>, id: usize, start: Instant, end: Instan
         match status {
             Ok(s) if s < 400 || (a.mode == "kv-get" && s == 404) => {
                 out.ok += 1;
-                out.histogram.saturating_record(sent.elapsed().as_micros().max(1) as u64);
+                out.histogram
+                    .saturating_record(sent.elapsed().as_micros().max(1) as u64);
             }
             Ok(_) => out.errors += 1,
             Err(_) => {
@@ -171,14 +207,29 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let local = tokio::task::LocalSet::new();
     let args = std::rc::Rc::new(args);
     let outcome = local.block_on(&runtime, async {
         if args.mode == "kv-get" {
             // Seed the keys the GETs read, so the benchmark measures hits.
-            let seed_args = Args { mode: "kv-put".into(), target: args.target.clone(), path: String::new(), connections: 1, seconds: 0.0, rate: None, value_bytes: args.value_bytes, keys: args.keys, json: false };
-            let mut s = TcpStream::connect(&args.target).await.expect("connect to target");
+            let seed_args = Args {
+                mode: "kv-put".into(),
+                target: args.target.clone(),
+                path: String::new(),
+                connections: 1,
+                seconds: 0.0,
+                rate: None,
+                value_bytes: args.value_bytes,
+                keys: args.keys,
+                json: false,
+            };
+            let mut s = TcpStream::connect(&args.target)
+                .await
+                .expect("connect to target");
             let mut buf = Vec::new();
             for k in 0..args.keys as u64 {
                 s.write_all(&request(&seed_args, k)).await.unwrap();
@@ -187,8 +238,14 @@ fn main() {
         }
         let start = Instant::now();
         let end = start + Duration::from_secs_f64(args.seconds);
-        let tasks: Vec<_> = (0..args.connections).map(|id| tokio::task::spawn_local(connection(args.clone(), id, start, end))).collect();
-        let mut total = Outcome { histogram: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(), ok: 0, errors: 0 };
+        let tasks: Vec<_> = (0..args.connections)
+            .map(|id| tokio::task::spawn_local(connection(args.clone(), id, start, end)))
+            .collect();
+        let mut total = Outcome {
+            histogram: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
+            ok: 0,
+            errors: 0,
+        };
         for t in tasks {
             let o = t.await.unwrap();
             total.histogram.add(&o.histogram).unwrap();
@@ -211,9 +268,21 @@ fn main() {
             })
         );
     } else {
-        println!("mode        {}  ({} connections, {:.1} s, target {})", args.mode, args.connections, elapsed.as_secs_f64(), args.target);
+        println!(
+            "mode        {}  ({} connections, {:.1} s, target {})",
+            args.mode,
+            args.connections,
+            elapsed.as_secs_f64(),
+            args.target
+        );
         println!("requests    {}  errors {}", o.ok, o.errors);
         println!("throughput  {rps:.0} req/s");
-        println!("latency ms  p50 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}", ms(0.5), ms(0.99), ms(0.999), h.max() as f64 / 1000.0);
+        println!(
+            "latency ms  p50 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
+            ms(0.5),
+            ms(0.99),
+            ms(0.999),
+            h.max() as f64 / 1000.0
+        );
     }
 }

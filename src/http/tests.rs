@@ -142,3 +142,62 @@ fn dir_entry_shape() {
         r#"{"LockIndex":0,"Key":"k","Flags":3,"Value":"YmFy","CreateIndex":4,"ModifyIndex":5}"#
     );
 }
+
+mod properties {
+    //! Every parser that sees network bytes: never panics, and accepts what it should.
+    use proptest::prelude::*;
+
+    use super::super::query::{parse_go_duration, read_options, Query};
+    use super::super::route::{decode_path, Route};
+    use super::super::txn_api::{parse_ops, Invalid};
+
+    proptest! {
+        #[test]
+        fn query_and_path_parsers_never_panic(raw in ".{0,200}", jitter in 0.0f64..1.0) {
+            let q = Query::parse(&raw);
+            let _ = read_options(&q, jitter);
+            if let Ok(path) = decode_path(&raw) {
+                let _ = Route::resolve(&path);
+                prop_assert!(!path.chars().any(char::is_control));
+            }
+        }
+
+        #[test]
+        fn durations_round_trip(ms in 0u64..10_000_000, unit in 0usize..3) {
+            let (text, expect) = match unit {
+                0 => (format!("{ms}ms"), ms),
+                1 => (format!("{}s", ms / 1000), ms / 1000 * 1000),
+                _ => (format!("{}m{}s", ms / 60_000, ms % 60_000 / 1000), ms / 1000 * 1000),
+            };
+            prop_assert_eq!(parse_go_duration(&text).unwrap().as_millis() as u64, expect);
+        }
+
+        #[test]
+        fn duration_parser_never_panics(s in "[0-9.a-zµ+-]{0,24}") {
+            let _ = parse_go_duration(&s);
+        }
+
+        #[test]
+        fn txn_body_parser_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_ops(&bytes);
+        }
+
+        #[test]
+        fn txn_body_accepts_well_formed_ops(keys in prop::collection::vec("[a-z/]{1,12}", 1..20), flags: u64) {
+            let ops: Vec<serde_json::Value> = keys.iter().map(|k| serde_json::json!(
+                {"KV": {"Verb": "set", "Key": k, "Value": "eA==", "Flags": flags}}
+            )).collect();
+            let body = serde_json::to_vec(&ops).unwrap();
+            let parsed = parse_ops(&body).ok().expect("well-formed body");
+            prop_assert_eq!(parsed.len(), keys.len());
+            prop_assert!(parsed.iter().zip(&keys).all(|(op, k)| &op.key == k && op.flags == flags));
+        }
+
+        #[test]
+        fn txn_over_128_ops_is_413(n in 129usize..200) {
+            let ops = vec![serde_json::json!({"KV": {"Verb": "get", "Key": "k"}}); n];
+            let body = serde_json::to_vec(&ops).unwrap();
+            prop_assert!(matches!(parse_ops(&body), Err(Invalid::TooLarge(_))));
+        }
+    }
+}

@@ -49,7 +49,7 @@ struct TxnReadResponse<'a> {
 }
 
 /// What a body failed on: 400 parse errors, 409 op errors, or 413 sizes.
-enum Invalid {
+pub(crate) enum Invalid {
     Parse(String),
     Ops(Vec<(usize, String)>),
     TooLarge(String),
@@ -61,7 +61,7 @@ fn unknown_field(name: &str) -> Invalid {
 
 /// Decodes Consul's txn body: an array of `{"KV": {...}}`; field names match
 /// case-insensitively (Go's decoder), unknown fields are rejected.
-fn parse_ops(body: &[u8]) -> Result<Vec<TxnKvOp>, Invalid> {
+pub(crate) fn parse_ops(body: &[u8]) -> Result<Vec<TxnKvOp>, Invalid> {
     let value: Value = serde_json::from_slice(body).map_err(|e| Invalid::Parse(e.to_string()))?;
     let Value::Array(items) = value else {
         return Err(Invalid::Parse(

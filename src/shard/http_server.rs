@@ -12,7 +12,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rand::Rng;
 
-use crate::config::{AgentConfig, HTTP_HEAD_BYTES_MAX, HTTP_HEAD_TIMEOUT_MS};
+use crate::config::{
+    AgentConfig, HTTP_BODY_DRAIN_BYTES_MAX, HTTP_HEAD_BYTES_MAX, HTTP_HEAD_TIMEOUT_MS,
+};
 use crate::http::{self, query::Query, response::JsonStyle, response::Reply, route, route::Route};
 use crate::shard::core::ShardCtx;
 
@@ -75,10 +77,20 @@ async fn answer(req: Request<Incoming>, ctx: &ShardCtx, config: &AgentConfig) ->
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut body = req.into_body();
     if let Some(n) = declared.filter(|&n| n > limit as u64) {
+        // Read and discard (up to a cap) so that a client still sending sees the 413 rather
+        // than a reset, as Go's server does for unread bodies.
+        let mut drained = 0usize;
+        while drained < HTTP_BODY_DRAIN_BYTES_MAX {
+            match body.frame().await {
+                Some(Ok(frame)) => drained += frame.data_ref().map_or(0, |d| d.len()),
+                _ => break,
+            }
+        }
         return (http::too_large(&route, n), true);
     }
-    let body = match Limited::new(req.into_body(), limit).collect().await {
+    let body = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
