@@ -37,6 +37,8 @@ impl Agent {
             &port.to_string(),
             "-node",
             "test-node",
+            "-shards",
+            "3",
         ]);
         if let Some(dir) = data_dir {
             cmd.arg("-data-dir").arg(dir);
