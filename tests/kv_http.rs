@@ -201,3 +201,44 @@ fn huge_headers_and_garbage_are_refused_and_agent_stays_up() {
     );
     assert_eq!(agent.get("/v1/kv/keep?raw").unwrap(), (200, "safe".into()));
 }
+
+/// A client that dribbles its request head is cut off after the head timeout (10 s), while
+/// other clients are served meanwhile.
+#[test]
+fn slowloris_connection_is_closed() {
+    use std::io::{Read, Write};
+    let agent = Agent::start(free_port(), None);
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+    slow.write_all(b"GET /v1/kv/x HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let start = Instant::now();
+    let mut closed = false;
+    while start.elapsed() < Duration::from_secs(20) {
+        // One more header byte per second: never completing the head.
+        if slow.write_all(b"X").is_err() {
+            closed = true;
+            break;
+        }
+        assert_eq!(
+            agent.get("/v1/status/leader").unwrap().0,
+            200,
+            "others must still be served"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    if !closed {
+        slow.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let mut buf = [0u8; 256];
+        closed = match slow.read(&mut buf) {
+            Ok(0) => true,                                  // EOF: the server hung up
+            Ok(n) => buf[..n].starts_with(b"HTTP/1.1 408"), // or told us it timed out
+            Err(_) => false,                                // still open and silent
+        };
+    }
+    assert!(closed, "slow client still connected after 20 s");
+    assert!(
+        start.elapsed() >= Duration::from_secs(8),
+        "cut off too early: {:?}",
+        start.elapsed()
+    );
+}

@@ -223,9 +223,10 @@ fn shard_map_is_stable_and_spreads() {
 /// `tests/txn_atomicity.rs` relies on its keys spanning shards at `-shards 3`.
 #[test]
 fn atomicity_test_keys_span_shards() {
-    let shards: std::collections::BTreeSet<usize> = ["bank/alice", "bank/bob", "bank/carol", "bank/dave"]
-        .iter()
-        .map(|k| shard_of(k, 3))
-        .collect();
+    let shards: std::collections::BTreeSet<usize> =
+        ["bank/alice", "bank/bob", "bank/carol", "bank/dave"]
+            .iter()
+            .map(|k| shard_of(k, 3))
+            .collect();
     assert!(shards.len() >= 2, "{shards:?}");
 }
