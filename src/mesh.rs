@@ -166,5 +166,9 @@ impl RaftStatus {
 pub struct Mesh {
     pub shards: Arc<Vec<Inbox>>,
     pub raft: crossbeam::channel::Sender<RaftInput>,
+    /// Transaction votes to the Raft core, bounded by the shard count: a frozen shard has at
+    /// most one vote outstanding, so a vote never waits. (On the proposal queue it could wait
+    /// on a full queue while the Raft core waits on that shard's full inbox: a deadlock.)
+    pub votes: crossbeam::channel::Sender<RaftInput>,
     pub status: Arc<RaftStatus>,
 }

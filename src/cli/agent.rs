@@ -83,11 +83,8 @@ pub fn config_from_args(args: &[String]) -> Result<AgentConfig, String> {
             .map_err(|_| format!("invalid value {v:?} for flag -shards"))?;
     }
     config.data_dir = p.value("data-dir").map(PathBuf::from);
-    if config.dev && config.data_dir.is_some() {
-        // Consul's dev mode keeps nothing; a data dir given with -dev is honoured so that a
-        // developer can test persistence without a cluster.
-        config.dev = true;
-    }
+    // Consul's -dev keeps nothing; we honour -data-dir even with -dev, so a developer can test
+    // persistence without a cluster.
     config.validate()?;
     config.node_id = match p.value("node-id") {
         Some(id) => id.to_string(),

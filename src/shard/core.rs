@@ -158,8 +158,8 @@ impl ShardCtx {
                             results: outcome.results,
                             errors: outcome.errors,
                         };
-                        // The Raft core always drains its queue, so this wait is short.
-                        let _ = self.mesh.raft.send(vote);
+                        // Never waits: the vote queue has a slot per shard (see `Mesh::votes`).
+                        let _ = self.mesh.votes.send(vote);
                     }
                 }
             }

@@ -35,10 +35,12 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
     let shard_count = config.shards;
     let shards: Arc<Vec<Inbox>> = Arc::new((0..shard_count).map(|_| Inbox::default()).collect());
     let (raft_tx, raft_rx) = crossbeam::channel::bounded(PROPOSAL_QUEUE_DEPTH);
+    let (votes_tx, votes_rx) = crossbeam::channel::bounded(shard_count);
     let status = Arc::new(RaftStatus::default());
     let mesh = Mesh {
         shards: shards.clone(),
         raft: raft_tx,
+        votes: votes_tx,
         status: status.clone(),
     };
 
@@ -54,7 +56,13 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
         })?;
 
     let core_ids = core_affinity::get_core_ids().unwrap_or_default();
-    let raft_core = raft_core::RaftCore::open(config.data_dir.as_deref(), raft_rx, shards, status)?;
+    let raft_core = raft_core::RaftCore::open(
+        config.data_dir.as_deref(),
+        raft_rx,
+        votes_rx,
+        shards,
+        status,
+    )?;
     let log_uses_io_uring = raft_core.uses_io_uring();
     let mut threads = Vec::new();
     // The Raft core shares core 0 with shard 0: on small machines a dedicated core would idle.

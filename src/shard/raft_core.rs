@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{Receiver, RecvTimeoutError};
+use crossbeam::channel::Receiver;
 use raft::eraftpb::{ConfState, Entry, EntryType};
 use raft::{RawNode, StateRole};
 
@@ -38,6 +38,7 @@ pub struct RaftCore {
     node: RawNode<LogStore>,
     files: Option<LogFiles>,
     inbox: Receiver<RaftInput>,
+    votes: Receiver<RaftInput>,
     shards: Arc<Vec<Inbox>>,
     status: Arc<RaftStatus>,
     /// Proposals awaiting their entry's application, by proposal id.
@@ -56,6 +57,7 @@ impl RaftCore {
     pub fn open(
         data_dir: Option<&std::path::Path>,
         inbox: Receiver<RaftInput>,
+        votes: Receiver<RaftInput>,
         shards: Arc<Vec<Inbox>>,
         status: Arc<RaftStatus>,
     ) -> std::io::Result<RaftCore> {
@@ -115,6 +117,7 @@ impl RaftCore {
             node,
             files,
             inbox,
+            votes,
             shards,
             status,
             pending: HashMap::new(),
@@ -137,22 +140,32 @@ impl RaftCore {
         let mut next_tick = Instant::now() + tick;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
-            match self.inbox.recv_timeout(wait) {
-                Ok(input) => {
+            let first = crossbeam::channel::select! {
+                recv(self.votes) -> vote => match vote {
+                    Ok(vote) => Some(vote),
+                    Err(_) => return, // every shard is gone: the agent is shutting down
+                },
+                recv(self.inbox) -> input => match input {
+                    Ok(input) => Some(input),
+                    Err(_) => return,
+                },
+                default(wait) => None,
+            };
+            if let Some(input) = first {
+                if !self.handle(input) {
+                    return;
+                }
+                while let Ok(vote) = self.votes.try_recv() {
+                    self.handle(vote);
+                }
+                for _ in 1..PROPOSALS_PER_BATCH_MAX {
+                    let Ok(input) = self.inbox.try_recv() else {
+                        break;
+                    };
                     if !self.handle(input) {
                         return;
                     }
-                    for _ in 1..PROPOSALS_PER_BATCH_MAX {
-                        let Ok(input) = self.inbox.try_recv() else {
-                            break;
-                        };
-                        if !self.handle(input) {
-                            return;
-                        }
-                    }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
             }
             if Instant::now() >= next_tick {
                 self.node.tick();
