@@ -1,0 +1,67 @@
+//! Catalog commands as written to the Raft log (rkyv). Add variants and fields only at the end.
+
+use rkyv::{Archive, Deserialize, Serialize};
+
+/// A node as registered.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct NodeDef {
+    pub id: String,
+    pub name: String,
+    pub address: String,
+    pub datacenter: String,
+    pub tagged_addresses: Vec<(String, String)>,
+    pub meta: Vec<(String, String)>,
+}
+
+/// A service instance as registered (Consul `NodeService`).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct ServiceDef {
+    pub id: String,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub address: String,
+    /// (name, address, port)
+    pub tagged_addresses: Vec<(String, String, u32)>,
+    pub meta: Vec<(String, String)>,
+    pub port: u32,
+    pub weight_passing: u32,
+    pub weight_warning: u32,
+    pub enable_tag_override: bool,
+}
+
+/// A check as registered (Consul `HealthCheck`, without indexes).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct CheckDef {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub notes: String,
+    pub output: String,
+    /// Empty for node-level checks.
+    pub service_id: String,
+    pub check_type: String,
+    pub interval: String,
+    pub timeout: String,
+}
+
+/// `PUT /v1/catalog/register` and the agent's anti-entropy writes.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct RegisterRequest {
+    pub node: NodeDef,
+    pub skip_node_update: bool,
+    pub service: Option<ServiceDef>,
+    pub checks: Vec<CheckDef>,
+}
+
+/// One catalog write.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum CatalogCommand {
+    Register(RegisterRequest),
+    /// Node only: the node and everything on it; with a service: that service and its checks;
+    /// with a check: that check.
+    Deregister {
+        node: String,
+        service_id: Option<String>,
+        check_id: Option<String>,
+    },
+}

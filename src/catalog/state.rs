@@ -1,0 +1,499 @@
+//! One shard's catalog: a replica of every node and node-level check, and the services (with
+//! their checks) whose name this shard owns.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::command::{CatalogCommand, CheckDef, NodeDef, RegisterRequest, ServiceDef};
+use crate::kv::shard_of;
+
+/// A stored node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub def: NodeDef,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+/// A stored service instance; `node` is the node's name as registered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    pub def: ServiceDef,
+    pub node: String,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+/// A stored check, with the service name and tags Consul copies onto service checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    pub def: CheckDef,
+    pub node: String,
+    pub service_name: String,
+    pub service_tags: Vec<String>,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+/// One `/v1/health/service` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceInstance {
+    pub node: Node,
+    pub service: Service,
+    /// Node-level checks first, then the instance's own, each in check-ID order.
+    pub checks: Vec<Check>,
+}
+
+type NodeKey = String; // lower-cased node name: Consul's names are case-insensitive
+type ItemKey = (String, String); // (lower-cased node, lower-cased service or check ID)
+
+fn lower(s: &str) -> String {
+    s.to_lowercase()
+}
+
+/// The catalog as one shard holds it. Owned by that shard's core.
+#[derive(Debug, Clone)]
+pub struct CatalogShard {
+    shard: usize,
+    shards: usize,
+    nodes: BTreeMap<NodeKey, Node>,
+    node_checks: BTreeMap<ItemKey, Check>,
+    services: BTreeMap<ItemKey, Service>,
+    service_checks: BTreeMap<ItemKey, Check>,
+    /// lower-cased service name → instances here.
+    by_name: BTreeMap<String, BTreeSet<ItemKey>>,
+    /// lower-cased service name → last index that changed an instance or its checks
+    /// (kept after the last instance goes, so watchers see the removal).
+    name_index: BTreeMap<String, u64>,
+    nodes_index: u64,
+    node_checks_index: u64,
+    services_index: u64,
+    service_checks_index: u64,
+    applied: u64,
+}
+
+impl CatalogShard {
+    /// Shard `shard` of `shards`.
+    pub fn new(shard: usize, shards: usize) -> CatalogShard {
+        assert!(shard < shards);
+        CatalogShard {
+            shard,
+            shards,
+            nodes: BTreeMap::new(),
+            node_checks: BTreeMap::new(),
+            services: BTreeMap::new(),
+            service_checks: BTreeMap::new(),
+            by_name: BTreeMap::new(),
+            name_index: BTreeMap::new(),
+            nodes_index: 0,
+            node_checks_index: 0,
+            services_index: 0,
+            service_checks_index: 0,
+            applied: 0,
+        }
+    }
+
+    /// True when this shard owns services called `name`.
+    pub fn owns(&self, name: &str) -> bool {
+        shard_of(&lower(name), self.shards) == self.shard
+    }
+
+    /// Applies a committed command (every shard gets every catalog command).
+    pub fn apply(&mut self, index: u64, cmd: &CatalogCommand) {
+        assert!(
+            index > self.applied,
+            "catalog entry {index} applied twice (at {})",
+            self.applied
+        );
+        self.applied = index;
+        match cmd {
+            CatalogCommand::Register(req) => self.register(index, req),
+            CatalogCommand::Deregister {
+                node,
+                service_id: None,
+                check_id: None,
+            } => self.deregister_node(index, node),
+            CatalogCommand::Deregister {
+                node,
+                service_id: Some(sid),
+                ..
+            } => self.deregister_service(index, node, sid),
+            CatalogCommand::Deregister {
+                node,
+                check_id: Some(cid),
+                ..
+            } => self.deregister_check(index, node, cid),
+        }
+    }
+
+    fn touch_name(&mut self, name: &str, index: u64) {
+        self.name_index.insert(lower(name), index);
+    }
+
+    fn register(&mut self, index: u64, req: &RegisterRequest) {
+        let node_key = lower(&req.node.name);
+        if !req.skip_node_update || !self.nodes.contains_key(&node_key) {
+            match self.nodes.get_mut(&node_key) {
+                Some(n) if n.def == req.node => {}
+                Some(n) => {
+                    n.def = req.node.clone();
+                    n.modify_index = index;
+                    self.nodes_index = index;
+                }
+                None => {
+                    self.nodes.insert(
+                        node_key.clone(),
+                        Node {
+                            def: req.node.clone(),
+                            create_index: index,
+                            modify_index: index,
+                        },
+                    );
+                    self.nodes_index = index;
+                }
+            }
+        }
+        if let Some(def) = &req.service {
+            if self.owns(&def.name) {
+                self.upsert_service(index, &req.node.name, def);
+            } else {
+                // Renamed to a name another shard owns: that shard adds it, we drop ours.
+                self.remove_service(index, &(lower(&req.node.name), lower(&def.id)));
+            }
+        }
+        for check in &req.checks {
+            self.upsert_check(index, &req.node.name, check);
+        }
+    }
+
+    fn upsert_service(&mut self, index: u64, node: &str, def: &ServiceDef) {
+        let key = (lower(node), lower(&def.id));
+        if let Some(old) = self.services.get(&key) {
+            if old.def == *def {
+                return;
+            }
+            if lower(&old.def.name) != lower(&def.name) {
+                // Renamed: the old name loses an instance (and may now live on another shard,
+                // which registers it there from the same command).
+                let old_name = old.def.name.clone();
+                self.remove_service(index, &key);
+                self.touch_name(&old_name, index);
+            }
+        }
+        let create_index = self.services.get(&key).map_or(index, |s| s.create_index);
+        self.services.insert(
+            key.clone(),
+            Service {
+                def: def.clone(),
+                node: node.to_string(),
+                create_index,
+                modify_index: index,
+            },
+        );
+        self.by_name
+            .entry(lower(&def.name))
+            .or_default()
+            .insert(key.clone());
+        // Service checks carry the service's name and tags.
+        for check in self.service_checks.values_mut() {
+            if (lower(&check.node), lower(&check.def.service_id)) == key
+                && check.service_tags != def.tags
+            {
+                check.service_tags = def.tags.clone();
+                check.service_name = def.name.clone();
+                check.modify_index = index;
+                self.service_checks_index = index;
+            }
+        }
+        self.services_index = index;
+        self.touch_name(&def.name, index);
+    }
+
+    fn upsert_check(&mut self, index: u64, node: &str, def: &CheckDef) {
+        let key = (lower(node), lower(&def.id));
+        if def.service_id.is_empty() {
+            // A node-level check replaces a service check of the same ID, wherever it was.
+            self.drop_service_check(index, &key);
+            let changed = match self.node_checks.get(&key) {
+                Some(c) => c.def != *def,
+                None => true,
+            };
+            if changed {
+                let create_index = self.node_checks.get(&key).map_or(index, |c| c.create_index);
+                let check = Check {
+                    def: def.clone(),
+                    node: node.to_string(),
+                    service_name: String::new(),
+                    service_tags: Vec::new(),
+                    create_index,
+                    modify_index: index,
+                };
+                self.node_checks.insert(key, check);
+                self.node_checks_index = index;
+                // A node check changes the health of every service on the node.
+                let names: Vec<String> = self
+                    .services
+                    .iter()
+                    .filter(|((n, _), _)| *n == lower(node))
+                    .map(|(_, s)| s.def.name.clone())
+                    .collect();
+                for name in names {
+                    self.touch_name(&name, index);
+                }
+            }
+            return;
+        }
+        if self.node_checks.remove(&key).is_some() {
+            self.node_checks_index = index;
+        }
+        let service_key = (lower(node), lower(&def.service_id));
+        let Some(service) = self.services.get(&service_key) else {
+            // The service lives on another shard (or not at all; the API validated that).
+            self.drop_service_check(index, &key);
+            return;
+        };
+        let (name, tags) = (service.def.name.clone(), service.def.tags.clone());
+        if let Some(c) = self.service_checks.get(&key) {
+            if c.def == *def && c.service_name == name && c.service_tags == tags {
+                return;
+            }
+        }
+        let create_index = self
+            .service_checks
+            .get(&key)
+            .map_or(index, |c| c.create_index);
+        let check = Check {
+            def: def.clone(),
+            node: node.to_string(),
+            service_name: name.clone(),
+            service_tags: tags,
+            create_index,
+            modify_index: index,
+        };
+        self.service_checks.insert(key, check);
+        self.service_checks_index = index;
+        self.touch_name(&name, index);
+    }
+
+    fn drop_service_check(&mut self, index: u64, key: &ItemKey) {
+        if let Some(c) = self.service_checks.remove(key) {
+            self.service_checks_index = index;
+            self.touch_name(&c.service_name, index);
+        }
+    }
+
+    fn remove_service(&mut self, index: u64, key: &ItemKey) {
+        let Some(service) = self.services.remove(key) else {
+            return;
+        };
+        let name = lower(&service.def.name);
+        if let Some(set) = self.by_name.get_mut(&name) {
+            set.remove(key);
+            if set.is_empty() {
+                self.by_name.remove(&name);
+            }
+        }
+        let doomed: Vec<ItemKey> = self
+            .service_checks
+            .iter()
+            .filter(|((n, _), c)| *n == key.0 && lower(&c.def.service_id) == key.1)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in doomed {
+            self.service_checks.remove(&k);
+            self.service_checks_index = index;
+        }
+        self.services_index = index;
+        self.touch_name(&service.def.name, index);
+    }
+
+    fn deregister_node(&mut self, index: u64, node: &str) {
+        let node_key = lower(node);
+        if self.nodes.remove(&node_key).is_some() {
+            self.nodes_index = index;
+        }
+        let checks: Vec<ItemKey> = self
+            .node_checks
+            .keys()
+            .filter(|(n, _)| *n == node_key)
+            .cloned()
+            .collect();
+        for k in checks {
+            self.node_checks.remove(&k);
+            self.node_checks_index = index;
+        }
+        let services: Vec<ItemKey> = self
+            .services
+            .keys()
+            .filter(|(n, _)| *n == node_key)
+            .cloned()
+            .collect();
+        for k in services {
+            self.remove_service(index, &k);
+        }
+    }
+
+    fn deregister_service(&mut self, index: u64, node: &str, service_id: &str) {
+        self.remove_service(index, &(lower(node), lower(service_id)));
+    }
+
+    fn deregister_check(&mut self, index: u64, node: &str, check_id: &str) {
+        let key = (lower(node), lower(check_id));
+        if self.node_checks.remove(&key).is_some() {
+            self.node_checks_index = index;
+            let names: Vec<String> = self
+                .services
+                .iter()
+                .filter(|((n, _), _)| *n == key.0)
+                .map(|(_, s)| s.def.name.clone())
+                .collect();
+            for name in names {
+                self.touch_name(&name, index);
+            }
+        }
+        self.drop_service_check(index, &key);
+    }
+
+    // ---- reads ----
+
+    /// Highest index of the replicated tables (nodes, node checks).
+    pub fn replicated_index(&self) -> u64 {
+        self.nodes_index.max(self.node_checks_index)
+    }
+
+    /// Highest index of anything this shard holds.
+    pub fn index_max(&self) -> u64 {
+        self.replicated_index()
+            .max(self.services_index)
+            .max(self.service_checks_index)
+    }
+
+    /// Every node, ordered by name.
+    pub fn nodes(&self) -> Vec<Node> {
+        self.nodes.values().cloned().collect()
+    }
+
+    /// One node by (case-insensitive) name.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.get(&lower(name))
+    }
+
+    /// Tags of every service this shard owns, by service name (deduplicated, sorted).
+    pub fn service_tags(&self) -> BTreeMap<String, BTreeSet<String>> {
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for s in self.services.values() {
+            out.entry(s.def.name.clone())
+                .or_default()
+                .extend(s.def.tags.iter().cloned());
+        }
+        out
+    }
+
+    /// Index for a query about service `name`: its own index, or this shard's service table's
+    /// when the name is unknown, and the replicated tables' (node changes alter the answer).
+    pub fn service_index(&self, name: &str) -> u64 {
+        let own = self
+            .name_index
+            .get(&lower(name))
+            .copied()
+            .unwrap_or(self.services_index);
+        own.max(self.replicated_index())
+    }
+
+    /// Instances of `name` carrying every tag in `tags` (case-insensitive), ordered by node
+    /// then service ID, with their node and checks.
+    pub fn instances(&self, name: &str, tags: &[String]) -> Vec<ServiceInstance> {
+        let Some(keys) = self.by_name.get(&lower(name)) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let service = &self.services[key];
+            let has_tags = tags
+                .iter()
+                .all(|t| service.def.tags.iter().any(|st| st.eq_ignore_ascii_case(t)));
+            if !has_tags {
+                continue;
+            }
+            let Some(node) = self.nodes.get(&key.0) else {
+                continue;
+            };
+            let mut checks: Vec<Check> = self
+                .node_checks
+                .range((key.0.clone(), String::new())..)
+                .take_while(|((n, _), _)| *n == key.0)
+                .map(|(_, c)| c.clone())
+                .collect();
+            checks.extend(
+                self.service_checks
+                    .range((key.0.clone(), String::new())..)
+                    .take_while(|((n, _), _)| *n == key.0)
+                    .filter(|(_, c)| lower(&c.def.service_id) == key.1)
+                    .map(|(_, c)| c.clone()),
+            );
+            out.push(ServiceInstance {
+                node: node.clone(),
+                service: service.clone(),
+                checks,
+            });
+        }
+        out
+    }
+
+    /// Services this shard owns on `node`, by service ID.
+    pub fn node_services(&self, node: &str) -> Vec<Service> {
+        let key = lower(node);
+        self.services
+            .range((key.clone(), String::new())..)
+            .take_while(|((n, _), _)| *n == key)
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+
+    /// Node-level checks of `node` (replicated: take them from one shard only).
+    pub fn node_level_checks(&self, node: &str) -> Vec<Check> {
+        let key = lower(node);
+        self.node_checks
+            .range((key.clone(), String::new())..)
+            .take_while(|((n, _), _)| *n == key)
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
+
+    /// Service checks this shard owns on `node`.
+    pub fn node_service_checks(&self, node: &str) -> Vec<Check> {
+        let key = lower(node);
+        self.service_checks
+            .range((key.clone(), String::new())..)
+            .take_while(|((n, _), _)| *n == key)
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
+
+    /// Service checks of instances of `name` (owned by this shard when `owns(name)`).
+    pub fn checks_of_service(&self, name: &str) -> Vec<Check> {
+        let name = lower(name);
+        self.service_checks
+            .values()
+            .filter(|c| lower(&c.service_name) == name)
+            .cloned()
+            .collect()
+    }
+
+    /// Checks in `state` (`any` = all): node-level ones only when `with_replicated`, so that a
+    /// scatter takes them from one shard.
+    pub fn checks_in_state(&self, state: &str, with_replicated: bool) -> Vec<Check> {
+        let wanted = |c: &&Check| state == "any" || c.def.status == state;
+        let mut out: Vec<Check> = Vec::new();
+        if with_replicated {
+            out.extend(self.node_checks.values().filter(wanted).cloned());
+        }
+        out.extend(self.service_checks.values().filter(wanted).cloned());
+        out
+    }
+
+    /// True when `(node, service_id)` is registered here.
+    pub fn has_service(&self, node: &str, service_id: &str) -> bool {
+        self.services
+            .contains_key(&(lower(node), lower(service_id)))
+    }
+}
