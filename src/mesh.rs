@@ -66,6 +66,36 @@ pub struct KvAnswer {
     pub partition_index: u64,
 }
 
+/// A catalog read one shard asks of another (or of every other).
+#[derive(Debug, Clone)]
+pub enum CatalogQuery {
+    /// Instances of a service (asked of the shard that owns the name).
+    Instances { name: String, tags: Vec<String> },
+    /// Service name → tags, for the names this shard owns.
+    ServiceTags,
+    /// This shard's services on a node.
+    NodeServices { node: String },
+    /// This shard's service checks on a node.
+    NodeServiceChecks { node: String },
+    /// Service checks of a service (asked of the owner).
+    ChecksOfService { name: String },
+    /// Checks in a state; node-level ones only from the shard asked `with_replicated`.
+    ChecksInState {
+        state: String,
+        with_replicated: bool,
+    },
+}
+
+/// Answer to a `CatalogQuery`, with the index that answer carries on that shard.
+#[derive(Debug, Default)]
+pub struct CatalogAnswer {
+    pub instances: Vec<crate::catalog::ServiceInstance>,
+    pub services: Vec<crate::catalog::Service>,
+    pub checks: Vec<crate::catalog::Check>,
+    pub tags: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    pub index: u64,
+}
+
 /// Input of a shard core.
 pub enum ShardMsg {
     /// A committed single-key or delete-tree command at `index`, in index order.
@@ -90,6 +120,11 @@ pub enum ShardMsg {
     Query {
         query: KvQuery,
         reply: oneshot::Sender<KvAnswer>,
+    },
+    /// A read of this shard's catalog.
+    Catalog {
+        query: CatalogQuery,
+        reply: oneshot::Sender<CatalogAnswer>,
     },
 }
 

@@ -56,7 +56,7 @@ pub struct RegisterRequest {
 /// One catalog write.
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum CatalogCommand {
-    Register(RegisterRequest),
+    Register(Box<RegisterRequest>),
     /// Node only: the node and everything on it; with a service: that service and its checks;
     /// with a check: that check.
     Deregister {

@@ -129,6 +129,21 @@ impl CatalogShard {
         self.name_index.insert(lower(name), index);
     }
 
+    /// Bumps the index of every service (owned here) on a node whose record or node-level
+    /// checks changed, as Consul's `updateAllServiceIndexesOfNode` does: health answers for
+    /// those services changed, and only those.
+    fn touch_node_services(&mut self, node_key: &str, index: u64) {
+        let names: Vec<String> = self
+            .services
+            .range((node_key.to_string(), String::new())..)
+            .take_while(|((n, _), _)| n == node_key)
+            .map(|(_, s)| s.def.name.clone())
+            .collect();
+        for name in names {
+            self.touch_name(&name, index);
+        }
+    }
+
     fn register(&mut self, index: u64, req: &RegisterRequest) {
         let node_key = lower(&req.node.name);
         if !req.skip_node_update || !self.nodes.contains_key(&node_key) {
@@ -138,6 +153,7 @@ impl CatalogShard {
                     n.def = req.node.clone();
                     n.modify_index = index;
                     self.nodes_index = index;
+                    self.touch_node_services(&node_key, index);
                 }
                 None => {
                     self.nodes.insert(
@@ -230,15 +246,7 @@ impl CatalogShard {
                 self.node_checks.insert(key, check);
                 self.node_checks_index = index;
                 // A node check changes the health of every service on the node.
-                let names: Vec<String> = self
-                    .services
-                    .iter()
-                    .filter(|((n, _), _)| *n == lower(node))
-                    .map(|(_, s)| s.def.name.clone())
-                    .collect();
-                for name in names {
-                    self.touch_name(&name, index);
-                }
+                self.touch_node_services(&lower(node), index);
             }
             return;
         }
@@ -388,15 +396,14 @@ impl CatalogShard {
         out
     }
 
-    /// Index for a query about service `name`: its own index, or this shard's service table's
-    /// when the name is unknown, and the replicated tables' (node changes alter the answer).
+    /// Index for a query about service `name`: its own index (bumped by changes to its
+    /// instances, their checks, and the nodes hosting them), or this shard's service table's
+    /// when the name is unknown.
     pub fn service_index(&self, name: &str) -> u64 {
-        let own = self
-            .name_index
+        self.name_index
             .get(&lower(name))
             .copied()
-            .unwrap_or(self.services_index);
-        own.max(self.replicated_index())
+            .unwrap_or(self.services_index)
     }
 
     /// Instances of `name` carrying every tag in `tags` (case-insensitive), ordered by node

@@ -37,12 +37,12 @@ fn check(id: &str, service_id: &str, status: &str) -> CheckDef {
 }
 
 fn register(n: NodeDef, s: Option<ServiceDef>, checks: Vec<CheckDef>) -> CatalogCommand {
-    CatalogCommand::Register(RegisterRequest {
+    CatalogCommand::Register(Box::new(RegisterRequest {
         node: n,
         skip_node_update: false,
         service: s,
         checks,
-    })
+    }))
 }
 
 #[test]
@@ -253,5 +253,29 @@ proptest! {
             expect.sort_by(|a, b| (&a.node, &a.def.id).cmp(&(&b.node, &b.def.id)));
             prop_assert_eq!(all, expect);
         }
+    }
+}
+
+#[test]
+fn unrelated_registration_leaves_service_index_alone() {
+    for shards in [1, 3] {
+        let mut all: Vec<CatalogShard> =
+            (0..shards).map(|i| CatalogShard::new(i, shards)).collect();
+        let first = register(
+            node("n1", "10.0.0.1"),
+            Some(service("api", "api", &[])),
+            vec![check("service:api", "api", CRITICAL)],
+        );
+        let second = register(
+            node("other", "10.0.0.9"),
+            Some(service("unrelated", "unrelated", &[])),
+            vec![],
+        );
+        for c in all.iter_mut() {
+            c.apply(2, &first);
+            c.apply(3, &second);
+        }
+        let owner = all.iter().find(|c| c.owns("api")).unwrap();
+        assert_eq!(owner.service_index("api"), 2, "shards={shards}");
     }
 }

@@ -4,6 +4,9 @@
 //! are async functions of a shard context; the hyper glue lives in `shard::http_server`.
 
 pub mod agent_api;
+pub mod catalog_api;
+pub mod catalog_json;
+pub mod decode;
 pub mod kv_api;
 pub mod query;
 pub mod response;
@@ -37,6 +40,7 @@ pub fn body_limit(route: &Route) -> usize {
     match route {
         Route::Kv(_) => crate::config::KV_VALUE_BYTES_MAX,
         Route::Txn => crate::config::TXN_BODY_BYTES_MAX,
+        Route::CatalogRegister => crate::config::TXN_BODY_BYTES_MAX,
         _ => 64 * 1024,
     }
 }
@@ -104,6 +108,18 @@ pub async fn dispatch(
         Route::StatusPeers => agent_api::status_peers(config, req),
         Route::AgentSelf => agent_api::agent_self(ctx, config, req),
         Route::AgentVersion => agent_api::version(req),
+        Route::CatalogRegister => catalog_api::register(ctx, config, req).await,
+        Route::CatalogDeregister => catalog_api::deregister(ctx, req).await,
+        Route::CatalogDatacenters => catalog_api::datacenters(config, req),
+        Route::CatalogNodes => catalog_api::nodes(ctx, req).await,
+        Route::CatalogServices => catalog_api::services(ctx, req).await,
+        Route::CatalogService(name) => catalog_api::service(ctx, name, req).await,
+        Route::CatalogNode(name) => catalog_api::node(ctx, name, req).await,
+        Route::CatalogNodeServices(name) => catalog_api::node_services(ctx, name, req).await,
+        Route::HealthNode(name) => catalog_api::health_node(ctx, name, req).await,
+        Route::HealthChecks(name) => catalog_api::health_checks(ctx, name, req).await,
+        Route::HealthState(state) => catalog_api::health_state(ctx, state, req).await,
+        Route::HealthService(name) => catalog_api::health_service(ctx, name, req).await,
         Route::Root | Route::UnknownApi | Route::NotApi => unreachable!("answered by preflight"),
     }
 }

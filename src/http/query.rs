@@ -45,6 +45,15 @@ impl Query {
         self.pairs.iter().any(|(k, _)| k == name)
     }
 
+    /// Every value of a repeated parameter (`tag=a&tag=b`).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// First value of `name` (empty string when present without a value).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs

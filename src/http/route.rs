@@ -10,6 +10,25 @@ pub enum Route {
     StatusPeers,
     AgentSelf,
     AgentVersion,
+    CatalogRegister,
+    CatalogDeregister,
+    CatalogDatacenters,
+    CatalogNodes,
+    CatalogServices,
+    /// `/v1/catalog/service/<name>`
+    CatalogService(String),
+    /// `/v1/catalog/node/<node>`
+    CatalogNode(String),
+    /// `/v1/catalog/node-services/<node>`
+    CatalogNodeServices(String),
+    /// `/v1/health/node/<node>`
+    HealthNode(String),
+    /// `/v1/health/checks/<service>`
+    HealthChecks(String),
+    /// `/v1/health/state/<state>`
+    HealthState(String),
+    /// `/v1/health/service/<service>`
+    HealthService(String),
     /// `GET /` (no UI yet).
     Root,
     /// Under `/v1/` but not an endpoint we serve.
@@ -24,12 +43,32 @@ impl Route {
         if let Some(key) = path.strip_prefix("/v1/kv/") {
             return Route::Kv(key.to_string());
         }
+        type Make = fn(String) -> Route;
+        const PREFIXED: &[(&str, Make)] = &[
+            ("/v1/catalog/service/", Route::CatalogService),
+            ("/v1/catalog/node/", Route::CatalogNode),
+            ("/v1/catalog/node-services/", Route::CatalogNodeServices),
+            ("/v1/health/node/", Route::HealthNode),
+            ("/v1/health/checks/", Route::HealthChecks),
+            ("/v1/health/state/", Route::HealthState),
+            ("/v1/health/service/", Route::HealthService),
+        ];
+        for (prefix, make) in PREFIXED {
+            if let Some(rest) = path.strip_prefix(prefix) {
+                return make(rest.to_string());
+            }
+        }
         match path {
             "/v1/txn" => Route::Txn,
             "/v1/status/leader" => Route::StatusLeader,
             "/v1/status/peers" => Route::StatusPeers,
             "/v1/agent/self" => Route::AgentSelf,
             "/v1/agent/version" => Route::AgentVersion,
+            "/v1/catalog/register" => Route::CatalogRegister,
+            "/v1/catalog/deregister" => Route::CatalogDeregister,
+            "/v1/catalog/datacenters" => Route::CatalogDatacenters,
+            "/v1/catalog/nodes" => Route::CatalogNodes,
+            "/v1/catalog/services" => Route::CatalogServices,
             "/" => Route::Root,
             p if p.contains("/v1/") => Route::UnknownApi,
             _ => Route::NotApi,
@@ -40,7 +79,17 @@ impl Route {
     pub fn methods(&self) -> &'static [&'static str] {
         match self {
             Route::Kv(_) => &["GET", "PUT", "DELETE"],
-            Route::Txn => &["PUT"],
+            Route::Txn | Route::CatalogRegister | Route::CatalogDeregister => &["PUT"],
+            Route::CatalogDatacenters
+            | Route::CatalogNodes
+            | Route::CatalogServices
+            | Route::CatalogService(_)
+            | Route::CatalogNode(_)
+            | Route::CatalogNodeServices(_)
+            | Route::HealthNode(_)
+            | Route::HealthChecks(_)
+            | Route::HealthState(_)
+            | Route::HealthService(_) => &["GET"],
             Route::StatusLeader | Route::StatusPeers | Route::AgentSelf | Route::AgentVersion => {
                 &["GET"]
             }

@@ -21,6 +21,8 @@ pub enum Command {
     KvDeleteTree { prefix: String },
     /// `PUT /v1/txn` with at least one write; all or nothing.
     Txn { ops: Vec<TxnKvOp> },
+    /// A catalog write; every shard applies it and keeps what it owns.
+    Catalog(crate::catalog::CatalogCommand),
 }
 
 impl Command {
@@ -41,7 +43,10 @@ impl Command {
 
     /// True when the command touches keys on more than one shard (or may).
     pub fn is_multi_shard(&self) -> bool {
-        matches!(self, Command::KvDeleteTree { .. } | Command::Txn { .. })
+        matches!(
+            self,
+            Command::KvDeleteTree { .. } | Command::Txn { .. } | Command::Catalog(_)
+        )
     }
 }
 

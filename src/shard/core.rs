@@ -11,8 +11,11 @@ use std::rc::Rc;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+use crate::catalog::CatalogShard;
 use crate::kv::{Command, KvPartition, TxnUndo};
-use crate::mesh::{KvAnswer, KvQuery, Mesh, RaftInput, ShardMsg, WriteOutcome};
+use crate::mesh::{
+    CatalogAnswer, CatalogQuery, KvAnswer, KvQuery, Mesh, RaftInput, ShardMsg, WriteOutcome,
+};
 use crate::shard::raft_core::txn_outcome;
 
 /// Messages handled per inbox turn before yielding to HTTP tasks.
@@ -28,6 +31,7 @@ struct Frozen {
 pub struct ShardState {
     pub id: usize,
     pub partition: KvPartition,
+    pub catalog: CatalogShard,
     /// Highest index the Raft core has finished dispatching (every shard hears of it).
     pub committed: u64,
     frozen: Option<Frozen>,
@@ -53,6 +57,7 @@ impl ShardCtx {
         let state = ShardState {
             id,
             partition: KvPartition::default(),
+            catalog: CatalogShard::new(id, mesh.shards.len()),
             committed: 0,
             frozen: None,
             held: VecDeque::new(),
@@ -120,6 +125,44 @@ impl ShardCtx {
         answer
     }
 
+    /// Answers a catalog read against this shard (catalog reads never wait on a frozen KV
+    /// transaction: transactions hold only KV ops today).
+    pub fn catalog_answer(&self, query: &CatalogQuery) -> CatalogAnswer {
+        let state = self.state.borrow();
+        let c = &state.catalog;
+        let mut a = CatalogAnswer::default();
+        match query {
+            CatalogQuery::Instances { name, tags } => {
+                a.instances = c.instances(name, tags);
+                a.index = c.service_index(name);
+            }
+            CatalogQuery::ServiceTags => {
+                a.tags = c.service_tags();
+                a.index = c.index_max();
+            }
+            CatalogQuery::NodeServices { node } => {
+                a.services = c.node_services(node);
+                a.index = c.index_max();
+            }
+            CatalogQuery::NodeServiceChecks { node } => {
+                a.checks = c.node_service_checks(node);
+                a.index = c.index_max();
+            }
+            CatalogQuery::ChecksOfService { name } => {
+                a.checks = c.checks_of_service(name);
+                a.index = c.service_index(name);
+            }
+            CatalogQuery::ChecksInState {
+                state,
+                with_replicated,
+            } => {
+                a.checks = c.checks_in_state(state, *with_replicated);
+                a.index = c.index_max();
+            }
+        }
+        a
+    }
+
     fn handle(&self, msg: ShardMsg) {
         let mut state = self.state.borrow_mut();
         if state.frozen.is_some() && !matches!(msg, ShardMsg::TxnDecide { .. }) {
@@ -176,11 +219,15 @@ impl ShardCtx {
             ShardMsg::Query { query, reply } => {
                 let _ = reply.send(self.answer(&query));
             }
+            ShardMsg::Catalog { query, reply } => {
+                let _ = reply.send(self.catalog_answer(&query));
+            }
         }
     }
 
     fn apply(&self, index: u64, cmd: Command) -> bool {
         let mut state = self.state.borrow_mut();
+        let state = &mut *state;
         let part = &mut state.partition;
         match cmd {
             Command::KvSet {
@@ -192,6 +239,10 @@ impl ShardCtx {
             Command::KvDelete { key, cas } => part.apply_delete(index, &key, cas),
             Command::KvDeleteTree { prefix } => {
                 part.apply_delete_tree(index, &prefix);
+                true
+            }
+            Command::Catalog(cmd) => {
+                state.catalog.apply(index, &cmd);
                 true
             }
             Command::Noop | Command::Txn { .. } => unreachable!("not routed as Apply"),

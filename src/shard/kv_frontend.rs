@@ -13,8 +13,8 @@ use crate::shard::core::ShardCtx;
 #[derive(Debug)]
 pub struct Busy;
 
-/// Result of a KV read, with Consul's index for it.
-pub struct KvRead<T> {
+/// A read result with the index Consul reports for it (`X-Consul-Index`).
+pub struct Indexed<T> {
     pub value: T,
     pub index: u64,
 }
@@ -59,7 +59,7 @@ impl ShardCtx {
     }
 
     /// One key: the entry and its `ModifyIndex`, or `None` and the table index.
-    pub async fn kv_get(&self, key: &str) -> Result<KvRead<Option<DirEntry>>, Busy> {
+    pub async fn kv_get(&self, key: &str) -> Result<Indexed<Option<DirEntry>>, Busy> {
         let owner = shard_of(key, self.mesh.shards.len());
         let mut answer = self
             .query(
@@ -70,11 +70,11 @@ impl ShardCtx {
             )
             .await?;
         match answer.entries.pop() {
-            Some(entry) => Ok(KvRead {
+            Some(entry) => Ok(Indexed {
                 index: entry.modify_index,
                 value: Some(entry),
             }),
-            None => Ok(KvRead {
+            None => Ok(Indexed {
                 value: None,
                 index: self.kv_table_index().await?,
             }),
@@ -83,7 +83,7 @@ impl ShardCtx {
 
     /// Every entry under `prefix` in key order. Index as Consul's `kvsListTxn`: the highest
     /// index among matching entries and tombstones, else (or for the empty prefix) the table's.
-    pub async fn kv_list(&self, prefix: &str) -> Result<KvRead<Vec<DirEntry>>, Busy> {
+    pub async fn kv_list(&self, prefix: &str) -> Result<Indexed<Vec<DirEntry>>, Busy> {
         let answers = self
             .query_all(KvQuery::List {
                 prefix: prefix.to_string(),
@@ -92,7 +92,7 @@ impl ShardCtx {
         let index = list_index(prefix, &answers);
         let mut entries: Vec<DirEntry> = answers.into_iter().flat_map(|a| a.entries).collect();
         entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        Ok(KvRead {
+        Ok(Indexed {
             value: entries,
             index,
         })
@@ -103,7 +103,7 @@ impl ShardCtx {
         &self,
         prefix: &str,
         separator: &str,
-    ) -> Result<KvRead<Vec<String>>, Busy> {
+    ) -> Result<Indexed<Vec<String>>, Busy> {
         let query = KvQuery::Keys {
             prefix: prefix.to_string(),
             separator: separator.to_string(),
@@ -113,7 +113,7 @@ impl ShardCtx {
         let mut keys: Vec<String> = answers.into_iter().flat_map(|a| a.keys).collect();
         keys.sort_unstable();
         keys.dedup();
-        Ok(KvRead { value: keys, index })
+        Ok(Indexed { value: keys, index })
     }
 
     /// Proposes `cmd` and waits until it is durable and applied by its owner(s).
@@ -140,10 +140,10 @@ impl ShardCtx {
         min_index: u64,
         wait: Duration,
         mut read: F,
-    ) -> Result<KvRead<T>, Busy>
+    ) -> Result<Indexed<T>, Busy>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<KvRead<T>, Busy>>,
+        Fut: std::future::Future<Output = Result<Indexed<T>, Busy>>,
     {
         let deadline = tokio::time::Instant::now() + wait;
         loop {

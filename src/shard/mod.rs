@@ -1,6 +1,7 @@
 //! The thread-per-core shell: one pinned thread per shard, each with its own current-thread
 //! tokio runtime, plus the Raft core thread. The only module that knows about cores.
 
+pub mod catalog_frontend;
 pub mod core;
 pub mod http_server;
 pub mod kv_frontend;

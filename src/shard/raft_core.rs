@@ -331,6 +331,19 @@ impl RaftCore {
                 }
             }
             Command::Txn { ops } => self.dispatch_txn(index, ops, reply),
+            Command::Catalog(_) => {
+                // Every shard keeps the replicated part (nodes) and its own services.
+                for inbox in self.shards.iter() {
+                    inbox.send_blocking(ShardMsg::Apply {
+                        index,
+                        cmd: cmd.clone(),
+                        reply: None,
+                    });
+                }
+                if let Some(r) = reply {
+                    let _ = r.send(WriteOutcome::Bool(true));
+                }
+            }
         }
     }
 

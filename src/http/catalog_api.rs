@@ -1,0 +1,610 @@
+//! `/v1/catalog/*` and `/v1/health/*`.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::catalog_json::{
+    CheckJson, NodeJson, NodeServiceJson, NodeWithServices, ServiceEntryJson, ServiceNodeJson,
+};
+use super::decode::{self, Field, Fields};
+use super::kv_api::error_reply;
+use super::query::{read_options, Consistency, ReadOptions};
+use super::response::Reply;
+use super::ApiRequest;
+use crate::catalog::{
+    CatalogCommand, CheckDef, NodeDef, RegisterRequest, ServiceDef, CRITICAL, PASSING, WARNING,
+};
+use crate::config::AgentConfig;
+use crate::kv::Command;
+use crate::mesh::WriteOutcome;
+use crate::shard::core::ShardCtx;
+use crate::shard::kv_frontend::{Busy, Indexed};
+
+const REGISTER_FIELDS: &[Field] = &[
+    ("Datacenter", &[]),
+    ("ID", &[]),
+    ("Node", &[]),
+    ("Address", &[]),
+    ("TaggedAddresses", &[]),
+    ("NodeMeta", &[]),
+    ("Service", &[]),
+    ("Check", &[]),
+    ("Checks", &[]),
+    ("SkipNodeUpdate", &[]),
+    ("Locality", &[]),
+    ("Token", &[]),
+    ("PeerName", &[]),
+    ("CreateIndex", &[]),
+    ("ModifyIndex", &[]),
+];
+const SERVICE_FIELDS: &[Field] = &[
+    ("Kind", &[]),
+    ("ID", &[]),
+    ("Service", &[]),
+    ("Tags", &[]),
+    ("Address", &[]),
+    ("TaggedAddresses", &["tagged_addresses"]),
+    ("Meta", &[]),
+    ("Port", &[]),
+    ("SocketPath", &[]),
+    ("Weights", &[]),
+    ("EnableTagOverride", &["enable_tag_override"]),
+    ("Proxy", &[]),
+    ("Connect", &[]),
+    ("PeerName", &[]),
+    ("Locality", &[]),
+    ("CreateIndex", &[]),
+    ("ModifyIndex", &[]),
+];
+const CHECK_FIELDS: &[Field] = &[
+    ("Node", &[]),
+    ("CheckID", &[]),
+    ("Name", &[]),
+    ("Status", &[]),
+    ("Notes", &[]),
+    ("Output", &[]),
+    ("ServiceID", &[]),
+    ("ServiceName", &[]),
+    ("ServiceTags", &[]),
+    ("Type", &[]),
+    ("Definition", &[]),
+    ("Interval", &[]),
+    ("Timeout", &[]),
+    ("ExposedPort", &[]),
+    ("CreateIndex", &[]),
+    ("ModifyIndex", &[]),
+    ("PeerName", &[]),
+];
+const DEREGISTER_FIELDS: &[Field] = &[
+    ("Datacenter", &[]),
+    ("Node", &[]),
+    ("ServiceID", &[]),
+    ("CheckID", &[]),
+    ("Token", &[]),
+    ("Address", &[]),
+];
+
+fn decode_failed(e: String) -> Reply {
+    Reply::text(400, format!("Request decode failed: {e}"))
+}
+
+fn parse_body(req: &ApiRequest) -> Result<Value, Reply> {
+    if req.body.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&req.body).map_err(|e| decode_failed(e.to_string()))
+}
+
+/// Parses a service object as Consul's `NodeService` (used by catalog register).
+pub fn parse_service(v: Value) -> Result<ServiceDef, String> {
+    let f = decode::fields(v, SERVICE_FIELDS)?;
+    let name = f.string("Service")?;
+    let mut id = f.string("ID")?;
+    if id.is_empty() {
+        id = name.clone();
+    }
+    let weights = match f.get("Weights") {
+        Some(w) => {
+            let w = decode::fields(w.clone(), &[("Passing", &[]), ("Warning", &[])])?;
+            (w.uint("Passing")? as u32, w.uint("Warning")? as u32)
+        }
+        None => (1, 1),
+    };
+    Ok(ServiceDef {
+        id,
+        name,
+        tags: f.strings("Tags")?,
+        address: f.string("Address")?,
+        tagged_addresses: tagged_addresses(&f)?,
+        meta: f.string_map("Meta")?,
+        port: f.uint("Port")? as u32,
+        weight_passing: weights.0,
+        weight_warning: weights.1,
+        enable_tag_override: f.boolean("EnableTagOverride")?,
+    })
+}
+
+/// `TaggedAddresses` of a service: name → {Address, Port}, sorted by name.
+pub fn tagged_addresses(f: &Fields) -> Result<Vec<(String, String, u32)>, String> {
+    let Some(Value::Object(m)) = f.get("TaggedAddresses") else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (name, v) in m {
+        let a = decode::fields(v.clone(), &[("Address", &[]), ("Port", &[])])?;
+        out.push((name.clone(), a.string("Address")?, a.uint("Port")? as u32));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn parse_check(v: Value) -> Result<(String, CheckDef), String> {
+    let f = decode::fields(v, CHECK_FIELDS)?;
+    let name = f.string("Name")?;
+    let mut id = f.string("CheckID")?;
+    if id.is_empty() {
+        id = name.clone();
+    }
+    let mut status = f.string("Status")?;
+    if status.is_empty() {
+        status = CRITICAL.into();
+    }
+    let def = CheckDef {
+        id,
+        name,
+        status,
+        notes: f.string("Notes")?,
+        output: f.string("Output")?,
+        service_id: f.string("ServiceID")?,
+        check_type: f.string("Type")?,
+        interval: f.string("Interval").unwrap_or_default(),
+        timeout: f.string("Timeout").unwrap_or_default(),
+    };
+    Ok((f.string("Node")?, def))
+}
+
+fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// `PUT /v1/catalog/register`.
+pub async fn register(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Reply {
+    let body = match parse_body(req) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let parsed = (|| -> Result<(RegisterRequest, Vec<String>), String> {
+        let mut f = decode::fields(body, REGISTER_FIELDS)?;
+        let node = NodeDef {
+            id: f.string("ID")?,
+            name: f.string("Node")?,
+            address: f.string("Address")?,
+            datacenter: config.datacenter.clone(),
+            tagged_addresses: f.string_map("TaggedAddresses")?,
+            meta: f.string_map("NodeMeta")?,
+        };
+        let service = f.take("Service").map(parse_service).transpose()?;
+        let mut checks = Vec::new();
+        let mut check_nodes = Vec::new();
+        if let Some(c) = f.take("Check") {
+            let (n, def) = parse_check(c)?;
+            check_nodes.push(n);
+            checks.push(def);
+        }
+        if let Some(Value::Array(list)) = f.take("Checks") {
+            for c in list {
+                let (n, def) = parse_check(c)?;
+                check_nodes.push(n);
+                checks.push(def);
+            }
+        }
+        let skip = f.boolean("SkipNodeUpdate")?;
+        Ok((
+            RegisterRequest {
+                node,
+                skip_node_update: skip,
+                service,
+                checks,
+            },
+            check_nodes,
+        ))
+    })();
+    let (reg, check_nodes) = match parsed {
+        Ok(p) => p,
+        Err(e) => return decode_failed(e),
+    };
+    if let Err(e) = validate_register(ctx, &reg, &check_nodes).await {
+        return error_reply(e);
+    }
+    write_bool(
+        ctx,
+        Command::Catalog(CatalogCommand::Register(Box::new(reg))),
+        req,
+    )
+    .await
+}
+
+async fn validate_register(
+    ctx: &ShardCtx,
+    reg: &RegisterRequest,
+    check_nodes: &[String],
+) -> Result<(), String> {
+    if reg.node.name.is_empty() {
+        return Err("Must provide node".into());
+    }
+    if reg.node.address.is_empty() && !reg.skip_node_update {
+        return Err("Must provide address if SkipNodeUpdate is not set".into());
+    }
+    if !reg.node.id.is_empty() && !is_uuid(&reg.node.id) {
+        return Err(format!(
+            "Bad node ID: uuid string is wrong length: {:?}",
+            reg.node.id
+        ));
+    }
+    if let Some(s) = &reg.service {
+        if s.name.is_empty() {
+            return Err(
+                "Must provide service name (Service.Service) when service ID is provided".into(),
+            );
+        }
+        if s.address == "0.0.0.0" || s.address == "::" || s.address == "[::]" {
+            return Err("Invalid service address".into());
+        }
+    }
+    for (check, node) in reg.checks.iter().zip(check_nodes) {
+        if !node.is_empty() && !node.eq_ignore_ascii_case(&reg.node.name) {
+            return Err(format!(
+                "Node '{node}' for check '{}' doesn't match register request node '{}'",
+                check.id, reg.node.name
+            ));
+        }
+        if check.service_id.is_empty() {
+            continue;
+        }
+        let in_request = reg
+            .service
+            .as_ref()
+            .is_some_and(|s| s.id.eq_ignore_ascii_case(&check.service_id));
+        if !in_request
+            && !ctx
+                .service_exists(&reg.node.name, &check.service_id)
+                .await
+                .map_err(|_| busy_text())?
+        {
+            return Err(format!(
+                "Unknown service ID '{}' for check ID '{}'",
+                check.service_id, check.id
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn busy_text() -> String {
+    "rate limit exceeded, try again later or against a different server".into()
+}
+
+/// `PUT /v1/catalog/deregister`.
+pub async fn deregister(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
+    let body = match parse_body(req) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let f = match decode::fields(body, DEREGISTER_FIELDS) {
+        Ok(f) => f,
+        Err(e) => return decode_failed(e),
+    };
+    let (node, service_id, check_id) =
+        match (f.string("Node"), f.string("ServiceID"), f.string("CheckID")) {
+            (Ok(n), Ok(s), Ok(c)) => (n, s, c),
+            (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return decode_failed(e),
+        };
+    if node.is_empty() {
+        return Reply::text(500, "Must provide node");
+    }
+    let cmd = CatalogCommand::Deregister {
+        node,
+        service_id: (!service_id.is_empty()).then_some(service_id),
+        check_id: (!check_id.is_empty()).then_some(check_id),
+    };
+    write_bool(ctx, Command::Catalog(cmd), req).await
+}
+
+async fn write_bool(ctx: &ShardCtx, cmd: Command, req: &ApiRequest) -> Reply {
+    match ctx.write(cmd).await {
+        WriteOutcome::Bool(ok) => Reply::json(&ok, req.style),
+        WriteOutcome::Failed(text) => error_reply(text),
+        WriteOutcome::Txn { .. } => unreachable!("catalog writes answer with a bool"),
+    }
+}
+
+/// Read options plus the checks every catalog/health read shares (`filter` not supported yet).
+fn catalog_read_options(req: &ApiRequest) -> Result<ReadOptions, Reply> {
+    if req.query.get("filter").is_some_and(|f| !f.is_empty()) {
+        // Silently ignoring a filter would return wrong results; say so instead.
+        return Err(Reply::text(
+            400,
+            "filter expressions are not supported by this agent yet",
+        ));
+    }
+    read_options(&req.query, req.jitter).map_err(|t| Reply::text(400, t))
+}
+
+fn with_meta(ctx: &ShardCtx, reply: Reply, index: u64, opts: &ReadOptions) -> Reply {
+    let consistency = match opts.consistency {
+        Consistency::Default => "leader",
+        Consistency::Stale => "stale",
+        Consistency::Consistent => "consistent",
+    };
+    reply
+        .with_query_meta(index, ctx.mesh.status.known_leader(), 0)
+        .with("X-Consul-Effective-Consistency", consistency)
+}
+
+fn busy(_: Busy) -> Reply {
+    error_reply(busy_text())
+}
+
+/// Repeated `?tag=` values.
+fn tags(req: &ApiRequest) -> Vec<String> {
+    req.query
+        .all("tag")
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `node-meta=k:v` filters (all must match).
+fn node_meta_filters(req: &ApiRequest) -> Vec<(String, String)> {
+    req.query
+        .all("node-meta")
+        .into_iter()
+        .map(|kv| match kv.split_once(':') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (kv.to_string(), String::new()),
+        })
+        .collect()
+}
+
+fn meta_matches(meta: &[(String, String)], filters: &[(String, String)]) -> bool {
+    filters
+        .iter()
+        .all(|(k, v)| meta.iter().any(|(mk, mv)| mk == k && mv == v))
+}
+
+/// Runs a blocking read and renders it with the common headers.
+async fn blocking<T, F, Fut>(
+    ctx: &ShardCtx,
+    req: &ApiRequest,
+    read: F,
+    render: impl FnOnce(&T) -> Reply,
+) -> Reply
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Indexed<T>, Busy>>,
+{
+    let opts = match catalog_read_options(req) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    match ctx.block_on(opts.min_index, opts.wait, read).await {
+        Ok(r) => with_meta(ctx, render(&r.value), r.index, &opts),
+        Err(b) => busy(b),
+    }
+}
+
+/// `GET /v1/catalog/datacenters` (one datacenter until the WAN pool exists).
+pub fn datacenters(config: &AgentConfig, req: &ApiRequest) -> Reply {
+    Reply::json(&[&config.datacenter], req.style)
+}
+
+/// `GET /v1/catalog/nodes`.
+pub async fn nodes(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
+    let filters = node_meta_filters(req);
+    blocking(
+        ctx,
+        req,
+        || async { Ok(ctx.catalog_nodes()) },
+        |nodes| {
+            let out: Vec<NodeJson> = nodes
+                .iter()
+                .filter(|n| meta_matches(&n.def.meta, &filters))
+                .map(NodeJson::new)
+                .collect();
+            Reply::json(&out, req.style)
+        },
+    )
+    .await
+}
+
+/// `GET /v1/catalog/services`.
+pub async fn services(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
+    blocking(
+        ctx,
+        req,
+        || ctx.service_tags(),
+        |tags| {
+            let out: BTreeMap<&str, Vec<&str>> = tags
+                .iter()
+                .map(|(name, t)| (name.as_str(), t.iter().map(String::as_str).collect()))
+                .collect();
+            Reply::json(&out, req.style)
+        },
+    )
+    .await
+}
+
+/// `GET /v1/catalog/service/<name>`.
+pub async fn service(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
+    if name.is_empty() {
+        return Reply::text(400, "Missing service name");
+    }
+    let (tags, filters) = (tags(req), node_meta_filters(req));
+    blocking(
+        ctx,
+        req,
+        || ctx.service_instances(name, &tags),
+        |instances| {
+            let out: Vec<ServiceNodeJson> = instances
+                .iter()
+                .filter(|i| meta_matches(&i.node.def.meta, &filters))
+                .map(ServiceNodeJson::new)
+                .collect();
+            Reply::json(&out, req.style)
+        },
+    )
+    .await
+}
+
+/// `GET /v1/catalog/node/<node>`: `null` for an unknown node.
+pub async fn node(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
+    if name.is_empty() {
+        return Reply::text(400, "Missing node name");
+    }
+    blocking(
+        ctx,
+        req,
+        || ctx.catalog_node(name),
+        |found| match found {
+            None => Reply::json(&Value::Null, req.style),
+            Some((node, services)) => {
+                let map: BTreeMap<&str, NodeServiceJson> = services
+                    .iter()
+                    .map(|s| (s.def.id.as_str(), NodeServiceJson::new(s)))
+                    .collect();
+                Reply::json(
+                    &NodeWithServices {
+                        node: Some(NodeJson::new(node)),
+                        services: Some(map),
+                    },
+                    req.style,
+                )
+            }
+        },
+    )
+    .await
+}
+
+/// `GET /v1/catalog/node-services/<node>`.
+pub async fn node_services(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
+    if name.is_empty() {
+        return Reply::text(400, "Missing node name");
+    }
+    blocking(
+        ctx,
+        req,
+        || ctx.catalog_node(name),
+        |found| match found {
+            None => Reply::json(
+                &NodeWithServices::<Vec<NodeServiceJson>> {
+                    node: None,
+                    services: None,
+                },
+                req.style,
+            ),
+            Some((node, services)) => {
+                let list: Vec<NodeServiceJson> =
+                    services.iter().map(NodeServiceJson::new).collect();
+                Reply::json(
+                    &NodeWithServices {
+                        node: Some(NodeJson::new(node)),
+                        services: Some(list),
+                    },
+                    req.style,
+                )
+            }
+        },
+    )
+    .await
+}
+
+fn checks_reply(checks: &[crate::catalog::Check], req: &ApiRequest) -> Reply {
+    let out: Vec<CheckJson> = checks.iter().map(CheckJson::new).collect();
+    Reply::json(&out, req.style)
+}
+
+/// `GET /v1/health/node/<node>`.
+pub async fn health_node(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
+    if name.is_empty() {
+        return Reply::text(400, "Missing node name");
+    }
+    blocking(ctx, req, || ctx.node_checks(name), |c| checks_reply(c, req)).await
+}
+
+/// `GET /v1/health/checks/<service>`.
+pub async fn health_checks(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
+    if name.is_empty() {
+        return Reply::text(400, "Missing service name");
+    }
+    blocking(
+        ctx,
+        req,
+        || ctx.service_checks(name),
+        |c| checks_reply(c, req),
+    )
+    .await
+}
+
+/// `GET /v1/health/state/<state>`: never validates the state; `any` means all.
+pub async fn health_state(ctx: &ShardCtx, state: &str, req: &ApiRequest) -> Reply {
+    if state.is_empty() {
+        return Reply::text(400, "Missing check state");
+    }
+    blocking(
+        ctx,
+        req,
+        || ctx.checks_in_state(state),
+        |c| checks_reply(c, req),
+    )
+    .await
+}
+
+/// Go's `strconv.ParseBool`.
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// `GET /v1/health/service/<service>` (`passing` drops entries with any non-passing check).
+pub async fn health_service(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
+    if name.is_empty() {
+        return Reply::text(400, "Missing service name");
+    }
+    let passing = match req.query.get("passing") {
+        None => false,
+        Some("") => true,
+        Some(v) => match parse_bool(v) {
+            Some(b) => b,
+            None => return Reply::text(400, "Invalid value for ?passing"),
+        },
+    };
+    let (tags, filters) = (tags(req), node_meta_filters(req));
+    blocking(
+        ctx,
+        req,
+        || ctx.service_instances(name, &tags),
+        |instances| {
+            let out: Vec<ServiceEntryJson> = instances
+                .iter()
+                .filter(|i| meta_matches(&i.node.def.meta, &filters))
+                .filter(|i| !passing || i.checks.iter().all(|c| c.def.status == PASSING))
+                .map(ServiceEntryJson::new)
+                .collect();
+            Reply::json(&out, req.style)
+        },
+    )
+    .await
+}
+
+/// Statuses a check may be set to.
+pub fn valid_status(s: &str) -> bool {
+    s == PASSING || s == WARNING || s == CRITICAL
+}

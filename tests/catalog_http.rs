@@ -1,0 +1,295 @@
+//! Catalog and health endpoints of a real agent (3 shards): shapes, filters, blocking.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{free_port, header, Agent};
+
+fn register(agent: &Agent, body: serde_json::Value) {
+    assert_eq!(
+        agent.put("/v1/catalog/register", body.to_string().as_bytes()),
+        (200, "true".into())
+    );
+}
+
+#[test]
+fn catalog_and_health_surface() {
+    let agent = Agent::start(free_port(), None);
+    for (n, status) in [(1, "passing"), (2, "warning"), (3, "passing")] {
+        register(
+            &agent,
+            serde_json::json!({
+                "Node": format!("node{n}"), "Address": format!("10.0.0.{n}"),
+                "NodeMeta": {"rack": format!("r{}", n % 2)},
+                "Service": {"Service": "web", "ID": format!("web-{n}"), "Tags": [format!("v{n}"), "prod"], "Port": 8000 + n},
+                "Checks": [
+                    {"CheckID": "serfHealth", "Name": "Serf Health Status", "Status": "passing"},
+                    {"CheckID": format!("service:web-{n}"), "Name": "web check", "ServiceID": format!("web-{n}"), "Status": status},
+                ],
+            }),
+        );
+    }
+    register(
+        &agent,
+        serde_json::json!({"Node": "node1", "Address": "10.0.0.1", "NodeMeta": {"rack": "r1"}, "Service": {"Service": "db", "Port": 5432}}),
+    );
+
+    // Exact shape of one health entry (compact, no -dev indentation through ?pretty=false is
+    // not a thing in Consul; parse and re-serialise to compare field order instead).
+    let (_, body) = agent.get("/v1/health/service/web?tag=v1").unwrap();
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(entries.len(), 1);
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    // serde_json sorts on parse; check field order on the raw text instead.
+    let order = ["\"Node\"", "\"Service\"", "\"Checks\""];
+    let at: Vec<usize> = order.iter().map(|k| body.find(k).unwrap()).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "entry field order");
+    let service_order = [
+        "\"ID\": \"web-1\"",
+        "\"Service\": \"web\"",
+        "\"Tags\"",
+        "\"Address\"",
+        "\"Meta\"",
+        "\"Port\"",
+        "\"Weights\"",
+        "\"EnableTagOverride\"",
+        "\"Proxy\"",
+        "\"Connect\"",
+        "\"PeerName\"",
+        "\"CreateIndex\"",
+    ];
+    let service_text = &body[body.find("\"Service\": {").unwrap()..];
+    let at: Vec<usize> = service_order
+        .iter()
+        .map(|k| {
+            service_text
+                .find(k)
+                .unwrap_or_else(|| panic!("{k} in {body}"))
+        })
+        .collect();
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "NodeService field order: {body}"
+    );
+    assert!(body.contains("\"Proxy\": {\n                \"Mode\": \"\",\n                \"MeshGateway\": {},\n                \"Expose\": {}"), "{body}");
+    assert_eq!(keys(&entries[0]["Checks"][1]).len(), 16);
+    assert_eq!(
+        entries[0]["Checks"][1]["ServiceTags"],
+        serde_json::json!(["v1", "prod"])
+    );
+
+    // Tags AND, case-insensitive; passing drops the warning instance; node-meta filters.
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(
+            &agent.get("/v1/health/service/web?tag=PROD").unwrap().1
+        )
+        .unwrap()
+        .len(),
+        3
+    );
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(
+            &agent
+                .get("/v1/health/service/web?tag=prod&tag=v2")
+                .unwrap()
+                .1
+        )
+        .unwrap()
+        .len(),
+        1
+    );
+    let passing: Vec<serde_json::Value> =
+        serde_json::from_str(&agent.get("/v1/health/service/web?passing=1").unwrap().1).unwrap();
+    assert_eq!(
+        passing
+            .iter()
+            .map(|e| e["Node"]["Node"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["node1", "node3"]
+    );
+    assert_eq!(
+        agent.get("/v1/health/service/web?passing=maybe").unwrap(),
+        (400, "Invalid value for ?passing".into())
+    );
+    let rack1: Vec<serde_json::Value> = serde_json::from_str(
+        &agent
+            .get("/v1/catalog/service/web?node-meta=rack:r1")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(rack1.len(), 2);
+    assert_eq!(rack1[0]["ServicePort"], 8001);
+
+    // Catalog views.
+    let services: serde_json::Value =
+        serde_json::from_str(&agent.get("/v1/catalog/services").unwrap().1).unwrap();
+    assert_eq!(
+        services,
+        serde_json::json!({"db": [], "web": ["prod", "v1", "v2", "v3"]})
+    );
+    let nodes: Vec<serde_json::Value> =
+        serde_json::from_str(&agent.get("/v1/catalog/nodes").unwrap().1).unwrap();
+    assert_eq!(nodes.len(), 3);
+    let node1: serde_json::Value =
+        serde_json::from_str(&agent.get("/v1/catalog/node/NODE1").unwrap().1).unwrap();
+    assert_eq!(
+        node1["Services"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["db", "web-1"]
+    );
+    assert_eq!(agent.get("/v1/catalog/node/nope").unwrap().1, "null");
+    assert_eq!(
+        agent
+            .get("/v1/catalog/node-services/nope")
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect::<String>(),
+        r#"{"Node":null,"Services":null}"#
+    );
+    let node_checks: Vec<serde_json::Value> =
+        serde_json::from_str(&agent.get("/v1/health/node/node2").unwrap().1).unwrap();
+    assert_eq!(node_checks.len(), 2);
+    let warning: Vec<serde_json::Value> =
+        serde_json::from_str(&agent.get("/v1/health/state/warning").unwrap().1).unwrap();
+    assert_eq!(warning.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(
+            &agent.get("/v1/health/state/any").unwrap().1
+        )
+        .unwrap()
+        .len(),
+        6
+    );
+    assert_eq!(agent.get("/v1/health/state/bogus").unwrap().1, "[]");
+    assert_eq!(
+        agent
+            .get("/v1/catalog/datacenters")
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect::<String>(),
+        r#"["dc1"]"#
+    );
+
+    // Errors, with Consul's codes and texts.
+    assert_eq!(
+        agent.put("/v1/catalog/register", br#"{"Address":"1.2.3.4"}"#),
+        (500, "Must provide node".into())
+    );
+    assert_eq!(
+        agent.put("/v1/catalog/register", br#"{"Node":"x"}"#),
+        (
+            500,
+            "Must provide address if SkipNodeUpdate is not set".into()
+        )
+    );
+    assert_eq!(
+        agent.put(
+            "/v1/catalog/register",
+            br#"{"Node":"x","Address":"a","Service":{"Name":"y"}}"#
+        ),
+        (
+            400,
+            "Request decode failed: json: unknown field \"Name\"".into()
+        )
+    );
+    assert_eq!(
+        agent.put(
+            "/v1/catalog/register",
+            br#"{"Node":"node1","Address":"a","Check":{"CheckID":"c","ServiceID":"ghost"}}"#
+        ),
+        (500, "Unknown service ID 'ghost' for check ID 'c'".into())
+    );
+    assert_eq!(
+        agent.get("/v1/catalog/service/").unwrap(),
+        (400, "Missing service name".into())
+    );
+    assert_eq!(
+        agent.get("/v1/health/state/").unwrap(),
+        (400, "Missing check state".into())
+    );
+
+    // Deregister a service, then a whole node.
+    assert_eq!(
+        agent
+            .put(
+                "/v1/catalog/deregister",
+                br#"{"Node":"node1","ServiceID":"db"}"#
+            )
+            .1,
+        "true"
+    );
+    assert_eq!(agent.get("/v1/catalog/service/db").unwrap().1.trim(), "[]");
+    assert_eq!(
+        agent
+            .put("/v1/catalog/deregister", br#"{"Node":"node2"}"#)
+            .1,
+        "true"
+    );
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(
+            &agent.get("/v1/health/service/web").unwrap().1
+        )
+        .unwrap()
+        .len(),
+        2
+    );
+    assert_eq!(
+        agent.put("/v1/catalog/deregister", br#"{}"#),
+        (500, "Must provide node".into())
+    );
+}
+
+#[test]
+fn blocking_health_query_wakes_on_status_change() {
+    let agent = Agent::start(free_port(), None);
+    let reg = |status: &str| {
+        serde_json::json!({
+            "Node": "n1", "Address": "10.0.0.1",
+            "Service": {"Service": "api", "Port": 80},
+            "Check": {"CheckID": "service:api", "Name": "api", "ServiceID": "api", "Status": status},
+        })
+    };
+    register(&agent, reg("critical"));
+    let (_, _, headers) = agent
+        .call("GET", "/v1/health/service/api?passing", b"")
+        .unwrap();
+    let index: u64 = header(&headers, "X-Consul-Index").unwrap().parse().unwrap();
+    assert_eq!(
+        header(&headers, "X-Consul-Effective-Consistency"),
+        Some("leader")
+    );
+
+    // An unrelated write does not end the wait early with a changed index for this service.
+    let port = agent.port;
+    let waiter = std::thread::spawn(move || {
+        let url =
+            format!("http://127.0.0.1:{port}/v1/health/service/api?passing&index={index}&wait=20s");
+        let resp = ureq::get(&url).call().unwrap();
+        let idx: u64 = resp.header("X-Consul-Index").unwrap().parse().unwrap();
+        (idx, resp.into_string().unwrap(), Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    register(
+        &agent,
+        serde_json::json!({"Node": "other", "Address": "10.0.0.9", "Service": {"Service": "unrelated"}}),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !waiter.is_finished(),
+        "an unrelated service woke a health watcher"
+    );
+    register(&agent, reg("passing"));
+    let written = Instant::now();
+    let (idx, body, woke) = waiter.join().unwrap();
+    assert!(idx > index);
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(entries.len(), 1, "{body}");
+    assert!(woke.duration_since(written) < Duration::from_secs(5));
+}
