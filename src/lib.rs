@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` for the code map and who owns what.
 #![deny(unsafe_code)]
 
+pub mod agent;
 pub mod catalog;
 pub mod cli;
 pub mod config;

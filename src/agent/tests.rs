@@ -1,0 +1,207 @@
+//! Local state rules and anti-entropy properties.
+
+use proptest::prelude::*;
+
+use super::local::*;
+use super::sync::*;
+use crate::catalog::{CheckDef, NodeDef, ServiceDef, CRITICAL, PASSING, WARNING};
+
+fn ttl_check(id: &str, service: &str, ttl_ms: u64) -> CheckSpec {
+    CheckSpec {
+        def: CheckDef {
+            id: id.into(),
+            name: id.into(),
+            status: CRITICAL.into(),
+            service_id: service.into(),
+            check_type: "ttl".into(),
+            ..Default::default()
+        },
+        kind: CheckKind::Ttl { ttl_ms },
+        interval_ms: 0,
+        timeout_ms: 0,
+        deregister_critical_after_ms: 0,
+        success_before_passing: 0,
+        failures_before_critical: 0,
+    }
+}
+
+fn svc(id: &str) -> ServiceDef {
+    ServiceDef {
+        id: id.into(),
+        name: id.into(),
+        weight_passing: 1,
+        weight_warning: 1,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn ttl_expires_to_critical_with_consul_output() {
+    let mut s = LocalState::default();
+    s.add_service(
+        svc("web"),
+        vec![ttl_check("service:web", "web", 1000)],
+        false,
+        0,
+    );
+    assert!(s.set_status("service:web", PASSING, "ok", 100));
+    assert_eq!(s.next_ttl_deadline(), Some(1100));
+    assert!(s.expire_ttls(1099).is_empty());
+    assert_eq!(s.expire_ttls(1100), vec!["service:web".to_string()]);
+    let c = &s.checks["service:web"].spec.def;
+    assert_eq!(
+        (c.status.as_str(), c.output.as_str()),
+        (
+            CRITICAL,
+            "TTL expired (last output before timeout follows): ok"
+        )
+    );
+    assert_eq!(
+        s.next_ttl_deadline(),
+        None,
+        "an expired check waits for its next update"
+    );
+}
+
+#[test]
+fn reregistration_keeps_status_and_unlisted_checks() {
+    let mut s = LocalState::default();
+    s.add_service(
+        svc("web"),
+        vec![ttl_check("a", "web", 10), ttl_check("b", "web", 10)],
+        false,
+        0,
+    );
+    s.set_status("a", WARNING, "hmm", 1);
+    s.add_service(svc("web"), vec![ttl_check("a", "web", 10)], false, 2);
+    assert_eq!(s.checks["a"].spec.def.status, WARNING);
+    assert!(s.checks.contains_key("b"));
+    s.add_service(svc("web"), vec![ttl_check("a", "web", 10)], true, 3);
+    assert!(
+        !s.checks.contains_key("b"),
+        "replace-existing-checks drops unlisted checks"
+    );
+    assert!(s.remove_service("web"));
+    assert!(s.checks.is_empty());
+}
+
+#[test]
+fn flap_damping_counts_consecutive_results() {
+    let mut s = LocalState::default();
+    let mut spec = ttl_check("c", "", 10);
+    spec.kind = CheckKind::Tcp {
+        address: "x".into(),
+    };
+    spec.success_before_passing = 2;
+    spec.failures_before_critical = 2;
+    s.add_check(spec, 0);
+    assert!(
+        !s.record_result("c", PASSING, "ok", 1),
+        "one success is not enough"
+    );
+    assert!(s.record_result("c", PASSING, "ok", 2));
+    assert!(!s.record_result("c", CRITICAL, "down", 3));
+    assert!(s.record_result("c", CRITICAL, "down", 4));
+}
+
+#[test]
+fn critical_services_are_reaped_after_their_timeout() {
+    let mut s = LocalState::default();
+    let mut spec = ttl_check("service:web", "web", 1000);
+    spec.deregister_critical_after_ms = 60_000;
+    s.add_service(svc("web"), vec![spec], false, 0);
+    assert!(s.services_to_reap(59_999).is_empty());
+    assert_eq!(s.services_to_reap(60_000), vec!["web".to_string()]);
+}
+
+fn desired_strategy() -> impl Strategy<Value = DesiredView> {
+    (
+        prop::collection::btree_set(0u8..5, 0..4),
+        prop::collection::vec((0u8..6, 0u8..5, 0u8..3), 0..6),
+        0u8..2,
+    )
+        .prop_map(|(services, checks, addr)| {
+            let mut d = DesiredView {
+                node: NodeDef {
+                    name: "me".into(),
+                    address: format!("10.0.0.{addr}"),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            for s in services {
+                d.services.insert(format!("s{s}"), svc(&format!("s{s}")));
+            }
+            for (c, s, st) in checks {
+                let service_id = if d.services.contains_key(&format!("s{s}")) {
+                    format!("s{s}")
+                } else {
+                    String::new()
+                };
+                let status = [PASSING, WARNING, CRITICAL][st as usize];
+                d.checks.insert(
+                    format!("c{c}"),
+                    CheckDef {
+                        id: format!("c{c}"),
+                        name: "n".into(),
+                        status: status.into(),
+                        service_id,
+                        ..Default::default()
+                    },
+                );
+            }
+            d
+        })
+}
+
+fn catalog_strategy() -> impl Strategy<Value = CatalogView> {
+    (desired_strategy(), any::<bool>(), any::<bool>()).prop_map(|(d, has_node, serf)| {
+        let mut c = CatalogView {
+            node: has_node.then_some(d.node),
+            services: d.services,
+            checks: d.checks,
+        };
+        c.services.insert("consul".into(), svc("consul"));
+        if serf {
+            c.checks.insert(
+                "serfHealth".into(),
+                CheckDef {
+                    id: "serfHealth".into(),
+                    status: PASSING.into(),
+                    ..Default::default()
+                },
+            );
+        }
+        c
+    })
+}
+
+proptest! {
+    /// After one round of ops the catalog matches the agent (apart from what the leader owns),
+    /// and a second round finds nothing to do.
+    #[test]
+    fn one_sync_round_converges(desired in desired_strategy(), catalog in catalog_strategy()) {
+        let ops = reconcile(&desired, &catalog);
+        let after = apply(&desired, &catalog, &ops);
+        prop_assert_eq!(after.node.as_ref(), Some(&desired.node));
+        prop_assert_eq!(reconcile(&desired, &after), Vec::<SyncOp>::new());
+        for (id, s) in &desired.services {
+            prop_assert_eq!(after.services.get(id), Some(s));
+        }
+        for (id, c) in &desired.checks {
+            prop_assert_eq!(after.checks.get(id), Some(c));
+        }
+        for id in after.services.keys() {
+            prop_assert!(desired.services.contains_key(id) || id == "consul");
+        }
+        for id in after.checks.keys() {
+            prop_assert!(desired.checks.contains_key(id) || id == "serfHealth");
+        }
+    }
+
+    #[test]
+    fn in_sync_means_no_ops(desired in desired_strategy()) {
+        let catalog = CatalogView { node: Some(desired.node.clone()), services: desired.services.clone(), checks: desired.checks.clone() };
+        prop_assert!(reconcile(&desired, &catalog).is_empty());
+    }
+}
