@@ -22,6 +22,10 @@ pub const HTTP_HEAD_TIMEOUT_MS: u64 = 10_000;
 /// Most bytes of an oversized body read and discarded before answering 413, so a client that
 /// is still sending sees the answer instead of a reset.
 pub const HTTP_BODY_DRAIN_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Check output kept (`check_output_max_size`, Consul's default).
+pub const CHECK_OUTPUT_BYTES_MAX: usize = 4096;
+/// Anti-entropy full sync period (`ae_interval`, for clusters up to 128 nodes).
+pub const ANTI_ENTROPY_INTERVAL_MS: u64 = 60_000;
 /// Depth of each core's inbox ring. A full ring answers 503 rather than growing.
 pub const INBOX_DEPTH: usize = 16 * 1024;
 /// Depth of the Raft core's proposal queue.
@@ -75,6 +79,8 @@ pub struct AgentConfig {
     pub shards: usize,
     /// `acl.default_policy`, reported in `X-Consul-Default-ACL-Policy`.
     pub acl_default_policy: String,
+    /// `-enable-script-checks`: allow script checks registered over HTTP.
+    pub enable_script_checks: bool,
 }
 
 impl AgentConfig {
@@ -94,6 +100,7 @@ impl AgentConfig {
             data_dir: None,
             shards: available_cores(),
             acl_default_policy: "allow".into(),
+            enable_script_checks: false,
         }
     }
 

@@ -126,6 +126,15 @@ pub enum ShardMsg {
         query: CatalogQuery,
         reply: oneshot::Sender<CatalogAnswer>,
     },
+    /// A local-agent API request forwarded to shard 0, which owns the agent's state.
+    AgentApi(Box<ForwardedRequest>),
+}
+
+/// An HTTP request another shard hands to shard 0 (boxed: it is much larger than the rest).
+pub struct ForwardedRequest {
+    pub route: crate::http::route::Route,
+    pub request: crate::http::ApiRequest,
+    pub reply: oneshot::Sender<crate::http::response::Reply>,
 }
 
 /// One core's inbox: a bounded lock-free ring plus a doorbell that wakes its runtime.

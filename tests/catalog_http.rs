@@ -127,11 +127,11 @@ fn catalog_and_health_surface() {
         serde_json::from_str(&agent.get("/v1/catalog/services").unwrap().1).unwrap();
     assert_eq!(
         services,
-        serde_json::json!({"db": [], "web": ["prod", "v1", "v2", "v3"]})
+        serde_json::json!({"consul": [], "db": [], "web": ["prod", "v1", "v2", "v3"]})
     );
     let nodes: Vec<serde_json::Value> =
         serde_json::from_str(&agent.get("/v1/catalog/nodes").unwrap().1).unwrap();
-    assert_eq!(nodes.len(), 3);
+    assert_eq!(nodes.len(), 4, "three registered nodes and the agent's own");
     let node1: serde_json::Value =
         serde_json::from_str(&agent.get("/v1/catalog/node/NODE1").unwrap().1).unwrap();
     assert_eq!(
@@ -164,7 +164,7 @@ fn catalog_and_health_surface() {
         )
         .unwrap()
         .len(),
-        6
+        7 // six registered checks and the agent's serfHealth
     );
     assert_eq!(agent.get("/v1/health/state/bogus").unwrap().1, "[]");
     assert_eq!(

@@ -28,9 +28,6 @@ pub enum CheckKind {
     Script {
         args: Vec<String>,
     },
-    Grpc {
-        target: String,
-    },
     /// Maintenance mode (node or service); never probed.
     Maintenance,
 }
@@ -44,7 +41,6 @@ impl CheckKind {
             CheckKind::Tcp { .. } => "tcp",
             CheckKind::Udp { .. } => "udp",
             CheckKind::Script { .. } => "script",
-            CheckKind::Grpc { .. } => "grpc",
             CheckKind::Maintenance => "maintenance",
         }
     }

@@ -83,6 +83,7 @@ pub fn config_from_args(args: &[String]) -> Result<AgentConfig, String> {
             .map_err(|_| format!("invalid value {v:?} for flag -shards"))?;
     }
     config.data_dir = p.value("data-dir").map(PathBuf::from);
+    config.enable_script_checks = p.flag("enable-script-checks");
     // Consul's -dev keeps nothing; we honour -data-dir even with -dev, so a developer can test
     // persistence without a cluster.
     config.validate()?;

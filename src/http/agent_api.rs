@@ -38,6 +38,27 @@ pub fn version(req: &ApiRequest) -> Reply {
     Reply::json(&body, req.style)
 }
 
+/// This agent as a gossip member (`/v1/agent/members`, `Member` in `/v1/agent/self`), fields
+/// in Consul's order; tags sorted as Go writes maps. Until gossip exists, always alive (1).
+pub fn member(config: &AgentConfig) -> serde_json::Value {
+    json!({
+        "Name": config.node_name,
+        "Addr": config.bind_addr.to_string(),
+        "Port": 8301,
+        "Tags": {
+            "build": format!("{CONSUL_API_VERSION}:{REVISION}"),
+            "dc": config.datacenter,
+            "id": config.node_id,
+            "port": config.server_port.to_string(),
+            "role": if config.server { "consul" } else { "node" },
+            "vsn": "2",
+        },
+        "Status": 1,
+        "ProtocolMin": 1, "ProtocolMax": 5, "ProtocolCur": 2,
+        "DelegateMin": 2, "DelegateMax": 5, "DelegateCur": 4,
+    })
+}
+
 /// `GET /v1/agent/self`: what clients read (Config, Member, Stats, Meta). Every top-level value
 /// is an object, as the Go client's `map[string]map[string]interface{}` decoding requires.
 pub fn agent_self(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Reply {
@@ -65,22 +86,7 @@ pub fn agent_self(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Rep
             "DNSPort": config.dns_port,
         },
         "Coord": null,
-        "Member": {
-            "Name": config.node_name,
-            "Addr": config.bind_addr.to_string(),
-            "Port": 8301,
-            "Tags": {
-                "build": format!("{CONSUL_API_VERSION}:{REVISION}"),
-                "dc": config.datacenter,
-                "id": config.node_id,
-                "port": config.server_port.to_string(),
-                "role": if config.server { "consul" } else { "node" },
-                "vsn": "2",
-            },
-            "Status": 1,
-            "ProtocolMin": 1, "ProtocolMax": 5, "ProtocolCur": 2,
-            "DelegateMin": 2, "DelegateMax": 5, "DelegateCur": 4,
-        },
+        "Member": member(config),
         "Stats": {
             "agent": { "check_monitors": "0", "check_ttls": "0", "checks": "0", "services": "0" },
             "build": { "prerelease": "", "revision": REVISION, "version": CONSUL_API_VERSION, "version_metadata": "" },

@@ -4,6 +4,8 @@
 //! are async functions of a shard context; the hyper glue lives in `shard::http_server`.
 
 pub mod agent_api;
+pub mod agent_defs;
+pub mod agent_local_api;
 pub mod catalog_api;
 pub mod catalog_json;
 pub mod decode;
@@ -99,8 +101,15 @@ pub async fn dispatch(
     ctx: &ShardCtx,
     config: &AgentConfig,
     route: &Route,
-    req: &ApiRequest,
+    req: ApiRequest,
 ) -> Reply {
+    if route.is_agent_local() {
+        if ctx.id == 0 {
+            return agent_local_api::dispatch(ctx, route, &req).await;
+        }
+        return ctx.forward_to_agent(route.clone(), req).await;
+    }
+    let req = &req;
     match route {
         Route::Kv(key) => kv_api::handle(ctx, key, req).await,
         Route::Txn => txn_api::handle(ctx, req).await,
@@ -121,5 +130,6 @@ pub async fn dispatch(
         Route::HealthState(state) => catalog_api::health_state(ctx, state, req).await,
         Route::HealthService(name) => catalog_api::health_service(ctx, name, req).await,
         Route::Root | Route::UnknownApi | Route::NotApi => unreachable!("answered by preflight"),
+        _ => unreachable!("local-agent routes are handled above"),
     }
 }

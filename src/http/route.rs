@@ -29,6 +29,22 @@ pub enum Route {
     HealthState(String),
     /// `/v1/health/service/<service>`
     HealthService(String),
+    AgentServices,
+    AgentService(String),
+    AgentServiceRegister,
+    AgentServiceDeregister(String),
+    AgentServiceMaintenance(String),
+    AgentChecks,
+    AgentCheckRegister,
+    AgentCheckDeregister(String),
+    AgentCheckPass(String),
+    AgentCheckWarn(String),
+    AgentCheckFail(String),
+    AgentCheckUpdate(String),
+    AgentHealthServiceId(String),
+    AgentHealthServiceName(String),
+    AgentMaintenance,
+    AgentMembers,
     /// `GET /` (no UI yet).
     Root,
     /// Under `/v1/` but not an endpoint we serve.
@@ -43,6 +59,11 @@ impl Route {
         if let Some(key) = path.strip_prefix("/v1/kv/") {
             return Route::Kv(key.to_string());
         }
+        match path {
+            "/v1/agent/service/register" => return Route::AgentServiceRegister,
+            "/v1/agent/check/register" => return Route::AgentCheckRegister,
+            _ => {}
+        }
         type Make = fn(String) -> Route;
         const PREFIXED: &[(&str, Make)] = &[
             ("/v1/catalog/service/", Route::CatalogService),
@@ -52,6 +73,26 @@ impl Route {
             ("/v1/health/checks/", Route::HealthChecks),
             ("/v1/health/state/", Route::HealthState),
             ("/v1/health/service/", Route::HealthService),
+            // Longer prefixes first: "/v1/agent/service/" would swallow these.
+            (
+                "/v1/agent/service/deregister/",
+                Route::AgentServiceDeregister,
+            ),
+            (
+                "/v1/agent/service/maintenance/",
+                Route::AgentServiceMaintenance,
+            ),
+            ("/v1/agent/service/", Route::AgentService),
+            ("/v1/agent/check/deregister/", Route::AgentCheckDeregister),
+            ("/v1/agent/check/pass/", Route::AgentCheckPass),
+            ("/v1/agent/check/warn/", Route::AgentCheckWarn),
+            ("/v1/agent/check/fail/", Route::AgentCheckFail),
+            ("/v1/agent/check/update/", Route::AgentCheckUpdate),
+            ("/v1/agent/health/service/id/", Route::AgentHealthServiceId),
+            (
+                "/v1/agent/health/service/name/",
+                Route::AgentHealthServiceName,
+            ),
         ];
         for (prefix, make) in PREFIXED {
             if let Some(rest) = path.strip_prefix(prefix) {
@@ -65,6 +106,10 @@ impl Route {
             "/v1/agent/self" => Route::AgentSelf,
             "/v1/agent/version" => Route::AgentVersion,
             "/v1/catalog/register" => Route::CatalogRegister,
+            "/v1/agent/services" => Route::AgentServices,
+            "/v1/agent/checks" => Route::AgentChecks,
+            "/v1/agent/maintenance" => Route::AgentMaintenance,
+            "/v1/agent/members" => Route::AgentMembers,
             "/v1/catalog/deregister" => Route::CatalogDeregister,
             "/v1/catalog/datacenters" => Route::CatalogDatacenters,
             "/v1/catalog/nodes" => Route::CatalogNodes,
@@ -80,6 +125,22 @@ impl Route {
         match self {
             Route::Kv(_) => &["GET", "PUT", "DELETE"],
             Route::Txn | Route::CatalogRegister | Route::CatalogDeregister => &["PUT"],
+            Route::AgentServiceRegister
+            | Route::AgentServiceDeregister(_)
+            | Route::AgentServiceMaintenance(_)
+            | Route::AgentCheckRegister
+            | Route::AgentCheckDeregister(_)
+            | Route::AgentCheckPass(_)
+            | Route::AgentCheckWarn(_)
+            | Route::AgentCheckFail(_)
+            | Route::AgentCheckUpdate(_)
+            | Route::AgentMaintenance => &["PUT"],
+            Route::AgentServices
+            | Route::AgentService(_)
+            | Route::AgentChecks
+            | Route::AgentHealthServiceId(_)
+            | Route::AgentHealthServiceName(_)
+            | Route::AgentMembers => &["GET"],
             Route::CatalogDatacenters
             | Route::CatalogNodes
             | Route::CatalogServices
@@ -101,6 +162,29 @@ impl Route {
     /// and 405 handling).
     pub fn is_api(&self) -> bool {
         !self.methods().is_empty()
+    }
+
+    /// Routes served from the agent's local state, which lives on shard 0.
+    pub fn is_agent_local(&self) -> bool {
+        matches!(
+            self,
+            Route::AgentServices
+                | Route::AgentService(_)
+                | Route::AgentServiceRegister
+                | Route::AgentServiceDeregister(_)
+                | Route::AgentServiceMaintenance(_)
+                | Route::AgentChecks
+                | Route::AgentCheckRegister
+                | Route::AgentCheckDeregister(_)
+                | Route::AgentCheckPass(_)
+                | Route::AgentCheckWarn(_)
+                | Route::AgentCheckFail(_)
+                | Route::AgentCheckUpdate(_)
+                | Route::AgentHealthServiceId(_)
+                | Route::AgentHealthServiceName(_)
+                | Route::AgentMaintenance
+                | Route::AgentMembers
+        )
     }
 
     /// The `Allow` header value.

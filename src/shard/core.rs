@@ -14,8 +14,10 @@ use tokio::sync::Notify;
 use crate::catalog::CatalogShard;
 use crate::kv::{Command, KvPartition, TxnUndo};
 use crate::mesh::{
-    CatalogAnswer, CatalogQuery, KvAnswer, KvQuery, Mesh, RaftInput, ShardMsg, WriteOutcome,
+    CatalogAnswer, CatalogQuery, ForwardedRequest, KvAnswer, KvQuery, Mesh, RaftInput, ShardMsg,
+    WriteOutcome,
 };
+use crate::shard::agent_runtime::AgentRuntime;
 use crate::shard::raft_core::txn_outcome;
 
 /// Messages handled per inbox turn before yielding to HTTP tasks.
@@ -49,6 +51,8 @@ pub struct ShardCtx {
     pub changed: Rc<Notify>,
     /// Notified when a frozen transaction is decided (reads on this shard resume).
     pub thawed: Rc<Notify>,
+    /// The agent's local state and loops: only on shard 0 (other shards forward to it).
+    pub agent: Option<Rc<AgentRuntime>>,
 }
 
 impl ShardCtx {
@@ -68,7 +72,35 @@ impl ShardCtx {
             mesh,
             changed: Rc::new(Notify::new()),
             thawed: Rc::new(Notify::new()),
+            agent: None,
         }
+    }
+
+    /// Shard 0's agent runtime. Only called on shard 0 (`http` forwards agent requests there).
+    pub fn agent(&self) -> &AgentRuntime {
+        self.agent
+            .as_deref()
+            .expect("the agent runtime lives on shard 0")
+    }
+
+    /// Sends a local-agent request to shard 0 and waits for its answer.
+    pub async fn forward_to_agent(
+        &self,
+        route: crate::http::route::Route,
+        request: crate::http::ApiRequest,
+    ) -> crate::http::response::Reply {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let msg = ShardMsg::AgentApi(Box::new(ForwardedRequest {
+            route,
+            request,
+            reply: tx,
+        }));
+        if self.mesh.shards[0].try_send(msg).is_err() {
+            let text = "rate limit exceeded, try again later or against a different server";
+            return crate::http::kv_api::error_reply(text.into());
+        }
+        let lost = || crate::http::response::Reply::text(500, "agent shard did not answer");
+        rx.await.unwrap_or_else(|_| lost())
     }
 
     /// Drains this shard's inbox forever.
@@ -221,6 +253,19 @@ impl ShardCtx {
             }
             ShardMsg::Catalog { query, reply } => {
                 let _ = reply.send(self.catalog_answer(&query));
+            }
+            ShardMsg::AgentApi(forwarded) => {
+                let ctx = self.clone();
+                tokio::task::spawn_local(async move {
+                    let ForwardedRequest {
+                        route,
+                        request,
+                        reply,
+                    } = *forwarded;
+                    let answer =
+                        crate::http::agent_local_api::dispatch(&ctx, &route, &request).await;
+                    let _ = reply.send(answer);
+                });
             }
         }
     }

@@ -111,7 +111,7 @@ async fn answer(req: Request<Incoming>, ctx: &ShardCtx, config: &AgentConfig) ->
         },
         jitter: rand::thread_rng().gen::<f64>(),
     };
-    (http::dispatch(ctx, config, &route, &api).await, true)
+    (http::dispatch(ctx, config, &route, api).await, true)
 }
 
 fn to_hyper(reply: Reply, acl_policy: Option<&str>) -> Response<Full<Bytes>> {

@@ -1,7 +1,9 @@
 //! The thread-per-core shell: one pinned thread per shard, each with its own current-thread
 //! tokio runtime, plus the Raft core thread. The only module that knows about cores.
 
+pub mod agent_runtime;
 pub mod catalog_frontend;
+pub mod checks;
 pub mod core;
 pub mod http_server;
 pub mod kv_frontend;
@@ -107,7 +109,14 @@ fn run_shard(id: usize, listener: std::net::TcpListener, mesh: Mesh, config: Age
         .build()
         .expect("a current-thread runtime");
     let local = tokio::task::LocalSet::new();
-    let ctx = core::ShardCtx::new(id, mesh);
+    let mut ctx = core::ShardCtx::new(id, mesh);
+    if id == 0 {
+        ctx.agent = Some(Rc::new(agent_runtime::AgentRuntime::new(config.clone())));
+    }
     local.spawn_local(ctx.clone().run_inbox());
+    if id == 0 {
+        let agent_ctx = ctx.clone();
+        local.spawn_local(async move { agent_runtime::AgentRuntime::start(&agent_ctx) });
+    }
     local.block_on(&runtime, http_server::serve(listener, ctx, Rc::new(config)));
 }

@@ -53,15 +53,16 @@ impl Agent {
         std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
         let agent = Agent { child, port };
         let deadline = Instant::now() + Duration::from_secs(10);
+        // Ready = leader elected and the agent's own node synced into the catalog.
         while Instant::now() < deadline {
-            if let Ok(r) = agent.get("/v1/status/leader") {
-                if r.1 != "\"\"" {
+            if let Ok((200, body)) = agent.get("/v1/catalog/service/consul") {
+                if body.contains("\"ServiceID\"") {
                     return agent;
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("agent on port {port} did not elect itself within 10 s");
+        panic!("agent on port {port} was not ready within 10 s");
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,425 @@
+//! `/v1/agent/services|service/...|checks|check/...|health/service/...|maintenance|members`:
+//! the agent's local state. Runs on shard 0 only; other shards forward these requests there.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::agent_defs::{self, Refusal};
+use super::catalog_api::parse_bool;
+use super::catalog_json::{CheckJson, Weights};
+use super::decode;
+use super::response::Reply;
+use super::route::Route;
+use super::ApiRequest;
+use crate::agent::local::is_status;
+use crate::agent::{CheckKind, LocalCheck, LocalService};
+use crate::catalog::{Check, CRITICAL, PASSING, WARNING};
+use crate::shard::agent_runtime::AgentRuntime;
+use crate::shard::checks::cap_output;
+use crate::shard::core::ShardCtx;
+
+/// `AgentService`, fields in Consul's order.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AgentServiceJson<'a> {
+    #[serde(rename = "ID")]
+    id: &'a str,
+    service: &'a str,
+    tags: &'a [String],
+    meta: BTreeMap<&'a str, &'a str>,
+    port: u32,
+    address: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    tagged_addresses: BTreeMap<&'a str, AddressPortJson<'a>>,
+    weights: Weights,
+    enable_tag_override: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_hash: Option<String>,
+    datacenter: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AddressPortJson<'a> {
+    address: &'a str,
+    port: u32,
+}
+
+fn service_json<'a>(s: &'a LocalService, dc: &'a str, with_hash: bool) -> AgentServiceJson<'a> {
+    let d = &s.def;
+    let mut out = AgentServiceJson {
+        id: &d.id,
+        service: &d.name,
+        tags: &d.tags,
+        meta: d
+            .meta
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
+        port: d.port,
+        address: &d.address,
+        tagged_addresses: d
+            .tagged_addresses
+            .iter()
+            .map(|(k, a, p)| {
+                (
+                    k.as_str(),
+                    AddressPortJson {
+                        address: a,
+                        port: *p,
+                    },
+                )
+            })
+            .collect(),
+        weights: Weights {
+            passing: d.weight_passing,
+            warning: d.weight_warning,
+        },
+        enable_tag_override: d.enable_tag_override,
+        content_hash: None,
+        datacenter: dc,
+    };
+    if with_hash {
+        let bytes = serde_json::to_vec(&out).expect("JSON into memory");
+        out.content_hash = Some(format!("{:016x}", fnv1a(&bytes)));
+    }
+    out
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// A local check as the catalog `HealthCheck` shape (indexes 0, as Consul's agent shows).
+fn as_check(rt: &AgentRuntime, c: &LocalCheck) -> Check {
+    let local = rt.local.borrow();
+    let service = local.services.get(&c.spec.def.service_id);
+    Check {
+        def: c.spec.def.clone(),
+        node: rt.config.node_name.clone(),
+        service_name: service.map(|s| s.def.name.clone()).unwrap_or_default(),
+        service_tags: service.map(|s| s.def.tags.clone()).unwrap_or_default(),
+        create_index: 0,
+        modify_index: 0,
+    }
+}
+
+fn body_json(req: &ApiRequest) -> Result<Value, Reply> {
+    if req.body.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&req.body)
+        .map_err(|e| Reply::text(400, format!("Request decode failed: {e}")))
+}
+
+fn refused((status, text): Refusal) -> Reply {
+    Reply::text(status, text)
+}
+
+fn unknown_check(id: &str) -> Reply {
+    Reply::text(
+        404,
+        format!("Unknown check ID {id:?}. Ensure that the check ID is passed, not the check name."),
+    )
+}
+
+/// Runs a local-agent route on shard 0.
+pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply {
+    let rt = ctx.agent();
+    match route {
+        Route::AgentServices => {
+            let local = rt.local.borrow();
+            let map: BTreeMap<&str, AgentServiceJson> = local
+                .services
+                .iter()
+                .map(|(id, s)| (id.as_str(), service_json(s, &rt.config.datacenter, false)))
+                .collect();
+            Reply::json(&map, req.style)
+        }
+        Route::AgentService(id) => {
+            let local = rt.local.borrow();
+            match local.services.get(id) {
+                Some(s) => {
+                    let json = service_json(s, &rt.config.datacenter, true);
+                    let hash = json.content_hash.clone().unwrap_or_default();
+                    Reply::json(&json, req.style).with("X-Consul-ContentHash", hash)
+                }
+                None => Reply::text(404, format!("unknown service ID: {id}")),
+            }
+        }
+        Route::AgentServiceRegister => register_service(ctx, rt, req),
+        Route::AgentServiceDeregister(id) => {
+            rt.stop_service_runners(id);
+            if !rt.local.borrow_mut().remove_service(id) {
+                return Reply::text(404, format!("Unknown service ID {id:?}. Ensure that the service ID is passed, not the service name."));
+            }
+            rt.changed();
+            Reply::empty(200)
+        }
+        Route::AgentChecks => {
+            let checks: Vec<Check> = rt
+                .local
+                .borrow()
+                .checks
+                .values()
+                .cloned()
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|c| as_check(rt, c))
+                .collect();
+            let map: BTreeMap<&str, CheckJson> = checks
+                .iter()
+                .map(|c| (c.def.id.as_str(), CheckJson::new(c)))
+                .collect();
+            Reply::json(&map, req.style)
+        }
+        Route::AgentCheckRegister => register_check(ctx, rt, req),
+        Route::AgentCheckDeregister(id) => {
+            rt.stop_runner(id);
+            if !rt.local.borrow_mut().remove_check(id) {
+                return unknown_check(id);
+            }
+            rt.changed();
+            Reply::empty(200)
+        }
+        Route::AgentCheckPass(id) => {
+            ttl_update(rt, id, PASSING, req.query.get("note").unwrap_or(""))
+        }
+        Route::AgentCheckWarn(id) => {
+            ttl_update(rt, id, WARNING, req.query.get("note").unwrap_or(""))
+        }
+        Route::AgentCheckFail(id) => {
+            ttl_update(rt, id, CRITICAL, req.query.get("note").unwrap_or(""))
+        }
+        Route::AgentCheckUpdate(id) => {
+            let body = match body_json(req) {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            let f = match decode::fields(body, &[("Status", &[]), ("Output", &[])]) {
+                Ok(f) => f,
+                Err(e) => return Reply::text(400, format!("Request decode failed: {e}")),
+            };
+            let (status, output) = (
+                f.string("Status").unwrap_or_default(),
+                f.string("Output").unwrap_or_default(),
+            );
+            if !is_status(&status) {
+                return Reply::text(400, format!("Invalid check status: '{status}'"));
+            }
+            ttl_update(rt, id, &status, &output)
+        }
+        Route::AgentHealthServiceId(id) => health_by_id(rt, id, req),
+        Route::AgentHealthServiceName(name) => health_by_name(rt, name, req),
+        Route::AgentMaintenance => maintenance(rt, None, req),
+        Route::AgentServiceMaintenance(id) => {
+            if id.is_empty() {
+                return Reply::text(400, "Missing service ID");
+            }
+            maintenance(rt, Some(id), req)
+        }
+        Route::AgentMembers => Reply::json(&[super::agent_api::member(&rt.config)], req.style),
+        _ => unreachable!("not a local-agent route: {route:?}"),
+    }
+}
+
+fn register_service(ctx: &ShardCtx, rt: &AgentRuntime, req: &ApiRequest) -> Reply {
+    let replace = match req.query.get("replace-existing-checks") {
+        None => false,
+        Some("") | Some("true") => true,
+        Some(_) => false,
+    };
+    let body = match body_json(req) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (def, checks) = match agent_defs::parse_service(body, rt.config.enable_script_checks) {
+        Ok(p) => p,
+        Err(r) => return refused(r),
+    };
+    let now = rt.now_ms();
+    let service_id = def.id.clone();
+    rt.local.borrow_mut().add_service(def, checks, replace, now);
+    // (Re)start probes for the service's checks as registered now.
+    rt.stop_service_runners(&service_id);
+    let specs: Vec<_> = rt
+        .local
+        .borrow()
+        .checks
+        .values()
+        .filter(|c| c.spec.def.service_id == service_id)
+        .map(|c| c.spec.clone())
+        .collect();
+    for spec in &specs {
+        rt.start_runner(ctx, spec);
+    }
+    rt.changed();
+    Reply::empty(200)
+}
+
+fn register_check(ctx: &ShardCtx, rt: &AgentRuntime, req: &ApiRequest) -> Reply {
+    let body = match body_json(req) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let spec = match agent_defs::parse_check(body, rt.config.enable_script_checks) {
+        Ok(s) => s,
+        Err(r) => return refused(r),
+    };
+    let sid = &spec.def.service_id;
+    if !sid.is_empty() && !rt.local.borrow().services.contains_key(sid) {
+        return Reply::text(404, format!("ServiceID {sid:?} does not exist"));
+    }
+    let now = rt.now_ms();
+    rt.local.borrow_mut().add_check(spec.clone(), now);
+    rt.start_runner(ctx, &spec);
+    rt.changed();
+    Reply::empty(200)
+}
+
+fn ttl_update(rt: &AgentRuntime, id: &str, status: &str, output: &str) -> Reply {
+    let kind = rt
+        .local
+        .borrow()
+        .checks
+        .get(id)
+        .map(|c| c.spec.kind.clone());
+    match kind {
+        None => unknown_check(id),
+        Some(CheckKind::Ttl { .. }) => {
+            let now = rt.now_ms();
+            if rt
+                .local
+                .borrow_mut()
+                .set_status(id, status, &cap_output(output), now)
+            {
+                rt.changed();
+            } else {
+                rt.changed(); // the TTL timer moved even if nothing visible changed
+            }
+            Reply::empty(200)
+        }
+        Some(_) => Reply::text(500, format!("CheckID {id:?} does not have associated TTL")),
+    }
+}
+
+fn maintenance(rt: &AgentRuntime, service: Option<&str>, req: &ApiRequest) -> Reply {
+    let enable = match req.query.get("enable") {
+        None | Some("") => return Reply::text(400, "Missing value for enable"),
+        Some(v) => match parse_bool(v) {
+            Some(b) => b,
+            None => return Reply::text(400, format!("Invalid value for enable: {v:?}")),
+        },
+    };
+    let reason = req.query.get("reason").unwrap_or("");
+    let now = rt.now_ms();
+    if !rt
+        .local
+        .borrow_mut()
+        .set_maintenance(service, enable, reason, now)
+    {
+        return Reply::text(
+            404,
+            format!("Unknown service ID {:?}", service.unwrap_or("")),
+        );
+    }
+    rt.changed();
+    Reply::empty(200)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ServiceHealth<'a> {
+    aggregated_status: &'static str,
+    service: Option<AgentServiceJson<'a>>,
+    checks: Option<Vec<CheckJson<'a>>>,
+}
+
+fn status_code(status: &str) -> u16 {
+    match status {
+        PASSING => 200,
+        WARNING => 429,
+        _ => 503,
+    }
+}
+
+fn wants_text(req: &ApiRequest) -> bool {
+    req.query.get("format") == Some("text")
+}
+
+fn health_by_id(rt: &AgentRuntime, id: &str, req: &ApiRequest) -> Reply {
+    let local = rt.local.borrow();
+    let Some(service) = local.services.get(id) else {
+        if wants_text(req) {
+            return Reply::text(404, format!("ServiceId {id} not found"));
+        }
+        let body = ServiceHealth {
+            aggregated_status: CRITICAL,
+            service: None,
+            checks: None,
+        };
+        return Reply::json_status(404, &body, req.style);
+    };
+    let status = local.service_health(id);
+    if wants_text(req) {
+        return Reply::text(status_code(status), status);
+    }
+    let checks: Vec<Check> = local
+        .checks
+        .values()
+        .filter(|c| c.spec.def.service_id == id)
+        .map(|c| as_check(rt, c))
+        .collect();
+    let body = ServiceHealth {
+        aggregated_status: status,
+        service: Some(service_json(service, &rt.config.datacenter, false)),
+        checks: Some(checks.iter().map(CheckJson::new).collect()),
+    };
+    Reply::json_status(status_code(status), &body, req.style)
+}
+
+fn health_by_name(rt: &AgentRuntime, name: &str, req: &ApiRequest) -> Reply {
+    let local = rt.local.borrow();
+    let ids: Vec<&String> = local
+        .services
+        .iter()
+        .filter(|(_, s)| s.def.name == name)
+        .map(|(id, _)| id)
+        .collect();
+    if ids.is_empty() {
+        return Reply::text(404, format!("ServiceName {name} Not Found"));
+    }
+    let worst = crate::catalog::aggregate(ids.iter().map(|id| local.service_health(id)));
+    if wants_text(req) {
+        return Reply::text(status_code(worst), worst);
+    }
+    let checks: Vec<Vec<Check>> = ids
+        .iter()
+        .map(|id| {
+            local
+                .checks
+                .values()
+                .filter(|c| &c.spec.def.service_id == *id)
+                .map(|c| as_check(rt, c))
+                .collect()
+        })
+        .collect();
+    let body: Vec<ServiceHealth> = ids
+        .iter()
+        .zip(&checks)
+        .map(|(id, checks)| ServiceHealth {
+            aggregated_status: local.service_health(id),
+            service: Some(service_json(
+                &local.services[*id],
+                &rt.config.datacenter,
+                false,
+            )),
+            checks: Some(checks.iter().map(CheckJson::new).collect()),
+        })
+        .collect();
+    Reply::json_status(status_code(worst), &body, req.style)
+}

@@ -1,0 +1,316 @@
+//! The agent's runtime on shard 0: owns `LocalState`, runs anti-entropy (immediately after a
+//! change and every `ANTI_ENTROPY_INTERVAL_MS`), expires TTL checks, reaps critical services,
+//! and runs one probe task per HTTP/TCP/UDP/script check.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::agent::sync::{CatalogView, DesiredView};
+use crate::agent::{reconcile, CheckKind, CheckSpec, LocalState, SyncOp};
+use crate::catalog::{CatalogCommand, CheckDef, NodeDef, RegisterRequest, ServiceDef, PASSING};
+use crate::config::{AgentConfig, ANTI_ENTROPY_INTERVAL_MS};
+use crate::kv::Command;
+use crate::mesh::WriteOutcome;
+use crate::shard::checks;
+use crate::shard::core::ShardCtx;
+use crate::version::CONSUL_API_VERSION;
+
+/// Shard 0's agent. Single-threaded: `RefCell` borrows never cross an `.await`.
+pub struct AgentRuntime {
+    pub config: AgentConfig,
+    pub local: RefCell<LocalState>,
+    sync_now: Notify,
+    ttl_changed: Notify,
+    runners: RefCell<BTreeMap<String, JoinHandle<()>>>,
+    started: Instant,
+}
+
+impl AgentRuntime {
+    /// A runtime for `config`; call `start` on shard 0's runtime.
+    pub fn new(config: AgentConfig) -> AgentRuntime {
+        AgentRuntime {
+            config,
+            local: RefCell::new(LocalState::default()),
+            sync_now: Notify::new(),
+            ttl_changed: Notify::new(),
+            runners: RefCell::new(BTreeMap::new()),
+            started: Instant::now(),
+        }
+    }
+
+    /// Milliseconds since start: the agent core's clock.
+    pub fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Spawns the sync and TTL loops on the current LocalSet.
+    pub fn start(ctx: &ShardCtx) {
+        let (a, b) = (ctx.clone(), ctx.clone());
+        tokio::task::spawn_local(async move { a.agent().sync_loop(&a).await });
+        tokio::task::spawn_local(async move { b.agent().ttl_loop().await });
+    }
+
+    /// Asks for an immediate sync (after a local change).
+    pub fn changed(&self) {
+        self.sync_now.notify_one();
+        self.ttl_changed.notify_one();
+    }
+
+    /// This node as the agent registers it: tagged addresses and meta as Consul's agent sets.
+    pub fn node_def(&self) -> NodeDef {
+        let addr = self.config.bind_addr.to_string();
+        let family = if self.config.bind_addr.is_ipv4() {
+            "ipv4"
+        } else {
+            "ipv6"
+        };
+        let mut tagged: Vec<(String, String)> = ["lan", "wan"]
+            .iter()
+            .flat_map(|s| {
+                [
+                    (s.to_string(), addr.clone()),
+                    (format!("{s}_{family}"), addr.clone()),
+                ]
+            })
+            .collect();
+        tagged.sort();
+        NodeDef {
+            id: self.config.node_id.clone(),
+            name: self.config.node_name.clone(),
+            address: addr,
+            datacenter: self.config.datacenter.clone(),
+            tagged_addresses: tagged,
+            meta: vec![
+                ("consul-network-segment".into(), String::new()),
+                ("consul-version".into(), CONSUL_API_VERSION.into()),
+            ],
+        }
+    }
+
+    fn desired(&self) -> DesiredView {
+        let local = self.local.borrow();
+        let mut d = DesiredView {
+            node: self.node_def(),
+            ..Default::default()
+        };
+        for (id, s) in &local.services {
+            d.services.insert(id.clone(), s.def.clone());
+        }
+        for (id, c) in &local.checks {
+            d.checks.insert(id.clone(), c.spec.def.clone());
+        }
+        if self.config.server {
+            // What the leader registers for a server (§3.8); with one server we are the leader
+            // and the gossip-driven serfHealth arrives with the gossip issue.
+            d.services.insert(
+                "consul".into(),
+                ServiceDef {
+                    id: "consul".into(),
+                    name: "consul".into(),
+                    port: self.config.server_port as u32,
+                    weight_passing: 1,
+                    weight_warning: 1,
+                    meta: vec![
+                        ("raft_version".into(), "3".into()),
+                        ("version".into(), CONSUL_API_VERSION.into()),
+                    ],
+                    ..Default::default()
+                },
+            );
+            d.checks.insert(
+                "serfHealth".into(),
+                CheckDef {
+                    id: "serfHealth".into(),
+                    name: "Serf Health Status".into(),
+                    status: PASSING.into(),
+                    output: "Agent alive and reachable".into(),
+                    ..Default::default()
+                },
+            );
+        }
+        d
+    }
+
+    async fn catalog_view(&self, ctx: &ShardCtx) -> Option<CatalogView> {
+        let name = &self.config.node_name;
+        let node = ctx.catalog_node(name).await.ok()?.value;
+        let checks = ctx.node_checks(name).await.ok()?.value;
+        let mut view = CatalogView::default();
+        if let Some((node, services)) = node {
+            view.node = Some(node.def);
+            view.services = services
+                .into_iter()
+                .map(|s| (s.def.id.clone(), s.def))
+                .collect();
+        }
+        view.checks = checks
+            .into_iter()
+            .map(|c| (c.def.id.clone(), c.def))
+            .collect();
+        Some(view)
+    }
+
+    /// One anti-entropy round: diff, then write what differs. Returns the ops performed.
+    pub async fn sync_once(&self, ctx: &ShardCtx) -> Vec<SyncOp> {
+        if !ctx.mesh.status.known_leader() {
+            return Vec::new();
+        }
+        let Some(catalog) = self.catalog_view(ctx).await else {
+            return Vec::new();
+        };
+        let desired = self.desired();
+        let ops = reconcile(&desired, &catalog);
+        for op in &ops {
+            let node = desired.node.clone();
+            let register = |service: Option<ServiceDef>, checks: Vec<CheckDef>| {
+                CatalogCommand::Register(Box::new(RegisterRequest {
+                    node: node.clone(),
+                    skip_node_update: false,
+                    service,
+                    checks,
+                }))
+            };
+            let cmd = match op {
+                SyncOp::RegisterNode => register(None, Vec::new()),
+                SyncOp::RegisterService(id) => register(
+                    Some(desired.services[id].clone()),
+                    desired
+                        .checks
+                        .values()
+                        .filter(|c| &c.service_id == id)
+                        .cloned()
+                        .collect(),
+                ),
+                SyncOp::RegisterCheck(id) => register(None, vec![desired.checks[id].clone()]),
+                SyncOp::DeregisterService(id) => CatalogCommand::Deregister {
+                    node: node.name.clone(),
+                    service_id: Some(id.clone()),
+                    check_id: None,
+                },
+                SyncOp::DeregisterCheck(id) => CatalogCommand::Deregister {
+                    node: node.name.clone(),
+                    service_id: None,
+                    check_id: Some(id.clone()),
+                },
+            };
+            if let WriteOutcome::Failed(e) = ctx.write(Command::Catalog(cmd)).await {
+                eprintln!("    [WARN]  agent: anti-entropy write failed: {e}");
+                break; // the periodic round retries
+            }
+        }
+        ops
+    }
+
+    async fn sync_loop(&self, ctx: &ShardCtx) {
+        // The first sync registers this node as soon as there is a leader.
+        while !ctx.mesh.status.known_leader() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        loop {
+            let next = self.sync_now.notified();
+            tokio::pin!(next);
+            next.as_mut().enable();
+            self.sync_once(ctx).await;
+            let stagger = rand::thread_rng().gen_range(0..ANTI_ENTROPY_INTERVAL_MS / 16 + 1);
+            tokio::select! {
+                _ = &mut next => {}
+                _ = tokio::time::sleep(Duration::from_millis(ANTI_ENTROPY_INTERVAL_MS + stagger)) => {}
+            }
+        }
+    }
+
+    async fn ttl_loop(&self) {
+        loop {
+            let changed = self.ttl_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let now = self.now_ms();
+            let (expired, reap) = {
+                let mut local = self.local.borrow_mut();
+                (local.expire_ttls(now), local.services_to_reap(now))
+            };
+            for id in reap {
+                self.stop_service_runners(&id);
+                self.local.borrow_mut().remove_service(&id);
+                eprintln!("    [INFO]  agent: removed service {id:?}: critical longer than DeregisterCriticalServiceAfter");
+            }
+            if !expired.is_empty() {
+                self.sync_now.notify_one();
+            }
+            // Wake for the next TTL deadline, a change, or the reaper's 1 s granularity.
+            let next = self
+                .local
+                .borrow()
+                .next_ttl_deadline()
+                .map(|d| d.saturating_sub(now))
+                .unwrap_or(1000)
+                .min(1000);
+            tokio::select! {
+                _ = &mut changed => {}
+                _ = tokio::time::sleep(Duration::from_millis(next.max(1))) => {}
+            }
+        }
+    }
+
+    /// Starts (or restarts) the probe task of a check that needs one.
+    pub fn start_runner(&self, ctx: &ShardCtx, spec: &CheckSpec) {
+        self.stop_runner(&spec.def.id);
+        if matches!(spec.kind, CheckKind::Ttl { .. } | CheckKind::Maintenance) {
+            return;
+        }
+        let (ctx, id, kind) = (ctx.clone(), spec.def.id.clone(), spec.kind.clone());
+        let (interval, timeout) = (
+            Duration::from_millis(spec.interval_ms),
+            Duration::from_millis(spec.timeout_ms),
+        );
+        let handle = tokio::task::spawn_local(async move {
+            // First run after a random delay in [0, interval), as Consul staggers checks.
+            let first = rand::thread_rng().gen_range(0..interval.as_millis().max(1) as u64);
+            tokio::time::sleep(Duration::from_millis(first)).await;
+            loop {
+                let (status, output) = checks::probe(&kind, timeout).await;
+                let agent = ctx.agent();
+                let now = agent.now_ms();
+                if agent.local.borrow_mut().record_result(
+                    &id,
+                    status,
+                    &checks::cap_output(&output),
+                    now,
+                ) {
+                    agent.changed();
+                }
+                tokio::time::sleep(interval).await;
+            }
+        });
+        self.runners
+            .borrow_mut()
+            .insert(spec.def.id.clone(), handle);
+    }
+
+    /// Stops a check's probe task, if any.
+    pub fn stop_runner(&self, check_id: &str) {
+        if let Some(handle) = self.runners.borrow_mut().remove(check_id) {
+            handle.abort();
+        }
+    }
+
+    /// Stops the probes of every check of a service.
+    pub fn stop_service_runners(&self, service_id: &str) {
+        let ids: Vec<String> = self
+            .local
+            .borrow()
+            .checks
+            .values()
+            .filter(|c| c.spec.def.service_id == service_id)
+            .map(|c| c.spec.def.id.clone())
+            .collect();
+        for id in ids {
+            self.stop_runner(&id);
+        }
+    }
+}

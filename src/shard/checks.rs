@@ -1,0 +1,190 @@
+//! Health-check probes: the IO side of the agent's checks. Each returns (status, output);
+//! the pure `LocalState::record_result` decides what becomes visible.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+
+use crate::agent::CheckKind;
+use crate::catalog::{CRITICAL, PASSING, WARNING};
+use crate::config::CHECK_OUTPUT_BYTES_MAX;
+
+/// Cuts output as Consul does: ` ... (captured N of M bytes)` past the cap.
+pub fn cap_output(text: &str) -> String {
+    if text.len() <= CHECK_OUTPUT_BYTES_MAX {
+        return text.to_string();
+    }
+    let mut cut = CHECK_OUTPUT_BYTES_MAX;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(
+        "{} ... (captured {cut} of {} bytes)",
+        &text[..cut],
+        text.len()
+    )
+}
+
+/// Runs one probe of `kind`, bounded by `timeout`.
+pub async fn probe(kind: &CheckKind, timeout: Duration) -> (&'static str, String) {
+    match tokio::time::timeout(timeout, probe_inner(kind, timeout)).await {
+        Ok(result) => result,
+        Err(_) => (
+            CRITICAL,
+            format!(
+                "Timed out ({}) running check",
+                crate::http::decode::format_go_duration(timeout.as_nanos() as u64)
+            ),
+        ),
+    }
+}
+
+async fn probe_inner(kind: &CheckKind, timeout: Duration) -> (&'static str, String) {
+    match kind {
+        CheckKind::Http {
+            url,
+            method,
+            headers,
+            body,
+            ..
+        } => http(url, method, headers, body).await,
+        CheckKind::Tcp { address } => {
+            match tokio::net::TcpStream::connect(address.as_str()).await {
+                Ok(_) => (PASSING, format!("TCP connect {address}: Success")),
+                Err(e) => (CRITICAL, format!("dial tcp {address}: {e}")),
+            }
+        }
+        CheckKind::Udp { address } => udp(address, timeout).await,
+        CheckKind::Script { args } => script(args).await,
+        CheckKind::Ttl { .. } | CheckKind::Maintenance => unreachable!("not probed"),
+    }
+}
+
+/// UDP: send an empty datagram; a reply or silence until the read timeout passes (Consul's
+/// rule), an error such as ICMP port unreachable fails.
+async fn udp(address: &str, timeout: Duration) -> (&'static str, String) {
+    let socket = match tokio::net::UdpSocket::bind("0.0.0.0:0").await {
+        Ok(s) => s,
+        Err(e) => return (CRITICAL, e.to_string()),
+    };
+    if let Err(e) = socket.connect(address).await {
+        return (CRITICAL, format!("dial udp {address}: {e}"));
+    }
+    if let Err(e) = socket.send(&[]).await {
+        return (CRITICAL, format!("write udp {address}: {e}"));
+    }
+    let mut buf = [0u8; 1];
+    match tokio::time::timeout(timeout.mul_f32(0.9), socket.recv(&mut buf)).await {
+        Ok(Err(e)) => (CRITICAL, format!("read udp {address}: {e}")),
+        _ => (PASSING, format!("UDP connect {address}: Success")),
+    }
+}
+
+/// Script: argv without a shell; exit 0 passing, 1 warning, anything else critical.
+async fn script(args: &[String]) -> (&'static str, String) {
+    let Some((program, rest)) = args.split_first() else {
+        return (CRITICAL, "empty args".into());
+    };
+    let output = tokio::process::Command::new(program)
+        .args(rest)
+        .kill_on_drop(true)
+        .output()
+        .await;
+    match output {
+        Ok(out) => {
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            let status = match out.status.code() {
+                Some(0) => PASSING,
+                Some(1) => WARNING,
+                _ => CRITICAL,
+            };
+            (status, cap_output(&text))
+        }
+        Err(e) => (CRITICAL, format!("Failed to exec check: {e}")),
+    }
+}
+
+/// HTTP: 2xx passing, 429 warning, anything else (or a transport error) critical.
+async fn http(
+    url: &str,
+    method: &str,
+    headers: &[(String, String)],
+    body: &str,
+) -> (&'static str, String) {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return (
+            CRITICAL,
+            format!("{url}: only http:// check URLs are supported by this agent yet"),
+        );
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    let address = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let stream = match tokio::net::TcpStream::connect(&address).await {
+        Ok(s) => s,
+        Err(e) => return (CRITICAL, format!("{method} {url}: dial tcp {address}: {e}")),
+    };
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) = match hyper::client::conn::http1::handshake::<_, Full<Bytes>>(io).await
+    {
+        Ok(pair) => pair,
+        Err(e) => return (CRITICAL, format!("{method} {url}: {e}")),
+    };
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Host", authority)
+        .header("User-Agent", "Consul Health Check")
+        .header("Accept", "text/plain, text/*, */*");
+    for (k, v) in headers {
+        request = request.header(k.as_str(), v.as_str());
+    }
+    let request = match request.body(Full::new(Bytes::from(body.to_string()))) {
+        Ok(r) => r,
+        Err(e) => return (CRITICAL, format!("{method} {url}: {e}")),
+    };
+    let response = match sender.send_request(request).await {
+        Ok(r) => r,
+        Err(e) => return (CRITICAL, format!("{method} {url}: {e}")),
+    };
+    let code = response.status();
+    // Read at most the output cap (plus one byte to know it was cut).
+    let mut collected = Vec::new();
+    let mut body = response.into_body();
+    while collected.len() <= CHECK_OUTPUT_BYTES_MAX {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    collected.extend_from_slice(data);
+                }
+            }
+            _ => break,
+        }
+    }
+    collected.truncate(CHECK_OUTPUT_BYTES_MAX);
+    let reason = code.canonical_reason().unwrap_or("");
+    let output = format!(
+        "HTTP {method} {url}: {} {reason} Output: {}",
+        code.as_u16(),
+        String::from_utf8_lossy(&collected)
+    );
+    let status = if code.is_success() {
+        PASSING
+    } else if code.as_u16() == 429 {
+        WARNING
+    } else {
+        CRITICAL
+    };
+    (status, output)
+}
