@@ -27,6 +27,11 @@ pub fn free_port() -> u16 {
 impl Agent {
     /// Starts `tribune agent -dev` (with `data_dir` if given) and waits until it answers.
     pub fn start(port: u16, data_dir: Option<&Path>) -> Agent {
+        Agent::start_with(port, data_dir, &[])
+    }
+
+    /// Like `start`, with extra agent flags.
+    pub fn start_with(port: u16, data_dir: Option<&Path>, extra: &[&str]) -> Agent {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tribune"));
         cmd.args([
             "agent",
@@ -43,6 +48,7 @@ impl Agent {
         if let Some(dir) = data_dir {
             cmd.arg("-data-dir").arg(dir);
         }
+        cmd.args(extra);
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -117,4 +123,30 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// Polls `probe` every 50 ms until it returns true or `secs` pass.
+pub fn eventually(secs: u64, what: &str, mut probe: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if probe() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("not within {secs} s: {what}");
+}
+
+/// Statuses of the checks in `/v1/health/service/<name>`, as (CheckID, Status, Output).
+pub fn health_checks(agent: &Agent, name: &str) -> Vec<(String, String, String)> {
+    let (_, body) = agent.get(&format!("/v1/health/service/{name}")).unwrap();
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+    entries
+        .iter()
+        .flat_map(|e| e["Checks"].as_array().cloned().unwrap_or_default())
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or("").to_string();
+            (s("CheckID"), s("Status"), s("Output"))
+        })
+        .collect()
 }
