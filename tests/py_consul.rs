@@ -6,8 +6,17 @@ use support::{free_port, Agent};
 
 #[test]
 fn py_consul_kv_and_blocking() {
+    run_script("py_consul_kv.py");
+}
+
+#[test]
+fn py_consul_agent_catalog_health() {
+    run_script("py_consul_catalog.py");
+}
+
+fn run_script(name: &str) {
     let agent = Agent::start(free_port(), None);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/py_consul_kv.py");
+    let script = format!("{}/tests/clients/{name}", env!("CARGO_MANIFEST_DIR"));
     let out = std::process::Command::new("python3")
         .arg(script)
         .arg(agent.port.to_string())
