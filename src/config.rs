@@ -81,6 +81,12 @@ pub struct AgentConfig {
     pub acl_default_policy: String,
     /// `-enable-script-checks`: allow script checks registered over HTTP.
     pub enable_script_checks: bool,
+    /// `enable_local_script_checks`: allow script checks from config files only.
+    pub enable_local_script_checks: bool,
+    /// Services (with their checks) from config files, registered at start.
+    pub services: Vec<(crate::catalog::ServiceDef, Vec<crate::agent::CheckSpec>)>,
+    /// Standalone checks from config files, registered at start.
+    pub checks: Vec<crate::agent::CheckSpec>,
 }
 
 impl AgentConfig {
@@ -101,6 +107,9 @@ impl AgentConfig {
             shards: available_cores(),
             acl_default_policy: "allow".into(),
             enable_script_checks: false,
+            enable_local_script_checks: false,
+            services: Vec::new(),
+            checks: Vec::new(),
         }
     }
 

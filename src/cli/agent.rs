@@ -3,8 +3,10 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use super::config_file;
 use super::flags::{self, FlagSpec};
 use crate::config::AgentConfig;
+use crate::http::agent_defs;
 use crate::version::{CONSUL_API_VERSION, REVISION};
 
 const BOOLS: &[&str] = &[
@@ -14,6 +16,7 @@ const BOOLS: &[&str] = &[
     "ui",
     "log-json",
     "enable-script-checks",
+    "enable-local-script-checks",
 ];
 const VALUES: &[&str] = &[
     "node",
@@ -27,6 +30,8 @@ const VALUES: &[&str] = &[
     "shards",
     "log-level",
     "node-id",
+    "config-file",
+    "config-dir",
 ];
 
 fn parse_port(name: &str, value: &str) -> Result<i32, String> {
@@ -35,8 +40,10 @@ fn parse_port(name: &str, value: &str) -> Result<i32, String> {
         .map_err(|_| format!("invalid value {value:?} for flag -{name}: parse error"))
 }
 
-/// Builds the configuration from flags (config files arrive with the catalog issue).
-pub fn config_from_args(args: &[String]) -> Result<AgentConfig, String> {
+/// Builds the configuration: defaults, then `-dev`, then config files in command-line order,
+/// then the other flags (Consul's precedence). Returns it with warnings to print. Creates
+/// nothing on disk (the node id is assigned by `run`).
+pub fn config_from_args(args: &[String]) -> Result<(AgentConfig, Vec<String>), String> {
     let p = flags::parse(
         args,
         &FlagSpec {
@@ -49,7 +56,98 @@ pub fn config_from_args(args: &[String]) -> Result<AgentConfig, String> {
     }
     let mut config = AgentConfig::dev_defaults();
     config.dev = p.flag("dev");
-    config.server = p.flag("server") || config.dev;
+    config.server = config.dev;
+    config.data_dir = None;
+    let named = config_paths(args);
+    let files = config_file::files(&named)?;
+    let named_files: Vec<PathBuf> = named
+        .iter()
+        .filter(|(dir, _)| !dir)
+        .map(|(_, f)| f.clone())
+        .collect();
+    let file = config_file::load(&files, &named_files)?;
+    apply_file(&mut config, &file)?;
+    apply_flags(&mut config, &p)?;
+    load_definitions(&mut config, &file)?;
+    config.validate()?;
+    Ok((config, file.warnings))
+}
+
+/// `-config-file` and `-config-dir` values in the order given: (is a directory flag, path).
+fn config_paths(args: &[String]) -> Vec<(bool, PathBuf)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let body = args[i].trim_start_matches('-');
+        for (flag, is_dir) in [("config-file", false), ("config-dir", true)] {
+            if let Some(value) = body.strip_prefix(flag).and_then(|r| r.strip_prefix('=')) {
+                out.push((is_dir, PathBuf::from(value)));
+            } else if body == flag {
+                if let Some(value) = args.get(i + 1) {
+                    out.push((is_dir, PathBuf::from(value)));
+                    i += 1;
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Result<(), String> {
+    let ip = |key: &str, v: &str| {
+        // client_addr may list several addresses; we listen on the first for now.
+        let first = v.split_whitespace().next().unwrap_or("");
+        first
+            .parse::<IpAddr>()
+            .map_err(|_| format!("{key}: invalid IP address {v:?}"))
+    };
+    if let Some(v) = file.string("node_name") {
+        config.node_name = v.to_string();
+    }
+    if let Some(v) = file.string("datacenter") {
+        config.datacenter = v.to_string();
+    }
+    if let Some(v) = file.string("data_dir") {
+        config.data_dir = Some(PathBuf::from(v));
+    }
+    if let Some(v) = file.string("bind_addr") {
+        config.bind_addr = ip("bind_addr", v)?;
+    }
+    if let Some(v) = file.string("client_addr") {
+        config.client_addr = ip("client_addr", v)?;
+    }
+    if let Some(v) = file.boolean("server") {
+        config.server = v || config.dev;
+    }
+    if let Some(v) = file.port("http") {
+        config.http_port = u16::try_from(v).map_err(|_| "ports.http out of range")?;
+    }
+    if let Some(v) = file.port("dns") {
+        config.dns_port = v as i32;
+    }
+    if let Some(v) = file.port("server") {
+        config.server_port = u16::try_from(v).map_err(|_| "ports.server out of range")?;
+    }
+    if let Some(v) = file.boolean("enable_script_checks") {
+        config.enable_script_checks = v;
+    }
+    if let Some(v) = file.boolean("enable_local_script_checks") {
+        config.enable_local_script_checks = v;
+    }
+    if let Some(v) = file.acl("default_policy") {
+        config.acl_default_policy = v.to_string();
+    }
+    if let Some(v) = file.string("node_id") {
+        config.node_id = v.to_string();
+    }
+    Ok(())
+}
+
+fn apply_flags(config: &mut AgentConfig, p: &flags::Parsed) -> Result<(), String> {
+    if p.flag("server") {
+        config.server = true;
+    }
     if let Some(v) = p.value("node") {
         config.node_name = v.to_string();
     }
@@ -82,16 +180,102 @@ pub fn config_from_args(args: &[String]) -> Result<AgentConfig, String> {
             .parse()
             .map_err(|_| format!("invalid value {v:?} for flag -shards"))?;
     }
-    config.data_dir = p.value("data-dir").map(PathBuf::from);
-    config.enable_script_checks = p.flag("enable-script-checks");
-    // Consul's -dev keeps nothing; we honour -data-dir even with -dev, so a developer can test
-    // persistence without a cluster.
-    config.validate()?;
-    config.node_id = match p.value("node-id") {
-        Some(id) => id.to_string(),
-        None => node_id(config.data_dir.as_deref())?,
+    if let Some(v) = p.value("data-dir") {
+        // Consul's -dev keeps nothing; we honour -data-dir even with -dev, so a developer can
+        // test persistence without a cluster.
+        config.data_dir = Some(PathBuf::from(v));
+    }
+    if p.flag("enable-script-checks") {
+        config.enable_script_checks = true;
+    }
+    if p.flag("enable-local-script-checks") {
+        config.enable_local_script_checks = true;
+    }
+    if let Some(v) = p.value("node-id") {
+        config.node_id = v.to_string();
+    }
+    Ok(())
+}
+
+/// Parses the files' service and check definitions with the HTTP API's rules, except that a
+/// check nested in a service may name its ID `id` (config files do) and that scripts need
+/// `enable_local_script_checks` (or `enable_script_checks`).
+fn load_definitions(
+    config: &mut AgentConfig,
+    file: &config_file::FileConfig,
+) -> Result<(), String> {
+    let scripts = config.enable_script_checks || config.enable_local_script_checks;
+    let refusal = |(_, text): (u16, String)| {
+        if text.starts_with("Scripts are disabled") {
+            "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or \
+             'enable_local_script_checks' to true"
+                .to_string()
+        } else {
+            format!("service/check definition in config: {text}")
+        }
     };
-    Ok(config)
+    for service in &file.services {
+        let mut service = service.clone();
+        for key in ["check", "Check", "checks", "Checks"] {
+            match service.get_mut(key) {
+                Some(serde_json::Value::Object(check)) => rename_id(check),
+                Some(serde_json::Value::Array(list)) => list
+                    .iter_mut()
+                    .filter_map(|c| c.as_object_mut())
+                    .for_each(rename_id),
+                _ => {}
+            }
+        }
+        config
+            .services
+            .push(agent_defs::parse_service(service, scripts).map_err(refusal)?);
+    }
+    for check in &file.checks {
+        config
+            .checks
+            .push(agent_defs::parse_check(check.clone(), scripts).map_err(refusal)?);
+    }
+    Ok(())
+}
+
+fn rename_id(check: &mut serde_json::Map<String, serde_json::Value>) {
+    if let Some(id) = check.remove("id") {
+        check.insert("CheckID".into(), id);
+    }
+}
+
+/// `tribune validate <file-or-dir>...`: the agent's full config load, starting nothing.
+pub fn validate(args: &[String]) -> i32 {
+    let quiet = args.iter().any(|a| a.trim_start_matches('-') == "quiet");
+    let paths: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    if paths.is_empty() {
+        eprintln!("Must specify at least one config file or directory");
+        return 1;
+    }
+    let mut synthetic = Vec::new();
+    for path in paths {
+        synthetic.push(if std::path::Path::new(path).is_dir() {
+            "-config-dir".to_string()
+        } else {
+            "-config-file".to_string()
+        });
+        synthetic.push(path.clone());
+    }
+    match config_from_args(&synthetic) {
+        Ok((_, warnings)) => {
+            for w in warnings {
+                println!("{w}");
+            }
+            if !quiet {
+                println!("Configuration is valid!");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("Config validation failed: {e}");
+            1
+        }
+    }
 }
 
 fn random_uuid() -> String {
@@ -120,13 +304,27 @@ fn node_id(data_dir: Option<&std::path::Path>) -> Result<String, String> {
 
 /// Runs the agent until SIGINT or SIGTERM.
 pub fn run(args: &[String]) -> i32 {
-    let config = match config_from_args(args) {
-        Ok(c) => c,
+    let mut config = match config_from_args(args) {
+        Ok((config, warnings)) => {
+            for w in warnings {
+                eprintln!("==> {w}");
+            }
+            config
+        }
         Err(e) => {
             eprintln!("==> {e}");
             return 1;
         }
     };
+    if config.node_id.is_empty() {
+        config.node_id = match node_id(config.data_dir.as_deref()) {
+            Ok(id) => id,
+            Err(e) => {
+                eprintln!("==> {e}");
+                return 1;
+            }
+        };
+    }
     println!("==> Starting Consul agent...");
     println!("               Version: '{CONSUL_API_VERSION}' ({REVISION})");
     println!("               Node ID: '{}'", config.node_id);

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod client;
+pub mod config_file;
 pub mod flags;
 pub mod kv;
 
@@ -13,6 +14,7 @@ const USAGE: &str = "Usage: tribune [--version] [--help] <command> [<args>]
 Available commands are:
     agent      Runs a Tribune agent
     kv         Interact with the key-value store
+    validate   Validate config files/directories
     version    Prints the Tribune version";
 
 /// Runs the command line; returns the process exit code.
@@ -25,6 +27,7 @@ pub fn run(args: Vec<String>) -> i32 {
     match verb.as_str() {
         "agent" => agent::run(rest),
         "kv" => kv::run(rest),
+        "validate" => agent::validate(rest),
         "version" | "-version" | "--version" | "-v" => {
             if rest
                 .iter()

@@ -50,6 +50,21 @@ impl AgentRuntime {
 
     /// Spawns the sync and TTL loops on the current LocalSet.
     pub fn start(ctx: &ShardCtx) {
+        // Definitions from config files first, as Consul's agent loads them at start.
+        let rt = ctx.agent();
+        let now = rt.now_ms();
+        for (def, checks) in rt.config.services.clone() {
+            rt.local
+                .borrow_mut()
+                .add_service(def, checks.clone(), false, now);
+            for spec in &checks {
+                rt.start_runner(ctx, spec);
+            }
+        }
+        for spec in rt.config.checks.clone() {
+            rt.local.borrow_mut().add_check(spec.clone(), now);
+            rt.start_runner(ctx, &spec);
+        }
         let (a, b) = (ctx.clone(), ctx.clone());
         tokio::task::spawn_local(async move { a.agent().sync_loop(&a).await });
         tokio::task::spawn_local(async move { b.agent().ttl_loop().await });

@@ -1,0 +1,248 @@
+//! Agent config files (`-config-file`, `-config-dir`): JSON or HCL, merged as Consul merges
+//! them (§7.1): files in order, a directory's `.json`/`.hcl` files in lexical order; scalars
+//! from later files win, maps merge, lists append. Service and check definitions are collected.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+/// Keys Consul accepts that this agent reads.
+const SUPPORTED: &[&str] = &[
+    "node_name",
+    "datacenter",
+    "data_dir",
+    "bind_addr",
+    "client_addr",
+    "server",
+    "ports",
+    "enable_script_checks",
+    "enable_local_script_checks",
+    "acl",
+    "service",
+    "services",
+    "check",
+    "checks",
+    "node_id",
+    "log_level",
+    "ui",
+    "ui_config",
+    "bootstrap",
+];
+
+/// Keys Consul accepts that this agent does not act on yet: loaded with a warning, so that
+/// existing config files keep working while the features arrive.
+const NOT_YET: &[&str] = &[
+    "addresses",
+    "advertise_addr",
+    "advertise_addr_wan",
+    "alt_domain",
+    "auto_encrypt",
+    "auto_reload_config",
+    "autopilot",
+    "bootstrap_expect",
+    "ca_file",
+    "ca_path",
+    "cert_file",
+    "check_update_interval",
+    "connect",
+    "default_query_time",
+    "disable_host_node_id",
+    "disable_remote_exec",
+    "disable_update_check",
+    "discovery_max_stale",
+    "dns_config",
+    "domain",
+    "enable_debug",
+    "enable_syslog",
+    "encrypt",
+    "encrypt_verify_incoming",
+    "encrypt_verify_outgoing",
+    "gossip_lan",
+    "gossip_wan",
+    "http_config",
+    "key_file",
+    "leave_on_terminate",
+    "limits",
+    "log_file",
+    "log_json",
+    "log_rotate_bytes",
+    "log_rotate_duration",
+    "log_rotate_max_files",
+    "max_query_time",
+    "node_meta",
+    "peering",
+    "performance",
+    "pid_file",
+    "primary_datacenter",
+    "raft_protocol",
+    "reconnect_timeout",
+    "recursors",
+    "rejoin_after_leave",
+    "retry_interval",
+    "retry_interval_wan",
+    "retry_join",
+    "retry_join_wan",
+    "retry_max",
+    "segment",
+    "serf_lan",
+    "serf_wan",
+    "session_ttl_min",
+    "skip_leave_on_interrupt",
+    "start_join",
+    "syslog_facility",
+    "tagged_addresses",
+    "telemetry",
+    "tls",
+    "translate_wan_addrs",
+    "verify_incoming",
+    "verify_outgoing",
+    "verify_server_hostname",
+    "watches",
+];
+
+/// What the files said.
+#[derive(Debug, Default)]
+pub struct FileConfig {
+    /// Merged top-level settings (services and checks removed).
+    pub settings: Map<String, Value>,
+    pub services: Vec<Value>,
+    pub checks: Vec<Value>,
+    /// Lines to print (skipped files, keys not acted on yet).
+    pub warnings: Vec<String>,
+}
+
+/// Expands `-config-file` and `-config-dir` arguments (in the order given) into files.
+pub fn files(args: &[(bool, PathBuf)]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for (is_dir, path) in args {
+        if *is_dir && path.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| format!("Error reading {}: {e}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            entries.sort();
+            out.extend(entries);
+        } else {
+            out.push(path.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn parse(path: &Path, strict_extension: bool) -> Result<Option<Value>, String> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if ext != "json" && ext != "hcl" {
+        if strict_extension {
+            return Err(format!("file {} has unknown extension; must be .hcl or .json, or config format must be set", path.display()));
+        }
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("Error reading {}: {e}", path.display()))?;
+    if text.trim().is_empty() {
+        return Ok(Some(Value::Object(Map::new())));
+    }
+    let value = if ext == "json" {
+        serde_json::from_str(&text).map_err(|e| format!("Error parsing {}: {e}", path.display()))?
+    } else {
+        hcl::from_str::<Value>(&text)
+            .map_err(|e| format!("Error parsing {}: {e}", path.display()))?
+    };
+    Ok(Some(value))
+}
+
+fn merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (Some(Value::Object(a)), Value::Object(b)) => merge(a, b),
+            (Some(Value::Array(a)), Value::Array(b)) => a.extend(b),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+fn push_definitions(list: &mut Vec<Value>, value: Value) {
+    match value {
+        Value::Array(items) => list.extend(items),
+        other => list.push(other),
+    }
+}
+
+/// Loads and merges `files`. Files named with `-config-file` must be `.json` or `.hcl`;
+/// others found in a directory are skipped with a warning.
+pub fn load(files: &[PathBuf], named: &[PathBuf]) -> Result<FileConfig, String> {
+    let mut out = FileConfig::default();
+    let mut unknown = Vec::new();
+    for path in files {
+        let strict = named.contains(path);
+        let Some(value) = parse(path, strict)? else {
+            out.warnings.push(format!(
+                "skipping file {}, extension must be .hcl or .json, or config format must be set",
+                path.display()
+            ));
+            continue;
+        };
+        let Value::Object(mut map) = value else {
+            return Err(format!("Error parsing {}: not an object", path.display()));
+        };
+        for key in ["service", "services"] {
+            if let Some(v) = map.remove(key) {
+                push_definitions(&mut out.services, v);
+            }
+        }
+        for key in ["check", "checks"] {
+            if let Some(v) = map.remove(key) {
+                push_definitions(&mut out.checks, v);
+            }
+        }
+        for key in map.keys() {
+            if NOT_YET.contains(&key.as_str()) {
+                out.warnings.push(format!(
+                    "config key {key:?} is accepted but not acted on yet"
+                ));
+            } else if !SUPPORTED.contains(&key.as_str()) {
+                unknown.push(key.clone());
+            }
+        }
+        merge(&mut out.settings, map);
+    }
+    if !unknown.is_empty() {
+        let list: Vec<String> = unknown
+            .iter()
+            .map(|k| format!("invalid config key {k}"))
+            .collect();
+        return Err(list.join("\n"));
+    }
+    Ok(out)
+}
+
+impl FileConfig {
+    /// A top-level string setting.
+    pub fn string(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).and_then(Value::as_str)
+    }
+
+    /// A top-level boolean setting.
+    pub fn boolean(&self, key: &str) -> Option<bool> {
+        self.settings.get(key).and_then(Value::as_bool)
+    }
+
+    /// `ports.<name>`.
+    pub fn port(&self, name: &str) -> Option<i64> {
+        self.settings
+            .get("ports")
+            .and_then(|p| p.get(name))
+            .and_then(Value::as_i64)
+    }
+
+    /// `acl.<key>` as a string.
+    pub fn acl(&self, key: &str) -> Option<&str> {
+        self.settings
+            .get("acl")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+    }
+}
