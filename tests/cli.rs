@@ -128,3 +128,93 @@ fn kv_cli_round_trip() {
         .1
         .starts_with("Consul v1.21.0\nRevision tribune-"));
 }
+
+#[test]
+fn catalog_services_members_maint_cli() {
+    let agent = Agent::start(free_port(), None);
+    let p = agent.port;
+    let (code, out, _) = tribune(p, &["members"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        [
+            "Node",
+            "Address",
+            "Status",
+            "Type",
+            "Build",
+            "Protocol",
+            "DC",
+            "Partition",
+            "Segment"
+        ]
+    );
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        [
+            "test-node",
+            "127.0.0.1:8301",
+            "alive",
+            "server",
+            "1.21.0",
+            "2",
+            "dc1",
+            "default",
+            "<all>"
+        ]
+    );
+    assert_eq!(
+        tribune(p, &["members", "-status=failed"]).0,
+        2,
+        "no match exits 2"
+    );
+    assert_eq!(tribune(p, &["catalog", "datacenters"]).1, "dc1\n");
+    assert_eq!(
+        tribune(
+            p,
+            &[
+                "services",
+                "register",
+                "-name=web",
+                "-port=80",
+                "-tag=a",
+                "-tag=b"
+            ]
+        )
+        .1,
+        "Registered service: web\n"
+    );
+    support::eventually(5, "web in catalog", || {
+        tribune(p, &["catalog", "services"]).1 == "consul\nweb\n"
+    });
+    assert_eq!(
+        tribune(p, &["catalog", "services", "-tags"]).1,
+        "consul\nweb     a,b\n"
+    );
+    let nodes = tribune(p, &["catalog", "nodes"]).1;
+    assert!(
+        nodes.starts_with("Node       ID        Address    DC\ntest-node  "),
+        "{nodes}"
+    );
+    assert_eq!(
+        tribune(p, &["maint", "-enable", "-reason=upgrade"]).1,
+        "Node maintenance is now enabled\n"
+    );
+    assert_eq!(
+        tribune(p, &["maint"]).1,
+        "Node:\n  Name:   test-node\n  Reason: upgrade\n\n"
+    );
+    assert_eq!(
+        tribune(p, &["maint", "-disable"]).1,
+        "Node maintenance is now disabled\n"
+    );
+    assert_eq!(tribune(p, &["maint"]).1, "");
+    assert_eq!(
+        tribune(p, &["services", "deregister", "-id=web"]).1,
+        "Deregistered service: web\n"
+    );
+    let (code, _, err) = tribune(p, &["services", "deregister", "-id=web"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("Unexpected response code: 404"), "{err}");
+}

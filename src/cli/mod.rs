@@ -2,6 +2,7 @@
 //! HTTP API (never of internals), as Consul's CLI is.
 
 pub mod agent;
+pub mod catalog;
 pub mod client;
 pub mod config_file;
 pub mod flags;
@@ -13,7 +14,11 @@ const USAGE: &str = "Usage: tribune [--version] [--help] <command> [<args>]
 
 Available commands are:
     agent      Runs a Tribune agent
+    catalog    Interact with the catalog
     kv         Interact with the key-value store
+    maint      Controls node or service maintenance mode
+    members    Lists the members of a Consul cluster
+    services   Interact with services
     validate   Validate config files/directories
     version    Prints the Tribune version";
 
@@ -28,6 +33,10 @@ pub fn run(args: Vec<String>) -> i32 {
         "agent" => agent::run(rest),
         "kv" => kv::run(rest),
         "validate" => agent::validate(rest),
+        "members" => catalog::members(rest),
+        "catalog" => catalog::catalog(rest),
+        "services" => catalog::services(rest),
+        "maint" => catalog::maint(rest),
         "version" | "-version" | "--version" | "-v" => {
             if rest
                 .iter()
