@@ -293,3 +293,106 @@ fn blocking_health_query_wakes_on_status_change() {
     assert_eq!(entries.len(), 1, "{body}");
     assert!(woke.duration_since(written) < Duration::from_secs(5));
 }
+
+#[test]
+fn filter_expressions_on_catalog_health_and_agent() {
+    let agent = Agent::start(free_port(), None);
+    for (n, env) in [(1, "prod"), (2, "dev"), (3, "prod")] {
+        register(
+            &agent,
+            serde_json::json!({
+                "Node": format!("f{n}"), "Address": format!("10.1.0.{n}"), "NodeMeta": {"rack": format!("r{n}")},
+                "Service": {"Service": "api", "ID": format!("api-{n}"), "Tags": [env], "Meta": {"env": env}, "Port": 9000 + n},
+                "Check": {"CheckID": format!("c{n}"), "ServiceID": format!("api-{n}"), "Status": if n == 3 { "critical" } else { "passing" }},
+            }),
+        );
+    }
+    let count = |path: &str| {
+        serde_json::from_str::<Vec<serde_json::Value>>(&agent.get(path).unwrap().1)
+            .unwrap()
+            .len()
+    };
+    let q = |expr: &str| {
+        percent_encoding::utf8_percent_encode(expr, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    assert_eq!(
+        count(&format!(
+            "/v1/health/service/api?filter={}",
+            q("Service.Meta.env == prod")
+        )),
+        2
+    );
+    assert_eq!(
+        count(&format!(
+            "/v1/health/service/api?filter={}",
+            q("Service.Meta.env == prod and Service.Port == 9003")
+        )),
+        1
+    );
+    assert_eq!(
+        count(&format!(
+            "/v1/health/service/api?filter={}",
+            q("not (Service.Meta.env == prod)")
+        )),
+        1
+    );
+    assert_eq!(
+        count(&format!(
+            "/v1/catalog/service/api?filter={}",
+            q("dev in ServiceTags or NodeMeta.rack == r3")
+        )),
+        2
+    );
+    assert_eq!(
+        count(&format!(
+            "/v1/catalog/nodes?filter={}",
+            q("Meta.rack matches \"r[12]\"")
+        )),
+        2
+    );
+    assert_eq!(
+        count(&format!(
+            "/v1/health/state/any?filter={}",
+            q("Status == critical")
+        )),
+        1
+    );
+    let (status, text) = agent
+        .get(&format!(
+            "/v1/health/service/api?filter={}",
+            q("Service ==")
+        ))
+        .unwrap();
+    assert_eq!(status, 500);
+    assert!(
+        text.starts_with("Failed to create boolean expression evaluator: "),
+        "{text}"
+    );
+    // The agent's own maps filter on their values.
+    assert_eq!(
+        agent
+            .put(
+                "/v1/agent/service/register",
+                br#"{"Name":"a1","Tags":["x"]}"#
+            )
+            .0,
+        200
+    );
+    assert_eq!(
+        agent
+            .put("/v1/agent/service/register", br#"{"Name":"a2"}"#)
+            .0,
+        200
+    );
+    let services: serde_json::Value = serde_json::from_str(
+        &agent
+            .get(&format!("/v1/agent/services?filter={}", q("x in Tags")))
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(
+        services.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["a1"]
+    );
+}

@@ -46,6 +46,7 @@ fn pure_cores_do_no_io() {
         "src/catalog",
         "src/agent",
         "src/http/decode.rs",
+        "src/http/filter.rs",
         "src/kv",
         "src/raft",
         "src/http/query.rs",

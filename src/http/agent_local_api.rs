@@ -7,9 +7,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::agent_defs::{self, Refusal};
-use super::catalog_api::parse_bool;
+use super::catalog_api::{parse_bool, request_filter};
 use super::catalog_json::{CheckJson, Weights};
 use super::decode;
+use super::filter::Filter;
 use super::response::Reply;
 use super::route::Route;
 use super::ApiRequest;
@@ -120,6 +121,11 @@ fn refused((status, text): Refusal) -> Reply {
     Reply::text(status, text)
 }
 
+/// True when `item`'s JSON passes `filter` (or there is none).
+fn passes<T: Serialize>(filter: Option<&Filter>, item: &T) -> bool {
+    filter.is_none_or(|f| f.passes(item))
+}
+
 fn unknown_check(id: &str) -> Reply {
     Reply::text(
         404,
@@ -132,11 +138,16 @@ pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply 
     let rt = ctx.agent();
     match route {
         Route::AgentServices => {
+            let filter = match request_filter(req) {
+                Ok(f) => f,
+                Err(e) => return Reply::text(500, e),
+            };
             let local = rt.local.borrow();
             let map: BTreeMap<&str, AgentServiceJson> = local
                 .services
                 .iter()
                 .map(|(id, s)| (id.as_str(), service_json(s, &rt.config.datacenter, false)))
+                .filter(|(_, j)| passes(filter.as_ref(), j))
                 .collect();
             Reply::json(&map, req.style)
         }
@@ -161,6 +172,10 @@ pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply 
             Reply::empty(200)
         }
         Route::AgentChecks => {
+            let filter = match request_filter(req) {
+                Ok(f) => f,
+                Err(e) => return Reply::text(500, e),
+            };
             let checks: Vec<Check> = rt
                 .local
                 .borrow()
@@ -174,6 +189,7 @@ pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply 
             let map: BTreeMap<&str, CheckJson> = checks
                 .iter()
                 .map(|c| (c.def.id.as_str(), CheckJson::new(c)))
+                .filter(|(_, j)| passes(filter.as_ref(), j))
                 .collect();
             Reply::json(&map, req.style)
         }

@@ -8,6 +8,7 @@ use super::catalog_json::{
     CheckJson, NodeJson, NodeServiceJson, NodeWithServices, ServiceEntryJson, ServiceNodeJson,
 };
 use super::decode::{self, Field, Fields};
+use super::filter::{self, Filter};
 use super::kv_api::error_reply;
 use super::query::{read_options, Consistency, ReadOptions};
 use super::response::Reply;
@@ -323,16 +324,27 @@ async fn write_bool(ctx: &ShardCtx, cmd: Command, req: &ApiRequest) -> Reply {
     }
 }
 
-/// Read options plus the checks every catalog/health read shares (`filter` not supported yet).
+/// Read options plus the checks every catalog/health read shares: a bad `filter` is a 500
+/// with the evaluator's text, as in Consul.
 fn catalog_read_options(req: &ApiRequest) -> Result<ReadOptions, Reply> {
-    if req.query.get("filter").is_some_and(|f| !f.is_empty()) {
-        // Silently ignoring a filter would return wrong results; say so instead.
-        return Err(Reply::text(
-            400,
-            "filter expressions are not supported by this agent yet",
-        ));
-    }
+    request_filter(req).map_err(|e| Reply::text(500, e))?;
     read_options(&req.query, req.jitter).map_err(|t| Reply::text(400, t))
+}
+
+/// The request's `?filter=`, if any.
+pub fn request_filter(req: &ApiRequest) -> Result<Option<Filter>, String> {
+    match req.query.get("filter") {
+        Some(f) if !f.is_empty() => filter::parse(f).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Applies the request's filter (already validated) to the items about to be returned.
+pub fn filtered<T: serde::Serialize>(req: &ApiRequest, items: Vec<T>) -> Vec<T> {
+    match request_filter(req) {
+        Ok(Some(f)) => f.keep(items),
+        _ => items,
+    }
 }
 
 fn with_meta(ctx: &ShardCtx, reply: Reply, index: u64, opts: &ReadOptions) -> Reply {
@@ -416,7 +428,7 @@ pub async fn nodes(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
                 .filter(|n| meta_matches(&n.def.meta, &filters))
                 .map(NodeJson::new)
                 .collect();
-            Reply::json(&out, req.style)
+            Reply::json(&filtered(req, out), req.style)
         },
     )
     .await
@@ -424,6 +436,14 @@ pub async fn nodes(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
 
 /// `GET /v1/catalog/services`.
 pub async fn services(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
+    if req.query.get("filter").is_some_and(|f| !f.is_empty()) {
+        // Consul filters this one on instance fields; we answer from tag sets. Say so rather
+        // than return an unfiltered answer.
+        return Reply::text(
+            400,
+            "filter on /v1/catalog/services is not supported by this agent yet",
+        );
+    }
     blocking(
         ctx,
         req,
@@ -455,7 +475,7 @@ pub async fn service(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
                 .filter(|i| meta_matches(&i.node.def.meta, &filters))
                 .map(ServiceNodeJson::new)
                 .collect();
-            Reply::json(&out, req.style)
+            Reply::json(&filtered(req, out), req.style)
         },
     )
     .await
@@ -473,9 +493,13 @@ pub async fn node(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
         |found| match found {
             None => Reply::json(&Value::Null, req.style),
             Some((node, services)) => {
+                // The filter applies to the Services map's values.
+                let filter = request_filter(req).ok().flatten();
+                let passes = |j: &NodeServiceJson| filter.as_ref().is_none_or(|f| f.passes(j));
                 let map: BTreeMap<&str, NodeServiceJson> = services
                     .iter()
                     .map(|s| (s.def.id.as_str(), NodeServiceJson::new(s)))
+                    .filter(|(_, j)| passes(j))
                     .collect();
                 Reply::json(
                     &NodeWithServices {
@@ -509,7 +533,7 @@ pub async fn node_services(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Repl
             ),
             Some((node, services)) => {
                 let list: Vec<NodeServiceJson> =
-                    services.iter().map(NodeServiceJson::new).collect();
+                    filtered(req, services.iter().map(NodeServiceJson::new).collect());
                 Reply::json(
                     &NodeWithServices {
                         node: Some(NodeJson::new(node)),
@@ -525,7 +549,7 @@ pub async fn node_services(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Repl
 
 fn checks_reply(checks: &[crate::catalog::Check], req: &ApiRequest) -> Reply {
     let out: Vec<CheckJson> = checks.iter().map(CheckJson::new).collect();
-    Reply::json(&out, req.style)
+    Reply::json(&filtered(req, out), req.style)
 }
 
 /// `GET /v1/health/node/<node>`.
@@ -598,7 +622,7 @@ pub async fn health_service(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Rep
                 .filter(|i| !passing || i.checks.iter().all(|c| c.def.status == PASSING))
                 .map(ServiceEntryJson::new)
                 .collect();
-            Reply::json(&out, req.style)
+            Reply::json(&filtered(req, out), req.style)
         },
     )
     .await

@@ -9,6 +9,7 @@ pub mod agent_local_api;
 pub mod catalog_api;
 pub mod catalog_json;
 pub mod decode;
+pub mod filter;
 pub mod kv_api;
 pub mod query;
 pub mod response;
