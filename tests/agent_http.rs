@@ -295,3 +295,103 @@ fn registration_errors_and_rules() {
         (Some("test-node"), Some(1))
     );
 }
+
+/// A grpc.health.v1 server answering `Check` with the status in `status` (1 = SERVING).
+fn grpc_health_server(status: Arc<std::sync::atomic::AtomicU8>) -> u16 {
+    use bytes::Bytes;
+    use http_body_util::BodyExt;
+    use hyper::body::Frame;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let status = status.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let status = status.clone();
+                            async move {
+                                assert_eq!(req.uri().path(), "/grpc.health.v1.Health/Check");
+                                let _ = req.into_body().collect().await;
+                                let s = status.load(Ordering::Relaxed);
+                                let message = [0u8, 0, 0, 0, 2, 0x08, s];
+                                let mut trailers = hyper::HeaderMap::new();
+                                trailers.insert("grpc-status", "0".parse().unwrap());
+                                let body = Frames(
+                                    [
+                                        Frame::data(Bytes::copy_from_slice(&message)),
+                                        Frame::trailers(trailers),
+                                    ]
+                                    .into(),
+                                );
+                                Ok::<_, std::convert::Infallible>(
+                                    hyper::Response::builder()
+                                        .header("content-type", "application/grpc")
+                                        .body(body)
+                                        .unwrap(),
+                                )
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http2::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+                });
+            }
+        });
+    });
+    port
+}
+
+/// A response body of ready-made frames (data, then trailers).
+struct Frames(std::collections::VecDeque<hyper::body::Frame<bytes::Bytes>>);
+
+impl hyper::body::Body for Frames {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.pop_front().map(Ok))
+    }
+}
+
+#[test]
+fn grpc_health_check_follows_serving_status() {
+    let agent = Agent::start(free_port(), None);
+    let status = Arc::new(std::sync::atomic::AtomicU8::new(1));
+    let port = grpc_health_server(status.clone());
+    let body = serde_json::json!({"Name": "rpc", "Check": {"GRPC": format!("127.0.0.1:{port}/my.Service"), "Interval": "1s"}});
+    assert_eq!(
+        agent
+            .put("/v1/agent/service/register", body.to_string().as_bytes())
+            .0,
+        200
+    );
+    eventually(8, "grpc passing", || {
+        status_of(&agent, "rpc", "service:rpc").is_some_and(|(s, _)| s == "passing")
+    });
+    assert_eq!(
+        status_of(&agent, "rpc", "service:rpc").unwrap().1,
+        format!("gRPC check 127.0.0.1:{port}/my.Service: success")
+    );
+    status.store(2, Ordering::Relaxed);
+    eventually(8, "grpc critical", || {
+        status_of(&agent, "rpc", "service:rpc").is_some_and(|(s, _)| s == "critical")
+    });
+    assert_eq!(
+        status_of(&agent, "rpc", "service:rpc").unwrap().1,
+        format!("gRPC 127.0.0.1:{port}/my.Service serving status: NOT_SERVING")
+    );
+}

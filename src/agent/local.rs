@@ -28,6 +28,11 @@ pub enum CheckKind {
     Script {
         args: Vec<String>,
     },
+    /// grpc.health.v1 `Check` against `host:port`, for `service` (empty = the server).
+    Grpc {
+        address: String,
+        service: String,
+    },
     /// Maintenance mode (node or service); never probed.
     Maintenance,
 }
@@ -41,6 +46,7 @@ impl CheckKind {
             CheckKind::Tcp { .. } => "tcp",
             CheckKind::Udp { .. } => "udp",
             CheckKind::Script { .. } => "script",
+            CheckKind::Grpc { .. } => "grpc",
             CheckKind::Maintenance => "maintenance",
         }
     }

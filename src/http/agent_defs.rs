@@ -130,9 +130,17 @@ fn check_spec(
         }
     }
     let kind = if !grpc.is_empty() && interval_ms > 0 {
-        return Err(bad(
-            "Invalid check: grpc checks are not supported by this agent yet",
-        ));
+        if f.boolean("GRPCUseTLS").map_err(decode_failed)? {
+            return Err(bad(
+                "Invalid check: gRPC checks over TLS are not supported by this agent yet",
+            ));
+        }
+        // `host:port` or `host:port/service`.
+        let (address, service) = match grpc.split_once('/') {
+            Some((a, s)) => (a.to_string(), s.to_string()),
+            None => (grpc.clone(), String::new()),
+        };
+        CheckKind::Grpc { address, service }
     } else if !http.is_empty() && interval_ms > 0 {
         let headers = match f.get("Header") {
             Some(Value::Object(m)) => m
