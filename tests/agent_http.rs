@@ -395,3 +395,37 @@ fn grpc_health_check_follows_serving_status() {
         format!("gRPC 127.0.0.1:{port}/my.Service serving status: NOT_SERVING")
     );
 }
+
+#[test]
+fn alias_check_mirrors_the_aliased_service() {
+    let agent = Agent::start(free_port(), None);
+    assert_eq!(
+        agent
+            .put(
+                "/v1/agent/service/register",
+                br#"{"Name":"web","Check":{"TTL":"30s"}}"#
+            )
+            .0,
+        200
+    );
+    let proxy = br#"{"Name":"web-proxy","Check":{"AliasService":"web"}}"#;
+    assert_eq!(agent.put("/v1/agent/service/register", proxy).0, 200);
+    eventually(5, "alias critical", || {
+        status_of(&agent, "web-proxy", "service:web-proxy").is_some_and(|(s, _)| s == "critical")
+    });
+    assert_eq!(agent.put("/v1/agent/check/pass/service:web", b"").0, 200);
+    eventually(5, "alias passing", || {
+        status_of(&agent, "web-proxy", "service:web-proxy")
+            == Some(("passing".into(), "All checks passing.".into()))
+    });
+    assert_eq!(
+        agent.put(
+            "/v1/agent/check/register",
+            br#"{"Name":"a","AliasService":"web","Interval":"1s"}"#
+        ),
+        (
+            400,
+            "Invalid check: Interval cannot be set for Alias checks".into()
+        )
+    );
+}

@@ -28,6 +28,12 @@ pub enum CheckKind {
     Script {
         args: Vec<String>,
     },
+    /// Mirrors the health of `service` on `node` (empty node = this agent's), or of the whole
+    /// node when `service` is empty.
+    Alias {
+        node: String,
+        service: String,
+    },
     /// grpc.health.v1 `Check` against `host:port`, for `service` (empty = the server).
     Grpc {
         address: String,
@@ -47,6 +53,7 @@ impl CheckKind {
             CheckKind::Udp { .. } => "udp",
             CheckKind::Script { .. } => "script",
             CheckKind::Grpc { .. } => "grpc",
+            CheckKind::Alias { .. } => "alias",
             CheckKind::Maintenance => "maintenance",
         }
     }
@@ -331,6 +338,44 @@ impl LocalState {
                 }),
         )
     }
+}
+
+/// An alias check's verdict over the aliased checks (Consul's `agent/checks/alias.go`):
+/// node-level checks count, as do those of `service` (all when `service` is empty).
+/// `checks` are (service ID, name, status, output).
+pub fn alias_verdict(
+    service: &str,
+    node: &str,
+    service_known: bool,
+    checks: &[(String, String, String, String)],
+) -> (&'static str, String) {
+    if !service.is_empty() && !service_known {
+        return (
+            CRITICAL,
+            format!("Service {service} could not be found on node {node}"),
+        );
+    }
+    let mut status = PASSING;
+    let mut output = "No checks found.".to_string();
+    for (service_id, name, check_status, check_output) in checks {
+        if !service.is_empty() && !service_id.is_empty() && service_id != service {
+            continue;
+        }
+        if output == "No checks found." {
+            output = "All checks passing.".into();
+        }
+        if check_status == CRITICAL || check_status == MAINTENANCE {
+            return (
+                CRITICAL,
+                format!("Aliased check {name:?} failing: {check_output}"),
+            );
+        }
+        if check_status == crate::catalog::WARNING && status == PASSING {
+            status = crate::catalog::WARNING;
+            output = format!("Aliased check {name:?} warning: {check_output}");
+        }
+    }
+    (status, output)
 }
 
 /// The default status for a new check: `critical` unless given.

@@ -205,3 +205,42 @@ proptest! {
         prop_assert!(reconcile(&desired, &catalog).is_empty());
     }
 }
+
+#[test]
+fn alias_verdicts() {
+    use crate::agent::local::alias_verdict;
+    let c = |sid: &str, name: &str, status: &str, out: &str| {
+        (
+            sid.to_string(),
+            name.to_string(),
+            status.to_string(),
+            out.to_string(),
+        )
+    };
+    assert_eq!(
+        alias_verdict("web", "n1", false, &[]),
+        (CRITICAL, "Service web could not be found on node n1".into())
+    );
+    assert_eq!(
+        alias_verdict("web", "n1", true, &[]),
+        (PASSING, "No checks found.".into())
+    );
+    let checks = [
+        c("", "serf", PASSING, ""),
+        c("web", "w", WARNING, "slow"),
+        c("db", "d", CRITICAL, "down"),
+    ];
+    assert_eq!(
+        alias_verdict("web", "n1", true, &checks),
+        (WARNING, "Aliased check \"w\" warning: slow".into())
+    );
+    assert_eq!(
+        alias_verdict("", "n1", false, &checks),
+        (CRITICAL, "Aliased check \"d\" failing: down".into()),
+        "node alias sees every check"
+    );
+    assert_eq!(
+        alias_verdict("web", "n1", true, &checks[..1]),
+        (PASSING, "All checks passing.".into())
+    );
+}

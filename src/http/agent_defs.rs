@@ -119,8 +119,6 @@ fn check_spec(
         ("H2PING", "h2ping"),
         ("OSService", "os_service"),
         ("DockerContainerID", "docker"),
-        ("AliasService", "alias"),
-        ("AliasNode", "alias"),
     ];
     for (field, kind) in unsupported {
         if !text(field)?.is_empty() {
@@ -175,6 +173,21 @@ fn check_spec(
         CheckKind::Tcp { address: tcp }
     } else if !udp.is_empty() && interval_ms > 0 {
         CheckKind::Udp { address: udp }
+    } else if !text("AliasService")?.is_empty() || !text("AliasNode")?.is_empty() {
+        if interval_ms > 0 {
+            return Err(bad(
+                "Invalid check: Interval cannot be set for Alias checks",
+            ));
+        }
+        if ttl_ms > 0 {
+            return Err(bad(
+                "Invalid check: TTL must be not be set for Alias checks",
+            ));
+        }
+        CheckKind::Alias {
+            node: text("AliasNode")?,
+            service: text("AliasService")?,
+        }
     } else if !args.is_empty() && interval_ms > 0 {
         if !scripts_enabled {
             return Err((

@@ -12,7 +12,9 @@ use tokio::task::JoinHandle;
 
 use crate::agent::sync::{CatalogView, DesiredView};
 use crate::agent::{reconcile, CheckKind, CheckSpec, LocalState, SyncOp};
-use crate::catalog::{CatalogCommand, CheckDef, NodeDef, RegisterRequest, ServiceDef, PASSING};
+use crate::catalog::{
+    CatalogCommand, CheckDef, NodeDef, RegisterRequest, ServiceDef, CRITICAL, PASSING,
+};
 use crate::config::{AgentConfig, ANTI_ENTROPY_INTERVAL_MS};
 use crate::kv::Command;
 use crate::mesh::WriteOutcome;
@@ -278,6 +280,33 @@ impl AgentRuntime {
         if matches!(spec.kind, CheckKind::Ttl { .. } | CheckKind::Maintenance) {
             return;
         }
+        if let CheckKind::Alias { node, service } = &spec.kind {
+            let (ctx, id, node, service) = (
+                ctx.clone(),
+                spec.def.id.clone(),
+                node.clone(),
+                service.clone(),
+            );
+            let handle = tokio::task::spawn_local(async move {
+                loop {
+                    let agent = ctx.agent();
+                    let (status, output) = agent.alias_status(&ctx, &id, &node, &service).await;
+                    let now = agent.now_ms();
+                    if agent
+                        .local
+                        .borrow_mut()
+                        .set_status(&id, status, &output, now)
+                    {
+                        agent.changed();
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            });
+            self.runners
+                .borrow_mut()
+                .insert(spec.def.id.clone(), handle);
+            return;
+        }
         let (ctx, id, kind) = (ctx.clone(), spec.def.id.clone(), spec.kind.clone());
         let (interval, timeout) = (
             Duration::from_millis(spec.interval_ms),
@@ -305,6 +334,58 @@ impl AgentRuntime {
         self.runners
             .borrow_mut()
             .insert(spec.def.id.clone(), handle);
+    }
+
+    /// Health an alias check mirrors: the local state for this node (its own check excluded),
+    /// the catalog for another node.
+    async fn alias_status(
+        &self,
+        ctx: &ShardCtx,
+        own_id: &str,
+        node: &str,
+        service: &str,
+    ) -> (&'static str, String) {
+        let local_node = node.is_empty() || node.eq_ignore_ascii_case(&self.config.node_name);
+        let node_name = if node.is_empty() {
+            self.config.node_name.as_str()
+        } else {
+            node
+        };
+        let (known, checks) = if local_node {
+            let local = self.local.borrow();
+            let checks = local
+                .checks
+                .values()
+                .filter(|c| c.spec.def.id != own_id)
+                .map(|c| {
+                    (
+                        c.spec.def.service_id.clone(),
+                        c.spec.def.name.clone(),
+                        c.spec.def.status.clone(),
+                        c.spec.def.output.clone(),
+                    )
+                })
+                .collect::<Vec<_>>();
+            (local.services.contains_key(service), checks)
+        } else {
+            let Ok(found) = ctx.catalog_node(node).await else {
+                return (CRITICAL, "catalog busy".into());
+            };
+            let known = found
+                .value
+                .as_ref()
+                .is_some_and(|(_, services)| services.iter().any(|s| s.def.id == service));
+            let Ok(checks) = ctx.node_checks(node).await else {
+                return (CRITICAL, "catalog busy".into());
+            };
+            let checks = checks
+                .value
+                .into_iter()
+                .map(|c| (c.def.service_id, c.def.name, c.def.status, c.def.output))
+                .collect();
+            (known, checks)
+        };
+        crate::agent::local::alias_verdict(service, node_name, known, &checks)
     }
 
     /// Stops a check's probe task, if any.

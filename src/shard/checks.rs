@@ -58,7 +58,9 @@ async fn probe_inner(kind: &CheckKind, timeout: Duration) -> (&'static str, Stri
         CheckKind::Udp { address } => udp(address, timeout).await,
         CheckKind::Script { args } => script(args).await,
         CheckKind::Grpc { address, service } => grpc(address, service).await,
-        CheckKind::Ttl { .. } | CheckKind::Maintenance => unreachable!("not probed"),
+        CheckKind::Ttl { .. } | CheckKind::Maintenance | CheckKind::Alias { .. } => {
+            unreachable!("not probed")
+        }
     }
 }
 
