@@ -7,6 +7,7 @@ pub mod agent;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod http;
 pub mod io;
 pub mod kv;
