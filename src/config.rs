@@ -83,6 +83,14 @@ pub struct AgentConfig {
     pub enable_script_checks: bool,
     /// `enable_local_script_checks`: allow script checks from config files only.
     pub enable_local_script_checks: bool,
+    /// `domain` (with a trailing dot), default `consul.`.
+    pub domain: String,
+    /// `alt_domain`, answered like `domain`.
+    pub alt_domain: Option<String>,
+    /// `recursors` / `-recursor`: where names outside the domain go.
+    pub recursors: Vec<std::net::SocketAddr>,
+    /// `dns_config`.
+    pub dns: crate::dns::plan::DnsConfig,
     /// Services (with their checks) from config files, registered at start.
     pub services: Vec<(crate::catalog::ServiceDef, Vec<crate::agent::CheckSpec>)>,
     /// Standalone checks from config files, registered at start.
@@ -108,6 +116,10 @@ impl AgentConfig {
             acl_default_policy: "allow".into(),
             enable_script_checks: false,
             enable_local_script_checks: false,
+            domain: "consul.".into(),
+            alt_domain: None,
+            recursors: Vec::new(),
+            dns: crate::dns::plan::DnsConfig::defaults("dc1"),
             services: Vec::new(),
             checks: Vec::new(),
         }

@@ -32,6 +32,9 @@ const VALUES: &[&str] = &[
     "node-id",
     "config-file",
     "config-dir",
+    "domain",
+    "alt-domain",
+    "recursor",
 ];
 
 fn parse_port(name: &str, value: &str) -> Result<i32, String> {
@@ -141,6 +144,89 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
     if let Some(v) = file.string("node_id") {
         config.node_id = v.to_string();
     }
+    if let Some(v) = file.string("domain") {
+        config.domain = dotted(v);
+    }
+    if let Some(v) = file.string("alt_domain") {
+        config.alt_domain = Some(dotted(v));
+    }
+    if let Some(list) = file.settings.get("recursors").and_then(|r| r.as_array()) {
+        for r in list {
+            config.recursors.push(recursor(r.as_str().unwrap_or(""))?);
+        }
+    }
+    if let Some(dns) = file.settings.get("dns_config") {
+        apply_dns_config(&mut config.dns, dns)?;
+    }
+    Ok(())
+}
+
+/// `consul` → `consul.`; answers and matching use the dotted form.
+fn dotted(domain: &str) -> String {
+    let d = domain.trim_matches('.').to_ascii_lowercase();
+    format!("{d}.")
+}
+
+/// `8.8.8.8`, `1.1.1.1:53`, `[2001:db8::1]` or `[2001:db8::1]:5353` (port 53 by default).
+fn recursor(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
+        return Ok(addr);
+    }
+    let ip = text.trim_start_matches('[').trim_end_matches(']');
+    ip.parse::<IpAddr>()
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .map_err(|_| format!("Invalid recursor address {text:?}"))
+}
+
+fn apply_dns_config(
+    dns: &mut crate::dns::plan::DnsConfig,
+    v: &serde_json::Value,
+) -> Result<(), String> {
+    let secs = |key: &str| -> Result<Option<u32>, String> {
+        match v.get(key) {
+            None => Ok(None),
+            Some(serde_json::Value::String(s)) => crate::http::query::parse_go_duration(s)
+                .map(|d| Some(d.as_secs() as u32))
+                .ok_or_else(|| format!("dns_config.{key}: invalid duration {s:?}")),
+            Some(other) => Err(format!(
+                "dns_config.{key}: expected a duration, got {other}"
+            )),
+        }
+    };
+    if let Some(t) = secs("node_ttl")? {
+        dns.node_ttl = t;
+    }
+    if let Some(map) = v.get("service_ttl").and_then(|m| m.as_object()) {
+        // Per-service TTLs are not supported yet; "*" sets the default for all services.
+        if let Some(serde_json::Value::String(s)) = map.get("*") {
+            dns.service_ttl = crate::http::query::parse_go_duration(s)
+                .map(|d| d.as_secs() as u32)
+                .unwrap_or(0);
+        }
+    }
+    let flag = |key: &str| v.get(key).and_then(|b| b.as_bool());
+    if let Some(n) = v.get("udp_answer_limit").and_then(|n| n.as_u64()) {
+        dns.udp_answer_limit = n as usize;
+    }
+    if let Some(n) = v.get("a_record_limit").and_then(|n| n.as_u64()) {
+        dns.a_record_limit = n as usize;
+    }
+    if let Some(b) = flag("enable_truncate") {
+        dns.enable_truncate = b;
+    }
+    if let Some(b) = flag("only_passing") {
+        dns.only_passing = b;
+    }
+    if let Some(b) = flag("enable_additional_node_meta_txt") {
+        dns.enable_additional_node_meta_txt = b;
+    }
+    if let Some(soa) = v.get("soa") {
+        let n = |k: &str| soa.get(k).and_then(|x| x.as_u64()).map(|x| x as u32);
+        dns.soa_refresh = n("refresh").unwrap_or(dns.soa_refresh);
+        dns.soa_retry = n("retry").unwrap_or(dns.soa_retry);
+        dns.soa_expire = n("expire").unwrap_or(dns.soa_expire);
+        dns.soa_min_ttl = n("min_ttl").unwrap_or(dns.soa_min_ttl);
+    }
     Ok(())
 }
 
@@ -194,6 +280,16 @@ fn apply_flags(config: &mut AgentConfig, p: &flags::Parsed) -> Result<(), String
     if let Some(v) = p.value("node-id") {
         config.node_id = v.to_string();
     }
+    if let Some(v) = p.value("domain") {
+        config.domain = dotted(v);
+    }
+    if let Some(v) = p.value("alt-domain") {
+        config.alt_domain = Some(dotted(v));
+    }
+    for r in p.values.get("recursor").into_iter().flatten() {
+        config.recursors.push(recursor(r)?);
+    }
+    config.dns.datacenter = config.datacenter.clone();
     Ok(())
 }
 

@@ -27,6 +27,10 @@ const SUPPORTED: &[&str] = &[
     "ui",
     "ui_config",
     "bootstrap",
+    "domain",
+    "alt_domain",
+    "recursors",
+    "dns_config",
 ];
 
 /// Keys Consul accepts that this agent does not act on yet: loaded with a warning, so that
@@ -35,7 +39,6 @@ const NOT_YET: &[&str] = &[
     "addresses",
     "advertise_addr",
     "advertise_addr_wan",
-    "alt_domain",
     "auto_encrypt",
     "auto_reload_config",
     "autopilot",
@@ -50,8 +53,6 @@ const NOT_YET: &[&str] = &[
     "disable_remote_exec",
     "disable_update_check",
     "discovery_max_stale",
-    "dns_config",
-    "domain",
     "enable_debug",
     "enable_syslog",
     "encrypt",
@@ -76,7 +77,6 @@ const NOT_YET: &[&str] = &[
     "primary_datacenter",
     "raft_protocol",
     "reconnect_timeout",
-    "recursors",
     "rejoin_after_leave",
     "retry_interval",
     "retry_interval_wan",

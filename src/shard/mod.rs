@@ -5,6 +5,7 @@ pub mod agent_runtime;
 pub mod catalog_frontend;
 pub mod checks;
 pub mod core;
+pub mod dns_server;
 pub mod http_server;
 pub mod kv_frontend;
 pub mod raft_core;
@@ -58,6 +59,24 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
             )
         })?;
 
+    // DNS on UDP and TCP, one SO_REUSEPORT socket pair per shard; port -1 (or 0) disables it.
+    let dns_addr =
+        (config.dns_port > 0).then(|| SocketAddr::new(config.client_addr, config.dns_port as u16));
+    let mut dns_sockets = Vec::new();
+    if let Some(addr) = dns_addr {
+        for _ in 0..shard_count {
+            let udp = crate::io::listen::reuseport_udp(addr);
+            let tcp = crate::io::listen::reuseport_tcp(addr);
+            let pair = udp.and_then(|u| tcp.map(|t| (u, t)));
+            dns_sockets.push(pair.map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("error starting DNS listener on {addr}: {e}"),
+                )
+            })?);
+        }
+    }
+    let mut dns_sockets = dns_sockets.into_iter();
     let core_ids = core_affinity::get_core_ids().unwrap_or_default();
     let raft_core = raft_core::RaftCore::open(
         config.data_dir.as_deref(),
@@ -85,6 +104,7 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
     for (id, listener) in listeners.into_iter().enumerate() {
         let (mesh, config) = (mesh.clone(), config.clone());
         let pin = (!core_ids.is_empty()).then(|| core_ids[id % core_ids.len()]);
+        let dns = dns_sockets.next();
         threads.push(
             std::thread::Builder::new()
                 .name(format!("shard-{id}"))
@@ -92,7 +112,7 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
                     if let Some(core) = pin {
                         core_affinity::set_for_current(core);
                     }
-                    run_shard(id, listener, mesh, (*config).clone());
+                    run_shard(id, listener, dns, mesh, (*config).clone());
                 })?,
         );
     }
@@ -103,7 +123,13 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
     })
 }
 
-fn run_shard(id: usize, listener: std::net::TcpListener, mesh: Mesh, config: AgentConfig) {
+fn run_shard(
+    id: usize,
+    listener: std::net::TcpListener,
+    dns: Option<(std::net::UdpSocket, std::net::TcpListener)>,
+    mesh: Mesh,
+    config: AgentConfig,
+) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -118,5 +144,10 @@ fn run_shard(id: usize, listener: std::net::TcpListener, mesh: Mesh, config: Age
         let agent_ctx = ctx.clone();
         local.spawn_local(async move { agent_runtime::AgentRuntime::start(&agent_ctx) });
     }
-    local.block_on(&runtime, http_server::serve(listener, ctx, Rc::new(config)));
+    let config = Rc::new(config);
+    if let Some((udp, tcp)) = dns {
+        local.spawn_local(dns_server::serve_udp(udp, ctx.clone(), config.clone()));
+        local.spawn_local(dns_server::serve_tcp(tcp, ctx.clone(), config.clone()));
+    }
+    local.block_on(&runtime, http_server::serve(listener, ctx, config));
 }

@@ -1,0 +1,211 @@
+//! The DNS server of one shard: a SO_REUSEPORT UDP socket and TCP listener on the DNS port.
+//! Facts come from this shard's catalog replica (nodes) or the shard that owns a service
+//! name; planning and encoding are the pure `dns` module's.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::catalog::{aggregate, ServiceInstance};
+use crate::config::AgentConfig;
+use crate::dns::name::{self, Lookup};
+use crate::dns::plan::{self, Facts, InstanceData, NodeData, Plan, Rcode};
+use crate::dns::wire::{self, Query, Refusal};
+use crate::shard::core::ShardCtx;
+
+/// Largest DNS message we read (UDP datagram or TCP frame).
+const DNS_MESSAGE_BYTES_MAX: usize = 65535;
+/// A TCP client must send each message within this time.
+const DNS_TCP_IDLE_MS: u64 = 10_000;
+
+/// Serves UDP forever.
+pub async fn serve_udp(socket: std::net::UdpSocket, ctx: ShardCtx, config: Rc<AgentConfig>) {
+    let socket = tokio::net::UdpSocket::from_std(socket).expect("UDP socket on this runtime");
+    let socket = Rc::new(socket);
+    let mut buf = vec![0u8; DNS_MESSAGE_BYTES_MAX];
+    loop {
+        let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+            continue;
+        };
+        let packet = buf[..n].to_vec();
+        let (socket, ctx, config) = (socket.clone(), ctx.clone(), config.clone());
+        tokio::task::spawn_local(async move {
+            if let Some(reply) = respond(&packet, false, &ctx, &config).await {
+                let _ = socket.send_to(&reply, peer).await;
+            }
+        });
+    }
+}
+
+/// Serves TCP (length-prefixed messages, several per connection) forever.
+pub async fn serve_tcp(listener: std::net::TcpListener, ctx: ShardCtx, config: Rc<AgentConfig>) {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("listener on this runtime");
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let (ctx, config) = (ctx.clone(), config.clone());
+        tokio::task::spawn_local(async move {
+            let idle = Duration::from_millis(DNS_TCP_IDLE_MS);
+            loop {
+                let mut len = [0u8; 2];
+                if !matches!(
+                    tokio::time::timeout(idle, stream.read_exact(&mut len)).await,
+                    Ok(Ok(_))
+                ) {
+                    return;
+                }
+                let mut packet = vec![0u8; u16::from_be_bytes(len) as usize];
+                if !matches!(
+                    tokio::time::timeout(idle, stream.read_exact(&mut packet)).await,
+                    Ok(Ok(_))
+                ) {
+                    return;
+                }
+                let Some(reply) = respond(&packet, true, &ctx, &config).await else {
+                    return;
+                };
+                let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
+                framed.extend_from_slice(&reply);
+                if stream.write_all(&framed).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// The reply to one packet, or `None` to drop it.
+pub async fn respond(
+    packet: &[u8],
+    tcp: bool,
+    ctx: &ShardCtx,
+    config: &AgentConfig,
+) -> Option<Vec<u8>> {
+    let recursion = !config.recursors.is_empty();
+    let q = match wire::decode(packet) {
+        Ok(q) => q,
+        Err(Refusal::Drop) => return None,
+        Err(Refusal::Reply {
+            id,
+            rcode,
+            recursion_desired,
+        }) => return Some(wire::encode_refusal(id, rcode, recursion_desired)),
+    };
+    let mut domains = vec![config.domain.clone()];
+    domains.extend(config.alt_domain.clone());
+    let parsed = if q.qclass == 1 || q.qclass == 255 {
+        name::parse(&q.name, q.qtype, &domains, &config.datacenter)
+    } else {
+        name::Parsed {
+            lookup: Lookup::OutOfZone,
+            domain: String::new(),
+        }
+    };
+    if parsed.lookup == Lookup::OutOfZone && recursion {
+        return Some(forward(packet, &q, &config.recursors).await);
+    }
+    let plan = match facts(&parsed.lookup, ctx).await {
+        Ok(f) => plan::answer(
+            &parsed.lookup,
+            &q.name,
+            q.qtype,
+            &parsed.domain,
+            &config.dns,
+            &f,
+        ),
+        Err(()) => Plan {
+            rcode: Rcode::ServFail,
+            answers: Vec::new(),
+            authority: Vec::new(),
+            extra: Vec::new(),
+            truncated: false,
+        },
+    };
+    let plan = plan::fit(plan, &q.name, &config.dns, tcp, q.edns_size, q.qtype);
+    Some(wire::encode(&q, &plan, recursion))
+}
+
+fn node_data(n: &crate::catalog::Node) -> NodeData {
+    NodeData {
+        name: n.def.name.clone(),
+        address: n.def.address.clone(),
+        meta: n.def.meta.clone(),
+    }
+}
+
+fn instance_data(i: &ServiceInstance) -> InstanceData {
+    InstanceData {
+        node: node_data(&i.node),
+        service_name: i.service.def.name.clone(),
+        address: i.service.def.address.clone(),
+        port: i.service.def.port as u16,
+        weight_passing: i.service.def.weight_passing as u16,
+        weight_warning: i.service.def.weight_warning as u16,
+        status: aggregate(i.checks.iter().map(|c| c.def.status.as_str())).to_string(),
+    }
+}
+
+/// Gathers what the lookup needs; `Err` when a shard could not answer (SERVFAIL).
+async fn facts(lookup: &Lookup, ctx: &ShardCtx) -> Result<Facts, ()> {
+    let mut f = Facts {
+        now_secs: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        seed: rand::random(),
+        ..Default::default()
+    };
+    match lookup {
+        Lookup::Node { name } => f.node = ctx.state.borrow().catalog.node(name).map(node_data),
+        Lookup::Service { name, tag } => {
+            let tags: Vec<String> = tag.iter().cloned().collect();
+            let found = ctx.service_instances(name, &tags).await.map_err(|_| ())?;
+            f.instances = found.value.iter().map(instance_data).collect();
+        }
+        Lookup::Ptr(_) => f.nodes = ctx.catalog_nodes().value.iter().map(node_data).collect(),
+        Lookup::Apex => {
+            let found = ctx.service_instances("consul", &[]).await.map_err(|_| ())?;
+            f.servers = found.value.iter().map(instance_data).collect();
+        }
+        Lookup::Addr(_) | Lookup::Invalid | Lookup::OutOfZone => {}
+    }
+    Ok(f)
+}
+
+/// Relays a question to the recursors in order (UDP, 2 s each); a reply with an RCODE other
+/// than NOERROR or NXDOMAIN moves on to the next. All failing: SERVFAIL.
+async fn forward(packet: &[u8], q: &Query, recursors: &[SocketAddr]) -> Vec<u8> {
+    for recursor in recursors {
+        let bind = if recursor.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
+        let Ok(socket) = tokio::net::UdpSocket::bind(bind).await else {
+            continue;
+        };
+        if socket.send_to(packet, recursor).await.is_err() {
+            continue;
+        }
+        let mut buf = vec![0u8; DNS_MESSAGE_BYTES_MAX];
+        let Ok(Ok((n, from))) =
+            tokio::time::timeout(Duration::from_secs(2), socket.recv_from(&mut buf)).await
+        else {
+            continue;
+        };
+        if from != *recursor || n < 12 || buf[..2] != packet[..2] {
+            continue;
+        }
+        let rcode = buf[3] & 0x0f;
+        if rcode == 0 || rcode == 3 {
+            buf[3] |= 0x80; // RA: we offer recursion through our recursors
+            buf.truncate(n);
+            return buf;
+        }
+    }
+    wire::encode_refusal(q.id, Rcode::ServFail, q.recursion_desired)
+}
