@@ -229,7 +229,7 @@ fn address_record(owner: &str, address: &str, qt: u16, ttl: u32) -> Option<Rec> 
 
 /// RFC 1464 `key=value` with backquote escaping; `rfc1035-` keys give the raw value.
 pub fn meta_txt(key: &str, value: &str) -> Vec<u8> {
-    if let Some(_) = key.strip_prefix("rfc1035-") {
+    if key.starts_with("rfc1035-") {
         return value.as_bytes().to_vec();
     }
     let mut k = String::new();
