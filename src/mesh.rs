@@ -71,6 +71,14 @@ pub struct KvAnswer {
 pub enum CatalogQuery {
     /// Instances of a service (asked of the shard that owns the name).
     Instances { name: String, tags: Vec<String> },
+    /// Up to `k` random healthy instances (DNS), asked of the owner.
+    Pick {
+        name: String,
+        tags: Vec<String>,
+        k: usize,
+        exclude_warning: bool,
+        seed: u64,
+    },
     /// Service name → tags, for the names this shard owns.
     ServiceTags,
     /// This shard's services on a node.

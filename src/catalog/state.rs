@@ -45,6 +45,8 @@ pub struct ServiceInstance {
 
 type NodeKey = String; // lower-cased node name: Consul's names are case-insensitive
 type ItemKey = (String, String); // (lower-cased node, lower-cased service or check ID)
+/// Non-critical instances of one service with their aggregate status (see `health_list`).
+type HealthList = std::rc::Rc<Vec<(ItemKey, &'static str)>>;
 
 fn lower(s: &str) -> String {
     s.to_lowercase()
@@ -64,6 +66,8 @@ pub struct CatalogShard {
     /// lower-cased service name → last index that changed an instance or its checks
     /// (kept after the last instance goes, so watchers see the removal).
     name_index: BTreeMap<String, u64>,
+    /// Per-service health for DNS (`health_list`): (service index it was computed at, list).
+    health_cache: std::cell::RefCell<BTreeMap<String, (u64, HealthList)>>,
     nodes_index: u64,
     node_checks_index: u64,
     services_index: u64,
@@ -84,6 +88,7 @@ impl CatalogShard {
             service_checks: BTreeMap::new(),
             by_name: BTreeMap::new(),
             name_index: BTreeMap::new(),
+            health_cache: Default::default(),
             nodes_index: 0,
             node_checks_index: 0,
             services_index: 0,
@@ -412,38 +417,132 @@ impl CatalogShard {
         let Some(keys) = self.by_name.get(&lower(name)) else {
             return Vec::new();
         };
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            let service = &self.services[key];
-            let has_tags = tags
+        keys.iter()
+            .filter(|key| {
+                let service = &self.services[*key];
+                tags.iter()
+                    .all(|t| service.def.tags.iter().any(|st| st.eq_ignore_ascii_case(t)))
+            })
+            .filter_map(|key| self.instances_of_key(key))
+            .collect()
+    }
+
+    /// Up to `k` healthy instances of `name` (carrying every tag in `tags`), picked uniformly at
+    /// random with `seed`: DNS needs only what fits in one answer. Health comes from a
+    /// per-service cache (see `health_list`), and only the picked instances are cloned, so a
+    /// lookup without tags costs O(k) however many instances exist.
+    /// Healthy = no critical check (and, with `exclude_warning`, no warning check).
+    pub fn pick_instances(
+        &self,
+        name: &str,
+        tags: &[String],
+        k: usize,
+        exclude_warning: bool,
+        seed: u64,
+    ) -> Vec<ServiceInstance> {
+        use rand::SeedableRng;
+        let list = self.health_list(name);
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+        let chosen: Vec<&ItemKey> = if tags.is_empty() && !exclude_warning {
+            rand::seq::index::sample(&mut rng, list.len(), k.min(list.len()))
+                .into_iter()
+                .map(|i| &list[i].0)
+                .collect()
+        } else {
+            let fits: Vec<&ItemKey> = list
                 .iter()
-                .all(|t| service.def.tags.iter().any(|st| st.eq_ignore_ascii_case(t)));
-            if !has_tags {
+                .filter(|(_, status)| !(exclude_warning && *status == crate::catalog::WARNING))
+                .filter(|(key, _)| {
+                    let service = &self.services[key];
+                    tags.iter()
+                        .all(|t| service.def.tags.iter().any(|st| st.eq_ignore_ascii_case(t)))
+                })
+                .map(|(key, _)| key)
+                .collect();
+            rand::seq::index::sample(&mut rng, fits.len(), k.min(fits.len()))
+                .into_iter()
+                .map(|i| fits[i])
+                .collect()
+        };
+        chosen
+            .into_iter()
+            .filter_map(|key| self.instances_of_key(key))
+            .collect()
+    }
+
+    /// The non-critical instances of `name` with their aggregate status, computed once per
+    /// change of the service's index. The index moves with every change to the service's
+    /// instances, their checks, and their nodes' records and checks, so the cache is exact.
+    fn health_list(&self, name: &str) -> HealthList {
+        let lname = lower(name);
+        let index = self.service_index(name);
+        if let Some((at, list)) = self.health_cache.borrow().get(&lname) {
+            if *at == index {
+                return list.clone();
+            }
+        }
+        let mut list = Vec::new();
+        for key in self.by_name.get(&lname).into_iter().flatten() {
+            if !self.nodes.contains_key(&key.0) {
                 continue;
             }
-            let Some(node) = self.nodes.get(&key.0) else {
-                continue;
-            };
-            let mut checks: Vec<Check> = self
-                .node_checks
+            let status = crate::catalog::aggregate(
+                std::iter::once(self.node_level_status(&key.0))
+                    .chain(self.service_check_statuses(key)),
+            );
+            if status != crate::catalog::CRITICAL {
+                list.push((key.clone(), status));
+            }
+        }
+        let list = std::rc::Rc::new(list);
+        self.health_cache
+            .borrow_mut()
+            .insert(lname, (index, list.clone()));
+        list
+    }
+
+    fn node_level_status(&self, node_key: &str) -> &str {
+        crate::catalog::aggregate(
+            self.node_checks
+                .range((node_key.to_string(), String::new())..)
+                .take_while(|((n, _), _)| n == node_key)
+                .map(|(_, c)| c.def.status.as_str()),
+        )
+    }
+
+    fn service_check_statuses<'a>(
+        &'a self,
+        key: &'a ItemKey,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        self.service_checks
+            .range((key.0.clone(), String::new())..)
+            .take_while(move |((n, _), _)| *n == key.0)
+            .filter(move |(_, c)| lower(&c.def.service_id) == key.1)
+            .map(|(_, c)| c.def.status.as_str())
+    }
+
+    /// The instance at `key` with its node and checks (cloned).
+    fn instances_of_key(&self, key: &ItemKey) -> Option<ServiceInstance> {
+        let service = self.services.get(key)?;
+        let node = self.nodes.get(&key.0)?;
+        let mut checks: Vec<Check> = self
+            .node_checks
+            .range((key.0.clone(), String::new())..)
+            .take_while(|((n, _), _)| *n == key.0)
+            .map(|(_, c)| c.clone())
+            .collect();
+        checks.extend(
+            self.service_checks
                 .range((key.0.clone(), String::new())..)
                 .take_while(|((n, _), _)| *n == key.0)
-                .map(|(_, c)| c.clone())
-                .collect();
-            checks.extend(
-                self.service_checks
-                    .range((key.0.clone(), String::new())..)
-                    .take_while(|((n, _), _)| *n == key.0)
-                    .filter(|(_, c)| lower(&c.def.service_id) == key.1)
-                    .map(|(_, c)| c.clone()),
-            );
-            out.push(ServiceInstance {
-                node: node.clone(),
-                service: service.clone(),
-                checks,
-            });
-        }
-        out
+                .filter(|(_, c)| lower(&c.def.service_id) == key.1)
+                .map(|(_, c)| c.clone()),
+        );
+        Some(ServiceInstance {
+            node: node.clone(),
+            service: service.clone(),
+            checks,
+        })
     }
 
     /// Services this shard owns on `node`, by service ID.

@@ -279,3 +279,33 @@ fn unrelated_registration_leaves_service_index_alone() {
         assert_eq!(owner.service_index("api"), 2, "shards={shards}");
     }
 }
+
+proptest! {
+    /// DNS picking: `min(k, healthy)` distinct instances, all healthy; with room for all, the
+    /// same set `instances` gives after the health filter.
+    #[test]
+    fn pick_returns_random_healthy_subsets(statuses in prop::collection::vec(0u8..3, 1..30), k in 0usize..8, seed: u64, exclude_warning: bool) {
+        let mut c = CatalogShard::new(0, 1);
+        let status = |s: u8| [PASSING, WARNING, CRITICAL][s as usize];
+        for (i, s) in statuses.iter().enumerate() {
+            let sid = format!("s{i}");
+            c.apply(i as u64 + 1, &register(node(&format!("n{i}"), "10.0.0.1"), Some(service(&sid, "web", &[])), vec![check("c", &sid, status(*s))]));
+        }
+        let healthy = |i: &ServiceInstance| {
+            let st = aggregate(i.checks.iter().map(|c| c.def.status.as_str()));
+            st != CRITICAL && !(exclude_warning && st == WARNING)
+        };
+        let expected: Vec<ServiceInstance> = c.instances("web", &[]).into_iter().filter(healthy).collect();
+        let picked = c.pick_instances("web", &[], k, exclude_warning, seed);
+        prop_assert_eq!(picked.len(), k.min(expected.len()));
+        prop_assert!(picked.iter().all(|p| expected.contains(p)));
+        let mut ids: Vec<&str> = picked.iter().map(|p| p.service.def.id.as_str()).collect();
+        ids.dedup();
+        prop_assert_eq!(ids.len(), picked.len());
+        let mut all = c.pick_instances("web", &[], usize::MAX, exclude_warning, seed);
+        all.sort_by(|a, b| a.service.def.id.cmp(&b.service.def.id));
+        let mut expected = expected;
+        expected.sort_by(|a, b| a.service.def.id.cmp(&b.service.def.id));
+        prop_assert_eq!(all, expected);
+    }
+}

@@ -75,6 +75,28 @@ impl ShardCtx {
         })
     }
 
+    /// DNS: up to `k` random healthy instances of `name`, picked on the owner shard.
+    pub async fn pick_instances(
+        &self,
+        name: &str,
+        tags: &[String],
+        k: usize,
+        exclude_warning: bool,
+        seed: u64,
+    ) -> Result<Vec<ServiceInstance>, Busy> {
+        let query = CatalogQuery::Pick {
+            name: name.to_string(),
+            tags: tags.to_vec(),
+            k,
+            exclude_warning,
+            seed,
+        };
+        Ok(self
+            .catalog_query(self.owner_of(name), query)
+            .await?
+            .instances)
+    }
+
     /// `/v1/catalog/services`: every shard's names merged.
     pub async fn service_tags(&self) -> Result<Indexed<BTreeMap<String, BTreeSet<String>>>, Busy> {
         let answers = self.catalog_all(|_| CatalogQuery::ServiceTags).await?;

@@ -168,6 +168,16 @@ impl ShardCtx {
                 a.instances = c.instances(name, tags);
                 a.index = c.service_index(name);
             }
+            CatalogQuery::Pick {
+                name,
+                tags,
+                k,
+                exclude_warning,
+                seed,
+            } => {
+                a.instances = c.pick_instances(name, tags, *k, *exclude_warning, *seed);
+                a.index = c.service_index(name);
+            }
             CatalogQuery::ServiceTags => {
                 a.tags = c.service_tags();
                 a.index = c.index_max();

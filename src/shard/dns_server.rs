@@ -108,7 +108,20 @@ pub async fn respond(
     if parsed.lookup == Lookup::OutOfZone && recursion {
         return Some(forward(packet, &q, &config.recursors).await);
     }
-    let plan = match facts(&parsed.lookup, ctx).await {
+    // At most what the transport can carry: trimming happens on the owner shard, not here.
+    let room = if tcp {
+        if q.qtype == plan::qtype::SRV {
+            1024
+        } else {
+            4096
+        }
+    } else {
+        match q.edns_size {
+            Some(size) => (size as usize / 16).max(config.dns.udp_answer_limit),
+            None => config.dns.udp_answer_limit.min(8),
+        }
+    };
+    let plan = match facts(&parsed.lookup, ctx, room, config.dns.only_passing).await {
         Ok(f) => plan::answer(
             &parsed.lookup,
             &q.name,
@@ -150,7 +163,12 @@ fn instance_data(i: &ServiceInstance) -> InstanceData {
 }
 
 /// Gathers what the lookup needs; `Err` when a shard could not answer (SERVFAIL).
-async fn facts(lookup: &Lookup, ctx: &ShardCtx) -> Result<Facts, ()> {
+async fn facts(
+    lookup: &Lookup,
+    ctx: &ShardCtx,
+    room: usize,
+    only_passing: bool,
+) -> Result<Facts, ()> {
     let mut f = Facts {
         now_secs: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -163,8 +181,11 @@ async fn facts(lookup: &Lookup, ctx: &ShardCtx) -> Result<Facts, ()> {
         Lookup::Node { name } => f.node = ctx.state.borrow().catalog.node(name).map(node_data),
         Lookup::Service { name, tag } => {
             let tags: Vec<String> = tag.iter().cloned().collect();
-            let found = ctx.service_instances(name, &tags).await.map_err(|_| ())?;
-            f.instances = found.value.iter().map(instance_data).collect();
+            let found = ctx
+                .pick_instances(name, &tags, room, only_passing, f.seed)
+                .await
+                .map_err(|_| ())?;
+            f.instances = found.iter().map(instance_data).collect();
         }
         Lookup::Ptr(_) => f.nodes = ctx.catalog_nodes().value.iter().map(node_data).collect(),
         Lookup::Apex => {
