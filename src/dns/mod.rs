@@ -29,7 +29,12 @@ pub fn fuzz_one(data: &[u8]) {
         port: 80,
         weight_passing: 1,
         weight_warning: 1,
-        status: if i % 3 == 0 { "warning" } else { "passing" }.into(),
+        status: if i.is_multiple_of(3) {
+            "warning"
+        } else {
+            "passing"
+        }
+        .into(),
     };
     let facts = Facts {
         node: Some(node.clone()),
