@@ -317,7 +317,9 @@ impl RaftCore {
                 let owner = shard_of(key, n);
                 self.shards[owner].send_blocking(ShardMsg::Apply { index, cmd, reply });
             }
-            Command::KvDeleteTree { .. } => {
+            // Delete-tree touches every partition; a catalog command is applied by every shard
+            // (each keeps the replicated nodes and the services it owns).
+            Command::KvDeleteTree { .. } | Command::Catalog(_) => {
                 for inbox in self.shards.iter() {
                     inbox.send_blocking(ShardMsg::Apply {
                         index,
@@ -325,25 +327,12 @@ impl RaftCore {
                         reply: None,
                     });
                 }
-                // Every shard has the delete queued ahead of any read sent after this reply.
+                // Every shard has the command queued ahead of any read sent after this reply.
                 if let Some(r) = reply {
                     let _ = r.send(WriteOutcome::Bool(true));
                 }
             }
             Command::Txn { ops } => self.dispatch_txn(index, ops, reply),
-            Command::Catalog(_) => {
-                // Every shard keeps the replicated part (nodes) and its own services.
-                for inbox in self.shards.iter() {
-                    inbox.send_blocking(ShardMsg::Apply {
-                        index,
-                        cmd: cmd.clone(),
-                        reply: None,
-                    });
-                }
-                if let Some(r) = reply {
-                    let _ = r.send(WriteOutcome::Bool(true));
-                }
-            }
         }
     }
 
