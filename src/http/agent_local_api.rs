@@ -308,15 +308,11 @@ fn ttl_update(rt: &AgentRuntime, id: &str, status: &str, output: &str) -> Reply 
         None => unknown_check(id),
         Some(CheckKind::Ttl { .. }) => {
             let now = rt.now_ms();
-            if rt
-                .local
+            rt.local
                 .borrow_mut()
-                .set_status(id, status, &cap_output(output), now)
-            {
-                rt.changed();
-            } else {
-                rt.changed(); // the TTL timer moved even if nothing visible changed
-            }
+                .set_status(id, status, &cap_output(output), now);
+            // Always: even an unchanged status moved the TTL deadline the TTL loop sleeps on.
+            rt.changed();
             Reply::empty(200)
         }
         Some(_) => Reply::text(500, format!("CheckID {id:?} does not have associated TTL")),
