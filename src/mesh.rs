@@ -98,6 +98,8 @@ pub enum CatalogQuery {
 #[derive(Debug, Default)]
 pub struct CatalogAnswer {
     pub instances: Vec<crate::catalog::ServiceInstance>,
+    /// DNS picks (`CatalogQuery::Pick`).
+    pub picked: Vec<crate::catalog::Pickable>,
     pub services: Vec<crate::catalog::Service>,
     pub checks: Vec<crate::catalog::Check>,
     pub tags: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,

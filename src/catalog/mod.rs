@@ -10,7 +10,7 @@ pub mod command;
 pub mod state;
 
 pub use command::{CatalogCommand, CheckDef, NodeDef, RegisterRequest, ServiceDef};
-pub use state::{CatalogShard, Check, Node, Service, ServiceInstance};
+pub use state::{CatalogShard, Check, Node, Pickable, Service, ServiceInstance};
 
 /// Health status of a check.
 pub const PASSING: &str = "passing";

@@ -45,8 +45,24 @@ pub struct ServiceInstance {
 
 type NodeKey = String; // lower-cased node name: Consul's names are case-insensitive
 type ItemKey = (String, String); // (lower-cased node, lower-cased service or check ID)
-/// Non-critical instances of one service with their aggregate status (see `health_list`).
-type HealthList = std::rc::Rc<Vec<(ItemKey, &'static str)>>;
+/// Non-critical instances of one service, ready for DNS (see `health_list`).
+type HealthList = std::rc::Rc<Vec<Pickable>>;
+
+/// What DNS needs of one healthy instance, precomputed so that a lookup clones only this.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pickable {
+    pub node_name: String,
+    pub node_address: String,
+    pub node_meta: Vec<(String, String)>,
+    pub service_name: String,
+    pub service_address: String,
+    pub service_tags: Vec<String>,
+    pub port: u32,
+    pub weight_passing: u32,
+    pub weight_warning: u32,
+    /// `passing` or `warning` (critical instances are not in the list).
+    pub status: &'static str,
+}
 
 fn lower(s: &str) -> String {
     s.to_lowercase()
@@ -428,9 +444,9 @@ impl CatalogShard {
     }
 
     /// Up to `k` healthy instances of `name` (carrying every tag in `tags`), picked uniformly at
-    /// random with `seed`: DNS needs only what fits in one answer. Health comes from a
-    /// per-service cache (see `health_list`), and only the picked instances are cloned, so a
-    /// lookup without tags costs O(k) however many instances exist.
+    /// random with `seed`: DNS needs only what fits in one answer. Entries come precomputed
+    /// from a per-service cache (see `health_list`), so a lookup without tags samples k indices
+    /// and clones k small entries, with no map lookups, however many instances exist.
     /// Healthy = no critical check (and, with `exclude_warning`, no warning check).
     pub fn pick_instances(
         &self,
@@ -439,40 +455,33 @@ impl CatalogShard {
         k: usize,
         exclude_warning: bool,
         seed: u64,
-    ) -> Vec<ServiceInstance> {
+    ) -> Vec<Pickable> {
         use rand::SeedableRng;
         let list = self.health_list(name);
         let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
-        let chosen: Vec<&ItemKey> = if tags.is_empty() && !exclude_warning {
-            rand::seq::index::sample(&mut rng, list.len(), k.min(list.len()))
+        if tags.is_empty() && !exclude_warning {
+            return rand::seq::index::sample(&mut rng, list.len(), k.min(list.len()))
                 .into_iter()
-                .map(|i| &list[i].0)
-                .collect()
-        } else {
-            let fits: Vec<&ItemKey> = list
-                .iter()
-                .filter(|(_, status)| !(exclude_warning && *status == crate::catalog::WARNING))
-                .filter(|(key, _)| {
-                    let service = &self.services[key];
-                    tags.iter()
-                        .all(|t| service.def.tags.iter().any(|st| st.eq_ignore_ascii_case(t)))
-                })
-                .map(|(key, _)| key)
+                .map(|i| list[i].clone())
                 .collect();
-            rand::seq::index::sample(&mut rng, fits.len(), k.min(fits.len()))
-                .into_iter()
-                .map(|i| fits[i])
-                .collect()
-        };
-        chosen
+        }
+        let fits: Vec<&Pickable> = list
+            .iter()
+            .filter(|p| !(exclude_warning && p.status == crate::catalog::WARNING))
+            .filter(|p| {
+                tags.iter()
+                    .all(|t| p.service_tags.iter().any(|st| st.eq_ignore_ascii_case(t)))
+            })
+            .collect();
+        rand::seq::index::sample(&mut rng, fits.len(), k.min(fits.len()))
             .into_iter()
-            .filter_map(|key| self.instances_of_key(key))
+            .map(|i| fits[i].clone())
             .collect()
     }
 
-    /// The non-critical instances of `name` with their aggregate status, computed once per
-    /// change of the service's index. The index moves with every change to the service's
-    /// instances, their checks, and their nodes' records and checks, so the cache is exact.
+    /// The non-critical instances of `name`, computed once per change of the service's index.
+    /// The index moves with every change to the service's instances, their checks, and their
+    /// nodes' records and checks, so the cache is exact.
     fn health_list(&self, name: &str) -> HealthList {
         let lname = lower(name);
         let index = self.service_index(name);
@@ -483,16 +492,29 @@ impl CatalogShard {
         }
         let mut list = Vec::new();
         for key in self.by_name.get(&lname).into_iter().flatten() {
-            if !self.nodes.contains_key(&key.0) {
+            let Some(node) = self.nodes.get(&key.0) else {
                 continue;
-            }
+            };
             let status = crate::catalog::aggregate(
                 std::iter::once(self.node_level_status(&key.0))
                     .chain(self.service_check_statuses(key)),
             );
-            if status != crate::catalog::CRITICAL {
-                list.push((key.clone(), status));
+            if status == crate::catalog::CRITICAL {
+                continue;
             }
+            let service = &self.services[key];
+            list.push(Pickable {
+                node_name: node.def.name.clone(),
+                node_address: node.def.address.clone(),
+                node_meta: node.def.meta.clone(),
+                service_name: service.def.name.clone(),
+                service_address: service.def.address.clone(),
+                service_tags: service.def.tags.clone(),
+                port: service.def.port,
+                weight_passing: service.def.weight_passing,
+                weight_warning: service.def.weight_warning,
+                status,
+            });
         }
         let list = std::rc::Rc::new(list);
         self.health_cache

@@ -296,16 +296,19 @@ proptest! {
             st != CRITICAL && !(exclude_warning && st == WARNING)
         };
         let expected: Vec<ServiceInstance> = c.instances("web", &[]).into_iter().filter(healthy).collect();
+        // One node per instance here, so node names identify instances.
+        let expected_nodes: Vec<String> = expected.iter().map(|i| i.node.def.name.clone()).collect();
         let picked = c.pick_instances("web", &[], k, exclude_warning, seed);
         prop_assert_eq!(picked.len(), k.min(expected.len()));
-        prop_assert!(picked.iter().all(|p| expected.contains(p)));
-        let mut ids: Vec<&str> = picked.iter().map(|p| p.service.def.id.as_str()).collect();
-        ids.dedup();
-        prop_assert_eq!(ids.len(), picked.len());
-        let mut all = c.pick_instances("web", &[], usize::MAX, exclude_warning, seed);
-        all.sort_by(|a, b| a.service.def.id.cmp(&b.service.def.id));
-        let mut expected = expected;
-        expected.sort_by(|a, b| a.service.def.id.cmp(&b.service.def.id));
-        prop_assert_eq!(all, expected);
+        prop_assert!(picked.iter().all(|p| expected_nodes.contains(&p.node_name)));
+        let mut names: Vec<&str> = picked.iter().map(|p| p.node_name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        prop_assert_eq!(names.len(), picked.len());
+        let mut all: Vec<String> = c.pick_instances("web", &[], usize::MAX, exclude_warning, seed).into_iter().map(|p| p.node_name).collect();
+        all.sort();
+        let mut expected_nodes = expected_nodes;
+        expected_nodes.sort();
+        prop_assert_eq!(all, expected_nodes);
     }
 }

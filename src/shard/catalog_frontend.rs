@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tokio::sync::oneshot;
 
-use crate::catalog::{Check, Node, Service, ServiceInstance};
+use crate::catalog::{Check, Node, Pickable, Service, ServiceInstance};
 use crate::kv::shard_of;
 use crate::mesh::{CatalogAnswer, CatalogQuery, ShardMsg};
 use crate::shard::core::ShardCtx;
@@ -83,7 +83,7 @@ impl ShardCtx {
         k: usize,
         exclude_warning: bool,
         seed: u64,
-    ) -> Result<Vec<ServiceInstance>, Busy> {
+    ) -> Result<Vec<Pickable>, Busy> {
         let query = CatalogQuery::Pick {
             name: name.to_string(),
             tags: tags.to_vec(),
@@ -91,10 +91,7 @@ impl ShardCtx {
             exclude_warning,
             seed,
         };
-        Ok(self
-            .catalog_query(self.owner_of(name), query)
-            .await?
-            .instances)
+        Ok(self.catalog_query(self.owner_of(name), query).await?.picked)
     }
 
     /// `/v1/catalog/services`: every shard's names merged.

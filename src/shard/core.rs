@@ -175,7 +175,7 @@ impl ShardCtx {
                 exclude_warning,
                 seed,
             } => {
-                a.instances = c.pick_instances(name, tags, *k, *exclude_warning, *seed);
+                a.picked = c.pick_instances(name, tags, *k, *exclude_warning, *seed);
                 a.index = c.service_index(name);
             }
             CatalogQuery::ServiceTags => {

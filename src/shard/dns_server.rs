@@ -162,6 +162,22 @@ fn instance_data(i: &ServiceInstance) -> InstanceData {
     }
 }
 
+fn picked_data(p: crate::catalog::Pickable) -> InstanceData {
+    InstanceData {
+        node: NodeData {
+            name: p.node_name,
+            address: p.node_address,
+            meta: p.node_meta,
+        },
+        service_name: p.service_name,
+        address: p.service_address,
+        port: p.port as u16,
+        weight_passing: p.weight_passing as u16,
+        weight_warning: p.weight_warning as u16,
+        status: p.status.to_string(),
+    }
+}
+
 /// Gathers what the lookup needs; `Err` when a shard could not answer (SERVFAIL).
 async fn facts(
     lookup: &Lookup,
@@ -185,7 +201,7 @@ async fn facts(
                 .pick_instances(name, &tags, room, only_passing, f.seed)
                 .await
                 .map_err(|_| ())?;
-            f.instances = found.iter().map(instance_data).collect();
+            f.instances = found.into_iter().map(picked_data).collect();
         }
         Lookup::Ptr(_) => f.nodes = ctx.catalog_nodes().value.iter().map(node_data).collect(),
         Lookup::Apex => {
