@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::client::{Client, HTTP_VALUE_FLAGS};
-use super::flags::{self, FlagSpec, Parsed};
+use super::client::{connect, Client};
 
 /// Go's `columnize`: columns separated by two spaces, left-aligned, last column unpadded.
 pub fn columnize(rows: &[Vec<String>]) -> String {
@@ -34,20 +33,6 @@ pub fn columnize(rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
-}
-
-fn connect(args: &[String], bools: &[&str], values: &[&str]) -> Result<(Parsed, Client), String> {
-    let values: Vec<&str> = values.iter().chain(HTTP_VALUE_FLAGS).copied().collect();
-    let bools: Vec<&str> = bools.iter().copied().chain(["stale"]).collect();
-    let p = flags::parse(
-        args,
-        &FlagSpec {
-            bools: &bools,
-            values: &values,
-        },
-    )?;
-    let client = Client::from_flags(&p)?;
-    Ok((p, client))
 }
 
 fn get_json(client: &Client, path: &str) -> Result<Value, String> {

@@ -119,3 +119,33 @@ pub fn escape_key(key: &str) -> String {
         .remove(b'~');
     percent_encoding::utf8_percent_encode(key, KEEP).to_string()
 }
+
+/// Parses a client command's flags (its own plus the common HTTP ones and `-stale`) and builds
+/// the client they describe.
+pub fn connect(
+    args: &[String],
+    bools: &[&str],
+    values: &[&str],
+) -> Result<(super::flags::Parsed, Client), String> {
+    let values: Vec<&str> = values.iter().chain(HTTP_VALUE_FLAGS).copied().collect();
+    let bools: Vec<&str> = bools.iter().copied().chain(["stale"]).collect();
+    let spec = super::flags::FlagSpec {
+        bools: &bools,
+        values: &values,
+    };
+    let p = super::flags::parse(args, &spec)?;
+    let client = Client::from_flags(&p)?;
+    Ok((p, client))
+}
+
+impl Client {
+    /// GETs a JSON list; a 404 is an empty list (Consul's "nothing under this prefix").
+    pub fn get_list<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, String> {
+        let a = self.call("GET", path, None)?;
+        match a.status {
+            200 => serde_json::from_slice(&a.body).map_err(|e| e.to_string()),
+            404 => Ok(Vec::new()),
+            _ => Err(format!("Error querying Consul agent: {}", a.error_text())),
+        }
+    }
+}

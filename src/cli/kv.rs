@@ -3,8 +3,8 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::client::{escape_key, Client, HTTP_VALUE_FLAGS};
-use super::flags::{self, FlagSpec, Parsed};
+use super::client::{connect, escape_key};
+use super::flags::Parsed;
 
 const B64: base64::engine::general_purpose::GeneralPurpose =
     base64::engine::general_purpose::STANDARD;
@@ -61,20 +61,6 @@ pub fn run(args: &[String]) -> i32 {
     }
 }
 
-fn parse(args: &[String], bools: &[&str], values: &[&str]) -> Result<(Parsed, Client), String> {
-    let all_values: Vec<&str> = values.iter().chain(HTTP_VALUE_FLAGS).copied().collect();
-    let bools: Vec<&str> = bools.iter().copied().chain(["stale"]).collect();
-    let p = flags::parse(
-        args,
-        &FlagSpec {
-            bools: &bools,
-            values: &all_values,
-        },
-    )?;
-    let client = Client::from_flags(&p)?;
-    Ok((p, client))
-}
-
 fn one_key(p: &Parsed, allow_empty: bool) -> Result<String, String> {
     match p.positional.as_slice() {
         [] if allow_empty => Ok(String::new()),
@@ -88,7 +74,7 @@ fn one_key(p: &Parsed, allow_empty: bool) -> Result<String, String> {
 }
 
 fn get(args: &[String]) -> Result<(), String> {
-    let (p, client) = parse(
+    let (p, client) = connect(
         args,
         &["recurse", "keys", "detailed", "base64"],
         &["separator"],
@@ -104,36 +90,15 @@ fn get(args: &[String]) -> Result<(), String> {
     };
     if p.flag("keys") {
         let sep = p.value("separator").unwrap_or("/");
-        let a = client.call(
-            "GET",
-            &format!("/v1/kv/{}?keys&separator={sep}{stale}", escape_key(&key)),
-            None,
-        )?;
-        if a.status == 404 {
-            return Ok(());
-        }
-        if a.status != 200 {
-            return Err(format!("Error querying Consul agent: {}", a.error_text()));
-        }
-        let keys: Vec<String> = serde_json::from_slice(&a.body).map_err(|e| e.to_string())?;
-        for k in keys {
+        let path = format!("/v1/kv/{}?keys&separator={sep}{stale}", escape_key(&key));
+        for k in client.get_list::<String>(&path)? {
             println!("{k}");
         }
         return Ok(());
     }
     if p.flag("recurse") {
-        let a = client.call(
-            "GET",
-            &format!("/v1/kv/{}?recurse{stale}", escape_key(&key)),
-            None,
-        )?;
-        if a.status == 404 {
-            return Ok(());
-        }
-        if a.status != 200 {
-            return Err(format!("Error querying Consul agent: {}", a.error_text()));
-        }
-        let pairs: Vec<Pair> = serde_json::from_slice(&a.body).map_err(|e| e.to_string())?;
+        let pairs: Vec<Pair> =
+            client.get_list(&format!("/v1/kv/{}?recurse{stale}", escape_key(&key)))?;
         for (i, pair) in pairs.iter().enumerate() {
             if p.flag("detailed") {
                 print_detailed(pair, p.flag("base64"));
@@ -212,7 +177,7 @@ fn read_data(arg: Option<&String>) -> Result<Vec<u8>, String> {
 }
 
 fn put(args: &[String]) -> Result<(), String> {
-    let (p, client) = parse(
+    let (p, client) = connect(
         args,
         &["cas", "base64", "acquire", "release"],
         &["modify-index", "flags", "session"],
@@ -274,7 +239,7 @@ fn put(args: &[String]) -> Result<(), String> {
 }
 
 fn delete(args: &[String]) -> Result<(), String> {
-    let (p, client) = parse(args, &["recurse", "cas"], &["modify-index"])?;
+    let (p, client) = connect(args, &["recurse", "cas"], &["modify-index"])?;
     let key = one_key(&p, p.flag("recurse"))?;
     if p.flag("recurse") && p.flag("cas") {
         return Err("Cannot specify both -cas and -recurse!".into());
@@ -309,18 +274,9 @@ fn delete(args: &[String]) -> Result<(), String> {
 }
 
 fn export(args: &[String]) -> Result<(), String> {
-    let (p, client) = parse(args, &[], &[])?;
+    let (p, client) = connect(args, &[], &[])?;
     let prefix = one_key(&p, true)?;
-    let a = client.call(
-        "GET",
-        &format!("/v1/kv/{}?recurse", escape_key(&prefix)),
-        None,
-    )?;
-    let pairs: Vec<Pair> = match a.status {
-        200 => serde_json::from_slice(&a.body).map_err(|e| e.to_string())?,
-        404 => Vec::new(),
-        _ => return Err(format!("Error querying Consul agent: {}", a.error_text())),
-    };
+    let pairs: Vec<Pair> = client.get_list(&format!("/v1/kv/{}?recurse", escape_key(&prefix)))?;
     let exported: Vec<Exported> = pairs
         .into_iter()
         .map(|p| Exported {
@@ -339,7 +295,7 @@ fn export(args: &[String]) -> Result<(), String> {
 }
 
 fn import(args: &[String]) -> Result<(), String> {
-    let (p, client) = parse(args, &[], &["prefix"])?;
+    let (p, client) = connect(args, &[], &["prefix"])?;
     let data = read_data(p.positional.first())?;
     let entries: Vec<Exported> =
         serde_json::from_slice(&data).map_err(|e| format!("Error! Cannot unmarshal data: {e}"))?;
