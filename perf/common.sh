@@ -10,3 +10,14 @@ trap cleanup EXIT
 need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
 build() { (cd "$ROOT" && cargo build --release -q -p tribune -p loadgen); }
 machine() { echo "machine: $(nproc) cores, $(uname -r), commit $(git -C "$ROOT" rev-parse --short HEAD), $(date -u +%F)"; }
+# nginx, one worker on SERVER_CPU, answering every request on 127.0.0.1:18080 with the same
+# 86-byte JSON a tribune KV GET returns (the fixed-body peer of perf-targets.md).
+start_nginx_fixed_body() { # DIR
+  cat > "$1/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $1/nginx.pid; error_log $1/error.log;
+events { worker_connections 1024; }
+http { access_log off; server { listen 127.0.0.1:18080 reuseport;
+  location / { default_type application/json; return 200 '[{"LockIndex":0,"Key":"k","Flags":0,"Value":"dmFsdWU=","CreateIndex":5,"ModifyIndex":5}]'; } } }
+CONF
+  taskset -c "$SERVER_CPU" nginx -c "$1/nginx.conf" & PIDS+=($!)
+}

@@ -8,13 +8,7 @@ need nginx nginx-light; need wrk wrk; build; machine
 SHOOT="$ROOT/perf/runtime-shootout/target/release/runtime-shootout"
 ulimit -l unlimited 2>/dev/null || ulimit -l 1024 || true   # glommio needs >= 512 KiB locked
 DIR=$(mktemp -d)
-cat > "$DIR/nginx.conf" <<CONF
-worker_processes 1; daemon off; pid $DIR/nginx.pid; error_log $DIR/error.log;
-events { worker_connections 1024; }
-http { access_log off; server { listen 127.0.0.1:18080 reuseport;
-  location / { default_type application/json; return 200 '[{"LockIndex":0,"Key":"k","Flags":0,"Value":"dmFsdWU=","CreateIndex":5,"ModifyIndex":5}]'; } } }
-CONF
-taskset -c "$SERVER_CPU" nginx -c "$DIR/nginx.conf" & PIDS+=($!)
+start_nginx_fixed_body "$DIR"
 taskset -c "$SERVER_CPU" "$SHOOT" glommio 18601 & PIDS+=($!)
 taskset -c "$SERVER_CPU" "$SHOOT" tokio 18602 & PIDS+=($!)
 taskset -c "$SERVER_CPU" "$ROOT/target/release/tribune" agent -server -data-dir "$DIR/data" -shards 1 -http-port 18501 >/dev/null & PIDS+=($!)

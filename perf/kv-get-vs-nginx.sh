@@ -4,13 +4,7 @@
 source "$(dirname "$0")/common.sh"
 need nginx nginx-light; need wrk wrk; build; machine
 DIR=$(mktemp -d)
-cat > "$DIR/nginx.conf" <<CONF
-worker_processes 1; daemon off; pid $DIR/nginx.pid; error_log $DIR/error.log;
-events { worker_connections 1024; }
-http { access_log off; server { listen 127.0.0.1:18080 reuseport;
-  location / { default_type application/json; return 200 '[{"LockIndex":0,"Key":"k","Flags":0,"Value":"dmFsdWU=","CreateIndex":5,"ModifyIndex":5}]'; } } }
-CONF
-taskset -c "$SERVER_CPU" nginx -c "$DIR/nginx.conf" & PIDS+=($!)
+start_nginx_fixed_body "$DIR"
 taskset -c "$SERVER_CPU" "$ROOT/target/release/tribune" agent -server -data-dir "$DIR/data" -shards 1 -http-port 18501 >/dev/null & PIDS+=($!)
 sleep 1
 curl -sf -X PUT -d value http://127.0.0.1:18501/v1/kv/k >/dev/null

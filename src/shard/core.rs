@@ -157,8 +157,9 @@ impl ShardCtx {
         answer
     }
 
-    /// Answers a catalog read against this shard (catalog reads never wait on a frozen KV
-    /// transaction: transactions hold only KV ops today).
+    /// Answers a catalog read against this shard. Transactions hold only KV ops today, so a
+    /// local catalog read need not wait for a frozen transaction; a remote one
+    /// (`ShardMsg::Catalog`) waits with the rest of the inbox while this shard is frozen.
     pub fn catalog_answer(&self, query: &CatalogQuery) -> CatalogAnswer {
         let state = self.state.borrow();
         let c = &state.catalog;
