@@ -194,22 +194,20 @@ impl LocalState {
         let Some(check) = self.checks.get_mut(id) else {
             return false;
         };
-        let visible = if status == CRITICAL {
+        // A result shows only after enough consecutive results of its kind.
+        let (run, needed) = if status == CRITICAL {
             check.successes = 0;
             check.failures = check.failures.saturating_add(1);
-            if check.failures < check.spec.failures_before_critical {
-                return false;
-            }
-            status
+            (check.failures, check.spec.failures_before_critical)
         } else {
             check.failures = 0;
             check.successes = check.successes.saturating_add(1);
-            if check.successes < check.spec.success_before_passing {
-                return false;
-            }
-            status
+            (check.successes, check.spec.success_before_passing)
         };
-        self.set_status(id, visible, output, now_ms)
+        if run < needed {
+            return false;
+        }
+        self.set_status(id, status, output, now_ms)
     }
 
     /// Turns TTL checks whose deadline passed critical; returns the IDs that changed.
