@@ -43,6 +43,25 @@ pub const QUERY_WAIT_MAX_MS: u64 = 600_000;
 /// Raft logical tick.
 pub const RAFT_TICK_MS: u64 = 100;
 
+/// Longest gossip member (node) name accepted from the wire.
+pub const GOSSIP_NAME_BYTES_MAX: usize = 128;
+/// Most tags one member may carry, and the longest tag key or value.
+pub const GOSSIP_TAGS_MAX: usize = 32;
+pub const GOSSIP_TAG_BYTES_MAX: usize = 512;
+/// Largest gossip datagram we send (memberlist's safe UDP payload).
+pub const GOSSIP_PACKET_BYTES_MAX: usize = 1400;
+/// Largest datagram we accept (anything longer is dropped and counted).
+pub const GOSSIP_PACKET_RECV_BYTES_MAX: usize = 65_507;
+/// Pending broadcasts kept; beyond it the most-sent one is dropped (a flooding member cannot
+/// make us grow without bound).
+pub const GOSSIP_BROADCAST_QUEUE_MAX: usize = 16 * 1024;
+/// Largest push-pull stream body, and most member states one peer may send.
+pub const GOSSIP_PUSH_PULL_BYTES_MAX: usize = 32 * 1024 * 1024;
+pub const GOSSIP_MEMBERS_MAX: usize = 200_000;
+/// A push-pull stream must complete within this.
+pub const GOSSIP_STREAM_TIMEOUT_MS: u64 = 10_000;
+
+const _: () = assert!(GOSSIP_NAME_BYTES_MAX * 3 + 64 < GOSSIP_PACKET_BYTES_MAX);
 const _: () = assert!(KV_VALUE_BYTES_MAX <= TXN_BODY_BYTES_MAX);
 const _: () = assert!(TXN_BODY_BYTES_MAX < HTTP_BODY_DRAIN_BYTES_MAX);
 const _: () = assert!(TXN_BODY_BYTES_MAX * 2 < LOG_RECORD_BYTES_MAX);

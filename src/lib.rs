@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod dns;
+pub mod gossip;
 pub mod http;
 pub mod io;
 pub mod kv;

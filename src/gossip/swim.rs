@@ -1,0 +1,1006 @@
+//! SWIM membership with Lifeguard's refinements, sans IO.
+//!
+//! Written by hand (see `direction.md` §1: `foca` lacks Lifeguard and full-state sync, and is
+//! too slow for a 5,000-member simulator). Follows memberlist's behaviour and defaults:
+//! - a probe per `probe_interval` to the next member of a shuffled round-robin list, with
+//!   `indirect_checks` relays asked after `probe_timeout`;
+//! - Lifeguard: probe timeouts scale with the local health multiplier (`awareness`), which grows
+//!   on missed nacks and failed probes; suspicion timeouts start at `max` and shrink toward
+//!   `min` as independent suspicions arrive; a suspect learns of it directly (the suspicion
+//!   rides the ping we send it) so it can refute quickly;
+//! - incarnation numbers, refutation, `dead` vs `left`;
+//! - piggybacked broadcasts, each sent `retransmit_mult * ceil(log10(n + 1))` times;
+//! - periodic push-pull of the full state (scaled with cluster size), which is also how a join
+//!   starts.
+//!
+//! Inputs are packets, push-pull states and `tick(now)`; outputs are `Output`s. Time is
+//! milliseconds on a clock the caller owns; randomness is a seeded `SmallRng`. That is what lets
+//! `gossip::sim` run thousands of members in one process, deterministically.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+use super::wire::{self, MemberState, Msg, PushPull, PushState};
+use crate::config::{GOSSIP_BROADCAST_QUEUE_MAX, GOSSIP_PACKET_BYTES_MAX};
+
+/// Timing and fan-out; `lan()` and `wan()` are memberlist's profiles.
+#[derive(Clone, Debug)]
+pub struct SwimConfig {
+    pub probe_interval_ms: u64,
+    pub probe_timeout_ms: u64,
+    pub gossip_interval_ms: u64,
+    pub gossip_nodes: usize,
+    pub indirect_checks: usize,
+    pub retransmit_mult: u32,
+    pub suspicion_mult: u32,
+    pub suspicion_max_timeout_mult: u32,
+    pub push_pull_interval_ms: u64,
+    pub awareness_max: u32,
+    pub gossip_to_dead_ms: u64,
+    /// Failed members are forgotten after this (serf's `reconnect_timeout`, 72 h).
+    pub reap_failed_ms: u64,
+    /// Left members are forgotten after this (serf's `tombstone_timeout`, 24 h).
+    pub reap_left_ms: u64,
+}
+
+impl SwimConfig {
+    /// memberlist `DefaultLANConfig`.
+    pub fn lan() -> SwimConfig {
+        SwimConfig {
+            probe_interval_ms: 1000,
+            probe_timeout_ms: 500,
+            gossip_interval_ms: 200,
+            gossip_nodes: 3,
+            indirect_checks: 3,
+            retransmit_mult: 4,
+            suspicion_mult: 4,
+            suspicion_max_timeout_mult: 6,
+            push_pull_interval_ms: 30_000,
+            awareness_max: 8,
+            gossip_to_dead_ms: 30_000,
+            reap_failed_ms: 72 * 3600 * 1000,
+            reap_left_ms: 24 * 3600 * 1000,
+        }
+    }
+
+    /// memberlist `DefaultWANConfig`.
+    pub fn wan() -> SwimConfig {
+        SwimConfig {
+            probe_interval_ms: 5000,
+            probe_timeout_ms: 3000,
+            gossip_interval_ms: 500,
+            gossip_nodes: 4,
+            suspicion_mult: 6,
+            push_pull_interval_ms: 60_000,
+            gossip_to_dead_ms: 60_000,
+            ..SwimConfig::lan()
+        }
+    }
+}
+
+/// What the member list knows about one member (including this one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub incarnation: u32,
+    pub state: MemberState,
+    pub tags: Vec<(String, String)>,
+    /// When `state` last changed (caller's clock, ms).
+    pub state_change_ms: u64,
+}
+
+/// A change the shell reacts to (catalog reconciliation, Raft peers, logs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberEvent {
+    Joined(String),
+    Updated(String),
+    Failed(String),
+    Left(String),
+    /// Forgotten after `reap_*_ms` or `force-leave -prune`.
+    Reaped(String),
+}
+
+/// An effect for the IO shell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send this datagram.
+    Packet {
+        to: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    /// Open a stream to `to`, send `push_pull_state(join)`, feed the answer to `on_push_pull`.
+    PushPull {
+        to: SocketAddr,
+        join: bool,
+    },
+    Event(MemberEvent),
+}
+
+/// Counters a shell exposes (`info`'s `serf_lan` section, the simulator's checks).
+#[derive(Clone, Debug, Default)]
+pub struct SwimStats {
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub bytes_out: u64,
+    pub bad_packets: u64,
+    pub refutations: u64,
+    pub broadcasts_dropped: u64,
+}
+
+struct Probe {
+    seq: u32,
+    target: String,
+    direct_deadline: u64,
+    end: u64,
+    indirect_sent: bool,
+    expected_nacks: u32,
+    nacks: u32,
+}
+
+struct Relay {
+    origin: SocketAddr,
+    origin_seq: u32,
+    deadline: u64,
+    nack: bool,
+}
+
+struct Suspicion {
+    start: u64,
+    min_ms: u64,
+    max_ms: u64,
+    /// Independent confirmations that make the timeout reach `min_ms`.
+    k: u32,
+    confirmations: HashSet<String>,
+}
+
+impl Suspicion {
+    fn deadline(&self) -> u64 {
+        let c = self.confirmations.len() as f64;
+        let frac = if self.k == 0 {
+            1.0
+        } else {
+            ((c + 1.0).ln() / (self.k as f64 + 1.0).ln()).min(1.0)
+        };
+        let span = (self.max_ms - self.min_ms) as f64;
+        self.start + self.max_ms - (frac * span) as u64
+    }
+}
+
+struct Broadcast {
+    /// The member the message is about: a newer message about it replaces this one.
+    about: String,
+    bytes: Vec<u8>,
+    transmits: u32,
+}
+
+/// One member's SWIM state machine.
+pub struct Swim {
+    cfg: SwimConfig,
+    me: String,
+    leaving: bool,
+    members: HashMap<String, Member>,
+    probe_order: Vec<String>,
+    probe_pos: usize,
+    seq: u32,
+    probe: Option<Probe>,
+    relays: HashMap<u32, Relay>,
+    suspicions: HashMap<String, Suspicion>,
+    broadcasts: Vec<Broadcast>,
+    awareness: u32,
+    rng: SmallRng,
+    next_probe: u64,
+    next_gossip: u64,
+    next_push_pull: u64,
+    next_reap: u64,
+    next_reconnect: u64,
+    pub stats: SwimStats,
+}
+
+/// How often a failed member is retried (serf's `ReconnectInterval`).
+const RECONNECT_INTERVAL_MS: u64 = 30_000;
+
+/// How often the member list is scanned for members to forget.
+const REAP_SCAN_MS: u64 = 10_000;
+
+fn msg_bytes(msg: &Msg) -> Vec<u8> {
+    let mut v = Vec::new();
+    wire::encode_msg(msg, &mut v);
+    v
+}
+
+impl Swim {
+    pub fn new(
+        cfg: SwimConfig,
+        name: &str,
+        addr: SocketAddr,
+        tags: Vec<(String, String)>,
+        seed: u64,
+        now: u64,
+    ) -> Swim {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let stagger = rng.gen_range(0..cfg.probe_interval_ms.max(1));
+        let me = Member {
+            name: name.to_string(),
+            addr,
+            incarnation: 1,
+            state: MemberState::Alive,
+            tags,
+            state_change_ms: now,
+        };
+        Swim {
+            next_probe: now + stagger,
+            next_gossip: now + stagger % cfg.gossip_interval_ms.max(1),
+            next_push_pull: now + cfg.push_pull_interval_ms,
+            next_reap: now + REAP_SCAN_MS,
+            next_reconnect: now + RECONNECT_INTERVAL_MS,
+            cfg,
+            me: name.to_string(),
+            leaving: false,
+            members: HashMap::from([(name.to_string(), me)]),
+            probe_order: Vec::new(),
+            probe_pos: 0,
+            seq: rng.gen(),
+            probe: None,
+            relays: HashMap::new(),
+            suspicions: HashMap::new(),
+            broadcasts: Vec::new(),
+            awareness: 0,
+            rng,
+            stats: SwimStats::default(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.me
+    }
+
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.members.values()
+    }
+
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.get(name)
+    }
+
+    /// Lifeguard's local health multiplier (0 = healthy); `info` reports it as `health_score`.
+    pub fn health_score(&self) -> u32 {
+        self.awareness
+    }
+
+    fn alive_count(&self) -> usize {
+        self.members
+            .values()
+            .filter(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect))
+            .count()
+    }
+
+    fn retransmit_limit(&self) -> u32 {
+        let n = self.members.len() as f64;
+        self.cfg.retransmit_mult * ((n + 1.0).log10().ceil() as u32).max(1)
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// Starts a join: a push-pull with each address (the shell reports failures).
+    pub fn join(&mut self, addrs: &[SocketAddr], out: &mut Vec<Output>) {
+        for &to in addrs {
+            out.push(Output::PushPull { to, join: true });
+        }
+    }
+
+    /// Updates our tags (e.g. after a reload) and tells everyone.
+    pub fn set_tags(&mut self, tags: Vec<(String, String)>) {
+        let me = self.members.get_mut(&self.me).unwrap();
+        me.tags = tags;
+        me.incarnation += 1;
+        let msg = self.alive_msg_of(&self.me.clone());
+        self.queue_broadcast(msg);
+    }
+
+    /// Graceful leave: broadcast that we left. The shell keeps ticking for a moment so the
+    /// broadcast goes out, then stops.
+    pub fn leave(&mut self, now: u64) {
+        self.leaving = true;
+        let me = self.members.get_mut(&self.me).unwrap();
+        me.incarnation += 1;
+        me.state = MemberState::Left;
+        me.state_change_ms = now;
+        let msg = Msg::Dead {
+            incarnation: me.incarnation,
+            name: self.me.clone(),
+            from: self.me.clone(),
+        };
+        self.queue_broadcast(msg);
+    }
+
+    /// `force-leave`: a failed member is marked left everywhere. Returns false when the member
+    /// is unknown or alive (Consul refuses to force-leave a live member unless it is failed).
+    pub fn force_leave(
+        &mut self,
+        name: &str,
+        prune: bool,
+        now: u64,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        let Some(m) = self.members.get(name) else {
+            return false;
+        };
+        if name == self.me || matches!(m.state, MemberState::Alive) {
+            return false;
+        }
+        let msg = Msg::Dead {
+            incarnation: m.incarnation,
+            name: name.to_string(),
+            from: name.to_string(),
+        };
+        self.on_dead(&msg, now, out);
+        self.queue_broadcast(msg);
+        if prune {
+            self.forget(name, out);
+        }
+        true
+    }
+
+    fn forget(&mut self, name: &str, out: &mut Vec<Output>) {
+        if self.members.remove(name).is_some() {
+            self.suspicions.remove(name);
+            self.probe_order.retain(|n| n != name);
+            out.push(Output::Event(MemberEvent::Reaped(name.to_string())));
+        }
+    }
+
+    /// Our full state for a push-pull.
+    pub fn push_pull_state(&self, join: bool) -> PushPull {
+        PushPull {
+            join,
+            states: self
+                .members
+                .values()
+                .map(|m| PushState {
+                    name: m.name.clone(),
+                    addr: m.addr,
+                    incarnation: m.incarnation,
+                    state: m.state,
+                    tags: m.tags.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Merges a peer's full state (memberlist `mergeState`: a remote dead or suspect becomes a
+    /// suspicion here, never an immediate death).
+    pub fn on_push_pull(&mut self, now: u64, remote: PushPull, out: &mut Vec<Output>) {
+        for s in remote.states {
+            match s.state {
+                MemberState::Alive => {
+                    let msg = Msg::Alive {
+                        incarnation: s.incarnation,
+                        name: s.name,
+                        addr: s.addr,
+                        tags: s.tags,
+                    };
+                    self.on_alive(&msg, now, out)
+                }
+                MemberState::Left => self.on_dead(
+                    &Msg::Dead {
+                        incarnation: s.incarnation,
+                        from: s.name.clone(),
+                        name: s.name,
+                    },
+                    now,
+                    out,
+                ),
+                MemberState::Dead | MemberState::Suspect => {
+                    if !self.members.contains_key(&s.name) && s.name != self.me {
+                        continue; // we never saw it alive: nothing to suspect
+                    }
+                    let from = self.me.clone();
+                    self.on_suspect(
+                        &Msg::Suspect {
+                            incarnation: s.incarnation,
+                            name: s.name,
+                            from,
+                        },
+                        now,
+                        out,
+                    )
+                }
+            }
+        }
+    }
+
+    /// Handles one datagram.
+    pub fn on_packet(&mut self, now: u64, from: SocketAddr, bytes: &[u8], out: &mut Vec<Output>) {
+        self.stats.packets_in += 1;
+        let msgs = match wire::decode_packet(bytes) {
+            Ok(m) => m,
+            Err(_) => {
+                self.stats.bad_packets += 1;
+                return;
+            }
+        };
+        for msg in msgs {
+            self.on_msg(now, from, msg, out);
+        }
+    }
+
+    fn on_msg(&mut self, now: u64, from: SocketAddr, msg: Msg, out: &mut Vec<Output>) {
+        if self.leaving && !matches!(msg, Msg::Ping { .. }) {
+            return;
+        }
+        match msg {
+            Msg::Ping { seq, target } => {
+                if !target.is_empty() && target != self.me {
+                    return; // meant for a previous owner of this address
+                }
+                self.send(from, Msg::Ack { seq }, out);
+            }
+            Msg::IndirectPing {
+                seq,
+                target,
+                target_addr,
+                nack,
+            } => {
+                let ours = self.next_seq();
+                self.relays.insert(
+                    ours,
+                    Relay {
+                        origin: from,
+                        origin_seq: seq,
+                        deadline: now + self.cfg.probe_timeout_ms,
+                        nack,
+                    },
+                );
+                self.send(target_addr, Msg::Ping { seq: ours, target }, out);
+            }
+            Msg::Ack { seq } => {
+                if let Some(relay) = self.relays.remove(&seq) {
+                    self.send(
+                        relay.origin,
+                        Msg::Ack {
+                            seq: relay.origin_seq,
+                        },
+                        out,
+                    );
+                } else if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
+                    self.probe = None;
+                    self.awareness = self.awareness.saturating_sub(1);
+                }
+            }
+            Msg::Nack { seq } => {
+                if let Some(p) = self.probe.as_mut().filter(|p| p.seq == seq) {
+                    p.nacks += 1;
+                }
+            }
+            Msg::Alive { .. } => self.on_alive(&msg, now, out),
+            Msg::Suspect { .. } => self.on_suspect(&msg, now, out),
+            Msg::Dead { .. } => self.on_dead(&msg, now, out),
+        }
+    }
+
+    fn alive_msg_of(&self, name: &str) -> Msg {
+        let m = &self.members[name];
+        Msg::Alive {
+            incarnation: m.incarnation,
+            name: m.name.clone(),
+            addr: m.addr,
+            tags: m.tags.clone(),
+        }
+    }
+
+    fn refute(&mut self, accused: u32) {
+        let me = self.members.get_mut(&self.me).unwrap();
+        me.incarnation = me.incarnation.max(accused) + 1;
+        self.stats.refutations += 1;
+        self.awareness = (self.awareness + 1).min(self.cfg.awareness_max - 1);
+        let msg = self.alive_msg_of(&self.me.clone());
+        self.queue_broadcast(msg);
+    }
+
+    fn on_alive(&mut self, msg: &Msg, now: u64, out: &mut Vec<Output>) {
+        let Msg::Alive {
+            incarnation,
+            name,
+            addr,
+            tags,
+        } = msg
+        else {
+            return;
+        };
+        if *name == self.me {
+            let me = &self.members[&self.me];
+            let conflicting = *incarnation > me.incarnation
+                || (*incarnation == me.incarnation && (me.addr != *addr || me.tags != *tags));
+            if conflicting && !self.leaving {
+                self.refute(*incarnation);
+            }
+            return;
+        }
+        match self.members.get_mut(name) {
+            None => {
+                self.members.insert(
+                    name.clone(),
+                    Member {
+                        name: name.clone(),
+                        addr: *addr,
+                        incarnation: *incarnation,
+                        state: MemberState::Alive,
+                        tags: tags.clone(),
+                        state_change_ms: now,
+                    },
+                );
+                // A random position, so that new members are not all probed last.
+                let at = self.rng.gen_range(0..=self.probe_order.len());
+                self.probe_order.insert(at, name.clone());
+                out.push(Output::Event(MemberEvent::Joined(name.clone())));
+            }
+            Some(m) => {
+                let was_down = matches!(m.state, MemberState::Dead | MemberState::Left);
+                // A restarted member comes back with a low incarnation; it learns its old one
+                // from our suspicion or a push-pull and refutes above it.
+                if *incarnation <= m.incarnation {
+                    return;
+                }
+                let changed = m.addr != *addr || m.tags != *tags;
+                m.incarnation = *incarnation;
+                m.addr = *addr;
+                m.tags = tags.clone();
+                if m.state != MemberState::Alive {
+                    m.state = MemberState::Alive;
+                    m.state_change_ms = now;
+                }
+                self.suspicions.remove(name);
+                if was_down {
+                    out.push(Output::Event(MemberEvent::Joined(name.clone())));
+                } else if changed {
+                    out.push(Output::Event(MemberEvent::Updated(name.clone())));
+                }
+            }
+        }
+        self.queue_broadcast(msg.clone());
+    }
+
+    fn on_suspect(&mut self, msg: &Msg, now: u64, _out: &mut Vec<Output>) {
+        let Msg::Suspect {
+            incarnation,
+            name,
+            from,
+        } = msg
+        else {
+            return;
+        };
+        let Some(m) = self.members.get(name) else {
+            return;
+        };
+        if *incarnation < m.incarnation {
+            return;
+        }
+        if let Some(s) = self.suspicions.get_mut(name) {
+            // Lifeguard: an independent confirmation shortens the suspicion.
+            if *from != self.me && s.confirmations.insert(from.clone()) {
+                self.queue_broadcast(msg.clone());
+            }
+            return;
+        }
+        if m.state != MemberState::Alive {
+            return;
+        }
+        if *name == self.me {
+            if !self.leaving {
+                self.refute(*incarnation);
+            }
+            return;
+        }
+        let n = self.alive_count();
+        let mut k = self.cfg.suspicion_mult.saturating_sub(2);
+        if (n as u32).saturating_sub(2) < k {
+            k = 0;
+        }
+        let scale = (n.max(1) as f64).log10().max(1.0);
+        let min_ms =
+            (self.cfg.suspicion_mult as f64 * scale * self.cfg.probe_interval_ms as f64) as u64;
+        let max_ms = min_ms * self.cfg.suspicion_max_timeout_mult as u64;
+        let mut confirmations = HashSet::new();
+        if *from != self.me {
+            confirmations.insert(from.clone());
+        }
+        self.suspicions.insert(
+            name.clone(),
+            Suspicion {
+                start: now,
+                min_ms,
+                max_ms,
+                k,
+                confirmations,
+            },
+        );
+        let m = self.members.get_mut(name).unwrap();
+        m.incarnation = *incarnation;
+        m.state = MemberState::Suspect;
+        m.state_change_ms = now;
+        self.queue_broadcast(msg.clone());
+    }
+
+    fn on_dead(&mut self, msg: &Msg, now: u64, out: &mut Vec<Output>) {
+        let Msg::Dead {
+            incarnation,
+            name,
+            from,
+        } = msg
+        else {
+            return;
+        };
+        let left = from == name;
+        let Some(m) = self.members.get(name) else {
+            return;
+        };
+        if *incarnation < m.incarnation {
+            return;
+        }
+        match m.state {
+            MemberState::Left => return,
+            MemberState::Dead if !left => return,
+            _ => {}
+        }
+        if *name == self.me {
+            if !self.leaving {
+                self.refute(*incarnation);
+            }
+            return;
+        }
+        self.suspicions.remove(name);
+        let m = self.members.get_mut(name).unwrap();
+        m.incarnation = *incarnation;
+        m.state = if left {
+            MemberState::Left
+        } else {
+            MemberState::Dead
+        };
+        m.state_change_ms = now;
+        out.push(Output::Event(if left {
+            MemberEvent::Left(name.clone())
+        } else {
+            MemberEvent::Failed(name.clone())
+        }));
+        self.queue_broadcast(msg.clone());
+    }
+
+    fn queue_broadcast(&mut self, msg: Msg) {
+        let about = match &msg {
+            Msg::Alive { name, .. } | Msg::Suspect { name, .. } | Msg::Dead { name, .. } => {
+                name.clone()
+            }
+            _ => return,
+        };
+        // Suspicion confirmations about one member may coexist; anything else replaces.
+        let is_suspect = matches!(msg, Msg::Suspect { .. });
+        if !is_suspect {
+            self.broadcasts.retain(|b| b.about != about);
+        }
+        if self.broadcasts.len() >= GOSSIP_BROADCAST_QUEUE_MAX {
+            // Drop the most-sent one: it has had the most chances to spread.
+            if let Some(i) =
+                (0..self.broadcasts.len()).max_by_key(|&i| self.broadcasts[i].transmits)
+            {
+                self.broadcasts.swap_remove(i);
+                self.stats.broadcasts_dropped += 1;
+            }
+        }
+        self.broadcasts.push(Broadcast {
+            about,
+            bytes: msg_bytes(&msg),
+            transmits: 0,
+        });
+    }
+
+    /// Sends `first` plus as many pending broadcasts as fit.
+    fn send(&mut self, to: SocketAddr, first: Msg, out: &mut Vec<Output>) {
+        let mut bytes = Vec::with_capacity(256);
+        bytes.extend_from_slice(&wire::packet_header(1));
+        wire::encode_msg(&first, &mut bytes);
+        self.piggyback(&mut bytes);
+        self.emit(to, bytes, out);
+    }
+
+    fn emit(&mut self, to: SocketAddr, bytes: Vec<u8>, out: &mut Vec<Output>) {
+        self.stats.packets_out += 1;
+        self.stats.bytes_out += bytes.len() as u64;
+        out.push(Output::Packet { to, bytes });
+    }
+
+    /// Appends pending broadcasts (fewest transmits first) to a packet that has a header.
+    fn piggyback(&mut self, bytes: &mut Vec<u8>) {
+        if self.broadcasts.is_empty() {
+            return;
+        }
+        let limit = self.retransmit_limit();
+        self.broadcasts.sort_by_key(|b| b.transmits);
+        let mut count = bytes[3] as usize;
+        for b in self.broadcasts.iter_mut() {
+            if count == u8::MAX as usize {
+                break;
+            }
+            if bytes.len() + b.bytes.len() > GOSSIP_PACKET_BYTES_MAX {
+                continue;
+            }
+            bytes.extend_from_slice(&b.bytes);
+            b.transmits += 1;
+            count += 1;
+        }
+        bytes[3] = count as u8;
+        self.broadcasts.retain(|b| b.transmits < limit);
+    }
+
+    /// Advances timers: probes, relays, suspicions, gossip, push-pull, reaping.
+    pub fn tick(&mut self, now: u64, out: &mut Vec<Output>) {
+        self.expire_relays(now, out);
+        self.advance_probe(now, out);
+        self.expire_suspicions(now, out);
+        if now >= self.next_gossip {
+            self.next_gossip = now + self.cfg.gossip_interval_ms;
+            self.gossip(now, out);
+        }
+        if now >= self.next_push_pull && !self.leaving {
+            let n = self.members.len();
+            self.next_push_pull = now + push_pull_interval(self.cfg.push_pull_interval_ms, n);
+            if let Some(to) = self.random_live_peer() {
+                out.push(Output::PushPull { to, join: false });
+            }
+        }
+        if now >= self.next_reconnect && !self.leaving {
+            self.next_reconnect = now + RECONNECT_INTERVAL_MS;
+            // serf's reconnect: try a failed member, so a healed partition merges again even
+            // after the gossip-to-the-dead window has passed.
+            if let Some(to) = self.sample_peers(1, |m| m.state == MemberState::Dead).pop() {
+                out.push(Output::PushPull { to, join: false });
+            }
+        }
+        self.reap(now, out);
+    }
+
+    fn expire_relays(&mut self, now: u64, out: &mut Vec<Output>) {
+        let expired: Vec<u32> = self
+            .relays
+            .iter()
+            .filter(|(_, r)| now >= r.deadline)
+            .map(|(s, _)| *s)
+            .collect();
+        for seq in expired {
+            let r = self.relays.remove(&seq).unwrap();
+            if r.nack {
+                self.send(r.origin, Msg::Nack { seq: r.origin_seq }, out);
+            }
+        }
+    }
+
+    fn scaled(&self, ms: u64) -> u64 {
+        ms * (self.awareness as u64 + 1)
+    }
+
+    fn advance_probe(&mut self, now: u64, out: &mut Vec<Output>) {
+        if let Some(p) = &self.probe {
+            if !p.indirect_sent && now >= p.direct_deadline {
+                self.send_indirect(out);
+            }
+            let p = self.probe.as_ref().unwrap();
+            if now >= p.end {
+                let p = self.probe.take().unwrap();
+                // Lifeguard: missed nacks mean *we* may be the slow one.
+                let delta = if p.expected_nacks > 0 {
+                    p.expected_nacks.saturating_sub(p.nacks)
+                } else {
+                    1
+                };
+                self.awareness = (self.awareness + delta).min(self.cfg.awareness_max - 1);
+                if let Some(m) = self.members.get(&p.target) {
+                    let msg = Msg::Suspect {
+                        incarnation: m.incarnation,
+                        name: p.target.clone(),
+                        from: self.me.clone(),
+                    };
+                    self.on_suspect(&msg, now, out);
+                }
+            }
+        }
+        if self.probe.is_none() && now >= self.next_probe && !self.leaving {
+            self.next_probe = now + self.scaled(self.cfg.probe_interval_ms);
+            self.start_probe(now, out);
+        }
+    }
+
+    fn next_probe_target(&mut self) -> Option<String> {
+        for _ in 0..self.probe_order.len() {
+            if self.probe_pos >= self.probe_order.len() {
+                self.probe_pos = 0;
+                self.probe_order.shuffle(&mut self.rng);
+            }
+            let name = self.probe_order[self.probe_pos].clone();
+            self.probe_pos += 1;
+            if let Some(m) = self.members.get(&name) {
+                if matches!(m.state, MemberState::Alive | MemberState::Suspect) {
+                    return Some(name);
+                }
+            }
+        }
+        None
+    }
+
+    fn start_probe(&mut self, now: u64, out: &mut Vec<Output>) {
+        let Some(target) = self.next_probe_target() else {
+            return;
+        };
+        let seq = self.next_seq();
+        let m = &self.members[&target];
+        let (addr, suspect) = (m.addr, m.state == MemberState::Suspect);
+        let incarnation = m.incarnation;
+        self.probe = Some(Probe {
+            seq,
+            target: target.clone(),
+            direct_deadline: now + self.scaled(self.cfg.probe_timeout_ms),
+            end: now + self.scaled(self.cfg.probe_interval_ms),
+            indirect_sent: false,
+            expected_nacks: 0,
+            nacks: 0,
+        });
+        let mut bytes = Vec::with_capacity(256);
+        bytes.extend_from_slice(&wire::packet_header(1));
+        wire::encode_msg(
+            &Msg::Ping {
+                seq,
+                target: target.clone(),
+            },
+            &mut bytes,
+        );
+        if suspect {
+            // Lifeguard: tell the suspect, so it can refute before the timeout.
+            wire::encode_msg(
+                &Msg::Suspect {
+                    incarnation,
+                    name: target,
+                    from: self.me.clone(),
+                },
+                &mut bytes,
+            );
+            bytes[3] = 2;
+        }
+        self.piggyback(&mut bytes);
+        self.emit(addr, bytes, out);
+    }
+
+    fn send_indirect(&mut self, out: &mut Vec<Output>) {
+        let p = self.probe.as_mut().unwrap();
+        p.indirect_sent = true;
+        let (seq, target) = (p.seq, p.target.clone());
+        let target_addr = self.members[&target].addr;
+        let relays = self.sample_peers(self.cfg.indirect_checks, |m| {
+            m.name != target && m.state == MemberState::Alive
+        });
+        self.probe.as_mut().unwrap().expected_nacks = relays.len() as u32;
+        for relay in relays {
+            let msg = Msg::IndirectPing {
+                seq,
+                target: target.clone(),
+                target_addr,
+                nack: true,
+            };
+            self.send(relay, msg, out);
+        }
+    }
+
+    fn expire_suspicions(&mut self, now: u64, out: &mut Vec<Output>) {
+        let due: Vec<String> = self
+            .suspicions
+            .iter()
+            .filter(|(_, s)| now >= s.deadline())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in due {
+            let incarnation = self.members[&name].incarnation;
+            let msg = Msg::Dead {
+                incarnation,
+                name,
+                from: self.me.clone(),
+            };
+            self.on_dead(&msg, now, out);
+        }
+    }
+
+    /// Up to `k` distinct random peers passing `keep`. Samples the probe list by index rather
+    /// than scanning every member: gossip rounds must stay O(k) at thousands of members.
+    fn sample_peers(&mut self, k: usize, keep: impl Fn(&Member) -> bool) -> Vec<SocketAddr> {
+        let n = self.probe_order.len();
+        let mut picked: Vec<usize> = Vec::with_capacity(k);
+        let mut out = Vec::with_capacity(k);
+        if n <= k * 4 {
+            // Small cluster: a shuffled scan is exact and cheap.
+            let mut idx: Vec<usize> = (0..n).collect();
+            idx.shuffle(&mut self.rng);
+            picked = idx;
+        } else {
+            for _ in 0..k * 8 {
+                let i = self.rng.gen_range(0..n);
+                if !picked.contains(&i) {
+                    picked.push(i);
+                }
+            }
+        }
+        for i in picked {
+            if out.len() == k {
+                break;
+            }
+            if let Some(m) = self.members.get(&self.probe_order[i]) {
+                if keep(m) {
+                    out.push(m.addr);
+                }
+            }
+        }
+        out
+    }
+
+    fn random_live_peer(&mut self) -> Option<SocketAddr> {
+        self.sample_peers(1, |m| m.state == MemberState::Alive)
+            .pop()
+    }
+
+    fn gossip(&mut self, now: u64, out: &mut Vec<Output>) {
+        if self.broadcasts.is_empty() {
+            return;
+        }
+        let dead_window = self.cfg.gossip_to_dead_ms;
+        let peers = self.sample_peers(self.cfg.gossip_nodes, |m| match m.state {
+            MemberState::Alive | MemberState::Suspect => true,
+            MemberState::Dead => now.saturating_sub(m.state_change_ms) < dead_window,
+            MemberState::Left => false,
+        });
+        for to in peers {
+            if self.broadcasts.is_empty() {
+                break;
+            }
+            let mut bytes = Vec::with_capacity(512);
+            bytes.extend_from_slice(&wire::packet_header(0));
+            self.piggyback(&mut bytes);
+            if bytes[3] > 0 {
+                self.emit(to, bytes, out);
+            }
+        }
+    }
+
+    fn reap(&mut self, now: u64, out: &mut Vec<Output>) {
+        if now < self.next_reap {
+            return;
+        }
+        self.next_reap = now + REAP_SCAN_MS;
+        let (failed, left) = (self.cfg.reap_failed_ms, self.cfg.reap_left_ms);
+        let due: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| m.name != self.me)
+            .filter(|m| match m.state {
+                MemberState::Dead => now.saturating_sub(m.state_change_ms) >= failed,
+                MemberState::Left => now.saturating_sub(m.state_change_ms) >= left,
+                _ => false,
+            })
+            .map(|m| m.name.clone())
+            .collect();
+        for name in due {
+            self.forget(&name, out);
+        }
+    }
+}
+
+/// memberlist `pushPullScale`: beyond 32 members the interval grows with log2(n).
+pub fn push_pull_interval(base_ms: u64, n: usize) -> u64 {
+    if n <= 32 {
+        return base_ms;
+    }
+    let mult = ((n as f64).log2() - 32f64.log2()).ceil() as u64 + 1;
+    base_ms * mult
+}

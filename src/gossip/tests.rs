@@ -1,0 +1,243 @@
+use proptest::prelude::*;
+
+use super::sim::{Faults, SimNet};
+use super::swim::SwimConfig;
+use super::wire::{self, MemberState, Msg, PushPull, PushState};
+
+fn arb_name() -> impl Strategy<Value = String> {
+    "[a-z0-9-]{1,20}"
+}
+
+fn arb_addr() -> impl Strategy<Value = std::net::SocketAddr> {
+    (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, p)| (std::net::Ipv4Addr::from(ip), p).into())
+}
+
+fn arb_msg() -> impl Strategy<Value = Msg> {
+    prop_oneof![
+        (any::<u32>(), arb_name()).prop_map(|(seq, target)| Msg::Ping { seq, target }),
+        (any::<u32>(), arb_name(), arb_addr(), any::<bool>()).prop_map(
+            |(seq, target, target_addr, nack)| Msg::IndirectPing {
+                seq,
+                target,
+                target_addr,
+                nack
+            }
+        ),
+        any::<u32>().prop_map(|seq| Msg::Ack { seq }),
+        any::<u32>().prop_map(|seq| Msg::Nack { seq }),
+        (
+            any::<u32>(),
+            arb_name(),
+            arb_addr(),
+            prop::collection::vec(("[a-z_]{1,8}", "[ -~]{0,12}"), 0..5)
+        )
+            .prop_map(|(incarnation, name, addr, tags)| Msg::Alive {
+                incarnation,
+                name,
+                addr,
+                tags
+            }),
+        (any::<u32>(), arb_name(), arb_name()).prop_map(|(incarnation, name, from)| {
+            Msg::Suspect {
+                incarnation,
+                name,
+                from,
+            }
+        }),
+        (any::<u32>(), arb_name(), arb_name()).prop_map(|(incarnation, name, from)| Msg::Dead {
+            incarnation,
+            name,
+            from
+        }),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn packets_round_trip(msgs in prop::collection::vec(arb_msg(), 1..8)) {
+        let mut bytes = wire::packet_header(msgs.len() as u8).to_vec();
+        for m in &msgs {
+            wire::encode_msg(m, &mut bytes);
+        }
+        prop_assert_eq!(wire::decode_packet(&bytes).unwrap(), msgs);
+    }
+
+    #[test]
+    fn decoder_never_panics_on_mutations(
+        msgs in prop::collection::vec(arb_msg(), 1..4),
+        flips in prop::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+        cut in any::<usize>(),
+    ) {
+        let mut bytes = wire::packet_header(msgs.len() as u8).to_vec();
+        for m in &msgs {
+            wire::encode_msg(m, &mut bytes);
+        }
+        for (at, v) in flips {
+            let i = at % bytes.len();
+            bytes[i] ^= v;
+        }
+        bytes.truncate(cut % (bytes.len() + 1));
+        let _ = wire::decode_packet(&bytes);
+        let _ = wire::decode_push_pull(&bytes, 10);
+    }
+
+    #[test]
+    fn decoder_never_panics_on_garbage(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        let _ = wire::decode_packet(&bytes);
+        let _ = wire::decode_push_pull(&bytes, 10);
+    }
+
+    #[test]
+    fn push_pull_round_trips(states in prop::collection::vec(
+        (arb_name(), arb_addr(), any::<u32>(), 0u8..4), 0..20), join in any::<bool>()) {
+        let pp = PushPull {
+            join,
+            states: states.into_iter().map(|(name, addr, incarnation, s)| PushState {
+                name, addr, incarnation,
+                state: [MemberState::Alive, MemberState::Suspect, MemberState::Dead, MemberState::Left][s as usize],
+                tags: vec![("role".into(), "consul".into())],
+            }).collect(),
+        };
+        let bytes = wire::encode_push_pull(&pp);
+        prop_assert_eq!(wire::decode_push_pull(&bytes, 100).unwrap(), pp);
+    }
+}
+
+#[test]
+fn push_pull_refuses_more_states_than_allowed() {
+    let pp = super::Swim::new(
+        SwimConfig::lan(),
+        "a",
+        "127.0.0.1:8301".parse().unwrap(),
+        vec![],
+        1,
+        0,
+    )
+    .push_pull_state(true);
+    let bytes = wire::encode_push_pull(&pp);
+    assert!(wire::decode_push_pull(&bytes, 0).is_err());
+    assert!(wire::decode_push_pull(&bytes, 1).is_ok());
+}
+
+fn cluster(n: usize, faults: Faults, seed: u64) -> SimNet {
+    let mut net = SimNet::new(n, SwimConfig::lan(), faults, seed);
+    net.join_all();
+    let took = net.run_until(60_000, SimNet::converged);
+    assert!(
+        took.is_some(),
+        "{n} members did not converge in 60 s (seed {seed})"
+    );
+    net
+}
+
+#[test]
+fn members_converge_after_joining_one() {
+    for seed in 0..3 {
+        cluster(40, Faults::default(), seed);
+    }
+}
+
+#[test]
+fn a_stopped_member_is_declared_dead_by_everyone_within_the_bound() {
+    for seed in 0..3 {
+        let mut net = cluster(30, Faults::default(), seed);
+        let since = net.now;
+        net.stop(7);
+        // Bound: a full probe round over 29 members (29 s worst case at 1 s per probe) plus the
+        // longest suspicion (6 × 4 × log10(30) s ≈ 36 s) plus gossip spread.
+        let took = net.run_until(90_000, |n| {
+            n.seen_as(7, MemberState::Dead) == n.running_others(7)
+        });
+        assert!(took.is_some(), "seed {seed}: not everyone saw node-7 dead");
+        assert_eq!(
+            net.false_deaths(since),
+            0,
+            "seed {seed}: a running member was declared dead"
+        );
+    }
+}
+
+#[test]
+fn no_false_deaths_at_five_percent_loss() {
+    for seed in 0..2 {
+        let mut net = cluster(50, Faults::default(), seed);
+        net.faults.loss = 0.05;
+        let since = net.now;
+        net.run_for(120_000);
+        assert_eq!(
+            net.false_deaths(since),
+            0,
+            "seed {seed}: false death at 5% loss"
+        );
+        assert!(net.converged(), "seed {seed}");
+    }
+}
+
+#[test]
+fn a_graceful_leave_is_seen_as_left_not_failed() {
+    let mut net = cluster(20, Faults::default(), 4);
+    net.leave(3, 2_000);
+    let took = net.run_until(10_000, |n| {
+        n.seen_as(3, MemberState::Left) == n.running_others(3)
+    });
+    assert!(took.is_some(), "not everyone saw node-3 leave");
+    assert!(!net
+        .events
+        .iter()
+        .any(|(_, _, e)| *e == super::MemberEvent::Failed("node-3".into())));
+}
+
+#[test]
+fn a_paused_member_refutes_and_comes_back() {
+    let mut net = cluster(20, Faults::default(), 5);
+    net.pause(2, 60_000);
+    net.run_until(70_000, |n| n.seen_as(2, MemberState::Dead) > 0)
+        .expect("a member paused for 60 s is suspected and declared dead");
+    // After the pause it learns it was declared dead and refutes with a higher incarnation.
+    net.run_for(60_000);
+    let took = net.run_until(60_000, SimNet::converged);
+    assert!(took.is_some(), "the paused member never came back");
+    assert!(net.members[2].stats.refutations > 0);
+}
+
+#[test]
+fn a_partition_heals_into_one_cluster() {
+    let n = 20;
+    let mut net = cluster(n, Faults::default(), 6);
+    net.partition((0..n).map(|i| (i % 2) as u8).collect());
+    net.run_for(120_000);
+    assert!(
+        net.seen_as(1, MemberState::Dead) >= n / 2 - 1,
+        "the other side was not declared dead"
+    );
+    net.heal();
+    let took = net.run_until(120_000, SimNet::converged);
+    assert!(
+        took.is_some(),
+        "the cluster did not merge after the partition healed"
+    );
+}
+
+#[test]
+fn suspicion_about_a_live_member_is_refuted_before_it_dies() {
+    let mut net = cluster(10, Faults::default(), 8);
+    let target = net.members[4].member("node-4").unwrap().incarnation;
+    // node-0 wrongly suspects node-4 and tells everyone.
+    let msg = Msg::Suspect {
+        incarnation: target,
+        name: "node-4".into(),
+        from: "node-0".into(),
+    };
+    let mut bytes = wire::packet_header(1).to_vec();
+    wire::encode_msg(&msg, &mut bytes);
+    for i in 0..10 {
+        let mut out = Vec::new();
+        let from = super::sim::sim_addr(0);
+        net.members[i].on_packet(net.now, from, &bytes, &mut out);
+    }
+    let since = net.now;
+    net.run_for(30_000);
+    assert_eq!(net.false_deaths(since), 0);
+    assert!(net.converged());
+    assert!(net.members[4].member("node-4").unwrap().incarnation > target);
+}

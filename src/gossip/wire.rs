@@ -1,0 +1,404 @@
+//! The gossip wire format: our own, compact and bounds-checked.
+//!
+//! A UDP packet is `[magic "TG"][version][count]` followed by `count` messages, each
+//! `[kind][len u16][body]`. The first message is the one the packet is for (a ping, an ack...);
+//! the rest are piggybacked broadcasts. A push-pull stream frame is `[len u32][body]` where the
+//! body is a `PushPull`. Every read is checked: a short, long or malformed input is an `Err`,
+//! never a panic (property-tested in `gossip::tests`, fuzzed by `fuzz_targets/gossip_packet.rs`).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::config::{GOSSIP_NAME_BYTES_MAX, GOSSIP_TAGS_MAX, GOSSIP_TAG_BYTES_MAX};
+
+const MAGIC: [u8; 2] = *b"TG";
+/// Bumped on any incompatible change; a packet of another version is dropped and counted.
+pub const WIRE_VERSION: u8 = 1;
+
+/// A member's lifecycle state, as gossiped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemberState {
+    Alive,
+    Suspect,
+    Dead,
+    Left,
+}
+
+impl MemberState {
+    fn code(self) -> u8 {
+        match self {
+            MemberState::Alive => 0,
+            MemberState::Suspect => 1,
+            MemberState::Dead => 2,
+            MemberState::Left => 3,
+        }
+    }
+    fn from_code(c: u8) -> Result<MemberState, WireError> {
+        Ok(match c {
+            0 => MemberState::Alive,
+            1 => MemberState::Suspect,
+            2 => MemberState::Dead,
+            3 => MemberState::Left,
+            _ => return Err(WireError("unknown member state")),
+        })
+    }
+}
+
+/// One gossip message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// Are you alive? `target` names who the sender thinks it is talking to.
+    Ping {
+        seq: u32,
+        target: String,
+    },
+    /// Please ping `target` for me and relay its ack (SWIM's indirect probe).
+    IndirectPing {
+        seq: u32,
+        target: String,
+        target_addr: SocketAddr,
+        /// Lifeguard: answer with a `Nack` if the target does not answer in time.
+        nack: bool,
+    },
+    Ack {
+        seq: u32,
+    },
+    /// Lifeguard: the relay is alive but the target did not answer.
+    Nack {
+        seq: u32,
+    },
+    /// `name` is alive at `incarnation`.
+    Alive {
+        incarnation: u32,
+        name: String,
+        addr: SocketAddr,
+        tags: Vec<(String, String)>,
+    },
+    /// `from` suspects `name`.
+    Suspect {
+        incarnation: u32,
+        name: String,
+        from: String,
+    },
+    /// `from` declares `name` dead; `from == name` means `name` left.
+    Dead {
+        incarnation: u32,
+        name: String,
+        from: String,
+    },
+}
+
+/// One member's entry in a push-pull exchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushState {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub incarnation: u32,
+    pub state: MemberState,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A full-state exchange over a stream (periodic anti-entropy, and how a join starts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushPull {
+    pub join: bool,
+    pub states: Vec<PushState>,
+}
+
+/// Why a packet was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WireError(pub &'static str);
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+// ---- encoding ----
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    let len = s.len().min(u16::MAX as usize);
+    out.extend_from_slice(&(len as u16).to_le_bytes());
+    out.extend_from_slice(&s.as_bytes()[..len]);
+}
+
+fn put_addr(out: &mut Vec<u8>, a: &SocketAddr) {
+    match a.ip() {
+        IpAddr::V4(ip) => {
+            out.push(4);
+            out.extend_from_slice(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            out.push(6);
+            out.extend_from_slice(&ip.octets());
+        }
+    }
+    out.extend_from_slice(&a.port().to_le_bytes());
+}
+
+fn put_tags(out: &mut Vec<u8>, tags: &[(String, String)]) {
+    out.push(tags.len().min(GOSSIP_TAGS_MAX) as u8);
+    for (k, v) in tags.iter().take(GOSSIP_TAGS_MAX) {
+        put_str(out, k);
+        put_str(out, v);
+    }
+}
+
+/// Appends one message (kind, length, body) to `out`.
+pub fn encode_msg(msg: &Msg, out: &mut Vec<u8>) {
+    let kind_at = out.len();
+    out.extend_from_slice(&[0, 0, 0]);
+    let body_at = out.len();
+    let kind = match msg {
+        Msg::Ping { seq, target } => {
+            out.extend_from_slice(&seq.to_le_bytes());
+            put_str(out, target);
+            1
+        }
+        Msg::IndirectPing {
+            seq,
+            target,
+            target_addr,
+            nack,
+        } => {
+            out.extend_from_slice(&seq.to_le_bytes());
+            put_str(out, target);
+            put_addr(out, target_addr);
+            out.push(*nack as u8);
+            2
+        }
+        Msg::Ack { seq } => {
+            out.extend_from_slice(&seq.to_le_bytes());
+            3
+        }
+        Msg::Nack { seq } => {
+            out.extend_from_slice(&seq.to_le_bytes());
+            4
+        }
+        Msg::Alive {
+            incarnation,
+            name,
+            addr,
+            tags,
+        } => {
+            out.extend_from_slice(&incarnation.to_le_bytes());
+            put_str(out, name);
+            put_addr(out, addr);
+            put_tags(out, tags);
+            5
+        }
+        Msg::Suspect {
+            incarnation,
+            name,
+            from,
+        } => {
+            out.extend_from_slice(&incarnation.to_le_bytes());
+            put_str(out, name);
+            put_str(out, from);
+            6
+        }
+        Msg::Dead {
+            incarnation,
+            name,
+            from,
+        } => {
+            out.extend_from_slice(&incarnation.to_le_bytes());
+            put_str(out, name);
+            put_str(out, from);
+            7
+        }
+    };
+    let len = (out.len() - body_at) as u16;
+    out[kind_at] = kind;
+    out[kind_at + 1..kind_at + 3].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Encoded size of one message, header included.
+pub fn encoded_len(msg: &Msg) -> usize {
+    let mut v = Vec::new();
+    encode_msg(msg, &mut v);
+    v.len()
+}
+
+/// A packet header for `count` messages.
+pub fn packet_header(count: u8) -> [u8; 4] {
+    [MAGIC[0], MAGIC[1], WIRE_VERSION, count]
+}
+
+/// Encodes a push-pull body (without the stream's length prefix).
+pub fn encode_push_pull(pp: &PushPull) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + pp.states.len() * 96);
+    out.extend_from_slice(&MAGIC);
+    out.push(WIRE_VERSION);
+    out.push(pp.join as u8);
+    out.extend_from_slice(&(pp.states.len() as u32).to_le_bytes());
+    for s in &pp.states {
+        put_str(&mut out, &s.name);
+        put_addr(&mut out, &s.addr);
+        out.extend_from_slice(&s.incarnation.to_le_bytes());
+        out.push(s.state.code());
+        put_tags(&mut out, &s.tags);
+    }
+    out
+}
+
+// ---- decoding ----
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if self.buf.len() < n {
+            return Err(WireError("truncated"));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, WireError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, WireError> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
+    }
+    fn u32(&mut self) -> Result<u32, WireError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn str(&mut self, max: usize) -> Result<String, WireError> {
+        let len = self.u16()? as usize;
+        if len > max {
+            return Err(WireError("string too long"));
+        }
+        std::str::from_utf8(self.take(len)?)
+            .map(str::to_string)
+            .map_err(|_| WireError("string is not UTF-8"))
+    }
+    fn name(&mut self) -> Result<String, WireError> {
+        let name = self.str(GOSSIP_NAME_BYTES_MAX)?;
+        if name.is_empty() {
+            return Err(WireError("empty member name"));
+        }
+        Ok(name)
+    }
+    fn addr(&mut self) -> Result<SocketAddr, WireError> {
+        let ip = match self.u8()? {
+            4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(self.take(4)?).unwrap())),
+            6 => IpAddr::V6(Ipv6Addr::from(
+                <[u8; 16]>::try_from(self.take(16)?).unwrap(),
+            )),
+            _ => return Err(WireError("unknown address family")),
+        };
+        Ok(SocketAddr::new(ip, self.u16()?))
+    }
+    fn tags(&mut self) -> Result<Vec<(String, String)>, WireError> {
+        let n = self.u8()? as usize;
+        if n > GOSSIP_TAGS_MAX {
+            return Err(WireError("too many tags"));
+        }
+        (0..n)
+            .map(|_| {
+                Ok((
+                    self.str(GOSSIP_TAG_BYTES_MAX)?,
+                    self.str(GOSSIP_TAG_BYTES_MAX)?,
+                ))
+            })
+            .collect()
+    }
+    fn end(&self) -> Result<(), WireError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(WireError("trailing bytes"))
+        }
+    }
+}
+
+fn decode_msg(kind: u8, body: &[u8]) -> Result<Msg, WireError> {
+    let mut r = Reader { buf: body };
+    let msg = match kind {
+        1 => Msg::Ping {
+            seq: r.u32()?,
+            target: r.str(GOSSIP_NAME_BYTES_MAX)?,
+        },
+        2 => Msg::IndirectPing {
+            seq: r.u32()?,
+            target: r.name()?,
+            target_addr: r.addr()?,
+            nack: r.u8()? != 0,
+        },
+        3 => Msg::Ack { seq: r.u32()? },
+        4 => Msg::Nack { seq: r.u32()? },
+        5 => Msg::Alive {
+            incarnation: r.u32()?,
+            name: r.name()?,
+            addr: r.addr()?,
+            tags: r.tags()?,
+        },
+        6 => Msg::Suspect {
+            incarnation: r.u32()?,
+            name: r.name()?,
+            from: r.name()?,
+        },
+        7 => Msg::Dead {
+            incarnation: r.u32()?,
+            name: r.name()?,
+            from: r.name()?,
+        },
+        _ => return Err(WireError("unknown message kind")),
+    };
+    r.end()?;
+    Ok(msg)
+}
+
+/// Decodes a whole packet into its messages.
+pub fn decode_packet(buf: &[u8]) -> Result<Vec<Msg>, WireError> {
+    let mut r = Reader { buf };
+    if r.take(2)? != MAGIC {
+        return Err(WireError("bad magic"));
+    }
+    if r.u8()? != WIRE_VERSION {
+        return Err(WireError("unsupported version"));
+    }
+    let count = r.u8()? as usize;
+    if count == 0 {
+        return Err(WireError("empty packet"));
+    }
+    let mut msgs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let kind = r.u8()?;
+        let len = r.u16()? as usize;
+        msgs.push(decode_msg(kind, r.take(len)?)?);
+    }
+    r.end()?;
+    Ok(msgs)
+}
+
+/// Decodes a push-pull body; `max_states` bounds what one peer may make us hold.
+pub fn decode_push_pull(buf: &[u8], max_states: usize) -> Result<PushPull, WireError> {
+    let mut r = Reader { buf };
+    if r.take(2)? != MAGIC {
+        return Err(WireError("bad magic"));
+    }
+    if r.u8()? != WIRE_VERSION {
+        return Err(WireError("unsupported version"));
+    }
+    let join = r.u8()? != 0;
+    let n = r.u32()? as usize;
+    if n > max_states {
+        return Err(WireError("too many member states"));
+    }
+    let mut states = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        states.push(PushState {
+            name: r.name()?,
+            addr: r.addr()?,
+            incarnation: r.u32()?,
+            state: MemberState::from_code(r.u8()?)?,
+            tags: r.tags()?,
+        });
+    }
+    r.end()?;
+    Ok(PushPull { join, states })
+}
