@@ -61,6 +61,21 @@ pub const GOSSIP_MEMBERS_MAX: usize = 200_000;
 /// A push-pull stream must complete within this.
 pub const GOSSIP_STREAM_TIMEOUT_MS: u64 = 10_000;
 
+/// Largest RPC frame (a Raft append batch, a forwarded request or answer).
+pub const RPC_FRAME_BYTES_MAX: usize = 96 * 1024 * 1024;
+/// Most headers carried on a forwarded HTTP request or answer.
+pub const RPC_HEADERS_MAX: usize = 32;
+/// Forwarding connections kept idle per server, per shard.
+pub const RPC_IDLE_CONNS_MAX: usize = 8;
+/// Connecting to a server (or a Raft peer) gives up after this.
+pub const RPC_CONNECT_TIMEOUT_MS: u64 = 2_000;
+/// Raft messages queued for the transport; beyond it they are dropped (Raft retries).
+pub const RAFT_OUTBOX_DEPTH: usize = 64 * 1024;
+/// A proposal forwarded to the leader that has not been applied here after this fails with a
+/// timeout (it may still commit, as with Consul's RPC timeouts).
+pub const PROPOSAL_TIMEOUT_MS: u64 = 10_000;
+
+const _: () = assert!(LOG_RECORD_BYTES_MAX < RPC_FRAME_BYTES_MAX);
 const _: () = assert!(GOSSIP_NAME_BYTES_MAX * 3 + 64 < GOSSIP_PACKET_BYTES_MAX);
 const _: () = assert!(KV_VALUE_BYTES_MAX <= TXN_BODY_BYTES_MAX);
 const _: () = assert!(TXN_BODY_BYTES_MAX < HTTP_BODY_DRAIN_BYTES_MAX);

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod catalog;
 pub mod cli;
+pub mod codec;
 pub mod config;
 pub mod dns;
 pub mod gossip;
@@ -14,5 +15,6 @@ pub mod io;
 pub mod kv;
 pub mod mesh;
 pub mod raft;
+pub mod rpc;
 pub mod shard;
 pub mod version;

@@ -6,7 +6,10 @@
 //! body is a `PushPull`. Every read is checked: a short, long or malformed input is an `Err`,
 //! never a panic (property-tested in `gossip::tests`, fuzzed by `fuzz_targets/gossip_packet.rs`).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
+
+pub use crate::codec::WireError;
+use crate::codec::{put_addr, put_str, Reader};
 
 use crate::config::{GOSSIP_NAME_BYTES_MAX, GOSSIP_TAGS_MAX, GOSSIP_TAG_BYTES_MAX};
 
@@ -104,37 +107,7 @@ pub struct PushPull {
     pub states: Vec<PushState>,
 }
 
-/// Why a packet was dropped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WireError(pub &'static str);
-
-impl std::fmt::Display for WireError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
 // ---- encoding ----
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    let len = s.len().min(u16::MAX as usize);
-    out.extend_from_slice(&(len as u16).to_le_bytes());
-    out.extend_from_slice(&s.as_bytes()[..len]);
-}
-
-fn put_addr(out: &mut Vec<u8>, a: &SocketAddr) {
-    match a.ip() {
-        IpAddr::V4(ip) => {
-            out.push(4);
-            out.extend_from_slice(&ip.octets());
-        }
-        IpAddr::V6(ip) => {
-            out.push(6);
-            out.extend_from_slice(&ip.octets());
-        }
-    }
-    out.extend_from_slice(&a.port().to_le_bytes());
-}
 
 fn put_tags(out: &mut Vec<u8>, tags: &[(String, String)]) {
     out.push(tags.len().min(GOSSIP_TAGS_MAX) as u8);
@@ -244,79 +217,26 @@ pub fn encode_push_pull(pp: &PushPull) -> Vec<u8> {
 
 // ---- decoding ----
 
-struct Reader<'a> {
-    buf: &'a [u8],
+fn name(r: &mut Reader) -> Result<String, WireError> {
+    let name = r.str(GOSSIP_NAME_BYTES_MAX)?;
+    if name.is_empty() {
+        return Err(WireError("empty member name"));
+    }
+    Ok(name)
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
-        if self.buf.len() < n {
-            return Err(WireError("truncated"));
-        }
-        let (head, rest) = self.buf.split_at(n);
-        self.buf = rest;
-        Ok(head)
+fn tags(r: &mut Reader) -> Result<Vec<(String, String)>, WireError> {
+    let n = r.u8()? as usize;
+    if n > GOSSIP_TAGS_MAX {
+        return Err(WireError("too many tags"));
     }
-    fn u8(&mut self) -> Result<u8, WireError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, WireError> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
-    }
-    fn u32(&mut self) -> Result<u32, WireError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
-    }
-    fn str(&mut self, max: usize) -> Result<String, WireError> {
-        let len = self.u16()? as usize;
-        if len > max {
-            return Err(WireError("string too long"));
-        }
-        std::str::from_utf8(self.take(len)?)
-            .map(str::to_string)
-            .map_err(|_| WireError("string is not UTF-8"))
-    }
-    fn name(&mut self) -> Result<String, WireError> {
-        let name = self.str(GOSSIP_NAME_BYTES_MAX)?;
-        if name.is_empty() {
-            return Err(WireError("empty member name"));
-        }
-        Ok(name)
-    }
-    fn addr(&mut self) -> Result<SocketAddr, WireError> {
-        let ip = match self.u8()? {
-            4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(self.take(4)?).unwrap())),
-            6 => IpAddr::V6(Ipv6Addr::from(
-                <[u8; 16]>::try_from(self.take(16)?).unwrap(),
-            )),
-            _ => return Err(WireError("unknown address family")),
-        };
-        Ok(SocketAddr::new(ip, self.u16()?))
-    }
-    fn tags(&mut self) -> Result<Vec<(String, String)>, WireError> {
-        let n = self.u8()? as usize;
-        if n > GOSSIP_TAGS_MAX {
-            return Err(WireError("too many tags"));
-        }
-        (0..n)
-            .map(|_| {
-                Ok((
-                    self.str(GOSSIP_TAG_BYTES_MAX)?,
-                    self.str(GOSSIP_TAG_BYTES_MAX)?,
-                ))
-            })
-            .collect()
-    }
-    fn end(&self) -> Result<(), WireError> {
-        if self.buf.is_empty() {
-            Ok(())
-        } else {
-            Err(WireError("trailing bytes"))
-        }
-    }
+    (0..n)
+        .map(|_| Ok((r.str(GOSSIP_TAG_BYTES_MAX)?, r.str(GOSSIP_TAG_BYTES_MAX)?)))
+        .collect()
 }
 
 fn decode_msg(kind: u8, body: &[u8]) -> Result<Msg, WireError> {
-    let mut r = Reader { buf: body };
+    let mut r = Reader::new(body);
     let msg = match kind {
         1 => Msg::Ping {
             seq: r.u32()?,
@@ -324,7 +244,7 @@ fn decode_msg(kind: u8, body: &[u8]) -> Result<Msg, WireError> {
         },
         2 => Msg::IndirectPing {
             seq: r.u32()?,
-            target: r.name()?,
+            target: name(&mut r)?,
             target_addr: r.addr()?,
             nack: r.u8()? != 0,
         },
@@ -332,19 +252,19 @@ fn decode_msg(kind: u8, body: &[u8]) -> Result<Msg, WireError> {
         4 => Msg::Nack { seq: r.u32()? },
         5 => Msg::Alive {
             incarnation: r.u32()?,
-            name: r.name()?,
+            name: name(&mut r)?,
             addr: r.addr()?,
-            tags: r.tags()?,
+            tags: tags(&mut r)?,
         },
         6 => Msg::Suspect {
             incarnation: r.u32()?,
-            name: r.name()?,
-            from: r.name()?,
+            name: name(&mut r)?,
+            from: name(&mut r)?,
         },
         7 => Msg::Dead {
             incarnation: r.u32()?,
-            name: r.name()?,
-            from: r.name()?,
+            name: name(&mut r)?,
+            from: name(&mut r)?,
         },
         _ => return Err(WireError("unknown message kind")),
     };
@@ -354,7 +274,7 @@ fn decode_msg(kind: u8, body: &[u8]) -> Result<Msg, WireError> {
 
 /// Decodes a whole packet into its messages.
 pub fn decode_packet(buf: &[u8]) -> Result<Vec<Msg>, WireError> {
-    let mut r = Reader { buf };
+    let mut r = Reader::new(buf);
     if r.take(2)? != MAGIC {
         return Err(WireError("bad magic"));
     }
@@ -377,7 +297,7 @@ pub fn decode_packet(buf: &[u8]) -> Result<Vec<Msg>, WireError> {
 
 /// Decodes a push-pull body; `max_states` bounds what one peer may make us hold.
 pub fn decode_push_pull(buf: &[u8], max_states: usize) -> Result<PushPull, WireError> {
-    let mut r = Reader { buf };
+    let mut r = Reader::new(buf);
     if r.take(2)? != MAGIC {
         return Err(WireError("bad magic"));
     }
@@ -392,11 +312,11 @@ pub fn decode_push_pull(buf: &[u8], max_states: usize) -> Result<PushPull, WireE
     let mut states = Vec::with_capacity(n.min(1024));
     for _ in 0..n {
         states.push(PushState {
-            name: r.name()?,
+            name: name(&mut r)?,
             addr: r.addr()?,
             incarnation: r.u32()?,
             state: MemberState::from_code(r.u8()?)?,
-            tags: r.tags()?,
+            tags: tags(&mut r)?,
         });
     }
     r.end()?;
