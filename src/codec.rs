@@ -96,7 +96,9 @@ impl<'a> Reader<'a> {
     pub fn addr(&mut self) -> Result<SocketAddr, WireError> {
         let ip = match self.u8()? {
             4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(self.take(4)?).unwrap())),
-            6 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(self.take(16)?).unwrap())),
+            6 => IpAddr::V6(Ipv6Addr::from(
+                <[u8; 16]>::try_from(self.take(16)?).unwrap(),
+            )),
             _ => return Err(WireError("unknown address family")),
         };
         Ok(SocketAddr::new(ip, self.u16()?))

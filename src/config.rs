@@ -129,6 +129,25 @@ pub struct AgentConfig {
     pub services: Vec<(crate::catalog::ServiceDef, Vec<crate::agent::CheckSpec>)>,
     /// Standalone checks from config files, registered at start.
     pub checks: Vec<crate::agent::CheckSpec>,
+    /// `ports.serf_lan` (8301) and `ports.serf_wan` (8302).
+    pub serf_lan_port: u16,
+    pub serf_wan_port: u16,
+    /// `-bootstrap-expect`: servers to wait for before bootstrapping (0 = join a cluster).
+    pub bootstrap_expect: u32,
+    /// `-join` / `start_join`: joined once at start.
+    pub start_join: Vec<String>,
+    /// `-retry-join` / `retry_join`: joined until one answers.
+    pub retry_join: Vec<String>,
+    /// `-retry-interval`.
+    pub retry_interval_ms: Option<u64>,
+    /// `encrypt`: the gossip key (`None` = plaintext gossip).
+    pub encrypt: Option<crate::gossip::crypto::Key>,
+    /// `rejoin_after_leave`: rejoin previous members after a graceful leave and restart.
+    pub rejoin_after_leave: bool,
+    /// `leave_on_terminate` (SIGTERM leaves gracefully; default false, true for clients).
+    pub leave_on_terminate: Option<bool>,
+    /// `skip_leave_on_interrupt` (SIGINT leaves unless set; default true for servers).
+    pub skip_leave_on_interrupt: Option<bool>,
 }
 
 impl AgentConfig {
@@ -156,7 +175,23 @@ impl AgentConfig {
             dns: crate::dns::plan::DnsConfig::defaults("dc1"),
             services: Vec::new(),
             checks: Vec::new(),
+            serf_lan_port: 8301,
+            serf_wan_port: 8302,
+            bootstrap_expect: 0,
+            start_join: Vec::new(),
+            retry_join: Vec::new(),
+            retry_interval_ms: None,
+            encrypt: None,
+            rejoin_after_leave: false,
+            leave_on_terminate: None,
+            skip_leave_on_interrupt: None,
         }
+    }
+
+    /// Servers bootstrap alone (dev mode, `-bootstrap`, `bootstrap_expect = 1`); others wait
+    /// for `bootstrap_expect` servers or join an existing cluster.
+    pub fn bootstraps_alone(&self) -> bool {
+        self.server && (self.dev || self.bootstrap_expect == 1)
     }
 
     /// Checks relations between settings; the message is what the CLI prints.
@@ -164,10 +199,11 @@ impl AgentConfig {
         if !self.dev && self.data_dir.is_none() {
             return Err("data_dir cannot be empty".into());
         }
-        if !self.dev && !self.server {
-            return Err(
-                "client agents arrive with the cluster issue; run with -server or -dev".into(),
-            );
+        if self.bootstrap_expect > 0 && !self.server {
+            return Err("'bootstrap_expect > 0' requires 'server = true'".into());
+        }
+        if self.bootstrap_expect > 0 && self.dev {
+            return Err("'bootstrap_expect > 0' not allowed in dev mode".into());
         }
         if self.datacenter.is_empty()
             || !self

@@ -39,8 +39,71 @@ pub enum RaftInput {
         results: Vec<TxnOpResult>,
         errors: Vec<(usize, String)>,
     },
+    /// A message from a Raft peer (via the RPC listener).
+    Message(Box<raft::eraftpb::Message>),
+    /// Bootstrap a new cluster with these voters (`bootstrap_expect` reached, `-bootstrap`, or
+    /// dev mode). Ignored when the log already has a configuration: never bootstrap twice.
+    Bootstrap(Vec<ServerInfo>),
     /// Stop the thread after the current batch.
     Shutdown,
+}
+
+/// A server as gossip announces it (role `consul` in our datacenter).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerInfo {
+    pub name: String,
+    /// The node ID (UUID); its first 64 bits are the Raft id.
+    pub node_id: String,
+    pub raft_id: u64,
+    pub rpc_addr: std::net::SocketAddr,
+    pub datacenter: String,
+    /// Its `bootstrap_expect` (0 when not set).
+    pub expect: u32,
+    pub alive: bool,
+}
+
+/// The Raft id of a node ID: its first 64 bits (never 0, which raft-rs reserves).
+pub fn raft_id_of(node_id: &str) -> u64 {
+    let hex: String = node_id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(16)
+        .collect();
+    u64::from_str_radix(&hex, 16).unwrap_or(0).max(1)
+}
+
+/// A voter as the Raft core knows it (`operator raft list-peers`, `/v1/status/peers`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaftPeer {
+    pub raft_id: u64,
+    pub name: String,
+    pub node_id: String,
+    pub rpc_addr: std::net::SocketAddr,
+    pub voter: bool,
+}
+
+/// Cluster facts shared by every core, each written by one owner and read by the rest:
+/// `servers` by the gossip runtime (shard 0), `peers` by the Raft core. Reads are lock-free
+/// (`ArcSwap`), so forwarding never takes a lock on the request path.
+#[derive(Default)]
+pub struct ClusterView {
+    pub servers: arc_swap::ArcSwap<Vec<ServerInfo>>,
+    pub peers: arc_swap::ArcSwap<Vec<RaftPeer>>,
+}
+
+impl ClusterView {
+    /// The RPC address of the server with this Raft id, from the Raft configuration first and
+    /// gossip second.
+    pub fn rpc_addr_of(&self, raft_id: u64) -> Option<std::net::SocketAddr> {
+        if let Some(p) = self.peers.load().iter().find(|p| p.raft_id == raft_id) {
+            return Some(p.rpc_addr);
+        }
+        self.servers
+            .load()
+            .iter()
+            .find(|s| s.raft_id == raft_id)
+            .map(|s| s.rpc_addr)
+    }
 }
 
 /// A read one shard asks of the shard that owns the keys.
@@ -206,6 +269,10 @@ pub struct RaftStatus {
     pub commit_index: AtomicU64,
     pub applied_index: AtomicU64,
     pub last_log_index: AtomicU64,
+    /// The log has a configuration (bootstrapped, or restarted with one).
+    pub configured: AtomicBool,
+    /// When a follower last heard from the leader (ms since the Raft core started).
+    pub last_contact_ms: AtomicU64,
 }
 
 impl RaftStatus {
@@ -225,4 +292,5 @@ pub struct Mesh {
     /// on a full queue while the Raft core waits on that shard's full inbox: a deadlock.)
     pub votes: crossbeam::channel::Sender<RaftInput>,
     pub status: Arc<RaftStatus>,
+    pub cluster: Arc<ClusterView>,
 }

@@ -63,7 +63,8 @@ fn validate_reports_like_consul() {
     let good = dir.path().join("good.json");
     std::fs::write(
         &good,
-        r#"{"server": true, "data_dir": "/nonexistent/yet", "node_name": "n1", "encrypt": "x"}"#,
+        r#"{"server": true, "data_dir": "/nonexistent/yet", "node_name": "n1",
+            "encrypt": "BuIYviAYi+BbNkOJxZ4YW4xogpF1eFkeZzXgQCA0GFw=", "ca_file": "/x"}"#,
     )
     .unwrap();
     let bad = dir.path().join("bad.json");
@@ -80,7 +81,7 @@ fn validate_reports_like_consul() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.ends_with("Configuration is valid!\n"), "{stdout}");
     assert!(
-        stdout.contains("\"encrypt\" is accepted but not acted on yet"),
+        stdout.contains("\"ca_file\" is accepted but not acted on yet"),
         "{stdout}"
     );
     let out = run(&bad);
@@ -92,5 +93,17 @@ fn validate_reports_like_consul() {
     assert!(
         !std::path::Path::new("/nonexistent/yet").exists(),
         "validate must not create the data dir"
+    );
+    let bad_key = dir.path().join("bad_key.json");
+    std::fs::write(
+        &bad_key,
+        r#"{"server": true, "data_dir": "/d", "encrypt": "AAAA"}"#,
+    )
+    .unwrap();
+    let out = run(&bad_key);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("key size must be"),
+        "a gossip key of the wrong size is refused"
     );
 }

@@ -65,3 +65,27 @@ pub enum CatalogCommand {
         check_id: Option<String>,
     },
 }
+
+/// What the catalog holds for one node: a client agent's anti-entropy reads it from a server
+/// (RPC `NodeView`) to diff against its local state.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct NodeView {
+    pub node: Option<NodeDef>,
+    pub services: Vec<ServiceDef>,
+    pub checks: Vec<CheckDef>,
+}
+
+impl NodeView {
+    pub fn encode(&self) -> Vec<u8> {
+        rkyv::to_bytes::<rkyv::rancor::Error>(self)
+            .expect("serialising into memory cannot fail")
+            .into_vec()
+    }
+
+    /// Validates before use: the bytes come from the network.
+    pub fn decode(bytes: &[u8]) -> Result<NodeView, String> {
+        let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
+        aligned.extend_from_slice(bytes);
+        rkyv::from_bytes::<NodeView, rkyv::rancor::Error>(&aligned).map_err(|e| e.to_string())
+    }
+}

@@ -9,7 +9,7 @@
 pub mod command;
 pub mod state;
 
-pub use command::{CatalogCommand, CheckDef, NodeDef, RegisterRequest, ServiceDef};
+pub use command::{CatalogCommand, CheckDef, NodeDef, NodeView, RegisterRequest, ServiceDef};
 pub use state::{CatalogShard, Check, Node, Pickable, Service, ServiceInstance};
 
 /// Health status of a check.

@@ -17,6 +17,7 @@ const BOOLS: &[&str] = &[
     "log-json",
     "enable-script-checks",
     "enable-local-script-checks",
+    "rejoin",
 ];
 const VALUES: &[&str] = &[
     "node",
@@ -35,6 +36,13 @@ const VALUES: &[&str] = &[
     "domain",
     "alt-domain",
     "recursor",
+    "bootstrap-expect",
+    "join",
+    "retry-join",
+    "retry-interval",
+    "encrypt",
+    "serf-lan-port",
+    "serf-wan-port",
 ];
 
 fn parse_port(name: &str, value: &str) -> Result<i32, String> {
@@ -131,6 +139,49 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
     }
     if let Some(v) = file.port("server") {
         config.server_port = u16::try_from(v).map_err(|_| "ports.server out of range")?;
+    }
+    if let Some(v) = file.port("serf_lan") {
+        config.serf_lan_port = u16::try_from(v).map_err(|_| "ports.serf_lan out of range")?;
+    }
+    if let Some(v) = file.port("serf_wan") {
+        config.serf_wan_port = u16::try_from(v).map_err(|_| "ports.serf_wan out of range")?;
+    }
+    if let Some(v) = file.settings.get("bootstrap_expect") {
+        config.bootstrap_expect = v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| format!("bootstrap_expect: expected a number, got {v}"))?;
+    }
+    if file.boolean("bootstrap") == Some(true) {
+        config.bootstrap_expect = 1;
+    }
+    for (key, list) in [
+        ("start_join", &mut config.start_join),
+        ("retry_join", &mut config.retry_join),
+    ] {
+        if let Some(v) = file.settings.get(key) {
+            let items = v
+                .as_array()
+                .ok_or_else(|| format!("{key}: expected a list of addresses"))?;
+            list.extend(items.iter().filter_map(|a| a.as_str().map(str::to_string)));
+        }
+    }
+    if let Some(v) = file.string("retry_interval") {
+        let d = crate::http::query::parse_go_duration(v)
+            .ok_or_else(|| format!("retry_interval: invalid duration {v:?}"))?;
+        config.retry_interval_ms = Some(d.as_millis() as u64);
+    }
+    if let Some(v) = file.string("encrypt") {
+        config.encrypt = Some(crate::gossip::crypto::Key::parse(v)?);
+    }
+    if let Some(v) = file.boolean("rejoin_after_leave") {
+        config.rejoin_after_leave = v;
+    }
+    if let Some(v) = file.boolean("leave_on_terminate") {
+        config.leave_on_terminate = Some(v);
+    }
+    if let Some(v) = file.boolean("skip_leave_on_interrupt") {
+        config.skip_leave_on_interrupt = Some(v);
     }
     if let Some(v) = file.boolean("enable_script_checks") {
         config.enable_script_checks = v;
@@ -270,6 +321,39 @@ fn apply_flags(config: &mut AgentConfig, p: &flags::Parsed) -> Result<(), String
         // Consul's -dev keeps nothing; we honour -data-dir even with -dev, so a developer can
         // test persistence without a cluster.
         config.data_dir = Some(PathBuf::from(v));
+    }
+    if let Some(v) = p.value("bootstrap-expect") {
+        config.bootstrap_expect = v
+            .parse()
+            .map_err(|_| format!("invalid value {v:?} for flag -bootstrap-expect: parse error"))?;
+    }
+    if p.flag("bootstrap") {
+        config.bootstrap_expect = 1;
+    }
+    config
+        .start_join
+        .extend(p.values.get("join").into_iter().flatten().cloned());
+    config
+        .retry_join
+        .extend(p.values.get("retry-join").into_iter().flatten().cloned());
+    if let Some(v) = p.value("retry-interval") {
+        let d = crate::http::query::parse_go_duration(v)
+            .ok_or_else(|| format!("invalid value {v:?} for flag -retry-interval"))?;
+        config.retry_interval_ms = Some(d.as_millis() as u64);
+    }
+    if let Some(v) = p.value("encrypt") {
+        config.encrypt = Some(crate::gossip::crypto::Key::parse(v)?);
+    }
+    if p.flag("rejoin") {
+        config.rejoin_after_leave = true;
+    }
+    if let Some(v) = p.value("serf-lan-port") {
+        config.serf_lan_port = u16::try_from(parse_port("serf-lan-port", v)?)
+            .map_err(|_| "serf_lan port out of range")?;
+    }
+    if let Some(v) = p.value("serf-wan-port") {
+        config.serf_wan_port = u16::try_from(parse_port("serf-wan-port", v)?)
+            .map_err(|_| "serf_wan port out of range")?;
     }
     if p.flag("enable-script-checks") {
         config.enable_script_checks = true;

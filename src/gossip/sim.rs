@@ -243,7 +243,7 @@ impl SimNet {
     ) -> Option<u64> {
         let start = self.now;
         while self.now - start < limit_ms {
-            if (self.now - start) % 100 == 0 && done(self) {
+            if (self.now - start).is_multiple_of(100) && done(self) {
                 return Some(self.now - start);
             }
             self.step();

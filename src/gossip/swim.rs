@@ -17,7 +17,9 @@
 //! milliseconds on a clock the caller owns; randomness is a seeded `SmallRng`. That is what lets
 //! `gossip::sim` run thousands of members in one process, deterministically.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
 
 use rand::rngs::SmallRng;
@@ -26,6 +28,11 @@ use rand::{Rng, SeedableRng};
 
 use super::wire::{self, MemberState, Msg, PushPull, PushState};
 use crate::config::{GOSSIP_BROADCAST_QUEUE_MAX, GOSSIP_PACKET_BYTES_MAX};
+
+/// Maps with a fixed hasher: iteration order must not depend on process-random seeds, or the
+/// simulator would not be deterministic.
+type DetMap<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+type DetSet<K> = HashSet<K, BuildHasherDefault<DefaultHasher>>;
 
 /// Timing and fan-out; `lan()` and `wan()` are memberlist's profiles.
 #[derive(Clone, Debug)]
@@ -155,7 +162,9 @@ struct Suspicion {
     max_ms: u64,
     /// Independent confirmations that make the timeout reach `min_ms`.
     k: u32,
-    confirmations: HashSet<String>,
+    /// Who raised the suspicion here: not counted as a confirmation (memberlist does the same).
+    from: String,
+    confirmations: DetSet<String>,
 }
 
 impl Suspicion {
@@ -183,13 +192,13 @@ pub struct Swim {
     cfg: SwimConfig,
     me: String,
     leaving: bool,
-    members: HashMap<String, Member>,
+    members: DetMap<String, Member>,
     probe_order: Vec<String>,
     probe_pos: usize,
     seq: u32,
     probe: Option<Probe>,
-    relays: HashMap<u32, Relay>,
-    suspicions: HashMap<String, Suspicion>,
+    relays: DetMap<u32, Relay>,
+    suspicions: DetMap<String, Suspicion>,
     broadcasts: Vec<Broadcast>,
     awareness: u32,
     rng: SmallRng,
@@ -241,13 +250,13 @@ impl Swim {
             cfg,
             me: name.to_string(),
             leaving: false,
-            members: HashMap::from([(name.to_string(), me)]),
+            members: DetMap::from_iter([(name.to_string(), me)]),
             probe_order: Vec::new(),
             probe_pos: 0,
             seq: rng.gen(),
             probe: None,
-            relays: HashMap::new(),
-            suspicions: HashMap::new(),
+            relays: DetMap::default(),
+            suspicions: DetMap::default(),
             broadcasts: Vec::new(),
             awareness: 0,
             rng,
@@ -585,7 +594,7 @@ impl Swim {
         }
         if let Some(s) = self.suspicions.get_mut(name) {
             // Lifeguard: an independent confirmation shortens the suspicion.
-            if *from != self.me && s.confirmations.insert(from.clone()) {
+            if *from != s.from && s.confirmations.insert(from.clone()) {
                 self.queue_broadcast(msg.clone());
             }
             return;
@@ -608,10 +617,6 @@ impl Swim {
         let min_ms =
             (self.cfg.suspicion_mult as f64 * scale * self.cfg.probe_interval_ms as f64) as u64;
         let max_ms = min_ms * self.cfg.suspicion_max_timeout_mult as u64;
-        let mut confirmations = HashSet::new();
-        if *from != self.me {
-            confirmations.insert(from.clone());
-        }
         self.suspicions.insert(
             name.clone(),
             Suspicion {
@@ -619,7 +624,8 @@ impl Swim {
                 min_ms,
                 max_ms,
                 k,
-                confirmations,
+                from: from.clone(),
+                confirmations: DetSet::default(),
             },
         );
         let m = self.members.get_mut(name).unwrap();

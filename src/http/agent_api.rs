@@ -15,19 +15,63 @@ fn raft_addr(config: &AgentConfig) -> String {
 }
 
 /// `GET /v1/status/leader`: the leader's RPC address, `""` when none is known.
-pub fn status_leader(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Reply {
-    // Single server: when a leader is known, it is us.
-    let leader = if ctx.mesh.status.known_leader() {
-        raft_addr(config)
-    } else {
+pub fn status_leader(ctx: &ShardCtx, _config: &AgentConfig, req: &ApiRequest) -> Reply {
+    let leader = ctx.mesh.status.leader_id.load(Ordering::Relaxed);
+    let addr = if leader == 0 {
         String::new()
+    } else {
+        ctx.mesh
+            .cluster
+            .rpc_addr_of(leader)
+            .map(|a| a.to_string())
+            .unwrap_or_default()
     };
-    Reply::json(&leader, req.style)
+    Reply::json(&addr, req.style)
 }
 
-/// `GET /v1/status/peers`.
-pub fn status_peers(config: &AgentConfig, req: &ApiRequest) -> Reply {
-    Reply::json(&[raft_addr(config)], req.style)
+/// `GET /v1/status/peers`: the voters' RPC addresses (empty before bootstrap).
+pub fn status_peers(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
+    let peers: Vec<String> = ctx
+        .mesh
+        .cluster
+        .peers
+        .load()
+        .iter()
+        .map(|p| p.rpc_addr.to_string())
+        .collect();
+    Reply::json(&peers, req.style)
+}
+
+/// `GET /v1/operator/raft/configuration`.
+pub fn raft_configuration(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
+    let status = &ctx.mesh.status;
+    if !status.configured.load(Ordering::Relaxed) {
+        return Reply::text(500, "No cluster leader");
+    }
+    let leader = status.leader_id.load(Ordering::Relaxed);
+    let last = status.last_log_index.load(Ordering::Relaxed);
+    let servers: Vec<serde_json::Value> = ctx
+        .mesh
+        .cluster
+        .peers
+        .load()
+        .iter()
+        .map(|p| {
+            json!({
+                "ID": p.node_id,
+                "Node": p.name,
+                "Address": p.rpc_addr.to_string(),
+                "Leader": p.raft_id == leader,
+                "ProtocolVersion": "3",
+                "Voter": p.voter,
+                "LastIndex": last,
+            })
+        })
+        .collect();
+    Reply::json(
+        &json!({ "Servers": servers, "Index": status.commit_index.load(Ordering::Relaxed) }),
+        req.style,
+    )
 }
 
 /// `GET /v1/agent/version`.
@@ -38,24 +82,40 @@ pub fn version(req: &ApiRequest) -> Reply {
     Reply::json(&body, req.style)
 }
 
-/// This agent as a gossip member (`/v1/agent/members`, `Member` in `/v1/agent/self`), fields
-/// in Consul's order; tags sorted as Go writes maps. Until gossip exists, always alive (1).
-pub fn member(config: &AgentConfig) -> serde_json::Value {
+/// A gossip member as `/v1/agent/members` shows it, fields in Consul's order; tags sorted as
+/// Go writes maps; `Status` is serf's integer (1 alive, 3 left, 4 failed; a suspect is alive).
+pub fn member_json(m: &crate::gossip::Member) -> serde_json::Value {
+    use crate::gossip::MemberState;
+    let tags: serde_json::Map<String, serde_json::Value> = m
+        .tags
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let status = match m.state {
+        MemberState::Alive | MemberState::Suspect => 1,
+        MemberState::Left => 3,
+        MemberState::Dead => 4,
+    };
     json!({
-        "Name": config.node_name,
-        "Addr": config.bind_addr.to_string(),
-        "Port": 8301,
-        "Tags": {
-            "build": format!("{CONSUL_API_VERSION}:{REVISION}"),
-            "dc": config.datacenter,
-            "id": config.node_id,
-            "port": config.server_port.to_string(),
-            "role": if config.server { "consul" } else { "node" },
-            "vsn": "2",
-        },
-        "Status": 1,
+        "Name": m.name,
+        "Addr": m.addr.ip().to_string(),
+        "Port": m.addr.port(),
+        "Tags": tags,
+        "Status": status,
         "ProtocolMin": 1, "ProtocolMax": 5, "ProtocolCur": 2,
         "DelegateMin": 2, "DelegateMax": 5, "DelegateCur": 4,
+    })
+}
+
+/// This agent as a gossip member (`Member` in `/v1/agent/self`).
+pub fn member(config: &AgentConfig) -> serde_json::Value {
+    member_json(&crate::gossip::Member {
+        name: config.node_name.clone(),
+        addr: std::net::SocketAddr::new(config.bind_addr, config.serf_lan_port),
+        incarnation: 0,
+        state: crate::gossip::MemberState::Alive,
+        tags: crate::shard::gossip_runtime::local_tags(config),
+        state_change_ms: 0,
     })
 }
 

@@ -238,9 +238,67 @@ pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply 
             }
             maintenance(rt, Some(id), req)
         }
-        Route::AgentMembers => Reply::json(&[super::agent_api::member(&rt.config)], req.style),
+        Route::AgentMembers => members(rt, req),
+        Route::AgentJoin(addr) => {
+            if req.query.get("wan").is_some_and(|v| !v.is_empty()) {
+                return Reply::text(
+                    500,
+                    "WAN join is not supported yet (multi-datacenter is a later issue)",
+                );
+            }
+            let (n, errors) = rt.gossip().join(ctx, std::slice::from_ref(addr)).await;
+            if n == 0 {
+                return Reply::text(500, errors.join("; "));
+            }
+            Reply::empty(200)
+        }
+        Route::AgentLeave => {
+            rt.gossip().leave().await;
+            // Consul shuts the agent down after a graceful leave; answer first.
+            tokio::task::spawn_local(async {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                eprintln!("    [INFO]  agent: graceful leave complete, shutting down");
+                std::process::exit(0);
+            });
+            Reply::empty(200)
+        }
+        Route::AgentForceLeave(node) => {
+            let prune = req.query.has("prune");
+            if rt.gossip().force_leave(ctx, node, prune) {
+                Reply::empty(200)
+            } else {
+                Reply::text(500, format!("agent: No node found with name '{node}'"))
+            }
+        }
         _ => unreachable!("not a local-agent route: {route:?}"),
     }
+}
+
+/// `GET /v1/agent/members`: the LAN pool, sorted by name.
+fn members(rt: &AgentRuntime, req: &ApiRequest) -> Reply {
+    if req.query.get("wan").is_some_and(|v| !v.is_empty()) {
+        if req.query.has("segment") {
+            return Reply::text(400, "Cannot provide a segment with wan=true");
+        }
+        // The WAN pool arrives with multi-datacenter support: until then, report ourselves
+        // (servers only), as a single-datacenter WAN pool would.
+        if !rt.config.server {
+            return Reply::json(&Vec::<serde_json::Value>::new(), req.style);
+        }
+        let mut me = super::agent_api::member(&rt.config);
+        me["Name"] = format!("{}.{}", rt.config.node_name, rt.config.datacenter).into();
+        me["Port"] = rt.config.serf_wan_port.into();
+        return Reply::json(&[me], req.style);
+    }
+    let gossip = rt.gossip();
+    let swim = gossip.swim.borrow();
+    let mut list: Vec<&crate::gossip::Member> = swim.members().collect();
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    let json: Vec<serde_json::Value> = list
+        .into_iter()
+        .map(super::agent_api::member_json)
+        .collect();
+    Reply::json(&json, req.style)
 }
 
 fn register_service(ctx: &ShardCtx, rt: &AgentRuntime, req: &ApiRequest) -> Reply {

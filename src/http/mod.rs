@@ -30,12 +30,16 @@ use route::Route;
 /// A request after the glue has read its body (bounded by `body_limit`).
 pub struct ApiRequest {
     pub method: String,
+    /// The URL path as received (forwarding sends it on unchanged).
+    pub path: String,
     pub query: Query,
     pub body: Bytes,
     pub style: JsonStyle,
     /// Uniform random in [0, 1) for the blocking-query jitter (drawn by the caller so that
     /// handlers stay deterministic under test).
     pub jitter: f64,
+    /// How many agents forwarded this request to us (0 = a client called us directly).
+    pub hops: u8,
 }
 
 /// Largest body a route reads; anything above gets 413 before the body is read.
@@ -104,6 +108,12 @@ pub async fn dispatch(
     route: &Route,
     req: ApiRequest,
 ) -> Reply {
+    if let Some(target) = crate::shard::rpc::forward_target(ctx, config, route, &req) {
+        return match target {
+            Ok(addr) => crate::shard::rpc::forward_http(config, addr, &req).await,
+            Err(reply) => reply,
+        };
+    }
     if route.is_agent_local() {
         if ctx.id == 0 {
             return agent_local_api::dispatch(ctx, route, &req).await;
@@ -115,7 +125,8 @@ pub async fn dispatch(
         Route::Kv(key) => kv_api::handle(ctx, key, req).await,
         Route::Txn => txn_api::handle(ctx, req).await,
         Route::StatusLeader => agent_api::status_leader(ctx, config, req),
-        Route::StatusPeers => agent_api::status_peers(config, req),
+        Route::StatusPeers => agent_api::status_peers(ctx, req),
+        Route::OperatorRaftConfiguration => agent_api::raft_configuration(ctx, req),
         Route::AgentSelf => agent_api::agent_self(ctx, config, req),
         Route::AgentVersion => agent_api::version(req),
         Route::CatalogRegister => catalog_api::register(ctx, config, req).await,

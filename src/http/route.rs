@@ -45,6 +45,10 @@ pub enum Route {
     AgentHealthServiceName(String),
     AgentMaintenance,
     AgentMembers,
+    AgentJoin(String),
+    AgentLeave,
+    AgentForceLeave(String),
+    OperatorRaftConfiguration,
     /// `GET /` (no UI yet).
     Root,
     /// Under `/v1/` but not an endpoint we serve.
@@ -83,6 +87,8 @@ impl Route {
                 Route::AgentServiceMaintenance,
             ),
             ("/v1/agent/service/", Route::AgentService),
+            ("/v1/agent/join/", Route::AgentJoin),
+            ("/v1/agent/force-leave/", Route::AgentForceLeave),
             ("/v1/agent/check/deregister/", Route::AgentCheckDeregister),
             ("/v1/agent/check/pass/", Route::AgentCheckPass),
             ("/v1/agent/check/warn/", Route::AgentCheckWarn),
@@ -110,6 +116,8 @@ impl Route {
             "/v1/agent/checks" => Route::AgentChecks,
             "/v1/agent/maintenance" => Route::AgentMaintenance,
             "/v1/agent/members" => Route::AgentMembers,
+            "/v1/agent/leave" => Route::AgentLeave,
+            "/v1/operator/raft/configuration" => Route::OperatorRaftConfiguration,
             "/v1/catalog/deregister" => Route::CatalogDeregister,
             "/v1/catalog/datacenters" => Route::CatalogDatacenters,
             "/v1/catalog/nodes" => Route::CatalogNodes,
@@ -134,7 +142,11 @@ impl Route {
             | Route::AgentCheckWarn(_)
             | Route::AgentCheckFail(_)
             | Route::AgentCheckUpdate(_)
-            | Route::AgentMaintenance => &["PUT"],
+            | Route::AgentMaintenance
+            | Route::AgentJoin(_)
+            | Route::AgentLeave
+            | Route::AgentForceLeave(_) => &["PUT"],
+            Route::OperatorRaftConfiguration => &["GET"],
             Route::AgentServices
             | Route::AgentService(_)
             | Route::AgentChecks
@@ -184,6 +196,9 @@ impl Route {
                 | Route::AgentHealthServiceName(_)
                 | Route::AgentMaintenance
                 | Route::AgentMembers
+                | Route::AgentJoin(_)
+                | Route::AgentLeave
+                | Route::AgentForceLeave(_)
         )
     }
 

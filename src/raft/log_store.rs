@@ -6,7 +6,7 @@
 use raft::eraftpb::{ConfState, Entry, EntryType, HardState, Snapshot};
 use raft::{GetEntriesContext, RaftState, StorageError};
 
-use super::record::LogRecord;
+use super::record::{LogRecord, PeerRecord};
 
 /// In-memory view of the durable log. Snapshots and compaction arrive with the cluster
 /// issue; until then the whole log stays in memory and is replayed on start.
@@ -16,6 +16,7 @@ pub struct LogStore {
     entries: Vec<Entry>,
     hard_state: HardState,
     conf_state: ConfState,
+    peers: Vec<PeerRecord>,
 }
 
 impl LogStore {
@@ -65,7 +66,20 @@ impl LogStore {
                 self.conf_state.voters = voters;
                 self.conf_state.learners = learners;
             }
+            LogRecord::Peers { peers } => self.peers = peers,
         }
+    }
+
+    /// Record for a new peer address book.
+    pub fn set_peers(&mut self, peers: Vec<PeerRecord>, out: &mut Vec<LogRecord>) {
+        let record = LogRecord::Peers { peers };
+        self.apply_record(record.clone());
+        out.push(record);
+    }
+
+    /// The voters' identities and addresses.
+    pub fn peers(&self) -> &[PeerRecord] {
+        &self.peers
     }
 
     /// Records for `entries` (which raft-rs asks us to append) and applies them here.

@@ -34,6 +34,18 @@ pub enum LogRecord {
         voters: Vec<u64>,
         learners: Vec<u64>,
     },
+    /// Who the voters are and where to reach them (written at bootstrap and on configuration
+    /// change), so a restarted server can reach its peers before gossip has rejoined.
+    Peers { peers: Vec<PeerRecord> },
+}
+
+/// One voter's identity and RPC address.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PeerRecord {
+    pub raft_id: u64,
+    pub name: String,
+    pub node_id: String,
+    pub rpc_addr: String,
 }
 
 fn checksum(len: u32, payload: &[u8]) -> u32 {

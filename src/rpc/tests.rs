@@ -21,14 +21,20 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
                 body
             })
         ),
-        (any::<u16>(), s(), prop::collection::vec((s(), s()), 0..4), b()).prop_map(
-            |(status, content_type, headers, body)| Frame::HttpAnswer(HttpResponse {
-                status,
-                content_type,
-                headers,
-                body
-            })
-        ),
+        (
+            any::<u16>(),
+            s(),
+            prop::collection::vec((s(), s()), 0..4),
+            b()
+        )
+            .prop_map(|(status, content_type, headers, body)| Frame::HttpAnswer(
+                HttpResponse {
+                    status,
+                    content_type,
+                    headers,
+                    body
+                }
+            )),
         b().prop_map(Frame::Propose),
         any::<bool>().prop_map(|x| Frame::ProposeAnswer(ProposeOutcome::Done(x))),
         s().prop_map(|t| Frame::ProposeAnswer(ProposeOutcome::Failed(t))),

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use crate::agent::sync::{CatalogView, DesiredView};
 use crate::agent::{reconcile, CheckKind, CheckSpec, LocalState, SyncOp};
 use crate::catalog::{
-    CatalogCommand, CheckDef, NodeDef, RegisterRequest, ServiceDef, CRITICAL, PASSING,
+    CatalogCommand, CheckDef, NodeDef, NodeView, RegisterRequest, ServiceDef, CRITICAL,
 };
 use crate::config::{AgentConfig, ANTI_ENTROPY_INTERVAL_MS};
 use crate::kv::Command;
@@ -30,6 +30,7 @@ pub struct AgentRuntime {
     ttl_changed: Notify,
     runners: RefCell<BTreeMap<String, JoinHandle<()>>>,
     started: Instant,
+    gossip: RefCell<Option<std::rc::Rc<crate::shard::gossip_runtime::GossipRuntime>>>,
 }
 
 impl AgentRuntime {
@@ -42,7 +43,20 @@ impl AgentRuntime {
             ttl_changed: Notify::new(),
             runners: RefCell::new(BTreeMap::new()),
             started: Instant::now(),
+            gossip: RefCell::new(None),
         }
+    }
+
+    pub fn set_gossip(&self, rt: std::rc::Rc<crate::shard::gossip_runtime::GossipRuntime>) {
+        *self.gossip.borrow_mut() = Some(rt);
+    }
+
+    /// The LAN gossip runtime (started with the agent).
+    pub fn gossip(&self) -> std::rc::Rc<crate::shard::gossip_runtime::GossipRuntime> {
+        self.gossip
+            .borrow()
+            .clone()
+            .expect("gossip starts before the agent API is served")
     }
 
     /// Milliseconds since start: the agent core's clock.
@@ -122,8 +136,8 @@ impl AgentRuntime {
             d.checks.insert(id.clone(), c.spec.def.clone());
         }
         if self.config.server {
-            // What the leader registers for a server (§3.8); with one server we are the leader
-            // and the gossip-driven serfHealth arrives with the gossip issue.
+            // The `consul` service of a server (§3.8). `serfHealth` is the leader's to write
+            // (`gossip_runtime::reconcile`); anti-entropy keeps it (`sync::KEPT_CHECKS`).
             d.services.insert(
                 "consul".into(),
                 ServiceDef {
@@ -139,42 +153,57 @@ impl AgentRuntime {
                     ..Default::default()
                 },
             );
-            d.checks.insert(
-                "serfHealth".into(),
-                CheckDef {
-                    id: "serfHealth".into(),
-                    name: "Serf Health Status".into(),
-                    status: PASSING.into(),
-                    output: "Agent alive and reachable".into(),
-                    ..Default::default()
-                },
-            );
         }
         d
     }
 
+    /// What the catalog holds for this node: from our own replica on a server, from a server
+    /// over RPC on a client agent.
     async fn catalog_view(&self, ctx: &ShardCtx) -> Option<CatalogView> {
         let name = &self.config.node_name;
-        let node = ctx.catalog_node(name).await.ok()?.value;
-        let checks = ctx.node_checks(name).await.ok()?.value;
-        let mut view = CatalogView::default();
-        if let Some((node, services)) = node {
-            view.node = Some(node.def);
-            view.services = services
+        let view = if self.config.server {
+            ctx.node_view(name).await?
+        } else {
+            let addr = crate::shard::rpc::pick_server(ctx)?;
+            let frame = crate::rpc::Frame::NodeView(name.clone());
+            match crate::shard::rpc::call(&self.config, addr, &frame).await {
+                Ok(crate::rpc::Frame::NodeViewAnswer(b)) => NodeView::decode(&b).ok()?,
+                _ => return None,
+            }
+        };
+        Some(CatalogView {
+            node: view.node,
+            services: view
+                .services
                 .into_iter()
-                .map(|s| (s.def.id.clone(), s.def))
-                .collect();
+                .map(|s| (s.id.clone(), s))
+                .collect(),
+            checks: view.checks.into_iter().map(|c| (c.id.clone(), c)).collect(),
+        })
+    }
+
+    /// A catalog write: through our Raft core on a server, through a server on a client agent.
+    pub async fn write_catalog(&self, ctx: &ShardCtx, cmd: CatalogCommand) -> WriteOutcome {
+        let cmd = Command::Catalog(cmd);
+        if self.config.server {
+            ctx.write(cmd).await
+        } else {
+            crate::shard::rpc::propose_remote(ctx, &self.config, &cmd).await
         }
-        view.checks = checks
-            .into_iter()
-            .map(|c| (c.def.id.clone(), c.def))
-            .collect();
-        Some(view)
+    }
+
+    /// True when catalog writes can go somewhere: a leader (server) or a known server (client).
+    pub fn can_sync(&self, ctx: &ShardCtx) -> bool {
+        if self.config.server {
+            ctx.mesh.status.known_leader()
+        } else {
+            crate::shard::rpc::pick_server(ctx).is_some()
+        }
     }
 
     /// One anti-entropy round: diff, then write what differs. Returns the ops performed.
     pub async fn sync_once(&self, ctx: &ShardCtx) -> Vec<SyncOp> {
-        if !ctx.mesh.status.known_leader() {
+        if !self.can_sync(ctx) {
             return Vec::new();
         }
         let Some(catalog) = self.catalog_view(ctx).await else {
@@ -215,7 +244,7 @@ impl AgentRuntime {
                     check_id: Some(id.clone()),
                 },
             };
-            if let WriteOutcome::Failed(e) = ctx.write(Command::Catalog(cmd)).await {
+            if let WriteOutcome::Failed(e) = self.write_catalog(ctx, cmd).await {
                 eprintln!("    [WARN]  agent: anti-entropy write failed: {e}");
                 break; // the periodic round retries
             }
@@ -225,7 +254,7 @@ impl AgentRuntime {
 
     async fn sync_loop(&self, ctx: &ShardCtx) {
         // The first sync registers this node as soon as there is a leader.
-        while !ctx.mesh.status.known_leader() {
+        while !self.can_sync(ctx) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         loop {

@@ -135,6 +135,20 @@ impl ShardCtx {
     }
 
     /// `/v1/health/node/<node>`: node-level checks (local replica) and service checks (every shard).
+    /// Everything this server's catalog holds for `node` (for anti-entropy diffs); `None`
+    /// when a shard is too busy to answer.
+    pub async fn node_view(&self, node: &str) -> Option<crate::catalog::NodeView> {
+        let found = self.catalog_node(node).await.ok()?.value;
+        let checks = self.node_checks(node).await.ok()?.value;
+        let mut view = crate::catalog::NodeView::default();
+        if let Some((node, services)) = found {
+            view.node = Some(node.def);
+            view.services = services.into_iter().map(|s| s.def).collect();
+        }
+        view.checks = checks.into_iter().map(|c| c.def).collect();
+        Some(view)
+    }
+
     pub async fn node_checks(&self, node: &str) -> Result<Indexed<Vec<Check>>, Busy> {
         let answers = self
             .catalog_all(|_| CatalogQuery::NodeServiceChecks {

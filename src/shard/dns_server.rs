@@ -85,6 +85,10 @@ pub async fn respond(
     ctx: &ShardCtx,
     config: &AgentConfig,
 ) -> Option<Vec<u8>> {
+    if !config.server {
+        // A client agent holds no catalog: a server answers (as Consul's clients do over RPC).
+        return Box::pin(crate::shard::rpc::dns_remote(ctx, config, packet, tcp)).await;
+    }
     let recursion = !config.recursors.is_empty();
     let q = match wire::decode(packet) {
         Ok(q) => q,

@@ -62,7 +62,8 @@ async fn handle(
 }
 
 async fn answer(req: Request<Incoming>, ctx: &ShardCtx, config: &AgentConfig) -> (Reply, bool) {
-    let path = match route::decode_path(req.uri().path()) {
+    let req_path = req.uri().path().to_string();
+    let path = match route::decode_path(&req_path) {
         Ok(p) => p,
         Err(why) => return (Reply::text(400, why), false),
     };
@@ -103,6 +104,7 @@ async fn answer(req: Request<Incoming>, ctx: &ShardCtx, config: &AgentConfig) ->
     let pretty = query.has("pretty");
     let api = http::ApiRequest {
         method,
+        path: req_path,
         query,
         body,
         style: JsonStyle {
@@ -110,6 +112,7 @@ async fn answer(req: Request<Incoming>, ctx: &ShardCtx, config: &AgentConfig) ->
             newline: pretty,
         },
         jitter: rand::thread_rng().gen::<f64>(),
+        hops: 0,
     };
     (http::dispatch(ctx, config, &route, api).await, true)
 }

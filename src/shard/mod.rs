@@ -6,9 +6,12 @@ pub mod catalog_frontend;
 pub mod checks;
 pub mod core;
 pub mod dns_server;
+pub mod gossip_runtime;
 pub mod http_server;
 pub mod kv_frontend;
 pub mod raft_core;
+pub mod raft_transport;
+pub mod rpc;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -16,7 +19,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::config::{AgentConfig, PROPOSAL_QUEUE_DEPTH};
-use crate::mesh::{Inbox, Mesh, RaftInput, RaftStatus};
+use crate::mesh::{raft_id_of, ClusterView, Inbox, Mesh, RaftInput, RaftStatus};
 
 /// A started agent: its threads and the handle that stops the Raft core.
 pub struct RunningAgent {
@@ -41,11 +44,13 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
     let (raft_tx, raft_rx) = crossbeam::channel::bounded(PROPOSAL_QUEUE_DEPTH);
     let (votes_tx, votes_rx) = crossbeam::channel::bounded(shard_count);
     let status = Arc::new(RaftStatus::default());
+    let cluster = Arc::new(ClusterView::default());
     let mesh = Mesh {
         shards: shards.clone(),
         raft: raft_tx,
         votes: votes_tx,
         status: status.clone(),
+        cluster: cluster.clone(),
     };
 
     let http_addr = SocketAddr::new(config.client_addr, config.http_port);
@@ -77,34 +82,89 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
         }
     }
     let mut dns_sockets = dns_sockets.into_iter();
+
+    // Gossip: one UDP socket and one TCP listener, plain binds (a second agent on the same
+    // address must fail here, not share the port).
+    let gossip_addr = SocketAddr::new(config.bind_addr, config.serf_lan_port);
+    let gossip_sockets = std::net::UdpSocket::bind(gossip_addr)
+        .and_then(|u| {
+            u.set_nonblocking(true)?;
+            let t = std::net::TcpListener::bind(gossip_addr)?;
+            t.set_nonblocking(true)?;
+            Ok((u, t))
+        })
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("Failed to start LAN gossip on {gossip_addr}: {e}"),
+            )
+        })?;
+    let mut gossip_sockets = Some(gossip_sockets);
+
+    // Server RPC (Raft and forwarding): servers only, one SO_REUSEPORT listener per shard.
+    let mut rpc_listeners = Vec::new();
+    if config.server {
+        let rpc_addr = SocketAddr::new(config.bind_addr, config.server_port);
+        let in_use = |e: std::io::Error| {
+            std::io::Error::new(
+                e.kind(),
+                format!("Failed to start server RPC on {rpc_addr}: {e}"),
+            )
+        };
+        // Probe with a plain bind: SO_REUSEPORT would otherwise share the port with another
+        // agent of the same user.
+        drop(std::net::TcpListener::bind(rpc_addr).map_err(in_use)?);
+        for _ in 0..shard_count {
+            rpc_listeners.push(crate::io::listen::reuseport_tcp(rpc_addr).map_err(in_use)?);
+        }
+    }
+    let mut rpc_listeners = rpc_listeners.into_iter();
+
     let core_ids = core_affinity::get_core_ids().unwrap_or_default();
-    let raft_core = raft_core::RaftCore::open(
-        config.data_dir.as_deref(),
-        raft_rx,
-        votes_rx,
-        shards,
-        status,
-    )?;
-    let log_uses_io_uring = raft_core.uses_io_uring();
     let mut threads = Vec::new();
-    // The Raft core shares core 0 with shard 0: on small machines a dedicated core would idle.
-    let raft_pin = core_ids.first().copied();
-    threads.push(
-        std::thread::Builder::new()
-            .name("raft".into())
-            .spawn(move || {
-                if let Some(core) = raft_pin {
-                    core_affinity::set_for_current(core);
-                }
-                raft_core.run();
-            })?,
-    );
+    let mut log_uses_io_uring = None;
+    if config.server {
+        let (outbox, transport) = raft_transport::spawn(cluster.clone(), rpc::hello(&config))?;
+        threads.push(transport);
+        let me = raft_core::SelfIdentity {
+            raft_id: raft_id_of(&config.node_id),
+            name: config.node_name.clone(),
+            node_id: config.node_id.clone(),
+            rpc_addr: SocketAddr::new(config.bind_addr, config.server_port),
+        };
+        let raft_core = raft_core::RaftCore::open(
+            me,
+            config.data_dir.as_deref(),
+            config.bootstraps_alone(),
+            raft_rx,
+            votes_rx,
+            shards,
+            status,
+            cluster,
+            Some(outbox),
+        )?;
+        log_uses_io_uring = raft_core.uses_io_uring();
+        // The Raft core shares core 0 with shard 0: on small machines a dedicated core would idle.
+        let raft_pin = core_ids.first().copied();
+        threads.push(
+            std::thread::Builder::new()
+                .name("raft".into())
+                .spawn(move || {
+                    if let Some(core) = raft_pin {
+                        core_affinity::set_for_current(core);
+                    }
+                    raft_core.run();
+                })?,
+        );
+    }
 
     let config = Arc::new(config);
     for (id, listener) in listeners.into_iter().enumerate() {
         let (mesh, config) = (mesh.clone(), config.clone());
         let pin = (!core_ids.is_empty()).then(|| core_ids[id % core_ids.len()]);
         let dns = dns_sockets.next();
+        let rpc = rpc_listeners.next();
+        let gossip = if id == 0 { gossip_sockets.take() } else { None };
         threads.push(
             std::thread::Builder::new()
                 .name(format!("shard-{id}"))
@@ -112,7 +172,13 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
                     if let Some(core) = pin {
                         core_affinity::set_for_current(core);
                     }
-                    run_shard(id, listener, dns, mesh, (*config).clone());
+                    let sockets = ShardSockets {
+                        http: listener,
+                        dns,
+                        rpc,
+                        gossip,
+                    };
+                    run_shard(id, sockets, mesh, (*config).clone());
                 })?,
         );
     }
@@ -123,13 +189,16 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
     })
 }
 
-fn run_shard(
-    id: usize,
-    listener: std::net::TcpListener,
+/// The sockets one shard serves (bound before any thread starts, so errors stop the agent).
+struct ShardSockets {
+    http: std::net::TcpListener,
     dns: Option<(std::net::UdpSocket, std::net::TcpListener)>,
-    mesh: Mesh,
-    config: AgentConfig,
-) {
+    rpc: Option<std::net::TcpListener>,
+    /// Shard 0 only: the LAN gossip UDP socket and push-pull listener.
+    gossip: Option<(std::net::UdpSocket, std::net::TcpListener)>,
+}
+
+fn run_shard(id: usize, sockets: ShardSockets, mesh: Mesh, config: AgentConfig) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -142,12 +211,27 @@ fn run_shard(
     local.spawn_local(ctx.clone().run_inbox());
     if id == 0 {
         let agent_ctx = ctx.clone();
-        local.spawn_local(async move { agent_runtime::AgentRuntime::start(&agent_ctx) });
+        let gossip = sockets.gossip;
+        local.spawn_local(async move {
+            if let Some((udp, tcp)) = gossip {
+                let rt = gossip_runtime::GossipRuntime::start(
+                    &agent_ctx,
+                    &agent_ctx.agent().config,
+                    udp,
+                    tcp,
+                );
+                agent_ctx.agent().set_gossip(rt);
+            }
+            agent_runtime::AgentRuntime::start(&agent_ctx)
+        });
     }
     let config = Rc::new(config);
-    if let Some((udp, tcp)) = dns {
+    if let Some((udp, tcp)) = sockets.dns {
         local.spawn_local(dns_server::serve_udp(udp, ctx.clone(), config.clone()));
         local.spawn_local(dns_server::serve_tcp(tcp, ctx.clone(), config.clone()));
     }
-    local.block_on(&runtime, http_server::serve(listener, ctx, config));
+    if let Some(rpc_listener) = sockets.rpc {
+        local.spawn_local(rpc::serve(rpc_listener, ctx.clone(), config.clone()));
+    }
+    local.block_on(&runtime, http_server::serve(sockets.http, ctx, config));
 }

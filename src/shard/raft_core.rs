@@ -6,6 +6,7 @@
 //! streams committed entries, in index order, to the shards that own what they touch.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,15 +15,15 @@ use crossbeam::channel::Receiver;
 use raft::eraftpb::{ConfState, Entry, EntryType};
 use raft::{RawNode, StateRole};
 
-use crate::config::{PROPOSALS_PER_BATCH_MAX, RAFT_TICK_MS};
+use crate::config::{PROPOSALS_PER_BATCH_MAX, PROPOSAL_TIMEOUT_MS, RAFT_TICK_MS};
 use crate::io::log_files::LogFiles;
 use crate::kv::{shard_of, Command, TxnKvOp, TxnOpResult};
-use crate::mesh::{Inbox, RaftInput, RaftStatus, ShardMsg, WriteOutcome, WriteReply};
+use crate::mesh::{
+    ClusterView, Inbox, RaftInput, RaftPeer, RaftStatus, ServerInfo, ShardMsg, WriteOutcome,
+    WriteReply,
+};
 use crate::raft::log_store::LogStore;
-use crate::raft::record::{self, LogRecord};
-
-/// This server's Raft id. Single-voter until the cluster issue adds peers.
-const SELF_ID: u64 = 1;
+use crate::raft::record::{self, LogRecord, PeerRecord};
 
 /// A multi-shard transaction waiting for its participants' votes.
 struct TxnVotes {
@@ -33,35 +34,65 @@ struct TxnVotes {
     reply: Option<WriteReply>,
 }
 
+/// How this server identifies itself to the cluster.
+#[derive(Clone, Debug)]
+pub struct SelfIdentity {
+    pub raft_id: u64,
+    pub name: String,
+    pub node_id: String,
+    pub rpc_addr: SocketAddr,
+}
+
 /// The Raft core's state. Lives on its own thread; nothing here is shared.
 pub struct RaftCore {
-    node: RawNode<LogStore>,
+    me: SelfIdentity,
+    config: raft::Config,
+    /// `None` until the cluster is bootstrapped (then `unbooted` holds the empty store).
+    node: Option<RawNode<LogStore>>,
+    unbooted: Option<LogStore>,
     files: Option<LogFiles>,
     inbox: Receiver<RaftInput>,
     votes: Receiver<RaftInput>,
     shards: Arc<Vec<Inbox>>,
     status: Arc<RaftStatus>,
-    /// Proposals awaiting their entry's application, by proposal id.
-    pending: HashMap<u64, WriteReply>,
-    /// Distinguishes this process's proposal ids from ones replayed from the log.
+    cluster: Arc<ClusterView>,
+    /// Messages for peers, to the transport thread (dropped when full: Raft retries).
+    outbox: Option<crate::shard::raft_transport::RaftOutbox>,
+    /// Proposals awaiting their entry's application here, by proposal id, with their deadline.
+    pending: HashMap<u64, (WriteReply, Instant)>,
+    /// Distinguishes this process's proposal ids from ones replayed from the log or made by
+    /// other servers.
     epoch: u64,
     next_proposal: u64,
     txns: HashMap<u64, TxnVotes>,
     /// Records (commit index updates) that ride along with the next batch's write.
     deferred: Vec<LogRecord>,
     frames: Vec<u8>,
+    started: Instant,
+}
+
+fn discard_logger() -> slog::Logger {
+    // raft-rs logs through slog; our own log lines report what operators need.
+    slog::Logger::root(slog::Discard, slog::o!())
 }
 
 impl RaftCore {
-    /// Opens the log (or none in dev mode), replays it and builds the node.
+    /// Opens the log (or none in dev mode) and replays it. With `bootstrap_alone` (dev mode,
+    /// `-bootstrap`, `bootstrap_expect = 1`) an empty log is bootstrapped with this server as
+    /// the only voter; otherwise an empty log waits for `RaftInput::Bootstrap`.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
+        me: SelfIdentity,
         data_dir: Option<&std::path::Path>,
+        bootstrap_alone: bool,
         inbox: Receiver<RaftInput>,
         votes: Receiver<RaftInput>,
         shards: Arc<Vec<Inbox>>,
         status: Arc<RaftStatus>,
+        cluster: Arc<ClusterView>,
+        outbox: Option<crate::shard::raft_transport::RaftOutbox>,
     ) -> std::io::Result<RaftCore> {
-        let (mut store, files) = match data_dir {
+        let (store, files) = match data_dir {
             Some(dir) => {
                 let recovered = LogFiles::open(&dir.join("raft"))?;
                 for note in &recovered.notes {
@@ -74,22 +105,8 @@ impl RaftCore {
             }
             None => (LogStore::default(), None),
         };
-        let mut frames = Vec::new();
-        if store.conf_state().voters.is_empty() {
-            let mut bootstrap = Vec::new();
-            store.set_conf_state(
-                &ConfState {
-                    voters: vec![SELF_ID],
-                    ..Default::default()
-                },
-                &mut bootstrap,
-            );
-            for r in &bootstrap {
-                record::encode_into(r, &mut frames);
-            }
-        }
         let config = raft::Config {
-            id: SELF_ID,
+            id: me.raft_id,
             election_tick: 10,
             heartbeat_tick: 1,
             applied: 0, // the state machine is rebuilt by replaying committed entries
@@ -100,33 +117,113 @@ impl RaftCore {
             ..Default::default()
         };
         config.validate().map_err(std::io::Error::other)?;
-        // raft-rs logs through slog; our own log lines report what operators need.
-        let logger = slog::Logger::root(slog::Discard, slog::o!());
-        let mut node = RawNode::new(&config, store, &logger).map_err(std::io::Error::other)?;
-        let mut files = files;
-        if let Some(f) = files.as_mut() {
-            f.append(&frames)?;
-        }
-        frames.clear();
-        // A single voter need not wait out an election timeout.
-        if node.raft.prs().conf().voters().ids().len() == 1 {
-            node.campaign().map_err(std::io::Error::other)?;
-        }
-        let epoch = rand::random::<u64>() | 1;
-        Ok(RaftCore {
-            node,
+        let mut core = RaftCore {
+            me: me.clone(),
+            config,
+            node: None,
+            unbooted: Some(store),
             files,
             inbox,
             votes,
             shards,
             status,
+            cluster,
+            outbox,
             pending: HashMap::new(),
-            epoch,
+            epoch: rand::random::<u64>() | 1,
             next_proposal: 1,
             txns: HashMap::new(),
             deferred: Vec::new(),
-            frames,
-        })
+            frames: Vec::new(),
+            started: Instant::now(),
+        };
+        let configured = !core
+            .unbooted
+            .as_ref()
+            .unwrap()
+            .conf_state()
+            .voters
+            .is_empty();
+        if configured {
+            core.build_node()?;
+        } else if bootstrap_alone {
+            core.bootstrap(vec![ServerInfo {
+                name: me.name.clone(),
+                node_id: me.node_id.clone(),
+                raft_id: me.raft_id,
+                rpc_addr: me.rpc_addr,
+                datacenter: String::new(),
+                expect: 1,
+                alive: true,
+            }])?;
+        }
+        Ok(core)
+    }
+
+    fn build_node(&mut self) -> std::io::Result<()> {
+        let store = self.unbooted.take().expect("built once");
+        self.publish_peers(store.peers());
+        let voters = store.conf_state().voters.len();
+        let mut node =
+            RawNode::new(&self.config, store, &discard_logger()).map_err(std::io::Error::other)?;
+        // A single voter need not wait out an election timeout.
+        if voters == 1 && node.raft.prs().conf().voters().contains(self.me.raft_id) {
+            node.campaign().map_err(std::io::Error::other)?;
+        }
+        self.node = Some(node);
+        self.status.configured.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn publish_peers(&self, peers: &[PeerRecord]) {
+        let view: Vec<RaftPeer> = peers
+            .iter()
+            .filter_map(|p| {
+                Some(RaftPeer {
+                    raft_id: p.raft_id,
+                    name: p.name.clone(),
+                    node_id: p.node_id.clone(),
+                    rpc_addr: p.rpc_addr.parse().ok()?,
+                    voter: true,
+                })
+            })
+            .collect();
+        self.cluster.peers.store(Arc::new(view));
+    }
+
+    /// Writes the first configuration. Refused (logged) when one exists: never bootstrap twice.
+    fn bootstrap(&mut self, servers: Vec<ServerInfo>) -> std::io::Result<()> {
+        let Some(store) = self.unbooted.as_mut() else {
+            return Ok(()); // already configured
+        };
+        if !servers.iter().any(|s| s.raft_id == self.me.raft_id) {
+            eprintln!("    [WARN]  raft: bootstrap set does not include this server; ignored");
+            return Ok(());
+        }
+        let mut records = Vec::new();
+        let mut peers: Vec<PeerRecord> = servers
+            .iter()
+            .map(|s| PeerRecord {
+                raft_id: s.raft_id,
+                name: s.name.clone(),
+                node_id: s.node_id.clone(),
+                rpc_addr: s.rpc_addr.to_string(),
+            })
+            .collect();
+        peers.sort_by_key(|p| p.raft_id);
+        peers.dedup_by_key(|p| p.raft_id);
+        store.set_peers(peers.clone(), &mut records);
+        store.set_conf_state(
+            &ConfState {
+                voters: peers.iter().map(|p| p.raft_id).collect(),
+                ..Default::default()
+            },
+            &mut records,
+        );
+        self.persist(&records)?;
+        let names: Vec<&str> = peers.iter().map(|p| p.name.as_str()).collect();
+        eprintln!("    [INFO]  raft: bootstrapped a new cluster with voters {names:?}");
+        self.build_node()
     }
 
     /// `Some(true)` when the log writes through io_uring, `None` in dev mode (no log file).
@@ -168,8 +265,11 @@ impl RaftCore {
                 }
             }
             if Instant::now() >= next_tick {
-                self.node.tick();
+                if let Some(node) = self.node.as_mut() {
+                    node.tick();
+                }
                 next_tick += tick;
+                self.expire_pending();
             }
             if let Err(e) = self.on_ready() {
                 // A log we cannot write is fatal: continuing would ack writes we may lose.
@@ -187,13 +287,34 @@ impl RaftCore {
                 results,
                 errors,
             } => self.on_vote(index, results, errors),
+            RaftInput::Message(msg) => {
+                if let Some(node) = self.node.as_mut() {
+                    if msg.from == node.raft.leader_id {
+                        let now = self.started.elapsed().as_millis() as u64;
+                        self.status.last_contact_ms.store(now, Ordering::Relaxed);
+                    }
+                    let _ = node.step(*msg); // stale or foreign messages are dropped by raft-rs
+                }
+                // Before bootstrap there is no configuration to judge a message by: dropped,
+                // and the sender retries.
+            }
+            RaftInput::Bootstrap(servers) => {
+                if let Err(e) = self.bootstrap(servers) {
+                    eprintln!("    [ERROR] raft: bootstrap write failed: {e}; stopping");
+                    std::process::exit(1);
+                }
+            }
             RaftInput::Shutdown => return false,
         }
         true
     }
 
     fn propose(&mut self, cmd: Command, reply: WriteReply) {
-        if self.node.raft.state != StateRole::Leader {
+        let Some(node) = self.node.as_mut() else {
+            let _ = reply.send(WriteOutcome::Failed("No cluster leader".into()));
+            return;
+        };
+        if node.raft.leader_id == raft::INVALID_ID {
             let _ = reply.send(WriteOutcome::Failed("No cluster leader".into()));
             return;
         }
@@ -202,9 +323,13 @@ impl RaftCore {
         let mut context = Vec::with_capacity(16);
         context.extend_from_slice(&self.epoch.to_le_bytes());
         context.extend_from_slice(&id.to_le_bytes());
-        match self.node.propose(context, cmd.encode()) {
+        // On a follower raft-rs forwards the proposal to the leader; the entry comes back
+        // through replication with our context, and we answer once it is applied *here*, so a
+        // read on this server after the answer sees the write.
+        match node.propose(context, cmd.encode()) {
             Ok(()) => {
-                self.pending.insert(id, reply);
+                let deadline = Instant::now() + Duration::from_millis(PROPOSAL_TIMEOUT_MS);
+                self.pending.insert(id, (reply, deadline));
             }
             Err(e) => {
                 let _ = reply.send(WriteOutcome::Failed(format!("raft propose failed: {e}")));
@@ -212,49 +337,94 @@ impl RaftCore {
         }
     }
 
+    fn expire_pending(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, (_, deadline))| now >= *deadline)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            let (reply, _) = self.pending.remove(&id).unwrap();
+            let _ = reply.send(WriteOutcome::Failed(
+                "timeout waiting for the write to commit; it may still commit".into(),
+            ));
+        }
+    }
+
+    fn send_messages(&self, msgs: Vec<raft::eraftpb::Message>) {
+        let Some(outbox) = self.outbox.as_ref() else {
+            return;
+        };
+        for m in msgs {
+            let to = m.to;
+            match protobuf::Message::write_to_bytes(&m) {
+                Ok(bytes) => {
+                    let _ = outbox.try_send((to, bytes)); // full: dropped, Raft retries
+                }
+                Err(e) => eprintln!("    [WARN]  raft: cannot encode a message: {e}"),
+            }
+        }
+    }
+
     fn on_ready(&mut self) -> std::io::Result<()> {
-        if !self.node.has_ready() {
+        let Some(node) = self.node.as_mut() else {
+            return Ok(());
+        };
+        if !node.has_ready() {
             return Ok(());
         }
-        let mut ready = self.node.ready();
-        // Single voter: there are no peers to message yet (cluster issue).
-        debug_assert!(ready.messages().is_empty());
+        let mut ready = node.ready();
+        let msgs = ready.take_messages();
+        self.send_messages(msgs);
+        if !ready.snapshot().is_empty() {
+            // We never compact, so peers never send snapshots (see ARCHITECTURE.md).
+            eprintln!("    [WARN]  raft: ignoring a snapshot: snapshots are not implemented yet");
+        }
+        let node = self.node.as_mut().unwrap();
         let mut records = std::mem::take(&mut self.deferred);
-        self.node.mut_store().append(ready.entries(), &mut records);
+        node.mut_store().append(ready.entries(), &mut records);
         if let Some(hs) = ready.hs() {
-            self.node.mut_store().set_hard_state(hs, &mut records);
+            node.mut_store().set_hard_state(hs, &mut records);
         }
         self.persist(&records)?;
+        let msgs = ready.take_persisted_messages();
+        self.send_messages(msgs);
         if let Some(ss) = ready.ss() {
             self.status.leader_id.store(ss.leader_id, Ordering::Relaxed);
             self.status
                 .is_leader
                 .store(ss.raft_state == StateRole::Leader, Ordering::Relaxed);
-            if ss.raft_state != StateRole::Leader {
+            if ss.leader_id == raft::INVALID_ID {
                 self.fail_pending("leadership lost");
             }
         }
         let committed = ready.take_committed_entries();
-        self.apply(committed);
-        let mut light = self.node.advance(ready);
+        self.apply(committed)?;
+        let node = self.node.as_mut().unwrap();
+        let mut light = node.advance(ready);
         if let Some(commit) = light.commit_index() {
             let mut out = Vec::new();
-            self.node.mut_store().set_commit(commit, &mut out);
+            node.mut_store().set_commit(commit, &mut out);
             self.deferred.extend(out); // durable with the next batch; raft recomputes it anyway
         }
+        let msgs = light.take_messages();
+        self.send_messages(msgs);
         let committed = light.take_committed_entries();
-        self.apply(committed);
-        self.node.advance_apply();
-        let store = self.node.store();
+        self.apply(committed)?;
+        let node = self.node.as_mut().unwrap();
+        node.advance_apply();
+        let store = node.store();
         self.status
             .term
             .store(store.hard_state().term, Ordering::Relaxed);
         self.status
             .commit_index
-            .store(self.node.raft.raft_log.committed, Ordering::Relaxed);
+            .store(node.raft.raft_log.committed, Ordering::Relaxed);
         self.status
             .last_log_index
-            .store(self.node.raft.raft_log.last_index(), Ordering::Relaxed);
+            .store(node.raft.raft_log.last_index(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -270,7 +440,7 @@ impl RaftCore {
     }
 
     fn fail_pending(&mut self, why: &str) {
-        for (_, reply) in self.pending.drain() {
+        for (_, (reply, _)) in self.pending.drain() {
             let _ = reply.send(WriteOutcome::Failed(format!("No cluster leader ({why})")));
         }
     }
@@ -282,27 +452,64 @@ impl RaftCore {
         }
         self.pending
             .remove(&u64::from_le_bytes(ctx[8..].try_into().unwrap()))
+            .map(|(reply, _)| reply)
     }
 
-    fn apply(&mut self, entries: Vec<Entry>) {
+    fn apply(&mut self, entries: Vec<Entry>) -> std::io::Result<()> {
         let Some(last) = entries.last().map(|e| e.index) else {
-            return;
+            return Ok(());
         };
         for entry in entries {
             let reply = self.take_reply(&entry);
-            if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
-                // Leader no-ops, and configuration changes once the cluster issue adds them.
-                continue;
-            }
-            match Command::decode(&entry.data) {
-                Ok(cmd) => self.dispatch(entry.index, cmd, reply),
-                Err(e) => panic!("committed entry {} does not decode: {e}", entry.index),
+            match entry.get_entry_type() {
+                EntryType::EntryNormal if entry.data.is_empty() => continue, // leader no-op
+                EntryType::EntryNormal => match Command::decode(&entry.data) {
+                    Ok(cmd) => self.dispatch(entry.index, cmd, reply),
+                    Err(e) => panic!("committed entry {} does not decode: {e}", entry.index),
+                },
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    self.apply_conf_change(&entry)?;
+                    if let Some(r) = reply {
+                        let _ = r.send(WriteOutcome::Bool(true));
+                    }
+                }
             }
         }
         self.status.applied_index.store(last, Ordering::Relaxed);
         for inbox in self.shards.iter() {
             inbox.send_blocking(ShardMsg::Committed { index: last });
         }
+        Ok(())
+    }
+
+    /// A committed configuration change (a server removed by `leave`, `force-leave` or
+    /// `operator raft remove-peer`): applied to raft-rs, the voter set and the address book.
+    fn apply_conf_change(&mut self, entry: &Entry) -> std::io::Result<()> {
+        let cc: raft::eraftpb::ConfChange = match protobuf::Message::parse_from_bytes(&entry.data) {
+            Ok(cc) => cc,
+            Err(e) => panic!("committed conf change {} does not decode: {e}", entry.index),
+        };
+        let node = self.node.as_mut().unwrap();
+        let cs = match node.apply_conf_change(&cc) {
+            Ok(cs) => cs,
+            Err(e) => {
+                eprintln!("    [WARN]  raft: configuration change refused: {e}");
+                return Ok(());
+            }
+        };
+        let mut records = Vec::new();
+        node.mut_store().set_conf_state(&cs, &mut records);
+        let peers: Vec<PeerRecord> = node
+            .store()
+            .peers()
+            .iter()
+            .filter(|p| cs.voters.contains(&p.raft_id))
+            .cloned()
+            .collect();
+        node.mut_store().set_peers(peers.clone(), &mut records);
+        self.persist(&records)?;
+        self.publish_peers(&peers);
+        Ok(())
     }
 
     fn dispatch(&mut self, index: u64, cmd: Command, reply: Option<WriteReply>) {

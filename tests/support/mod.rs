@@ -44,6 +44,11 @@ impl Agent {
             "test-node",
             "-shards",
             "3",
+            // Gossip and server RPC ports of their own, so tests can run side by side.
+            "-serf-lan-port",
+            &free_port().to_string(),
+            "-server-port",
+            &free_port().to_string(),
         ]);
         if let Some(dir) = data_dir {
             cmd.arg("-data-dir").arg(dir);
@@ -61,10 +66,13 @@ impl Agent {
         let deadline = Instant::now() + Duration::from_secs(10);
         // Ready = leader elected and the agent's own node synced into the catalog.
         while Instant::now() < deadline {
-            if let Ok((200, body)) = agent.get("/v1/catalog/service/consul") {
-                if body.contains("\"ServiceID\"") {
-                    return agent;
-                }
+            let synced = matches!(agent.get("/v1/catalog/service/consul"),
+                Ok((200, body)) if body.contains("\"ServiceID\""));
+            // The leader registers serfHealth from gossip membership.
+            let serf = matches!(agent.get("/v1/health/node/test-node"),
+                Ok((200, body)) if body.contains("serfHealth"));
+            if synced && serf {
+                return agent;
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -1,0 +1,708 @@
+//! The gossip shell on shard 0: the LAN `Swim` core on our own UDP socket (`ports.serf_lan`),
+//! push-pull streams over TCP on the same port, encryption, `join`/`leave`/`force-leave`, the
+//! members snapshot for rejoining after a restart, and what membership drives:
+//! - `ClusterView::servers` (client agents find servers; Raft finds peer addresses);
+//! - `bootstrap_expect` (bootstrap once, with the servers gossip found);
+//! - on the leader, the catalog: `serfHealth` passing/critical, left nodes deregistered.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::Notify;
+
+use crate::catalog::{CatalogCommand, CheckDef, NodeDef, RegisterRequest, CRITICAL, PASSING};
+use crate::config::{
+    AgentConfig, GOSSIP_MEMBERS_MAX, GOSSIP_PACKET_RECV_BYTES_MAX, GOSSIP_PUSH_PULL_BYTES_MAX,
+    GOSSIP_STREAM_TIMEOUT_MS,
+};
+use crate::gossip::crypto::Keyring;
+use crate::gossip::wire::{decode_push_pull, encode_push_pull};
+use crate::gossip::{MemberEvent, MemberState, Output, Swim, SwimConfig};
+use crate::kv::Command;
+use crate::mesh::{raft_id_of, RaftInput, ServerInfo, WriteOutcome};
+use crate::shard::core::ShardCtx;
+use crate::version::{CONSUL_API_VERSION, REVISION};
+
+/// How often the leader reconciles membership into the catalog without an event.
+const RECONCILE_INTERVAL_MS: u64 = 5_000;
+/// The gossip core's timer resolution.
+const GOSSIP_TICK_MS: u64 = 10;
+/// `retry_join` attempts are this far apart (Consul's `retry_interval` default).
+const RETRY_JOIN_INTERVAL_MS: u64 = 30_000;
+
+/// Counters `info` shows beside the core's own.
+#[derive(Default, Clone)]
+pub struct ShellStats {
+    pub decrypt_failures: u64,
+    pub oversized: u64,
+}
+
+pub struct GossipRuntime {
+    pub swim: RefCell<Swim>,
+    socket: UdpSocket,
+    keyring: Keyring,
+    started: Instant,
+    config: AgentConfig,
+    /// Rung on every membership event.
+    pub changed: Notify,
+    pub shell_stats: RefCell<ShellStats>,
+}
+
+/// The tags this agent gossips, as Consul's agents do (`members -detailed` shows them).
+pub fn local_tags(config: &AgentConfig) -> Vec<(String, String)> {
+    let mut tags: Vec<(String, String)> = vec![
+        ("build".into(), format!("{CONSUL_API_VERSION}:{REVISION}")),
+        ("dc".into(), config.datacenter.clone()),
+        ("id".into(), config.node_id.clone()),
+        ("vsn".into(), "2".into()),
+        ("vsn_min".into(), "2".into()),
+        ("vsn_max".into(), "3".into()),
+    ];
+    if config.server {
+        tags.extend([
+            ("role".into(), "consul".into()),
+            ("port".into(), config.server_port.to_string()),
+            ("raft_vsn".into(), "3".into()),
+            ("segment".into(), "<all>".into()),
+            ("wan_join_port".into(), config.serf_wan_port.to_string()),
+            ("acls".into(), "0".into()),
+            ("ft_fs".into(), "1".into()),
+            ("ft_si".into(), "1".into()),
+        ]);
+        if config.bootstrap_expect > 0 {
+            tags.push(("expect".into(), config.bootstrap_expect.to_string()));
+        }
+    } else {
+        tags.extend([
+            ("role".into(), "node".into()),
+            ("segment".into(), String::new()),
+        ]);
+    }
+    tags.sort();
+    tags
+}
+
+fn tag<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+impl GossipRuntime {
+    /// Binds nothing (the sockets come from `shard::start`, so bind errors stop the agent
+    /// early); spawns the receive, timer and accept loops on the current LocalSet.
+    pub fn start(
+        ctx: &ShardCtx,
+        config: &AgentConfig,
+        udp: std::net::UdpSocket,
+        tcp: std::net::TcpListener,
+    ) -> Rc<GossipRuntime> {
+        let advertise = SocketAddr::new(config.bind_addr, config.serf_lan_port);
+        let swim = Swim::new(
+            SwimConfig::lan(),
+            &config.node_name,
+            advertise,
+            local_tags(config),
+            rand::random(),
+            0,
+        );
+        let keyring = Keyring {
+            keys: config.encrypt.iter().cloned().collect(),
+        };
+        let rt = Rc::new(GossipRuntime {
+            swim: RefCell::new(swim),
+            socket: UdpSocket::from_std(udp).expect("UDP socket on this runtime"),
+            keyring,
+            started: Instant::now(),
+            config: config.clone(),
+            changed: Notify::new(),
+            shell_stats: RefCell::new(ShellStats::default()),
+        });
+        rt.refresh_servers(ctx);
+        let tcp = tokio::net::TcpListener::from_std(tcp).expect("listener on this runtime");
+        tokio::task::spawn_local(rt.clone().recv_loop(ctx.clone()));
+        tokio::task::spawn_local(rt.clone().tick_loop(ctx.clone()));
+        tokio::task::spawn_local(rt.clone().accept_loop(ctx.clone(), tcp));
+        tokio::task::spawn_local(rt.clone().join_at_start(ctx.clone()));
+        if config.server {
+            tokio::task::spawn_local(rt.clone().leader_loop(ctx.clone()));
+        }
+        rt
+    }
+
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub fn encrypted(&self) -> bool {
+        self.keyring.enabled()
+    }
+
+    fn process(self: &Rc<Self>, ctx: &ShardCtx, out: Vec<Output>) {
+        let mut events = false;
+        for o in out {
+            match o {
+                Output::Packet { to, bytes } => {
+                    let sealed = self.keyring.seal(&bytes);
+                    // Non-blocking: a full socket buffer drops the datagram, as UDP would.
+                    let _ = self.socket.try_send_to(&sealed, to);
+                }
+                Output::PushPull { to, join } => {
+                    let (rt, ctx) = (self.clone(), ctx.clone());
+                    tokio::task::spawn_local(async move {
+                        let _ = rt.push_pull(&ctx, to, join).await;
+                    });
+                }
+                Output::Event(e) => {
+                    events = true;
+                    log_event(&e);
+                }
+            }
+        }
+        if events {
+            self.refresh_servers(ctx);
+            self.write_snapshot();
+            self.changed.notify_waiters();
+            self.changed.notify_one();
+        }
+    }
+
+    async fn recv_loop(self: Rc<Self>, ctx: ShardCtx) {
+        let mut buf = vec![0u8; GOSSIP_PACKET_RECV_BYTES_MAX + 1];
+        loop {
+            let Ok((n, from)) = self.socket.recv_from(&mut buf).await else {
+                continue;
+            };
+            if n > GOSSIP_PACKET_RECV_BYTES_MAX {
+                self.shell_stats.borrow_mut().oversized += 1;
+                continue;
+            }
+            let plain = match self.keyring.open(&buf[..n]) {
+                Ok(p) => p,
+                Err(_) => {
+                    self.shell_stats.borrow_mut().decrypt_failures += 1;
+                    continue;
+                }
+            };
+            let mut out = Vec::new();
+            self.swim
+                .borrow_mut()
+                .on_packet(self.now(), from, &plain, &mut out);
+            self.process(&ctx, out);
+        }
+    }
+
+    async fn tick_loop(self: Rc<Self>, ctx: ShardCtx) {
+        let mut every = tokio::time::interval(Duration::from_millis(GOSSIP_TICK_MS));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            every.tick().await;
+            let mut out = Vec::new();
+            self.swim.borrow_mut().tick(self.now(), &mut out);
+            self.process(&ctx, out);
+        }
+    }
+
+    async fn accept_loop(self: Rc<Self>, ctx: ShardCtx, tcp: tokio::net::TcpListener) {
+        loop {
+            let Ok((stream, _)) = tcp.accept().await else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let (rt, ctx) = (self.clone(), ctx.clone());
+            tokio::task::spawn_local(async move {
+                let limit = Duration::from_millis(GOSSIP_STREAM_TIMEOUT_MS);
+                let _ = tokio::time::timeout(limit, rt.answer_push_pull(&ctx, stream)).await;
+            });
+        }
+    }
+
+    async fn read_state(&self, s: &mut TcpStream) -> Result<crate::gossip::wire::PushPull, String> {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).await.map_err(|e| e.to_string())?;
+        let len = u32::from_le_bytes(len) as usize;
+        if len > GOSSIP_PUSH_PULL_BYTES_MAX {
+            return Err("push-pull state too large".into());
+        }
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+        let plain = self.keyring.open(&body).map_err(|e| {
+            self.shell_stats.borrow_mut().decrypt_failures += 1;
+            format!("{e}")
+        })?;
+        decode_push_pull(&plain, GOSSIP_MEMBERS_MAX).map_err(|e| e.to_string())
+    }
+
+    async fn write_state(&self, s: &mut TcpStream, join: bool) -> Result<(), String> {
+        let body = self
+            .keyring
+            .seal(&encode_push_pull(&self.swim.borrow().push_pull_state(join)));
+        let mut framed = (body.len() as u32).to_le_bytes().to_vec();
+        framed.extend_from_slice(&body);
+        s.write_all(&framed).await.map_err(|e| e.to_string())
+    }
+
+    async fn answer_push_pull(
+        self: &Rc<Self>,
+        ctx: &ShardCtx,
+        mut s: TcpStream,
+    ) -> Result<(), String> {
+        let remote = self.read_state(&mut s).await?;
+        self.write_state(&mut s, remote.join).await?;
+        let mut out = Vec::new();
+        self.swim
+            .borrow_mut()
+            .on_push_pull(self.now(), remote, &mut out);
+        self.process(ctx, out);
+        Ok(())
+    }
+
+    /// One push-pull with `to`; `Ok` when the exchange completed.
+    async fn push_pull(
+        self: &Rc<Self>,
+        ctx: &ShardCtx,
+        to: SocketAddr,
+        join: bool,
+    ) -> Result<(), String> {
+        let limit = Duration::from_millis(GOSSIP_STREAM_TIMEOUT_MS);
+        let exchange = async {
+            let mut s = TcpStream::connect(to).await.map_err(|e| e.to_string())?;
+            self.write_state(&mut s, join).await?;
+            self.read_state(&mut s).await
+        };
+        let remote = tokio::time::timeout(limit, exchange)
+            .await
+            .map_err(|_| "i/o timeout".to_string())??;
+        let mut out = Vec::new();
+        self.swim
+            .borrow_mut()
+            .on_push_pull(self.now(), remote, &mut out);
+        self.process(ctx, out);
+        Ok(())
+    }
+
+    /// `join`: a push-pull with each address; returns how many answered, and the errors.
+    pub async fn join(self: &Rc<Self>, ctx: &ShardCtx, addrs: &[String]) -> (usize, Vec<String>) {
+        let mut joined = 0;
+        let mut errors = Vec::new();
+        for a in addrs {
+            let addr = match resolve(a, self.config.serf_lan_port) {
+                Ok(addr) => addr,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            match self.push_pull(ctx, addr, true).await {
+                Ok(()) => joined += 1,
+                Err(e) => errors.push(format!("Failed to join {addr}: {e}")),
+            }
+        }
+        (joined, errors)
+    }
+
+    /// Graceful leave: tell everyone, give the broadcast time to spread, forget the snapshot
+    /// (so a restart does not rejoin unless `rejoin_after_leave`).
+    pub async fn leave(self: &Rc<Self>) {
+        self.swim.borrow_mut().leave(self.now());
+        if !self.config.rejoin_after_leave {
+            if let Some(path) = self.snapshot_path() {
+                let _ = std::fs::write(path, "leave\n");
+            }
+        }
+        // memberlist waits for the leave broadcast to be sent (up to the leave timeout).
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+    }
+
+    pub fn force_leave(self: &Rc<Self>, ctx: &ShardCtx, node: &str, prune: bool) -> bool {
+        let mut out = Vec::new();
+        let done = self
+            .swim
+            .borrow_mut()
+            .force_leave(node, prune, self.now(), &mut out);
+        self.process(ctx, out);
+        done
+    }
+
+    fn snapshot_path(&self) -> Option<std::path::PathBuf> {
+        self.config
+            .data_dir
+            .as_ref()
+            .map(|d| d.join("serf").join("local.snapshot"))
+    }
+
+    /// Writes the live members' addresses, so that a restart rejoins without `-join`.
+    fn write_snapshot(&self) {
+        let Some(path) = self.snapshot_path() else {
+            return;
+        };
+        if self
+            .swim
+            .borrow()
+            .member(&self.config.node_name)
+            .map(|m| m.state)
+            == Some(MemberState::Left)
+        {
+            return;
+        }
+        let mut text = String::new();
+        for m in self.swim.borrow().members() {
+            if m.state == MemberState::Alive && m.name != self.config.node_name {
+                text.push_str(&format!("alive: {} {}\n", m.name, m.addr));
+            }
+        }
+        let _ = std::fs::create_dir_all(path.parent().unwrap());
+        let _ = std::fs::write(&path, text);
+    }
+
+    async fn join_at_start(self: Rc<Self>, ctx: ShardCtx) {
+        // Previous members first (unless we left), then -join, then -retry-join until it works.
+        if let Some(path) = self.snapshot_path() {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                if !text.starts_with("leave") {
+                    let addrs: Vec<String> = text
+                        .lines()
+                        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+                        .collect();
+                    if !addrs.is_empty() {
+                        let (n, _) = self.join(&ctx, &addrs).await;
+                        eprintln!(
+                            "    [INFO]  agent: rejoined {n} previous member(s) from the snapshot"
+                        );
+                    }
+                }
+            }
+        }
+        if !self.config.start_join.is_empty() {
+            let (n, errors) = self.join(&ctx, &self.config.start_join).await;
+            for e in errors {
+                eprintln!("    [WARN]  agent: join: {e}");
+            }
+            eprintln!("    [INFO]  agent: joined {n} node(s)");
+        }
+        if self.config.retry_join.is_empty() {
+            return;
+        }
+        let mut attempt = 1;
+        loop {
+            let (n, errors) = self.join(&ctx, &self.config.retry_join).await;
+            if n > 0 {
+                eprintln!("    [INFO]  agent: retry join completed: cluster=LAN num_servers={n}");
+                return;
+            }
+            eprintln!(
+                "    [WARN]  agent: retry join failed: cluster=LAN attempt={attempt} error={:?}",
+                errors.join("; ")
+            );
+            attempt += 1;
+            let interval = self
+                .config
+                .retry_interval_ms
+                .unwrap_or(RETRY_JOIN_INTERVAL_MS);
+            tokio::time::sleep(Duration::from_millis(interval)).await;
+        }
+    }
+
+    /// Publishes our datacenter's servers for forwarding and Raft addressing.
+    fn refresh_servers(&self, ctx: &ShardCtx) {
+        let swim = self.swim.borrow();
+        let mut servers: Vec<ServerInfo> = swim
+            .members()
+            .filter(|m| tag(&m.tags, "role") == Some("consul"))
+            .filter(|m| tag(&m.tags, "dc") == Some(self.config.datacenter.as_str()))
+            .filter_map(|m| {
+                let node_id = tag(&m.tags, "id")?.to_string();
+                let port: u16 = tag(&m.tags, "port")?.parse().ok()?;
+                Some(ServerInfo {
+                    name: m.name.clone(),
+                    raft_id: raft_id_of(&node_id),
+                    node_id,
+                    rpc_addr: SocketAddr::new(m.addr.ip(), port),
+                    datacenter: self.config.datacenter.clone(),
+                    expect: tag(&m.tags, "expect")
+                        .and_then(|e| e.parse().ok())
+                        .unwrap_or(0),
+                    alive: matches!(m.state, MemberState::Alive | MemberState::Suspect),
+                })
+            })
+            .collect();
+        servers.sort_by(|a, b| a.name.cmp(&b.name));
+        ctx.mesh.cluster.servers.store(Arc::new(servers));
+    }
+
+    /// Servers only: bootstraps when `bootstrap_expect` servers are seen, and while leader,
+    /// reconciles membership into the catalog.
+    async fn leader_loop(self: Rc<Self>, ctx: ShardCtx) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let status = ctx.mesh.status.clone();
+        let mut was_leader = false;
+        let mut last_reconcile = Instant::now();
+        let mut event = true;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if !status.configured.load(Relaxed) {
+                if event || last_reconcile.elapsed() >= Duration::from_secs(1) {
+                    self.maybe_bootstrap(&ctx).await;
+                    last_reconcile = Instant::now();
+                }
+            } else {
+                let leader = status.is_leader.load(Relaxed);
+                // Reconcile on gaining leadership, on a membership event, and periodically.
+                let due = last_reconcile.elapsed() >= Duration::from_millis(RECONCILE_INTERVAL_MS);
+                if leader && (!was_leader || event || due) {
+                    self.reconcile(&ctx).await;
+                    last_reconcile = Instant::now();
+                }
+                was_leader = leader;
+            }
+            event = tokio::select! {
+                _ = &mut changed => true,
+                _ = tokio::time::sleep(Duration::from_millis(250)) => false,
+            };
+        }
+    }
+
+    /// Consul's `maybeBootstrap`: with `bootstrap_expect` servers in view (all expecting the
+    /// same number), ask each for its Raft configuration. If one already has a configuration
+    /// that includes us, adopt it (it bootstrapped first with the same view); if one has a
+    /// configuration without us, never bootstrap; otherwise bootstrap with everyone in view.
+    async fn maybe_bootstrap(&self, ctx: &ShardCtx) {
+        let expect = self.config.bootstrap_expect;
+        if expect < 2 {
+            return; // 0: join an existing cluster; 1: bootstrapped alone at start
+        }
+        let servers: Vec<ServerInfo> = ctx
+            .mesh
+            .cluster
+            .servers
+            .load()
+            .iter()
+            .filter(|s| s.alive)
+            .cloned()
+            .collect();
+        if servers.len() < expect as usize {
+            return;
+        }
+        if let Some(s) = servers.iter().find(|s| s.expect != expect) {
+            eprintln!(
+                "    [ERROR] agent: member {} has a conflicting expect value ({} vs {expect}); all nodes should expect the same number",
+                s.name, s.expect
+            );
+            return;
+        }
+        let me = raft_id_of(&self.config.node_id);
+        for s in servers.iter().filter(|s| s.raft_id != me) {
+            match peer_configuration(ctx, &self.config, s.rpc_addr).await {
+                Err(e) => {
+                    eprintln!(
+                        "    [WARN]  agent: cannot ask {} for its Raft peers: {e}",
+                        s.name
+                    );
+                    return; // retry on the next event or second
+                }
+                Ok(peers) if peers.is_empty() => {}
+                Ok(peers) => {
+                    if peers.iter().any(|p| p.raft_id == me) {
+                        let _ = ctx.mesh.raft.send(RaftInput::Bootstrap(peers));
+                    } else {
+                        eprintln!(
+                            "    [WARN]  agent: existing Raft peers reported by {}, disabling bootstrap mode",
+                            s.name
+                        );
+                    }
+                    return;
+                }
+            }
+        }
+        let _ = ctx.mesh.raft.send(RaftInput::Bootstrap(servers));
+    }
+
+    /// Consul's leader reconciliation of gossip members into the catalog.
+    async fn reconcile(&self, ctx: &ShardCtx) {
+        let members: Vec<crate::gossip::Member> = self.swim.borrow().members().cloned().collect();
+        let mut cmds = Vec::new();
+        let mut known = std::collections::HashSet::new();
+        for m in &members {
+            known.insert(m.name.clone());
+            let (node, serf) = {
+                let state = ctx.state.borrow();
+                let node = state.catalog.node(&m.name).map(|n| n.def.clone());
+                let serf = state
+                    .catalog
+                    .node_level_checks(&m.name)
+                    .into_iter()
+                    .find(|c| c.def.id == "serfHealth")
+                    .map(|c| c.def);
+                (node, serf)
+            };
+            match m.state {
+                MemberState::Alive | MemberState::Suspect => {
+                    let passing = serf.as_ref().is_some_and(|c| c.status == PASSING);
+                    if !passing {
+                        cmds.push(serf_health(m, node, PASSING, "Agent alive and reachable"));
+                    }
+                }
+                MemberState::Dead => {
+                    let critical = serf.as_ref().is_some_and(|c| c.status == CRITICAL);
+                    if node.is_some() && !critical {
+                        cmds.push(serf_health(
+                            m,
+                            node,
+                            CRITICAL,
+                            "Agent not live or unreachable",
+                        ));
+                    }
+                }
+                MemberState::Left => {
+                    if node.is_some() {
+                        cmds.push(CatalogCommand::Deregister {
+                            node: m.name.clone(),
+                            service_id: None,
+                            check_id: None,
+                        });
+                    }
+                }
+            }
+        }
+        // Nodes gossip once knew (they carry serfHealth) but has since reaped.
+        let reaped: Vec<String> = {
+            let state = ctx.state.borrow();
+            state
+                .catalog
+                .nodes()
+                .into_iter()
+                .map(|n| n.def.name)
+                .filter(|n| !known.contains(n))
+                .filter(|n| {
+                    state
+                        .catalog
+                        .node_level_checks(n)
+                        .iter()
+                        .any(|c| c.def.id == "serfHealth")
+                })
+                .collect()
+        };
+        for node in reaped {
+            cmds.push(CatalogCommand::Deregister {
+                node,
+                service_id: None,
+                check_id: None,
+            });
+        }
+        for cmd in cmds {
+            if let WriteOutcome::Failed(e) = ctx.write(Command::Catalog(cmd)).await {
+                eprintln!("    [WARN]  leader: member reconcile write failed: {e}");
+                return;
+            }
+        }
+    }
+}
+
+fn serf_health(
+    m: &crate::gossip::Member,
+    node: Option<NodeDef>,
+    status: &str,
+    output: &str,
+) -> CatalogCommand {
+    let existing = node.is_some();
+    let node = node.unwrap_or_else(|| {
+        let addr = m.addr.ip().to_string();
+        NodeDef {
+            id: tag(&m.tags, "id").unwrap_or("").to_string(),
+            name: m.name.clone(),
+            address: addr.clone(),
+            datacenter: tag(&m.tags, "dc").unwrap_or("").to_string(),
+            tagged_addresses: vec![("lan".into(), addr.clone()), ("wan".into(), addr)],
+            meta: vec![("consul-network-segment".into(), String::new())],
+        }
+    });
+    CatalogCommand::Register(Box::new(RegisterRequest {
+        node,
+        skip_node_update: existing,
+        service: None,
+        checks: vec![CheckDef {
+            id: "serfHealth".into(),
+            name: "Serf Health Status".into(),
+            status: status.into(),
+            output: output.into(),
+            ..Default::default()
+        }],
+    }))
+}
+
+fn log_event(e: &MemberEvent) {
+    let (what, name) = match e {
+        MemberEvent::Joined(n) => ("member joined", n),
+        MemberEvent::Updated(n) => ("member updated", n),
+        MemberEvent::Failed(n) => ("member failed", n),
+        MemberEvent::Left(n) => ("member left", n),
+        MemberEvent::Reaped(n) => ("member reaped", n),
+    };
+    eprintln!("    [INFO]  agent.serf.lan: {what}: {name}");
+}
+
+/// `host`, `host:port` or `[v6]:port`, with the LAN port as default.
+pub fn resolve(addr: &str, default_port: u16) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = addr.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Ok(ip) = addr.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, default_port));
+    }
+    let with_port = if addr.contains(':') {
+        addr.to_string()
+    } else {
+        format!("{addr}:{default_port}")
+    };
+    with_port
+        .to_socket_addrs()
+        .map_err(|e| format!("Failed to resolve {addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("Failed to resolve {addr}: no addresses"))
+}
+
+/// A server's Raft configuration, read over RPC (`/v1/operator/raft/configuration?stale`).
+async fn peer_configuration(
+    _ctx: &ShardCtx,
+    config: &AgentConfig,
+    addr: SocketAddr,
+) -> Result<Vec<ServerInfo>, String> {
+    let frame = crate::rpc::Frame::Http(crate::rpc::HttpRequest {
+        method: "GET".into(),
+        path: "/v1/operator/raft/configuration".into(),
+        query: "stale".into(),
+        headers: vec![("x-tribune-hops".into(), "2".into())],
+        body: Vec::new(),
+    });
+    let answer = match crate::shard::rpc::call(config, addr, &frame).await? {
+        crate::rpc::Frame::HttpAnswer(a) => a,
+        _ => return Err("unexpected answer".into()),
+    };
+    if answer.status != 200 {
+        return Ok(Vec::new()); // no configuration yet ("No cluster leader")
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&answer.body).map_err(|e| format!("bad configuration: {e}"))?;
+    let servers = v["Servers"].as_array().cloned().unwrap_or_default();
+    Ok(servers
+        .iter()
+        .filter_map(|s| {
+            let node_id = s["ID"].as_str()?.to_string();
+            Some(ServerInfo {
+                name: s["Node"].as_str()?.to_string(),
+                raft_id: raft_id_of(&node_id),
+                node_id,
+                rpc_addr: s["Address"].as_str()?.parse().ok()?,
+                datacenter: config.datacenter.clone(),
+                expect: config.bootstrap_expect,
+                alive: true,
+            })
+        })
+        .collect())
+}
