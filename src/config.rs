@@ -26,6 +26,8 @@ pub const HTTP_BODY_DRAIN_BYTES_MAX: usize = 4 * 1024 * 1024;
 pub const CHECK_OUTPUT_BYTES_MAX: usize = 4096;
 /// Anti-entropy full sync period (`ae_interval`, for clusters up to 128 nodes).
 pub const ANTI_ENTROPY_INTERVAL_MS: u64 = 60_000;
+/// A failed anti-entropy round is retried after this (not a full interval later).
+pub const SYNC_RETRY_MS: u64 = 3_000;
 /// Depth of each core's inbox ring. A full ring answers 503 rather than growing.
 pub const INBOX_DEPTH: usize = 16 * 1024;
 /// Depth of the Raft core's proposal queue.

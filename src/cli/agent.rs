@@ -515,17 +515,18 @@ pub fn run(args: &[String]) -> i32 {
     );
     println!(
         "                Server: {} (Bootstrap: {})",
-        config.server, config.dev
+        config.server,
+        config.bootstraps_alone()
     );
     println!(
         "           Client Addr: [{}] (HTTP: {}, HTTPS: -1, gRPC: -1, gRPC-TLS: -1, DNS: {})",
         config.client_addr, config.http_port, config.dns_port
     );
     println!(
-        "          Cluster Addr: {} (LAN: 8301, WAN: 8302)",
-        config.bind_addr
+        "          Cluster Addr: {} (LAN: {}, WAN: {})",
+        config.bind_addr, config.serf_lan_port, config.serf_wan_port
     );
-    println!("     Gossip Encryption: false");
+    println!("     Gossip Encryption: {}", config.encrypt.is_some());
     println!("      Auto-Encrypt-TLS: false");
     println!("           ACL Enabled: false");
     println!("    ACL Default Policy: {}", config.acl_default_policy);
@@ -536,7 +537,28 @@ pub fn run(args: &[String]) -> i32 {
     println!();
     println!("==> Log data will now stream in as it occurs:");
     println!();
+    if config.bootstrap_expect > 1 {
+        println!(
+            "    [WARN]  agent: bootstrap_expect > 0: expecting {} servers",
+            config.bootstrap_expect
+        );
+    }
     let data_dir = config.data_dir.clone();
+    let config_is_server = config.server;
+    // Consul's defaults: clients leave on SIGINT and SIGTERM; servers on neither.
+    let leave_on_interrupt = !config.skip_leave_on_interrupt.unwrap_or(config.server);
+    let leave_on_terminate = config.leave_on_terminate.unwrap_or(!config.server);
+    let leave_url = {
+        let ip = if config.client_addr.is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            config.client_addr
+        };
+        format!(
+            "http://{}/v1/agent/leave",
+            std::net::SocketAddr::new(ip, config.http_port)
+        )
+    };
     let agent = match crate::shard::start(config) {
         Ok(a) => a,
         Err(e) => {
@@ -554,17 +576,35 @@ pub fn run(args: &[String]) -> i32 {
                 "pwrite + fdatasync, group commit"
             }
         ),
+        _ if !config_is_server => {
+            println!("    [INFO]  agent: client agent: no local state; servers are found by gossip")
+        }
         _ => println!("    [INFO]  agent: dev mode: raft log in memory, nothing is kept"),
     }
     println!("    [INFO]  agent: started state syncer");
     println!("    [INFO]  agent: Consul agent running!");
-    wait_for_signal();
-    println!("==> Caught signal, shutting down");
+    let interrupted = wait_for_signal();
+    println!(
+        "==> Caught signal: {}",
+        if interrupted {
+            "interrupt"
+        } else {
+            "terminated"
+        }
+    );
+    if (interrupted && leave_on_interrupt) || (!interrupted && leave_on_terminate) {
+        println!("==> Gracefully shutting down agent...");
+        // The leave endpoint broadcasts our leave and then exits the process.
+        let _ = ureq::put(&leave_url)
+            .timeout(std::time::Duration::from_secs(5))
+            .call();
+    }
     agent.stop_raft();
     0
 }
 
-fn wait_for_signal() {
+/// Waits for SIGINT (true) or SIGTERM (false).
+fn wait_for_signal() -> bool {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -573,8 +613,8 @@ fn wait_for_signal() {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("SIGTERM handler");
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => true,
+            _ = term.recv() => false,
         }
-    });
+    })
 }

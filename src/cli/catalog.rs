@@ -35,7 +35,7 @@ pub fn columnize(rows: &[Vec<String>]) -> String {
     out
 }
 
-fn get_json(client: &Client, path: &str) -> Result<Value, String> {
+pub(crate) fn get_json(client: &Client, path: &str) -> Result<Value, String> {
     let a = client.call("GET", path, None)?;
     if a.status != 200 {
         return Err(format!("Error querying agent: {}", a.error_text()));
@@ -43,7 +43,7 @@ fn get_json(client: &Client, path: &str) -> Result<Value, String> {
     serde_json::from_slice(&a.body).map_err(|e| e.to_string())
 }
 
-fn finish(result: Result<(), String>) -> i32 {
+pub(crate) fn finish(result: Result<(), String>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod catalog;
 pub mod client;
+pub mod cluster;
 pub mod config_file;
 pub mod flags;
 pub mod kv;
@@ -15,9 +16,15 @@ const USAGE: &str = "Usage: tribune [--version] [--help] <command> [<args>]
 Available commands are:
     agent      Runs a Tribune agent
     catalog    Interact with the catalog
+    force-leave Forces a member of the cluster to enter the \"left\" state
+    info       Provides debugging information for operators.
+    join       Tell Consul agent to join cluster
+    keygen     Generates a new encryption key
     kv         Interact with the key-value store
+    leave      Gracefully leaves the Consul cluster and shuts down
     maint      Controls node or service maintenance mode
     members    Lists the members of a Consul cluster
+    operator   Provides cluster-level tools for Consul operators
     services   Interact with services
     validate   Validate config files/directories
     version    Prints the Tribune version";
@@ -37,6 +44,12 @@ pub fn run(args: Vec<String>) -> i32 {
         "catalog" => catalog::catalog(rest),
         "services" => catalog::services(rest),
         "maint" => catalog::maint(rest),
+        "join" => cluster::join(rest),
+        "leave" => cluster::leave(rest),
+        "force-leave" => cluster::force_leave(rest),
+        "operator" => cluster::operator(rest),
+        "info" => cluster::info(rest),
+        "keygen" => cluster::keygen(rest),
         "version" | "-version" | "--version" | "-v" => {
             if rest
                 .iter()

@@ -10,10 +10,6 @@ use crate::config::AgentConfig;
 use crate::shard::core::ShardCtx;
 use crate::version::{CONSUL_API_VERSION, REVISION};
 
-fn raft_addr(config: &AgentConfig) -> String {
-    format!("{}:{}", config.bind_addr, config.server_port)
-}
-
 /// `GET /v1/status/leader`: the leader's RPC address, `""` when none is known.
 pub fn status_leader(ctx: &ShardCtx, _config: &AgentConfig, req: &ApiRequest) -> Reply {
     let leader = ctx.mesh.status.leader_id.load(Ordering::Relaxed);
@@ -121,9 +117,12 @@ pub fn member(config: &AgentConfig) -> serde_json::Value {
 
 /// `GET /v1/agent/self`: what clients read (Config, Member, Stats, Meta). Every top-level value
 /// is an object, as the Go client's `map[string]map[string]interface{}` decoding requires.
-pub fn agent_self(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Reply {
-    let status = &ctx.mesh.status;
-    let leader = status.is_leader.load(Ordering::Relaxed);
+pub fn agent_self(
+    ctx: &ShardCtx,
+    rt: &crate::shard::agent_runtime::AgentRuntime,
+    req: &ApiRequest,
+) -> Reply {
+    let config = &rt.config;
     let body = json!({
         "Config": {
             "Datacenter": config.datacenter,
@@ -147,34 +146,66 @@ pub fn agent_self(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Rep
         },
         "Coord": null,
         "Member": member(config),
-        "Stats": {
-            "agent": { "check_monitors": "0", "check_ttls": "0", "checks": "0", "services": "0" },
-            "build": { "prerelease": "", "revision": REVISION, "version": CONSUL_API_VERSION, "version_metadata": "" },
-            "consul": {
-                "acl": "disabled",
-                "bootstrap": config.dev.to_string(),
-                "known_datacenters": "1",
-                "leader": leader.to_string(),
-                "leader_addr": if status.known_leader() { raft_addr(config) } else { String::new() },
-                "server": config.server.to_string(),
-            },
-            "raft": {
-                "applied_index": status.applied_index.load(Ordering::Relaxed).to_string(),
-                "commit_index": status.commit_index.load(Ordering::Relaxed).to_string(),
-                "last_log_index": status.last_log_index.load(Ordering::Relaxed).to_string(),
-                "num_peers": "0",
-                "state": if leader { "Leader" } else { "Follower" },
-                "term": status.term.load(Ordering::Relaxed).to_string(),
-            },
-            "runtime": {
-                "arch": std::env::consts::ARCH,
-                "os": std::env::consts::OS,
-                "cpu_count": crate::config::available_cores().to_string(),
-                "shards": ctx.mesh.shards.len().to_string(),
-                "version": "rust",
-            },
-        },
+        "Stats": stats(ctx, rt),
         "Meta": { "consul-network-segment": "", "consul-version": CONSUL_API_VERSION },
     });
     Reply::json(&body, req.style)
+}
+
+/// The `Stats` of `/v1/agent/self` (what `tribune info` prints), values as strings like Consul.
+pub fn stats(ctx: &ShardCtx, rt: &crate::shard::agent_runtime::AgentRuntime) -> serde_json::Value {
+    let config = &rt.config;
+    let status = &ctx.mesh.status;
+    let leader = status.is_leader.load(Ordering::Relaxed);
+    let gossip = rt.gossip();
+    let swim = gossip.swim.borrow();
+    let count = |st: crate::gossip::MemberState| {
+        swim.members().filter(|m| m.state == st).count().to_string()
+    };
+    let (services, checks, ttls, monitors) = rt.local_counts();
+    let peers = ctx.mesh.cluster.peers.load();
+    let leader_id = status.leader_id.load(Ordering::Relaxed);
+    let configuration: Vec<String> = peers
+        .iter()
+        .map(|p| format!("{{Suffrage:Voter ID:{} Address:{}}}", p.node_id, p.rpc_addr))
+        .collect();
+    json!({
+        "agent": { "check_monitors": monitors.to_string(), "check_ttls": ttls.to_string(), "checks": checks.to_string(), "services": services.to_string() },
+        "build": { "prerelease": "", "revision": REVISION, "version": CONSUL_API_VERSION, "version_metadata": "" },
+        "consul": {
+            "acl": "disabled",
+            "bootstrap": config.bootstraps_alone().to_string(),
+            "known_datacenters": "1",
+            "leader": leader.to_string(),
+            "leader_addr": if leader_id == 0 { String::new() } else { ctx.mesh.cluster.rpc_addr_of(leader_id).map(|a| a.to_string()).unwrap_or_default() },
+            "server": config.server.to_string(),
+        },
+        "raft": if config.server { json!({
+            "applied_index": status.applied_index.load(Ordering::Relaxed).to_string(),
+            "commit_index": status.commit_index.load(Ordering::Relaxed).to_string(),
+            "last_log_index": status.last_log_index.load(Ordering::Relaxed).to_string(),
+            "last_snapshot_index": "0",
+            "latest_configuration": format!("[{}]", configuration.join(" ")),
+            "num_peers": peers.len().saturating_sub(1).to_string(),
+            "protocol_version": "3",
+            "state": if leader { "Leader" } else if leader_id == 0 { "Candidate" } else { "Follower" },
+            "term": status.term.load(Ordering::Relaxed).to_string(),
+        }) } else { json!({}) },
+        "runtime": {
+            "arch": std::env::consts::ARCH,
+            "os": std::env::consts::OS,
+            "cpu_count": crate::config::available_cores().to_string(),
+            "shards": ctx.mesh.shards.len().to_string(),
+            "version": "rust",
+        },
+        "serf_lan": {
+            "encrypted": gossip.encrypted().to_string(),
+            "failed": count(crate::gossip::MemberState::Dead),
+            "health_score": swim.health_score().to_string(),
+            "left": count(crate::gossip::MemberState::Left),
+            "members": swim.members().count().to_string(),
+            "bad_packets": swim.stats.bad_packets.to_string(),
+            "decrypt_failures": gossip.shell_stats.borrow().decrypt_failures.to_string(),
+        },
+    })
 }

@@ -239,6 +239,7 @@ pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply 
             maintenance(rt, Some(id), req)
         }
         Route::AgentMembers => members(rt, req),
+        Route::AgentSelf => super::agent_api::agent_self(ctx, rt, req),
         Route::AgentJoin(addr) => {
             if req.query.get("wan").is_some_and(|v| !v.is_empty()) {
                 return Reply::text(

@@ -127,7 +127,7 @@ pub async fn dispatch(
         Route::StatusLeader => agent_api::status_leader(ctx, config, req),
         Route::StatusPeers => agent_api::status_peers(ctx, req),
         Route::OperatorRaftConfiguration => agent_api::raft_configuration(ctx, req),
-        Route::AgentSelf => agent_api::agent_self(ctx, config, req),
+
         Route::AgentVersion => agent_api::version(req),
         Route::CatalogRegister => catalog_api::register(ctx, config, req).await,
         Route::CatalogDeregister => catalog_api::deregister(ctx, req).await,

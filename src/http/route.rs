@@ -199,6 +199,7 @@ impl Route {
                 | Route::AgentJoin(_)
                 | Route::AgentLeave
                 | Route::AgentForceLeave(_)
+                | Route::AgentSelf
         )
     }
 

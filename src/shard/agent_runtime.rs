@@ -15,7 +15,7 @@ use crate::agent::{reconcile, CheckKind, CheckSpec, LocalState, SyncOp};
 use crate::catalog::{
     CatalogCommand, CheckDef, NodeDef, NodeView, RegisterRequest, ServiceDef, CRITICAL,
 };
-use crate::config::{AgentConfig, ANTI_ENTROPY_INTERVAL_MS};
+use crate::config::{AgentConfig, ANTI_ENTROPY_INTERVAL_MS, SYNC_RETRY_MS};
 use crate::kv::Command;
 use crate::mesh::WriteOutcome;
 use crate::shard::checks;
@@ -45,6 +45,22 @@ impl AgentRuntime {
             started: Instant::now(),
             gossip: RefCell::new(None),
         }
+    }
+
+    /// (services, checks, TTL checks, script checks) for `info`'s `agent` section.
+    pub fn local_counts(&self) -> (usize, usize, usize, usize) {
+        let local = self.local.borrow();
+        let ttls = local
+            .checks
+            .values()
+            .filter(|c| matches!(c.spec.kind, CheckKind::Ttl { .. }))
+            .count();
+        let monitors = local
+            .checks
+            .values()
+            .filter(|c| matches!(c.spec.kind, CheckKind::Script { .. }))
+            .count();
+        (local.services.len(), local.checks.len(), ttls, monitors)
     }
 
     pub fn set_gossip(&self, rt: std::rc::Rc<crate::shard::gossip_runtime::GossipRuntime>) {
@@ -168,7 +184,10 @@ impl AgentRuntime {
             let frame = crate::rpc::Frame::NodeView(name.clone());
             match crate::shard::rpc::call(&self.config, addr, &frame).await {
                 Ok(crate::rpc::Frame::NodeViewAnswer(b)) => NodeView::decode(&b).ok()?,
-                _ => return None,
+                other => {
+                    eprintln!("    [WARN]  agent: anti-entropy could not read the catalog from {addr}: {other:?}");
+                    return None;
+                }
             }
         };
         Some(CatalogView {
@@ -201,13 +220,14 @@ impl AgentRuntime {
         }
     }
 
-    /// One anti-entropy round: diff, then write what differs. Returns the ops performed.
-    pub async fn sync_once(&self, ctx: &ShardCtx) -> Vec<SyncOp> {
+    /// One anti-entropy round: diff, then write what differs. True when the catalog now
+    /// matches (every write went through).
+    pub async fn sync_once(&self, ctx: &ShardCtx) -> bool {
         if !self.can_sync(ctx) {
-            return Vec::new();
+            return false;
         }
         let Some(catalog) = self.catalog_view(ctx).await else {
-            return Vec::new();
+            return false;
         };
         let desired = self.desired();
         let ops = reconcile(&desired, &catalog);
@@ -246,10 +266,10 @@ impl AgentRuntime {
             };
             if let WriteOutcome::Failed(e) = self.write_catalog(ctx, cmd).await {
                 eprintln!("    [WARN]  agent: anti-entropy write failed: {e}");
-                break; // the periodic round retries
+                return false; // retried after SYNC_RETRY_MS
             }
         }
-        ops
+        true
     }
 
     async fn sync_loop(&self, ctx: &ShardCtx) {
@@ -261,11 +281,17 @@ impl AgentRuntime {
             let next = self.sync_now.notified();
             tokio::pin!(next);
             next.as_mut().enable();
-            self.sync_once(ctx).await;
-            let stagger = rand::thread_rng().gen_range(0..ANTI_ENTROPY_INTERVAL_MS / 16 + 1);
+            let ok = self.sync_once(ctx).await;
+            // A failed round (no leader yet, a server restarting) retries soon, not in 60 s.
+            let period = if ok {
+                ANTI_ENTROPY_INTERVAL_MS
+            } else {
+                SYNC_RETRY_MS
+            };
+            let stagger = rand::thread_rng().gen_range(0..period / 16 + 1);
             tokio::select! {
                 _ = &mut next => {}
-                _ = tokio::time::sleep(Duration::from_millis(ANTI_ENTROPY_INTERVAL_MS + stagger)) => {}
+                _ = tokio::time::sleep(Duration::from_millis(period + stagger)) => {}
             }
         }
     }

@@ -211,40 +211,45 @@ thread_local! {
     static POOL: RefCell<HashMap<SocketAddr, Vec<TcpStream>>> = RefCell::new(HashMap::new());
 }
 
-/// One request/answer exchange with the agent at `addr` over a pooled connection.
+/// One request/answer exchange with the agent at `addr` over a pooled connection. A pooled
+/// connection may have died with its server (a restart): then the call is retried once on a
+/// fresh connection. Requests are idempotent or fail cleanly when the server never read them.
 pub async fn call(config: &AgentConfig, addr: SocketAddr, frame: &Frame) -> Result<Frame, String> {
-    let pooled = POOL.with(|p| p.borrow_mut().get_mut(&addr).and_then(Vec::pop));
-    let mut buf = Vec::new();
-    let mut conn = match pooled {
-        Some(c) => c,
-        None => {
-            let connect = TcpStream::connect(addr);
-            let mut s =
-                match tokio::time::timeout(Duration::from_millis(RPC_CONNECT_TIMEOUT_MS), connect)
-                    .await
-                {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        return Err(format!("rpc error making call: dial tcp {addr}: {e}"))
-                    }
-                    Err(_) => {
-                        return Err(format!(
-                            "rpc error making call: dial tcp {addr}: i/o timeout"
-                        ))
-                    }
-                };
-            let _ = s.set_nodelay(true);
-            write_frame(&mut s, &hello(config))
-                .await
-                .map_err(|e| format!("rpc error making call: {e}"))?;
-            match read_frame(&mut s, &mut buf).await {
-                Ok(Some(Frame::Hello { .. })) => {}
-                Ok(Some(Frame::Error(e))) => return Err(format!("rpc error making call: {e}")),
-                _ => return Err("rpc error making call: bad handshake".into()),
-            }
-            s
+    if let Some(conn) = POOL.with(|p| p.borrow_mut().get_mut(&addr).and_then(Vec::pop)) {
+        if let Ok(answer) = exchange(addr, conn, frame).await {
+            return Ok(answer);
         }
-    };
+    }
+    let conn = connect(config, addr).await?;
+    exchange(addr, conn, frame).await
+}
+
+async fn connect(config: &AgentConfig, addr: SocketAddr) -> Result<TcpStream, String> {
+    let connect = TcpStream::connect(addr);
+    let mut s =
+        match tokio::time::timeout(Duration::from_millis(RPC_CONNECT_TIMEOUT_MS), connect).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(format!("rpc error making call: dial tcp {addr}: {e}")),
+            Err(_) => {
+                return Err(format!(
+                    "rpc error making call: dial tcp {addr}: i/o timeout"
+                ))
+            }
+        };
+    let _ = s.set_nodelay(true);
+    write_frame(&mut s, &hello(config))
+        .await
+        .map_err(|e| format!("rpc error making call: {e}"))?;
+    let mut buf = Vec::new();
+    match read_frame(&mut s, &mut buf).await {
+        Ok(Some(Frame::Hello { .. })) if buf.is_empty() => Ok(s),
+        Ok(Some(Frame::Error(e))) => Err(format!("rpc error making call: {e}")),
+        _ => Err("rpc error making call: bad handshake".into()),
+    }
+}
+
+async fn exchange(addr: SocketAddr, mut conn: TcpStream, frame: &Frame) -> Result<Frame, String> {
+    let mut buf = Vec::new();
     if let Err(e) = write_frame(&mut conn, frame).await {
         return Err(format!("rpc error making call: {e}"));
     }

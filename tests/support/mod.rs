@@ -14,6 +14,8 @@ pub type Answer = (u16, String, Vec<(String, String)>);
 pub struct Agent {
     pub child: Child,
     pub port: u16,
+    /// Where its HTTP API listens (`127.0.0.1` unless the test gives it an address).
+    pub host: String,
 }
 
 pub fn free_port() -> u16 {
@@ -62,7 +64,11 @@ impl Agent {
         // Drain stdout in the background so the agent never blocks on a full pipe.
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
-        let agent = Agent { child, port };
+        let agent = Agent {
+            child,
+            port,
+            host: "127.0.0.1".into(),
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         // Ready = leader elected and the agent's own node synced into the catalog.
         while Instant::now() < deadline {
@@ -80,7 +86,7 @@ impl Agent {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{}", self.port, path)
+        format!("http://{}:{}{}", self.host, self.port, path)
     }
 
     /// (status, body, headers) for any method.
@@ -111,6 +117,43 @@ impl Agent {
     pub fn put(&self, path: &str, body: &[u8]) -> (u16, String) {
         let (s, b, _) = self.call("PUT", path, body).expect("PUT");
         (s, b)
+    }
+
+    /// Starts `tribune agent <args>` on `host` (HTTP on the default port 8500 there) without
+    /// waiting for anything; its output goes to `log`.
+    pub fn spawn(host: &str, args: &[&str], log: &Path) -> Agent {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tribune"))
+            .arg("agent")
+            .args(args)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn tribune");
+        Agent {
+            child,
+            port: 8500,
+            host: host.into(),
+        }
+    }
+
+    /// Runs `tribune <command> -http-addr=<this agent> <rest>`: (exit code, stdout, stderr).
+    pub fn cli(&self, command: &[&str], rest: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_tribune"))
+            .args(command)
+            .arg(format!("-http-addr={}:{}", self.host, self.port))
+            .args(rest)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// SIGKILL: no chance to flush anything.

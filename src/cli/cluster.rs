@@ -1,0 +1,177 @@
+//! Cluster verbs: `join`, `leave`, `force-leave`, `operator raft list-peers`, `info`, `keygen`.
+//! Clients of our HTTP API, with Consul's outputs.
+
+use serde_json::Value;
+
+use super::catalog::{columnize, finish, get_json};
+use super::client::connect;
+
+/// `tribune join [-wan] <addr>...`
+pub fn join(args: &[String]) -> i32 {
+    finish((|| {
+        let (p, client) = connect(args, &["wan"], &[])?;
+        if p.positional.is_empty() {
+            return Err("At least one address to join must be specified.".into());
+        }
+        let wan = if p.flag("wan") { "?wan=1" } else { "" };
+        let mut joined = 0;
+        for addr in &p.positional {
+            let a = client.call("PUT", &format!("/v1/agent/join/{addr}{wan}"), None)?;
+            if a.status != 200 {
+                return Err(format!(
+                    "Error joining address '{addr}': {}",
+                    a.error_text()
+                ));
+            }
+            joined += 1;
+        }
+        println!("Successfully joined cluster by contacting {joined} nodes.");
+        Ok(())
+    })())
+}
+
+/// `tribune leave`: graceful leave and shutdown of the target agent.
+pub fn leave(args: &[String]) -> i32 {
+    finish((|| {
+        let (_, client) = connect(args, &[], &[])?;
+        let a = client.call("PUT", "/v1/agent/leave", None)?;
+        if a.status != 200 {
+            return Err(format!("Error leaving: {}", a.error_text()));
+        }
+        println!("Graceful leave complete");
+        Ok(())
+    })())
+}
+
+/// `tribune force-leave [-prune] [-wan] <node>`: silent on success.
+pub fn force_leave(args: &[String]) -> i32 {
+    finish((|| {
+        let (p, client) = connect(args, &["prune", "wan"], &[])?;
+        let [node] = p.positional.as_slice() else {
+            return Err("A single node name must be specified to force leave.".into());
+        };
+        let mut query = Vec::new();
+        if p.flag("prune") {
+            query.push("prune=1");
+        }
+        if p.flag("wan") {
+            query.push("wan=1");
+        }
+        let q = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", query.join("&"))
+        };
+        let a = client.call("PUT", &format!("/v1/agent/force-leave/{node}{q}"), None)?;
+        if a.status != 200 {
+            return Err(format!("Error force leaving: {}", a.error_text()));
+        }
+        Ok(())
+    })())
+}
+
+/// `tribune operator raft list-peers [-stale]`.
+pub fn operator(args: &[String]) -> i32 {
+    match (
+        args.first().map(String::as_str),
+        args.get(1).map(String::as_str),
+    ) {
+        (Some("raft"), Some("list-peers")) => finish(list_peers(&args[2..])),
+        _ => {
+            eprintln!("Usage: tribune operator raft list-peers [-stale]");
+            1
+        }
+    }
+}
+
+fn list_peers(args: &[String]) -> Result<(), String> {
+    let (p, client) = connect(args, &[], &[])?;
+    let path = if p.flag("stale") {
+        "/v1/operator/raft/configuration?stale"
+    } else {
+        "/v1/operator/raft/configuration"
+    };
+    let a = client.call("GET", path, None)?;
+    if a.status != 200 {
+        return Err(format!(
+            "Failed to retrieve raft configuration: {}",
+            a.error_text()
+        ));
+    }
+    let conf: Value = serde_json::from_slice(&a.body).map_err(|e| e.to_string())?;
+    let servers = conf["Servers"].as_array().cloned().unwrap_or_default();
+    let leader_index = servers
+        .iter()
+        .find(|s| s["Leader"] == true)
+        .and_then(|s| s["LastIndex"].as_u64())
+        .unwrap_or(0);
+    let mut rows = vec![[
+        "Node",
+        "ID",
+        "Address",
+        "State",
+        "Voter",
+        "RaftProtocol",
+        "Commit Index",
+        "Trails Leader By",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for s in &servers {
+        let leader = s["Leader"] == true;
+        let index = s["LastIndex"].as_u64().unwrap_or(0);
+        let behind = leader_index.saturating_sub(index);
+        rows.push(vec![
+            s["Node"].as_str().unwrap_or("").into(),
+            s["ID"].as_str().unwrap_or("").into(),
+            s["Address"].as_str().unwrap_or("").into(),
+            if leader { "leader" } else { "follower" }.into(),
+            s["Voter"].as_bool().unwrap_or(false).to_string(),
+            s["ProtocolVersion"].as_str().unwrap_or("").into(),
+            index.to_string(),
+            if leader {
+                "-".into()
+            } else if behind == 1 {
+                "1 commit".into()
+            } else {
+                format!("{behind} commits")
+            },
+        ]);
+    }
+    print!("{}", columnize(&rows));
+    Ok(())
+}
+
+/// `tribune info`: the agent's `Stats`, one section per line, keys sorted.
+pub fn info(args: &[String]) -> i32 {
+    finish((|| {
+        let (_, client) = connect(args, &[], &[])?;
+        let me = get_json(&client, "/v1/agent/self")?;
+        let Some(stats) = me["Stats"].as_object() else {
+            return Err("Error querying agent: no Stats".into());
+        };
+        let mut sections: Vec<(&String, &Value)> = stats.iter().collect();
+        sections.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, values) in sections {
+            println!("{name}:");
+            let mut keys: Vec<(&String, &Value)> = values
+                .as_object()
+                .map(|o| o.iter().collect())
+                .unwrap_or_default();
+            keys.sort_by(|a, b| a.0.cmp(b.0));
+            for (k, v) in keys {
+                println!(
+                    "\t{k} = {}",
+                    v.as_str().map(str::to_string).unwrap_or(v.to_string())
+                );
+            }
+        }
+        Ok(())
+    })())
+}
+
+/// `tribune keygen`: 32 random bytes in base64.
+pub fn keygen(_args: &[String]) -> i32 {
+    println!("{}", crate::gossip::crypto::Key::generate());
+    0
+}

@@ -1,0 +1,280 @@
+//! The seed's cluster walkthrough with real processes: three servers (`-bootstrap-expect=3`,
+//! `-retry-join`) and client agents on their own loopback addresses with Consul's default
+//! ports, then SIGKILL of the leader, a restart on the same data dir, a killed client and a
+//! graceful leave. Addresses 127.0.0.11–.15 are this file's own (other tests use 127.0.0.1).
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{eventually, Agent};
+
+fn server(n: u8, dir: &std::path::Path) -> Agent {
+    let ip = format!("127.0.0.{n}");
+    let data = dir.join(format!("s{n}"));
+    std::fs::create_dir_all(&data).unwrap();
+    Agent::spawn(
+        &ip,
+        &[
+            "-server",
+            "-bootstrap-expect=3",
+            &format!("-data-dir={}", data.display()),
+            &format!("-node=agent{n}"),
+            &format!("-bind={ip}"),
+            &format!("-client={ip}"),
+            "-retry-join=127.0.0.11",
+            "-retry-join=127.0.0.12",
+            "-retry-interval=1s",
+            "-shards=1",
+        ],
+        &dir.join(format!("s{n}.log")),
+    )
+}
+
+fn client(n: u8, dir: &std::path::Path) -> Agent {
+    let ip = format!("127.0.0.{n}");
+    let data = dir.join(format!("c{n}"));
+    std::fs::create_dir_all(&data).unwrap();
+    Agent::spawn(
+        &ip,
+        &[
+            &format!("-data-dir={}", data.display()),
+            &format!("-node=client{n}"),
+            &format!("-bind={ip}"),
+            &format!("-client={ip}"),
+            "-retry-join=127.0.0.13",
+            "-retry-interval=1s",
+            "-shards=1",
+        ],
+        &dir.join(format!("c{n}.log")),
+    )
+}
+
+fn leader_of(a: &Agent) -> String {
+    match a.get("/v1/status/leader") {
+        Ok((200, body)) => body.trim_matches('"').to_string(),
+        _ => String::new(),
+    }
+}
+
+fn dig(ip: &str, name: &str) -> Vec<String> {
+    let out = Command::new("dig")
+        .args([
+            &format!("@{ip}"),
+            "-p",
+            "8600",
+            "+short",
+            "+time=2",
+            "+tries=1",
+            name,
+        ])
+        .output()
+        .expect("dig must be installed (dnsutils, see .ci/run)");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn serf_health(a: &Agent, node: &str) -> String {
+    let (_, body) = a
+        .get(&format!("/v1/health/node/{node}"))
+        .unwrap_or_default();
+    let checks: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+    checks
+        .iter()
+        .find(|c| c["CheckID"] == "serfHealth")
+        .and_then(|c| c["Status"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn three_servers_and_clients_form_a_cluster_fail_over_and_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut servers: Vec<Agent> = (11..=13).map(|n| server(n, dir.path())).collect();
+    let mut c14 = client(14, dir.path());
+    let c15 = client(15, dir.path());
+
+    // Bootstrap: one leader that every server agrees on; every member alive everywhere.
+    eventually(30, "a leader every server agrees on", || {
+        let leaders: Vec<String> = servers.iter().map(leader_of).collect();
+        !leaders[0].is_empty() && leaders.iter().all(|l| *l == leaders[0])
+    });
+    eventually(20, "5 members alive as the client sees them", || {
+        let (code, out, _) = c14.cli(&["members"], &[]);
+        code == 0
+            && out
+                .lines()
+                .skip(1)
+                .filter(|l| l.contains(" alive "))
+                .count()
+                == 5
+    });
+    let (_, table, _) = servers[1].cli(&["operator", "raft", "list-peers"], &[]);
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.len(), 4, "{table}");
+    assert!(rows[0].starts_with("Node"), "{table}");
+    assert_eq!(
+        rows.iter().filter(|r| r.contains(" leader ")).count(),
+        1,
+        "{table}"
+    );
+    for n in 11..=13 {
+        assert!(table.contains(&format!("127.0.0.{n}:8300")), "{table}");
+    }
+
+    // Writes through a client agent reach every server.
+    let (code, out, err) = c14.cli(&["kv", "put"], &["name", "jack"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for s in &servers {
+        eventually(
+            5,
+            "the write replicated (stale read on each server)",
+            || matches!(s.get("/v1/kv/name?stale&raw"), Ok((200, b)) if b == "jack"),
+        );
+    }
+    // A service on a client is served by DNS on the client and on a server.
+    let (code, _) = c14.put("/v1/agent/service/register", br#"{"Name":"web","Port":80}"#);
+    assert_eq!(code, 200);
+    eventually(10, "web in DNS through the client and a server", || {
+        dig("127.0.0.14", "web.service.consul") == ["127.0.0.14"]
+            && dig("127.0.0.12", "web.service.consul") == ["127.0.0.14"]
+    });
+
+    // SIGKILL the leader: another takes over and writes resume through the client.
+    let leader_addr = leader_of(&servers[0]);
+    let leader = servers
+        .iter()
+        .position(|s| leader_addr == format!("{}:8300", s.host))
+        .expect("the leader is one of ours");
+    servers[leader].kill();
+    let killed_at = Instant::now();
+    let survivor = (leader + 1) % 3;
+    eventually(10, "a new leader", || {
+        let l = leader_of(&servers[survivor]);
+        !l.is_empty() && l != leader_addr
+    });
+    eprintln!("failover took {:?}", killed_at.elapsed());
+    eventually(10, "a write after the failover", || {
+        c14.cli(&["kv", "put"], &["after", "failover"]).0 == 0
+    });
+    let killed_node = format!("agent{}", 11 + leader);
+    eventually(20, "the killed server's serfHealth critical", || {
+        serf_health(&servers[survivor], &killed_node) == "critical"
+    });
+
+    // Restart it on its data dir: it rejoins (no -join needed) and catches up.
+    servers[leader] = server(11 + leader as u8, dir.path());
+    eventually(
+        20,
+        "the restarted server has the write made while it was down",
+        || matches!(servers[leader].get("/v1/kv/after?stale&raw"), Ok((200, b)) if b == "failover"),
+    );
+    eventually(
+        20,
+        "the restarted server's serfHealth passing again",
+        || serf_health(&servers[survivor], &killed_node) == "passing",
+    );
+
+    // A killed client: serfHealth critical and its service leaves DNS.
+    c14.kill();
+    eventually(30, "the killed client's serfHealth critical", || {
+        serf_health(&servers[survivor], "client14") == "critical"
+    });
+    eventually(5, "web gone from DNS", || {
+        dig("127.0.0.12", "web.service.consul").is_empty()
+    });
+
+    // A graceful leave: `left` in members, and the node is deregistered.
+    let (code, out, _) = c15.cli(&["leave"], &[]);
+    assert_eq!((code, out.as_str()), (0, "Graceful leave complete\n"));
+    eventually(10, "client15 shows as left", || {
+        let (_, out, _) = servers[survivor].cli(&["members"], &[]);
+        out.lines()
+            .any(|l| l.starts_with("client15") && l.contains(" left "))
+    });
+    eventually(
+        10,
+        "client15 deregistered from the catalog",
+        || matches!(servers[survivor].get("/v1/catalog/node/client15"), Ok((200, b)) if b == "null"),
+    );
+}
+
+fn gossip_agent(n: u8, dir: &std::path::Path, extra: &[&str]) -> Agent {
+    let ip = format!("127.0.0.{n}");
+    let data = dir.join(format!("g{n}"));
+    std::fs::create_dir_all(&data).unwrap();
+    let mut args = vec![
+        format!("-data-dir={}", data.display()),
+        format!("-node=g{n}"),
+        format!("-bind={ip}"),
+        format!("-client={ip}"),
+        "-shards=1".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Agent::spawn(&ip, &args, &dir.join(format!("g{n}.log")))
+}
+
+fn alive_members(a: &Agent) -> usize {
+    let (_, out, _) = a.cli(&["members"], &[]);
+    out.lines()
+        .skip(1)
+        .filter(|l| l.contains(" alive "))
+        .count()
+}
+
+#[test]
+fn gossip_with_a_wrong_key_or_no_key_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "BuIYviAYi+BbNkOJxZ4YW4xogpF1eFkeZzXgQCA0GFw=";
+    let (_, other_key, _) = {
+        let out = Command::new(env!("CARGO_BIN_EXE_tribune"))
+            .arg("keygen")
+            .output()
+            .unwrap();
+        (
+            0,
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            (),
+        )
+    };
+    assert_eq!(other_key.len(), 44, "keygen prints 32 bytes of base64");
+    let server = gossip_agent(
+        21,
+        dir.path(),
+        &["-server", "-bootstrap-expect=1", &format!("-encrypt={key}")],
+    );
+    let member = gossip_agent(
+        22,
+        dir.path(),
+        &[&format!("-encrypt={key}"), "-join=127.0.0.21"],
+    );
+    let stranger = gossip_agent(23, dir.path(), &[&format!("-encrypt={other_key}")]);
+    let plain = gossip_agent(24, dir.path(), &[]);
+    eventually(20, "the member with the key joined", || {
+        alive_members(&server) == 2
+    });
+    eventually(10, "the other agents answer", || {
+        alive_members(&stranger) == 1 && alive_members(&plain) == 1
+    });
+    for outsider in [&stranger, &plain] {
+        let (code, _, err) = outsider.cli(&["join"], &["127.0.0.21"]);
+        assert_eq!(code, 1, "joining with the wrong key must fail: {err}");
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(alive_members(&server), 2, "no outsider got in");
+    assert_eq!(alive_members(&member), 2);
+    let (_, info, _) = server.cli(&["info"], &[]);
+    assert!(info.contains("\tencrypted = true"), "{info}");
+    let failures: u64 = info
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("decrypt_failures = "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(failures > 0, "the outsiders' attempts are counted: {info}");
+}
