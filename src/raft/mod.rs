@@ -3,6 +3,7 @@
 
 pub mod log_store;
 pub mod record;
+pub mod sim;
 
 #[cfg(test)]
 mod tests;
