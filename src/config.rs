@@ -63,6 +63,8 @@ pub const GOSSIP_MEMBERS_MAX: usize = 200_000;
 /// A push-pull stream must complete within this.
 pub const GOSSIP_STREAM_TIMEOUT_MS: u64 = 10_000;
 
+/// Largest snapshot `PUT /v1/snapshot` accepts (it is committed as one log entry).
+pub const SNAPSHOT_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Largest RPC frame (a Raft append batch, a forwarded request or answer).
 pub const RPC_FRAME_BYTES_MAX: usize = 96 * 1024 * 1024;
 /// Most headers carried on a forwarded HTTP request or answer.
@@ -78,6 +80,7 @@ pub const RAFT_OUTBOX_DEPTH: usize = 64 * 1024;
 pub const PROPOSAL_TIMEOUT_MS: u64 = 10_000;
 
 const _: () = assert!(LOG_RECORD_BYTES_MAX < RPC_FRAME_BYTES_MAX);
+const _: () = assert!(SNAPSHOT_BYTES_MAX + 4096 < LOG_RECORD_BYTES_MAX);
 const _: () = assert!(GOSSIP_NAME_BYTES_MAX * 3 + 64 < GOSSIP_PACKET_BYTES_MAX);
 const _: () = assert!(KV_VALUE_BYTES_MAX <= TXN_BODY_BYTES_MAX);
 const _: () = assert!(TXN_BODY_BYTES_MAX < HTTP_BODY_DRAIN_BYTES_MAX);

@@ -17,4 +17,5 @@ pub mod mesh;
 pub mod raft;
 pub mod rpc;
 pub mod shard;
+pub mod snapshot;
 pub mod version;

@@ -44,6 +44,11 @@ pub enum RaftInput {
     /// Bootstrap a new cluster with these voters (`bootstrap_expect` reached, `-bootstrap`, or
     /// dev mode). Ignored when the log already has a configuration: never bootstrap twice.
     Bootstrap(Vec<ServerInfo>),
+    /// Export the state for `GET /v1/snapshot`: one part per shard, and (index, term).
+    Snapshot {
+        parts: Vec<oneshot::Sender<crate::snapshot::StateSnapshot>>,
+        meta: oneshot::Sender<Result<(u64, u64), String>>,
+    },
     /// Stop the thread after the current batch.
     Shutdown,
 }
@@ -201,6 +206,10 @@ pub enum ShardMsg {
     },
     /// A local-agent API request forwarded to shard 0, which owns the agent's state.
     AgentApi(Box<ForwardedRequest>),
+    /// This shard's part of a snapshot (sent by the Raft core in its dispatch order).
+    SnapshotPart {
+        reply: oneshot::Sender<crate::snapshot::StateSnapshot>,
+    },
 }
 
 /// An HTTP request another shard hands to shard 0 (boxed: it is much larger than the rest).

@@ -137,6 +137,54 @@ fn three_servers_and_clients_form_a_cluster_fail_over_and_recover() {
             || matches!(s.get("/v1/kv/name?stale&raw"), Ok((200, b)) if b == "jack"),
         );
     }
+    // Snapshot save on a follower (forwarded to the leader), change, restore: every server is
+    // back to the saved state; a truncated file is refused and changes nothing.
+    let snap = dir.path().join("backup01.snap");
+    let snap_arg = snap.display().to_string();
+    let (code, out, err) = servers[2].cli(&["snapshot", "save"], &[&snap_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("Saved and verified snapshot to index "),
+        "{out}"
+    );
+    let inspect = Command::new(env!("CARGO_BIN_EXE_tribune"))
+        .args(["snapshot", "inspect", &snap_arg])
+        .output()
+        .unwrap();
+    let inspect = String::from_utf8_lossy(&inspect.stdout).into_owned();
+    for field in ["ID", "Size", "Index", "Term", "Version"] {
+        assert!(
+            inspect.lines().any(|l| l.trim_start().starts_with(field)),
+            "{inspect}"
+        );
+    }
+    assert_eq!(c14.cli(&["kv", "delete"], &["name"]).0, 0);
+    assert_eq!(c14.cli(&["kv", "put"], &["later", "x"]).0, 0);
+    let truncated = dir.path().join("truncated.snap");
+    let bytes = std::fs::read(&snap).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let (code, _, err) = servers[0].cli(
+        &["snapshot", "restore"],
+        &[&truncated.display().to_string()],
+    );
+    assert_eq!(code, 1, "a truncated snapshot is refused: {err}");
+    let (status, _) = servers[0].put("/v1/snapshot", &bytes[..bytes.len() - 1]);
+    assert_eq!(status, 500, "the API refuses it too");
+    assert!(matches!(servers[0].get("/v1/kv/later?raw"), Ok((200, b)) if b == "x"));
+    let (code, out, err) = servers[0].cli(&["snapshot", "restore"], &[&snap_arg]);
+    assert_eq!((code, out.as_str()), (0, "Restored snapshot\n"), "{err}");
+    for s in &servers {
+        eventually(5, "every server back to the snapshot", || {
+            matches!(s.get("/v1/kv/name?stale&raw"), Ok((200, b)) if b == "jack")
+                && matches!(s.get("/v1/kv/later?stale"), Ok((404, _)))
+        });
+    }
+    // The same file restores the same KV state into a fresh single-server agent.
+    let fresh = Agent::start(support::free_port(), None);
+    assert_eq!(fresh.put("/v1/snapshot", &bytes).0, 200);
+    assert!(matches!(fresh.get("/v1/kv/name?raw"), Ok((200, b)) if b == "jack"));
+    drop(fresh);
+
     // A service on a client is served by DNS on the client and on a server.
     let (code, _) = c14.put("/v1/agent/service/register", br#"{"Name":"web","Port":80}"#);
     assert_eq!(code, 200);

@@ -118,6 +118,109 @@ impl CatalogShard {
         shard_of(&lower(name), self.shards) == self.shard
     }
 
+    /// This shard's catalog for a snapshot; the replicated tables (nodes, node checks) only
+    /// when `with_replicated` (one shard contributes them).
+    pub fn export(&self, into: &mut crate::snapshot::StateSnapshot, with_replicated: bool) {
+        use crate::snapshot::{SnapCheck, SnapNode, SnapService};
+        if with_replicated {
+            for n in self.nodes.values() {
+                into.nodes.push(SnapNode {
+                    def: n.def.clone(),
+                    create_index: n.create_index,
+                    modify_index: n.modify_index,
+                });
+            }
+            for c in self.node_checks.values() {
+                into.checks.push(SnapCheck {
+                    node: c.node.clone(),
+                    def: c.def.clone(),
+                    create_index: c.create_index,
+                    modify_index: c.modify_index,
+                });
+            }
+        }
+        for s in self.services.values() {
+            into.services.push(SnapService {
+                node: s.node.clone(),
+                def: s.def.clone(),
+                create_index: s.create_index,
+                modify_index: s.modify_index,
+            });
+        }
+        for c in self.service_checks.values() {
+            into.checks.push(SnapCheck {
+                node: c.node.clone(),
+                def: c.def.clone(),
+                create_index: c.create_index,
+                modify_index: c.modify_index,
+            });
+        }
+    }
+
+    /// Replaces this shard's catalog with what `snap` holds for it (all nodes and node checks,
+    /// the services it owns and their checks), as the committed restore at `index`. Items keep
+    /// their indexes; every table index becomes at least `index` so that watchers wake.
+    pub fn restore(&mut self, index: u64, snap: &crate::snapshot::StateSnapshot) {
+        let (shard, shards) = (self.shard, self.shards);
+        *self = CatalogShard::new(shard, shards);
+        for n in &snap.nodes {
+            self.nodes.insert(
+                lower(&n.def.name),
+                Node {
+                    def: n.def.clone(),
+                    create_index: n.create_index,
+                    modify_index: n.modify_index,
+                },
+            );
+        }
+        for s in &snap.services {
+            if !self.owns(&s.def.name) {
+                continue;
+            }
+            let key = (lower(&s.node), lower(&s.def.id));
+            self.by_name
+                .entry(lower(&s.def.name))
+                .or_default()
+                .insert(key.clone());
+            self.name_index.insert(lower(&s.def.name), index);
+            self.services.insert(
+                key,
+                Service {
+                    def: s.def.clone(),
+                    node: s.node.clone(),
+                    create_index: s.create_index,
+                    modify_index: s.modify_index,
+                },
+            );
+        }
+        for c in &snap.checks {
+            let key = (lower(&c.node), lower(&c.def.id));
+            let mut check = Check {
+                def: c.def.clone(),
+                node: c.node.clone(),
+                service_name: String::new(),
+                service_tags: Vec::new(),
+                create_index: c.create_index,
+                modify_index: c.modify_index,
+            };
+            if c.def.service_id.is_empty() {
+                self.node_checks.insert(key, check);
+            } else if let Some(s) = self
+                .services
+                .get(&(lower(&c.node), lower(&c.def.service_id)))
+            {
+                check.service_name = s.def.name.clone();
+                check.service_tags = s.def.tags.clone();
+                self.service_checks.insert(key, check);
+            }
+        }
+        self.nodes_index = index;
+        self.node_checks_index = index;
+        self.services_index = index;
+        self.service_checks_index = index;
+        self.applied = index;
+    }
+
     /// Applies a committed command (every shard gets every catalog command).
     pub fn apply(&mut self, index: u64, cmd: &CatalogCommand) {
         assert!(

@@ -26,6 +26,7 @@ Available commands are:
     members    Lists the members of a Consul cluster
     operator   Provides cluster-level tools for Consul operators
     services   Interact with services
+    snapshot   Saves, restores and inspects snapshots of Consul server state
     validate   Validate config files/directories
     version    Prints the Tribune version";
 
@@ -50,6 +51,7 @@ pub fn run(args: Vec<String>) -> i32 {
         "operator" => cluster::operator(rest),
         "info" => cluster::info(rest),
         "keygen" => cluster::keygen(rest),
+        "snapshot" => cluster::snapshot(rest),
         "version" | "-version" | "--version" | "-v" => {
             if rest
                 .iter()

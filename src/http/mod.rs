@@ -14,6 +14,7 @@ pub mod kv_api;
 pub mod query;
 pub mod response;
 pub mod route;
+pub mod snapshot_api;
 pub mod txn_api;
 
 #[cfg(test)]
@@ -48,6 +49,7 @@ pub fn body_limit(route: &Route) -> usize {
         Route::Kv(_) => crate::config::KV_VALUE_BYTES_MAX,
         Route::Txn => crate::config::TXN_BODY_BYTES_MAX,
         Route::CatalogRegister => crate::config::TXN_BODY_BYTES_MAX,
+        Route::Snapshot => crate::config::SNAPSHOT_BYTES_MAX,
         _ => 64 * 1024,
     }
 }
@@ -127,6 +129,8 @@ pub async fn dispatch(
         Route::StatusLeader => agent_api::status_leader(ctx, config, req),
         Route::StatusPeers => agent_api::status_peers(ctx, req),
         Route::OperatorRaftConfiguration => agent_api::raft_configuration(ctx, req),
+        Route::Snapshot if req.method == "PUT" => snapshot_api::restore(ctx, req).await,
+        Route::Snapshot => snapshot_api::save(ctx, req).await,
 
         Route::AgentVersion => agent_api::version(req),
         Route::CatalogRegister => catalog_api::register(ctx, config, req).await,

@@ -49,6 +49,7 @@ pub enum Route {
     AgentLeave,
     AgentForceLeave(String),
     OperatorRaftConfiguration,
+    Snapshot,
     /// `GET /` (no UI yet).
     Root,
     /// Under `/v1/` but not an endpoint we serve.
@@ -118,6 +119,7 @@ impl Route {
             "/v1/agent/members" => Route::AgentMembers,
             "/v1/agent/leave" => Route::AgentLeave,
             "/v1/operator/raft/configuration" => Route::OperatorRaftConfiguration,
+            "/v1/snapshot" => Route::Snapshot,
             "/v1/catalog/deregister" => Route::CatalogDeregister,
             "/v1/catalog/datacenters" => Route::CatalogDatacenters,
             "/v1/catalog/nodes" => Route::CatalogNodes,
@@ -147,6 +149,7 @@ impl Route {
             | Route::AgentLeave
             | Route::AgentForceLeave(_) => &["PUT"],
             Route::OperatorRaftConfiguration => &["GET"],
+            Route::Snapshot => &["GET", "PUT"],
             Route::AgentServices
             | Route::AgentService(_)
             | Route::AgentChecks

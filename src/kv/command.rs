@@ -23,6 +23,9 @@ pub enum Command {
     Txn { ops: Vec<TxnKvOp> },
     /// A catalog write; every shard applies it and keeps what it owns.
     Catalog(crate::catalog::CatalogCommand),
+    /// `PUT /v1/snapshot`: replace the whole state with a validated snapshot body
+    /// (`snapshot::StateSnapshot`); every shard keeps what it owns.
+    Restore { snapshot: Vec<u8> },
 }
 
 impl Command {
@@ -45,7 +48,10 @@ impl Command {
     pub fn is_multi_shard(&self) -> bool {
         matches!(
             self,
-            Command::KvDeleteTree { .. } | Command::Txn { .. } | Command::Catalog(_)
+            Command::KvDeleteTree { .. }
+                | Command::Txn { .. }
+                | Command::Catalog(_)
+                | Command::Restore { .. }
         )
     }
 }

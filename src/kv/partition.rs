@@ -74,6 +74,55 @@ fn same_value(a: &Option<Bytes>, b: &Option<Bytes>) -> bool {
 }
 
 impl KvPartition {
+    /// This partition's entries and tombstones for a snapshot.
+    pub fn export(&self, into: &mut crate::snapshot::StateSnapshot) {
+        for e in self.entries.values() {
+            into.kv.push(crate::snapshot::SnapKv {
+                key: e.key.clone(),
+                flags: e.flags,
+                value: e.value.as_ref().map(|v| v.to_vec()),
+                session: e.session.clone(),
+                lock_index: e.lock_index,
+                create_index: e.create_index,
+                modify_index: e.modify_index,
+            });
+        }
+        into.tombstones
+            .extend(self.tombstones.iter().map(|(k, i)| (k.clone(), *i)));
+    }
+
+    /// Replaces this partition with the keys of `snap` that `owns` accepts, as the committed
+    /// restore at `index`. Entries keep their indexes; the partition's index becomes `index`
+    /// so that every watcher wakes and `X-Consul-Index` never goes backwards.
+    pub fn restore(
+        &mut self,
+        index: u64,
+        snap: &crate::snapshot::StateSnapshot,
+        owns: impl Fn(&str) -> bool,
+    ) {
+        self.entries.clear();
+        self.tombstones.clear();
+        for e in snap.kv.iter().filter(|e| owns(&e.key)) {
+            self.entries.insert(
+                e.key.clone(),
+                DirEntry {
+                    key: e.key.clone(),
+                    lock_index: e.lock_index,
+                    flags: e.flags,
+                    value: e.value.clone().map(Bytes::from),
+                    session: e.session.clone(),
+                    create_index: e.create_index,
+                    modify_index: e.modify_index,
+                },
+            );
+        }
+        for (k, i) in snap.tombstones.iter().filter(|(k, _)| owns(k)) {
+            self.tombstones.insert(k.clone(), *i);
+        }
+        self.index_max = self.index_max.max(index);
+        self.applied = self.applied.max(index);
+    }
+
     /// Highest Raft index this partition has been told about.
     pub fn applied(&self) -> u64 {
         self.applied

@@ -265,6 +265,13 @@ impl ShardCtx {
             ShardMsg::Catalog { query, reply } => {
                 let _ = reply.send(self.catalog_answer(&query));
             }
+            ShardMsg::SnapshotPart { reply } => {
+                let state = self.state.borrow();
+                let mut part = crate::snapshot::StateSnapshot::default();
+                state.partition.export(&mut part);
+                state.catalog.export(&mut part, self.id == 0);
+                let _ = reply.send(part);
+            }
             ShardMsg::AgentApi(forwarded) => {
                 let ctx = self.clone();
                 tokio::task::spawn_local(async move {
@@ -299,6 +306,19 @@ impl ShardCtx {
             }
             Command::Catalog(cmd) => {
                 state.catalog.apply(index, &cmd);
+                true
+            }
+            Command::Restore { snapshot } => {
+                // Validated before it was proposed; a body that still fails to decode is
+                // skipped (logged) rather than taking the shard down.
+                match crate::snapshot::StateSnapshot::decode_body(&snapshot) {
+                    Ok(snap) => {
+                        let (id, n) = (self.id, self.mesh.shards.len());
+                        part.restore(index, &snap, |k| crate::kv::shard_of(k, n) == id);
+                        state.catalog.restore(index, &snap);
+                    }
+                    Err(e) => eprintln!("    [ERROR] restore at {index} skipped: {e}"),
+                }
                 true
             }
             Command::Noop | Command::Txn { .. } => unreachable!("not routed as Apply"),

@@ -304,9 +304,29 @@ impl RaftCore {
                     std::process::exit(1);
                 }
             }
+            RaftInput::Snapshot { parts, meta } => self.snapshot(parts, meta),
             RaftInput::Shutdown => return false,
         }
         true
+    }
+
+    /// A consistent cut of the state: every shard exports after everything dispatched so far
+    /// (and before anything dispatched later), which is the state at the applied index.
+    fn snapshot(
+        &mut self,
+        parts: Vec<tokio::sync::oneshot::Sender<crate::snapshot::StateSnapshot>>,
+        meta: tokio::sync::oneshot::Sender<Result<(u64, u64), String>>,
+    ) {
+        let Some(node) = self.node.as_ref() else {
+            let _ = meta.send(Err("No cluster leader".into()));
+            return;
+        };
+        let index = self.status.applied_index.load(Ordering::Relaxed);
+        let term = node.raft.raft_log.term(index).unwrap_or(0);
+        for (inbox, reply) in self.shards.iter().zip(parts) {
+            inbox.send_blocking(ShardMsg::SnapshotPart { reply });
+        }
+        let _ = meta.send(Ok((index, term)));
     }
 
     fn propose(&mut self, cmd: Command, reply: WriteReply) {
@@ -526,7 +546,7 @@ impl RaftCore {
             }
             // Delete-tree touches every partition; a catalog command is applied by every shard
             // (each keeps the replicated nodes and the services it owns).
-            Command::KvDeleteTree { .. } | Command::Catalog(_) => {
+            Command::KvDeleteTree { .. } | Command::Catalog(_) | Command::Restore { .. } => {
                 for inbox in self.shards.iter() {
                     inbox.send_blocking(ShardMsg::Apply {
                         index,

@@ -297,6 +297,7 @@ pub async fn forward_http(config: &AgentConfig, addr: SocketAddr, req: &ApiReque
                 status: a.status,
                 content_type: match a.content_type.as_str() {
                     "application/json" => Some("application/json"),
+                    "application/octet-stream" => Some("application/octet-stream"),
                     "" => None,
                     _ => Some("text/plain; charset=utf-8"),
                 },

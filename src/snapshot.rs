@@ -1,0 +1,219 @@
+//! State snapshots: what `GET /v1/snapshot` returns, `PUT /v1/snapshot` restores and
+//! `tribune snapshot inspect` reads. Pure.
+//!
+//! The file is ours (Consul's is a tar.gz of its own FSM records; neither side can read the
+//! other's): `[magic "TRIBSNAP"][version u32][index u64][term u64][created unix ms u64]
+//! [body length u64][body: rkyv StateSnapshot][crc32c of everything before, u32]`. A file
+//! that is truncated, corrupt or of another version is refused before anything changes.
+
+use rkyv::{Archive, Deserialize, Serialize};
+
+use crate::catalog::{CheckDef, NodeDef, ServiceDef};
+
+const MAGIC: &[u8; 8] = b"TRIBSNAP";
+/// The snapshot format version (`inspect` prints it as `Version`).
+pub const SNAPSHOT_VERSION: u32 = 1;
+const HEADER_BYTES: usize = 8 + 4 + 8 + 8 + 8 + 8;
+
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SnapKv {
+    pub key: String,
+    pub flags: u64,
+    pub value: Option<Vec<u8>>,
+    pub session: String,
+    pub lock_index: u64,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SnapNode {
+    pub def: NodeDef,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SnapService {
+    pub node: String,
+    pub def: ServiceDef,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SnapCheck {
+    pub node: String,
+    pub def: CheckDef,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+/// The whole replicated state at one Raft index.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct StateSnapshot {
+    pub kv: Vec<SnapKv>,
+    pub tombstones: Vec<(String, u64)>,
+    pub nodes: Vec<SnapNode>,
+    pub services: Vec<SnapService>,
+    pub checks: Vec<SnapCheck>,
+}
+
+impl StateSnapshot {
+    /// Adds another shard's part (shards own disjoint keys; replicated tables come from one).
+    pub fn merge(&mut self, other: StateSnapshot) {
+        self.kv.extend(other.kv);
+        self.tombstones.extend(other.tombstones);
+        self.nodes.extend(other.nodes);
+        self.services.extend(other.services);
+        self.checks.extend(other.checks);
+    }
+
+    /// Sorted, so the same state always gives the same bytes.
+    pub fn normalize(&mut self) {
+        self.kv.sort_by(|a, b| a.key.cmp(&b.key));
+        self.tombstones.sort();
+        self.nodes.sort_by(|a, b| a.def.name.cmp(&b.def.name));
+        self.services
+            .sort_by(|a, b| (&a.node, &a.def.id).cmp(&(&b.node, &b.def.id)));
+        self.checks
+            .sort_by(|a, b| (&a.node, &a.def.id).cmp(&(&b.node, &b.def.id)));
+    }
+
+    pub fn encode_body(&self) -> Vec<u8> {
+        rkyv::to_bytes::<rkyv::rancor::Error>(self)
+            .expect("serialising into memory cannot fail")
+            .into_vec()
+    }
+
+    /// Validates before use: the bytes may come from anywhere.
+    pub fn decode_body(bytes: &[u8]) -> Result<StateSnapshot, String> {
+        let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
+        aligned.extend_from_slice(bytes);
+        rkyv::from_bytes::<StateSnapshot, rkyv::rancor::Error>(&aligned)
+            .map_err(|e| format!("snapshot body is invalid: {e}"))
+    }
+}
+
+/// The header facts `inspect` prints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotMeta {
+    pub version: u32,
+    pub index: u64,
+    pub term: u64,
+    pub created_ms: u64,
+    pub size: usize,
+}
+
+impl SnapshotMeta {
+    /// Consul's snapshot ID shape: `<term>-<index>-<unix ms>`.
+    pub fn id(&self) -> String {
+        format!("{}-{}-{}", self.term, self.index, self.created_ms)
+    }
+}
+
+/// A complete snapshot file.
+pub fn encode_file(snap: &StateSnapshot, index: u64, term: u64, created_ms: u64) -> Vec<u8> {
+    let body = snap.encode_body();
+    let mut out = Vec::with_capacity(HEADER_BYTES + body.len() + 4);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+    out.extend_from_slice(&index.to_le_bytes());
+    out.extend_from_slice(&term.to_le_bytes());
+    out.extend_from_slice(&created_ms.to_le_bytes());
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&body);
+    let crc = crc32c::crc32c(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Checks framing and checksum; returns the header facts and the body bytes.
+pub fn open_file(file: &[u8]) -> Result<(SnapshotMeta, &[u8]), String> {
+    if file.len() < HEADER_BYTES + 4 || &file[..8] != MAGIC {
+        return Err("not a Tribune snapshot (bad header)".into());
+    }
+    let u64_at = |at: usize| u64::from_le_bytes(file[at..at + 8].try_into().unwrap());
+    let version = u32::from_le_bytes(file[8..12].try_into().unwrap());
+    if version != SNAPSHOT_VERSION {
+        return Err(format!("unsupported snapshot version {version}"));
+    }
+    let body_len = u64_at(36) as usize;
+    if file.len() != HEADER_BYTES + body_len.min(file.len()) + 4 {
+        return Err("snapshot is truncated or has trailing bytes".into());
+    }
+    let (covered, crc) = file.split_at(file.len() - 4);
+    if crc32c::crc32c(covered) != u32::from_le_bytes(crc.try_into().unwrap()) {
+        return Err("snapshot checksum mismatch: the file is corrupt".into());
+    }
+    let meta = SnapshotMeta {
+        version,
+        index: u64_at(12),
+        term: u64_at(20),
+        created_ms: u64_at(28),
+        size: file.len(),
+    };
+    Ok((meta, &file[HEADER_BYTES..HEADER_BYTES + body_len]))
+}
+
+/// Opens and decodes a whole file.
+pub fn decode_file(file: &[u8]) -> Result<(SnapshotMeta, StateSnapshot), String> {
+    let (meta, body) = open_file(file)?;
+    Ok((meta, StateSnapshot::decode_body(body)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> StateSnapshot {
+        StateSnapshot {
+            kv: vec![SnapKv {
+                key: "a/b".into(),
+                flags: 7,
+                value: Some(b"hello".to_vec()),
+                session: String::new(),
+                lock_index: 0,
+                create_index: 5,
+                modify_index: 9,
+            }],
+            tombstones: vec![("gone".into(), 8)],
+            nodes: vec![SnapNode {
+                def: NodeDef {
+                    name: "n1".into(),
+                    address: "10.0.0.1".into(),
+                    ..Default::default()
+                },
+                create_index: 3,
+                modify_index: 4,
+            }],
+            services: Vec::new(),
+            checks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_file_round_trips() {
+        let file = encode_file(&sample(), 42, 3, 1_700_000_000_000);
+        let (meta, snap) = decode_file(&file).unwrap();
+        assert_eq!(meta.index, 42);
+        assert_eq!(meta.term, 3);
+        assert_eq!(meta.id(), "3-42-1700000000000");
+        assert_eq!(meta.size, file.len());
+        assert_eq!(snap, sample());
+    }
+
+    proptest! {
+        #[test]
+        fn truncated_or_flipped_files_are_refused(cut in any::<usize>(), at in any::<usize>(), bit in 0u8..8) {
+            let file = encode_file(&sample(), 42, 3, 1);
+            let cut = cut % file.len();
+            prop_assert!(decode_file(&file[..cut]).is_err());
+            let mut flipped = file.clone();
+            let i = at % flipped.len();
+            flipped[i] ^= 1 << bit;
+            prop_assert!(decode_file(&flipped).is_err());
+        }
+    }
+}
