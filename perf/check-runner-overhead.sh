@@ -10,7 +10,7 @@ events { worker_connections 1024; }
 http { access_log off; server { listen 127.0.0.1:18081; location / { return 200 'ok'; } } }
 CONF
 taskset -c "$CLIENT_CPU" nginx -c "$DIR/nginx.conf" & PIDS+=($!)
-taskset -c "$SERVER_CPU" "$ROOT/target/release/tribune" agent -server -data-dir "$DIR/data" -shards 1 -http-port 18520 >/dev/null & PIDS+=($!)
+taskset -c "$SERVER_CPU" "$ROOT/target/release/tribune" agent -server $(solo) -data-dir "$DIR/data" -shards 1 -http-port 18520 >/dev/null & PIDS+=($!)
 AGENT=${PIDS[-1]}
 sleep 1
 start=$(date +%s.%N)

@@ -21,3 +21,7 @@ http { access_log off; server { listen 127.0.0.1:18080 reuseport;
 CONF
   taskset -c "$SERVER_CPU" nginx -c "$1/nginx.conf" & PIDS+=($!)
 }
+# Flags for a single-server agent that bootstraps alone, with gossip and RPC ports of its own
+# (scripts may run several side by side on 127.0.0.1).
+# (Called through $(...), a subshell, so the ports are drawn at random rather than counted.)
+solo() { local p=$((30000 + RANDOM % 15000 * 2)); echo "-bootstrap-expect=1 -serf-lan-port $p -server-port $((p + 1))"; }

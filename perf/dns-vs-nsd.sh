@@ -37,7 +37,7 @@ run() { # name port file
 }
 for n in 10 5000; do
   PORT=$((18654 + n % 7))
-  taskset -c "$SERVER_CPU" "$ROOT/target/release/tribune" agent -server -data-dir "$DIR/data-$n" -shards 1 -http-port $((18540 + n % 7)) -dns-port $PORT >/dev/null & PIDS+=($!)
+  taskset -c "$SERVER_CPU" "$ROOT/target/release/tribune" agent -server $(solo) -data-dir "$DIR/data-$n" -shards 1 -http-port $((18540 + n % 7)) -dns-port $PORT >/dev/null & PIDS+=($!)
   sleep 1
   python3 "$ROOT/perf/register.py" $((18540 + n % 7)) catalog $n
   for round in 1 2; do

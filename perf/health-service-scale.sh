@@ -5,7 +5,7 @@ source "$(dirname "$0")/common.sh"
 need wrk wrk; build; machine
 for n in 10 1000 5000; do
   DIR=$(mktemp -d); PORT=$((18700 + n % 97))
-  taskset -c "$SERVER_CPU" "$ROOT/target/release/tribune" agent -server -data-dir "$DIR" -shards 1 -http-port $PORT >/dev/null & PIDS+=($!)
+  taskset -c "$SERVER_CPU" "$ROOT/target/release/tribune" agent -server $(solo) -data-dir "$DIR" -shards 1 -http-port $PORT >/dev/null & PIDS+=($!)
   sleep 1
   python3 "$ROOT/perf/register.py" $PORT catalog $n
   bytes=$(curl -s "http://127.0.0.1:$PORT/v1/health/service/web" | wc -c)

@@ -5,7 +5,7 @@ source "$(dirname "$0")/common.sh"
 need nginx nginx-light; need wrk wrk; build; machine
 DIR=$(mktemp -d)
 start_nginx_fixed_body "$DIR"
-taskset -c "$SERVER_CPU" "$ROOT/target/release/tribune" agent -server -data-dir "$DIR/data" -shards 1 -http-port 18501 >/dev/null & PIDS+=($!)
+taskset -c "$SERVER_CPU" "$ROOT/target/release/tribune" agent -server $(solo) -data-dir "$DIR/data" -shards 1 -http-port 18501 >/dev/null & PIDS+=($!)
 sleep 1
 curl -sf -X PUT -d value http://127.0.0.1:18501/v1/kv/k >/dev/null
 for round in 1 2; do

@@ -14,3 +14,27 @@ fn dns_query_corpus_replays() {
         "corpus too small to mean anything: {count} files"
     );
 }
+
+fn replay(target: &str, run: fn(&[u8])) {
+    let dir = format!("{}/fuzz/corpus/{target}", env!("CARGO_MANIFEST_DIR"));
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).expect("corpus directory") {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        run(&bytes);
+        count += 1;
+    }
+    assert!(
+        count >= 5,
+        "{target}: corpus too small to mean anything: {count} files"
+    );
+}
+
+#[test]
+fn gossip_packet_corpus_replays() {
+    replay("gossip_packet", tribune::gossip::fuzz_one);
+}
+
+#[test]
+fn rpc_frame_corpus_replays() {
+    replay("rpc_frame", tribune::rpc::fuzz_one);
+}

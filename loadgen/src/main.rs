@@ -6,6 +6,8 @@
 //! (no coordinated omission). DNS, blocking-query fan-out and simulated gossip members
 //! (`--nodes`) arrive with the DNS, gossip and perf issues.
 
+mod sim_gossip;
+
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -72,9 +74,9 @@ fn parse_args() -> Result<Args, String> {
         }
         i += 2;
     }
-    if !["kv-get", "kv-put", "get"].contains(&a.mode.as_str()) {
+    if !["kv-get", "kv-put", "etcd-put", "get"].contains(&a.mode.as_str()) {
         return Err(format!(
-            "--mode must be kv-get, kv-put or get (fixed path), got {}",
+            "--mode must be kv-get, kv-put, etcd-put or get (fixed path), got {}",
             a.mode
         ));
     }
@@ -92,6 +94,23 @@ fn request(a: &Args, n: u64) -> Vec<u8> {
             )
             .into_bytes();
             r.extend(std::iter::repeat_n(b'x', a.value_bytes));
+            r
+        }
+        "etcd-put" => {
+            // etcd v3's JSON gateway: the same key space and value size as kv-put.
+            let key = n % a.keys as u64;
+            let b64 = |b: &[u8]| tribune_b64(b);
+            let body = format!(
+                "{{\"key\":\"{}\",\"value\":\"{}\"}}",
+                b64(format!("loadgen/{key}").as_bytes()),
+                b64(&vec![b'x'; a.value_bytes])
+            );
+            let mut r = format!(
+                "POST /v3/kv/put HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            r.extend_from_slice(body.as_bytes());
             r
         }
         "kv-get" => format!(
@@ -200,6 +219,37 @@ async fn connection(a: std::rc::Rc<Args>, id: usize, start: Instant, end: Instan
 }
 
 fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("sim-gossip") {
+        let mut a = sim_gossip::SimArgs {
+            members: 1000,
+            loss: 0.05,
+            seed: 1,
+            json: false,
+        };
+        let mut i = 1;
+        while i < argv.len() {
+            let flag = argv[i].trim_start_matches('-');
+            let value = argv.get(i + 1).cloned().unwrap_or_default();
+            match flag {
+                "json" => {
+                    a.json = true;
+                    i += 1;
+                    continue;
+                }
+                "members" => a.members = value.parse().expect("--members N"),
+                "loss" => a.loss = value.parse().expect("--loss 0.05"),
+                "seed" => a.seed = value.parse().expect("--seed N"),
+                other => {
+                    eprintln!("loadgen sim-gossip: unknown flag --{other}");
+                    std::process::exit(2);
+                }
+            }
+            i += 2;
+        }
+        sim_gossip::run(&a);
+        return;
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -285,4 +335,26 @@ fn main() {
             h.max() as f64 / 1000.0
         );
     }
+}
+
+/// Standard base64 (for etcd's JSON gateway), written out to keep loadgen's dependencies few.
+fn tribune_b64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

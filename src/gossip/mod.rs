@@ -12,3 +12,43 @@ mod tests;
 
 pub use swim::{Member, MemberEvent, Output, Swim, SwimConfig};
 pub use wire::MemberState;
+
+/// Fuzz entry (`fuzz/fuzz_targets/gossip_packet.rs`, corpus replayed by `tests/fuzz_corpus.rs`):
+/// arbitrary bytes through the packet and push-pull decoders, the keyring, and a live member's
+/// packet and push-pull handlers. Must never panic.
+pub fn fuzz_one(data: &[u8]) {
+    let _ = wire::decode_push_pull(data, 64);
+    let ring = crypto::Keyring {
+        keys: vec![crypto::Key::parse("BuIYviAYi+BbNkOJxZ4YW4xogpF1eFkeZzXgQCA0GFw=").unwrap()],
+    };
+    let _ = ring.open(data);
+    let from: std::net::SocketAddr = "10.0.0.2:8301".parse().unwrap();
+    let mut swim = Swim::new(
+        SwimConfig::lan(),
+        "me",
+        "10.0.0.1:8301".parse().unwrap(),
+        vec![],
+        1,
+        0,
+    );
+    let mut out = Vec::new();
+    // A known peer first, so that suspicion and death paths have someone to act on.
+    let mut join = wire::packet_header(1).to_vec();
+    wire::encode_msg(
+        &wire::Msg::Alive {
+            incarnation: 1,
+            name: "peer".into(),
+            addr: from,
+            tags: vec![],
+        },
+        &mut join,
+    );
+    swim.on_packet(0, from, &join, &mut out);
+    swim.on_packet(1, from, data, &mut out);
+    if let Ok(pp) = wire::decode_push_pull(data, 64) {
+        swim.on_push_pull(2, pp, &mut out);
+    }
+    for t in [10, 2_000, 60_000] {
+        swim.tick(t, &mut out);
+    }
+}

@@ -18,7 +18,7 @@
 //! `gossip::sim` run thousands of members in one process, deterministically.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
 
@@ -184,7 +184,91 @@ struct Broadcast {
     /// The member the message is about: a newer message about it replaces this one.
     about: String,
     bytes: Vec<u8>,
-    transmits: u32,
+}
+
+/// Pending broadcasts ordered by (transmits, age), like memberlist's `TransmitLimitedQueue`:
+/// filling a packet takes the least-sent first in O(k log n), which matters when thousands of
+/// members join at once and every member holds thousands of broadcasts.
+#[derive(Default)]
+struct BroadcastQueue {
+    queue: BTreeMap<(u32, u64), Broadcast>,
+    /// The replaceable (non-suspect) broadcast about each member, by its queue key.
+    latest: DetMap<String, (u32, u64)>,
+    next_id: u64,
+}
+
+impl BroadcastQueue {
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Queues a message; a non-suspect message replaces the previous one about its member.
+    /// Returns true when something had to be dropped to stay within `max`.
+    fn push(&mut self, about: String, bytes: Vec<u8>, replaceable: bool, max: usize) -> bool {
+        if replaceable {
+            if let Some(old) = self.latest.remove(&about) {
+                self.queue.remove(&old);
+            }
+        }
+        let mut dropped = false;
+        if self.queue.len() >= max {
+            // Drop the most-sent (then oldest) one: it has had the most chances to spread.
+            if let Some((&key, _)) = self.queue.iter().next_back() {
+                self.remove(key);
+                dropped = true;
+            }
+        }
+        self.next_id += 1;
+        // Newest first among equals: ids count down within a transmit count.
+        let key = (0, u64::MAX - self.next_id);
+        if replaceable {
+            self.latest.insert(about.clone(), key);
+        }
+        self.queue.insert(key, Broadcast { about, bytes });
+        dropped
+    }
+
+    fn remove(&mut self, key: (u32, u64)) -> Option<Broadcast> {
+        let b = self.queue.remove(&key)?;
+        if self.latest.get(&b.about) == Some(&key) {
+            self.latest.remove(&b.about);
+        }
+        Some(b)
+    }
+
+    /// Appends what fits (least-sent first) to `bytes`; returns how many were added.
+    fn fill(&mut self, bytes: &mut Vec<u8>, room_msgs: usize, limit: u32) -> usize {
+        let mut taken = Vec::new();
+        let mut skipped = 0;
+        for (&key, b) in self.queue.iter() {
+            if taken.len() == room_msgs || skipped > 32 {
+                break;
+            }
+            if bytes.len() + b.bytes.len() > GOSSIP_PACKET_BYTES_MAX {
+                skipped += 1;
+                continue;
+            }
+            bytes.extend_from_slice(&b.bytes);
+            taken.push(key);
+        }
+        for key in &taken {
+            let b = self.remove(*key).unwrap();
+            let transmits = key.0 + 1;
+            if transmits < limit {
+                let new_key = (transmits, key.1);
+                if is_replaceable(&b.bytes) {
+                    self.latest.insert(b.about.clone(), new_key);
+                }
+                self.queue.insert(new_key, b);
+            }
+        }
+        taken.len()
+    }
+}
+
+/// Kind byte of an encoded message: suspicions (6) may coexist, the rest replace each other.
+fn is_replaceable(encoded: &[u8]) -> bool {
+    encoded.first() != Some(&6)
 }
 
 /// One member's SWIM state machine.
@@ -199,7 +283,7 @@ pub struct Swim {
     probe: Option<Probe>,
     relays: DetMap<u32, Relay>,
     suspicions: DetMap<String, Suspicion>,
-    broadcasts: Vec<Broadcast>,
+    broadcasts: BroadcastQueue,
     awareness: u32,
     rng: SmallRng,
     next_probe: u64,
@@ -257,7 +341,7 @@ impl Swim {
             probe: None,
             relays: DetMap::default(),
             suspicions: DetMap::default(),
-            broadcasts: Vec::new(),
+            broadcasts: BroadcastQueue::default(),
             awareness: 0,
             rng,
             stats: SwimStats::default(),
@@ -309,7 +393,7 @@ impl Swim {
     pub fn set_tags(&mut self, tags: Vec<(String, String)>) {
         let me = self.members.get_mut(&self.me).unwrap();
         me.tags = tags;
-        me.incarnation += 1;
+        me.incarnation = me.incarnation.saturating_add(1);
         let msg = self.alive_msg_of(&self.me.clone());
         self.queue_broadcast(msg);
     }
@@ -319,7 +403,7 @@ impl Swim {
     pub fn leave(&mut self, now: u64) {
         self.leaving = true;
         let me = self.members.get_mut(&self.me).unwrap();
-        me.incarnation += 1;
+        me.incarnation = me.incarnation.saturating_add(1);
         me.state = MemberState::Left;
         me.state_change_ms = now;
         let msg = Msg::Dead {
@@ -507,7 +591,8 @@ impl Swim {
 
     fn refute(&mut self, accused: u32) {
         let me = self.members.get_mut(&self.me).unwrap();
-        me.incarnation = me.incarnation.max(accused) + 1;
+        // Saturating: a forged `u32::MAX` must not overflow (found by the fuzzer).
+        me.incarnation = me.incarnation.max(accused).saturating_add(1);
         self.stats.refutations += 1;
         self.awareness = (self.awareness + 1).min(self.cfg.awareness_max - 1);
         let msg = self.alive_msg_of(&self.me.clone());
@@ -687,24 +772,15 @@ impl Swim {
             _ => return,
         };
         // Suspicion confirmations about one member may coexist; anything else replaces.
-        let is_suspect = matches!(msg, Msg::Suspect { .. });
-        if !is_suspect {
-            self.broadcasts.retain(|b| b.about != about);
-        }
-        if self.broadcasts.len() >= GOSSIP_BROADCAST_QUEUE_MAX {
-            // Drop the most-sent one: it has had the most chances to spread.
-            if let Some(i) =
-                (0..self.broadcasts.len()).max_by_key(|&i| self.broadcasts[i].transmits)
-            {
-                self.broadcasts.swap_remove(i);
-                self.stats.broadcasts_dropped += 1;
-            }
-        }
-        self.broadcasts.push(Broadcast {
+        let replaceable = !matches!(msg, Msg::Suspect { .. });
+        if self.broadcasts.push(
             about,
-            bytes: msg_bytes(&msg),
-            transmits: 0,
-        });
+            msg_bytes(&msg),
+            replaceable,
+            GOSSIP_BROADCAST_QUEUE_MAX,
+        ) {
+            self.stats.broadcasts_dropped += 1;
+        }
     }
 
     /// Sends `first` plus as many pending broadcasts as fit.
@@ -728,21 +804,9 @@ impl Swim {
             return;
         }
         let limit = self.retransmit_limit();
-        self.broadcasts.sort_by_key(|b| b.transmits);
-        let mut count = bytes[3] as usize;
-        for b in self.broadcasts.iter_mut() {
-            if count == u8::MAX as usize {
-                break;
-            }
-            if bytes.len() + b.bytes.len() > GOSSIP_PACKET_BYTES_MAX {
-                continue;
-            }
-            bytes.extend_from_slice(&b.bytes);
-            b.transmits += 1;
-            count += 1;
-        }
-        bytes[3] = count as u8;
-        self.broadcasts.retain(|b| b.transmits < limit);
+        let count = bytes[3] as usize;
+        let added = self.broadcasts.fill(bytes, u8::MAX as usize - count, limit);
+        bytes[3] = (count + added) as u8;
     }
 
     /// Advances timers: probes, relays, suspicions, gossip, push-pull, reaping.

@@ -227,3 +227,13 @@ pub fn split_frame(buf: &[u8]) -> Result<Option<(Frame, usize)>, WireError> {
     }
     Ok(Some((Frame::decode(&buf[4..4 + len])?, 4 + len)))
 }
+
+/// Fuzz entry (`fuzz/fuzz_targets/rpc_frame.rs`): arbitrary bytes as a stream of frames and as
+/// one frame body. Must never panic.
+pub fn fuzz_one(data: &[u8]) {
+    let mut at = 0;
+    while let Ok(Some((_, used))) = split_frame(&data[at..]) {
+        at += used;
+    }
+    let _ = Frame::decode(data);
+}

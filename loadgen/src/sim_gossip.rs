@@ -1,0 +1,91 @@
+//! `loadgen sim-gossip`: gossip figures from the deterministic simulator (`tribune::gossip::sim`):
+//! join convergence, time for a failure to reach 99.9 % of members, false deaths under packet
+//! loss, and packets/bytes per quiet member. Simulated time, so the figures do not depend on
+//! this machine's speed (only how long it takes to get them does).
+
+use tribune::gossip::sim::{Faults, SimNet};
+use tribune::gossip::{MemberState, SwimConfig};
+
+pub struct SimArgs {
+    pub members: usize,
+    pub loss: f64,
+    pub seed: u64,
+    pub json: bool,
+}
+
+pub fn run(a: &SimArgs) {
+    let n = a.members;
+    let wall = std::time::Instant::now();
+    let mut net = SimNet::new(n, SwimConfig::lan(), Faults::default(), a.seed);
+    net.join_all();
+    // Convergence is O(n^2) to check: look once per simulated second.
+    let converge_ms = run_until(&mut net, 600_000, SimNet::converged);
+
+    // Quiet traffic: once the join broadcasts have died down (two simulated minutes), packets
+    // and bytes per member per second over 30 simulated seconds.
+    net.run_for(120_000);
+    let (p0, b0) = (net.datagrams_sent, net.bytes_sent);
+    net.run_for(30_000);
+    let pps = (net.datagrams_sent - p0) as f64 / n as f64 / 30.0;
+    let bps = (net.bytes_sent - b0) as f64 / n as f64 / 30.0;
+
+    // A failure: stop one member; time until 99.9 % of the others see it dead.
+    let victim = n / 2;
+    net.stop(victim);
+    let need = ((n - 1) as f64 * 0.999).ceil() as usize;
+    let detect_ms = run_until(&mut net, 600_000, |s| {
+        s.seen_as(victim, MemberState::Dead) >= need
+    });
+
+    // False deaths at the given loss over two simulated minutes.
+    net.faults.loss = a.loss;
+    let since = net.now;
+    net.run_for(120_000);
+    let false_deaths = net.false_deaths(since);
+
+    let fmt = |v: Option<u64>| {
+        v.map_or("not reached".to_string(), |ms| {
+            format!("{:.1} s", ms as f64 / 1000.0)
+        })
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "members": n, "seed": a.seed, "loss": a.loss,
+                "converge_ms": converge_ms, "detect_99_9_ms": detect_ms,
+                "false_deaths": false_deaths,
+                "packets_per_member_s": pps, "bytes_per_member_s": bps,
+                "wall_s": wall.elapsed().as_secs_f64(),
+            })
+        );
+    } else {
+        println!("members                      {n}");
+        println!("join convergence             {}", fmt(converge_ms));
+        println!("failure seen by 99.9%        {}", fmt(detect_ms));
+        println!(
+            "false deaths ({:.0}% loss, 120 s) {false_deaths}",
+            a.loss * 100.0
+        );
+        println!("quiet member traffic         {pps:.2} packets/s, {bps:.0} bytes/s");
+        println!(
+            "wall time                    {:.1} s",
+            wall.elapsed().as_secs_f64()
+        );
+    }
+}
+
+fn run_until(
+    net: &mut SimNet,
+    limit_ms: u64,
+    mut done: impl FnMut(&SimNet) -> bool,
+) -> Option<u64> {
+    let start = net.now;
+    while net.now - start < limit_ms {
+        net.run_for(1000);
+        if done(net) {
+            return Some(net.now - start);
+        }
+    }
+    None
+}
