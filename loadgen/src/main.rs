@@ -6,7 +6,9 @@
 //! (no coordinated omission). DNS, blocking-query fan-out and simulated gossip members
 //! (`--nodes`) arrive with the DNS, gossip and perf issues.
 
+mod members;
 mod sim_gossip;
+mod suite;
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,7 @@ use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-struct Args {
+pub struct Args {
     target: String,
     mode: String,
     path: String,
@@ -64,12 +66,7 @@ fn parse_args() -> Result<Args, String> {
             "rate" => a.rate = Some(num(&value)?),
             "value-bytes" => a.value_bytes = num(&value)? as usize,
             "keys" => a.keys = num(&value)? as usize,
-            "nodes" => {
-                return Err(
-                    "--nodes (simulated gossip members) needs the gossip issue; not built yet"
-                        .into(),
-                )
-            }
+            "nodes" => return Err("--nodes is handled by the suite parser".into()),
             _ => return Err(format!("unknown flag --{flag}")),
         }
         i += 2;
@@ -123,7 +120,7 @@ fn request(a: &Args, n: u64) -> Vec<u8> {
 }
 
 /// Reads one response; returns its status. Handles Content-Length bodies (all we need).
-async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16> {
+pub async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16> {
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = std::str::from_utf8(&buf[..end]).map_err(std::io::Error::other)?;
@@ -160,7 +157,7 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Re
     }
 }
 
-struct Outcome {
+pub struct Outcome {
     histogram: Histogram<u64>,
     ok: u64,
     errors: u64,
@@ -250,6 +247,13 @@ fn main() {
         sim_gossip::run(&a);
         return;
     }
+    if let Some(i) = argv
+        .iter()
+        .position(|a| a.trim_start_matches('-') == "nodes")
+    {
+        run_suite(&argv, i);
+        return;
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -263,47 +267,7 @@ fn main() {
         .unwrap();
     let local = tokio::task::LocalSet::new();
     let args = std::rc::Rc::new(args);
-    let outcome = local.block_on(&runtime, async {
-        if args.mode == "kv-get" {
-            // Seed the keys the GETs read, so the benchmark measures hits.
-            let seed_args = Args {
-                mode: "kv-put".into(),
-                target: args.target.clone(),
-                path: String::new(),
-                connections: 1,
-                seconds: 0.0,
-                rate: None,
-                value_bytes: args.value_bytes,
-                keys: args.keys,
-                json: false,
-            };
-            let mut s = TcpStream::connect(&args.target)
-                .await
-                .expect("connect to target");
-            let mut buf = Vec::new();
-            for k in 0..args.keys as u64 {
-                s.write_all(&request(&seed_args, k)).await.unwrap();
-                read_response(&mut s, &mut buf).await.unwrap();
-            }
-        }
-        let start = Instant::now();
-        let end = start + Duration::from_secs_f64(args.seconds);
-        let tasks: Vec<_> = (0..args.connections)
-            .map(|id| tokio::task::spawn_local(connection(args.clone(), id, start, end)))
-            .collect();
-        let mut total = Outcome {
-            histogram: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
-            ok: 0,
-            errors: 0,
-        };
-        for t in tasks {
-            let o = t.await.unwrap();
-            total.histogram.add(&o.histogram).unwrap();
-            total.ok += o.ok;
-            total.errors += o.errors;
-        }
-        (total, start.elapsed())
-    });
+    let outcome = local.block_on(&runtime, run_http(args.clone()));
     let (o, elapsed) = outcome;
     let h = &o.histogram;
     let rps = o.ok as f64 / elapsed.as_secs_f64();
@@ -357,4 +321,125 @@ fn tribune_b64(input: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Seeds keys when reading them, then runs `connections` closed- or open-loop connections.
+pub async fn run_http(args: std::rc::Rc<Args>) -> (Outcome, Duration) {
+    if args.mode == "kv-get" {
+        // Seed the keys the GETs read, so the benchmark measures hits.
+        let seed_args = Args {
+            mode: "kv-put".into(),
+            target: args.target.clone(),
+            path: String::new(),
+            connections: 1,
+            seconds: 0.0,
+            rate: None,
+            value_bytes: args.value_bytes,
+            keys: args.keys,
+            json: false,
+        };
+        let mut s = TcpStream::connect(&args.target)
+            .await
+            .expect("connect to target");
+        let mut buf = Vec::new();
+        for k in 0..args.keys as u64 {
+            s.write_all(&request(&seed_args, k)).await.unwrap();
+            read_response(&mut s, &mut buf).await.unwrap();
+        }
+    }
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(args.seconds);
+    let tasks: Vec<_> = (0..args.connections)
+        .map(|id| tokio::task::spawn_local(connection(args.clone(), id, start, end)))
+        .collect();
+    let mut total = Outcome {
+        histogram: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
+        ok: 0,
+        errors: 0,
+    };
+    for t in tasks {
+        let o = t.await.unwrap();
+        total.histogram.add(&o.histogram).unwrap();
+        total.ok += o.ok;
+        total.errors += o.errors;
+    }
+    (total, start.elapsed())
+}
+
+/// `--nodes N [--attach host:port] [--join host:port] [--dns host:port] [--sim-ip ip]
+/// [--base-port p] [--seconds s] [--connections c] [--watchers w] [--encrypt key] [--json]`.
+fn run_suite(argv: &[String], _at: usize) {
+    let mut a = suite::SuiteArgs {
+        nodes: 0,
+        http: "127.0.0.1:8500".into(),
+        join: "127.0.0.1:8301".parse().unwrap(),
+        dns: "127.0.0.1:8600".parse().unwrap(),
+        sim_ip: "127.0.0.1".parse().unwrap(),
+        base_port: 40000,
+        seconds: 5.0,
+        connections: 32,
+        watchers: 1000,
+        encrypt: None,
+        datacenter: "dc1".into(),
+        json: false,
+    };
+    let mut i = 0;
+    let fail = |e: String| -> ! {
+        eprintln!("loadgen: {e}");
+        std::process::exit(2)
+    };
+    while i < argv.len() {
+        let flag = argv[i].trim_start_matches('-');
+        if flag == "json" {
+            a.json = true;
+            i += 1;
+            continue;
+        }
+        let v = argv.get(i + 1).cloned().unwrap_or_default();
+        let parse_err = |what: &str| format!("--{flag}: {what}: {v:?}");
+        match flag {
+            "nodes" => {
+                a.nodes = v
+                    .parse()
+                    .unwrap_or_else(|_| fail(parse_err("not a number")))
+            }
+            "attach" | "target" => a.http = v,
+            "join" => a.join = v.parse().unwrap_or_else(|_| fail(parse_err("not ip:port"))),
+            "dns" => a.dns = v.parse().unwrap_or_else(|_| fail(parse_err("not ip:port"))),
+            "sim-ip" => a.sim_ip = v.parse().unwrap_or_else(|_| fail(parse_err("not an IP"))),
+            "base-port" => {
+                a.base_port = v.parse().unwrap_or_else(|_| fail(parse_err("not a port")))
+            }
+            "seconds" | "d" => {
+                a.seconds = v
+                    .parse()
+                    .unwrap_or_else(|_| fail(parse_err("not a number")))
+            }
+            "connections" | "c" => {
+                a.connections = v
+                    .parse()
+                    .unwrap_or_else(|_| fail(parse_err("not a number")))
+            }
+            "watchers" => {
+                a.watchers = v
+                    .parse()
+                    .unwrap_or_else(|_| fail(parse_err("not a number")))
+            }
+            "encrypt" => a.encrypt = Some(v),
+            "datacenter" => a.datacenter = v,
+            other => fail(format!("unknown flag --{other} with --nodes")),
+        }
+        i += 2;
+    }
+    if a.nodes == 0 || a.base_port as usize + a.nodes > 65_535 {
+        fail("--nodes must be at least 1 and fit above --base-port".into());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    if let Err(e) = local.block_on(&runtime, suite::run(a)) {
+        fail(e);
+    }
 }

@@ -1,3 +1,6 @@
+//! SWIM core and wire format: codec properties and simulated clusters (convergence, failure
+//! detection, no false deaths under loss, leave, pauses, partitions, refutation).
+
 use proptest::prelude::*;
 
 use super::sim::{Faults, SimNet};

@@ -1,3 +1,5 @@
+//! RPC frames: round trips through a byte stream, truncation, hostile bytes.
+
 use proptest::prelude::*;
 
 use super::*;

@@ -1,0 +1,321 @@
+//! Simulated gossip members that really take part in a Tribune LAN pool: each one is a
+//! `tribune::gossip::Swim` core with its own UDP socket and TCP listener on loopback, so agents
+//! probe them, gossip to them and push-pull with them over the real protocol (encrypted when
+//! `--encrypt` is given). All of them live on one thread; a 10 ms timer drives their cores.
+//!
+//! The first `JOIN_VIA_AGENT` members join the agent over TCP, as `tribune join` would; the
+//! rest join an earlier simulated member (in process), and the agents learn about them from
+//! gossip, as a large pool grows in practice.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tribune::gossip::crypto::{Key, Keyring};
+use tribune::gossip::wire::{decode_push_pull, encode_push_pull};
+use tribune::gossip::{MemberEvent, MemberState, Output, Swim, SwimConfig};
+
+const JOIN_VIA_AGENT: usize = 8;
+const TICK_MS: u64 = 10;
+
+/// What `--nodes` reports about gossip.
+#[derive(Default, Clone, Debug)]
+pub struct GossipFigures {
+    pub members: usize,
+    /// From the first join until the agent lists every simulated member alive.
+    pub convergence_ms: Option<u64>,
+    /// Failed events, in any simulated member's view, about a member that was running.
+    pub false_deaths: u64,
+    pub bytes_out: u64,
+    pub packets_out: u64,
+    pub elapsed_ms: u64,
+}
+
+pub struct Members {
+    cores: RefCell<Vec<Swim>>,
+    sockets: Vec<Rc<UdpSocket>>,
+    index_of: HashMap<SocketAddr, usize>,
+    keyring: Keyring,
+    started: Instant,
+    false_deaths: RefCell<u64>,
+}
+
+/// Raises the open-file limit: every member holds a UDP socket and a TCP listener.
+fn raise_fd_limit(need: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain libc calls on a stack struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < need {
+            lim.rlim_cur = need.min(lim.rlim_max.max(need));
+            lim.rlim_max = lim.rlim_max.max(lim.rlim_cur);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                eprintln!("loadgen: could not raise the open-file limit to {need}");
+            }
+        }
+    }
+}
+
+fn tags(i: usize, dc: &str) -> Vec<(String, String)> {
+    let mut t = vec![
+        ("build".into(), "1.21.0:loadgen".into()),
+        ("dc".into(), dc.to_string()),
+        ("id".into(), format!("00000000-0000-4000-8000-{i:012}")),
+        ("role".into(), "node".into()),
+        ("segment".into(), String::new()),
+        ("vsn".into(), "2".into()),
+        ("vsn_max".into(), "3".into()),
+        ("vsn_min".into(), "2".into()),
+    ];
+    t.sort();
+    t
+}
+
+impl Members {
+    /// Binds `n` members on `ip`, ports `base_port..base_port + n` (UDP and TCP).
+    pub async fn bind(
+        n: usize,
+        ip: IpAddr,
+        base_port: u16,
+        dc: &str,
+        encrypt: Option<&str>,
+    ) -> Result<Rc<Members>, String> {
+        raise_fd_limit(2 * n as u64 + 4096);
+        let keyring = Keyring {
+            keys: encrypt.map(Key::parse).transpose()?.into_iter().collect(),
+        };
+        let mut cores = Vec::with_capacity(n);
+        let mut sockets = Vec::with_capacity(n);
+        let mut listeners = Vec::with_capacity(n);
+        let mut index_of = HashMap::new();
+        for i in 0..n {
+            let addr = SocketAddr::new(ip, base_port + i as u16);
+            let udp = UdpSocket::bind(addr)
+                .await
+                .map_err(|e| format!("bind UDP {addr}: {e}"))?;
+            let tcp = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("bind TCP {addr}: {e}"))?;
+            cores.push(Swim::new(
+                SwimConfig::lan(),
+                &format!("sim-{i}"),
+                addr,
+                tags(i, dc),
+                i as u64 + 1,
+                0,
+            ));
+            sockets.push(Rc::new(udp));
+            listeners.push(tcp);
+            index_of.insert(addr, i);
+        }
+        let m = Rc::new(Members {
+            cores: RefCell::new(cores),
+            sockets,
+            index_of,
+            keyring,
+            started: Instant::now(),
+            false_deaths: RefCell::new(0),
+        });
+        for (i, l) in listeners.into_iter().enumerate() {
+            tokio::task::spawn_local(m.clone().accept(i, l));
+            tokio::task::spawn_local(m.clone().recv(i));
+        }
+        tokio::task::spawn_local(m.clone().ticker());
+        Ok(m)
+    }
+
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn process(self: &Rc<Self>, i: usize, out: Vec<Output>) {
+        for o in out {
+            match o {
+                Output::Packet { to, bytes } => {
+                    let sealed = self.keyring.seal(&bytes);
+                    if let Some(&j) = self.index_of.get(&to) {
+                        // Member to member: deliver in process (it is the same protocol).
+                        let from = self.sockets[i].local_addr().unwrap();
+                        let mut out = Vec::new();
+                        if let Ok(plain) = self.keyring.open(&sealed) {
+                            self.cores.borrow_mut()[j].on_packet(
+                                self.now(),
+                                from,
+                                &plain,
+                                &mut out,
+                            );
+                        }
+                        self.process(j, out);
+                    } else {
+                        let _ = self.sockets[i].try_send_to(&sealed, to);
+                    }
+                }
+                Output::PushPull { to, join } => {
+                    if let Some(&j) = self.index_of.get(&to) {
+                        let (a, b) = {
+                            let cores = self.cores.borrow();
+                            (
+                                cores[i].push_pull_state(join),
+                                cores[j].push_pull_state(join),
+                            )
+                        };
+                        let (mut oi, mut oj) = (Vec::new(), Vec::new());
+                        self.cores.borrow_mut()[j].on_push_pull(self.now(), a, &mut oj);
+                        self.cores.borrow_mut()[i].on_push_pull(self.now(), b, &mut oi);
+                        self.process(j, oj);
+                        self.process(i, oi);
+                    } else {
+                        let m = self.clone();
+                        tokio::task::spawn_local(async move {
+                            let _ = m.push_pull(i, to, join).await;
+                        });
+                    }
+                }
+                Output::Event(MemberEvent::Failed(name)) => {
+                    if name.starts_with("sim-") {
+                        // Simulated members never stop, so any death of one is a false death.
+                        *self.false_deaths.borrow_mut() += 1;
+                    }
+                }
+                Output::Event(_) => {}
+            }
+        }
+    }
+
+    async fn ticker(self: Rc<Self>) {
+        let mut every = tokio::time::interval(Duration::from_millis(TICK_MS));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            every.tick().await;
+            let now = self.now();
+            let n = self.sockets.len();
+            for i in 0..n {
+                let mut out = Vec::new();
+                self.cores.borrow_mut()[i].tick(now, &mut out);
+                self.process(i, out);
+            }
+        }
+    }
+
+    async fn recv(self: Rc<Self>, i: usize) {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let Ok((len, from)) = self.sockets[i].recv_from(&mut buf).await else {
+                continue;
+            };
+            let Ok(plain) = self.keyring.open(&buf[..len]) else {
+                continue;
+            };
+            let mut out = Vec::new();
+            self.cores.borrow_mut()[i].on_packet(self.now(), from, &plain, &mut out);
+            self.process(i, out);
+        }
+    }
+
+    async fn read_state(
+        &self,
+        s: &mut TcpStream,
+    ) -> Result<tribune::gossip::wire::PushPull, String> {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).await.map_err(|e| e.to_string())?;
+        let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+        s.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+        let plain = self.keyring.open(&body).map_err(|e| e.to_string())?;
+        decode_push_pull(&plain, 1_000_000).map_err(|e| e.to_string())
+    }
+
+    async fn write_state(&self, i: usize, s: &mut TcpStream, join: bool) -> Result<(), String> {
+        let state = self.cores.borrow()[i].push_pull_state(join);
+        let body = self.keyring.seal(&encode_push_pull(&state));
+        let mut framed = (body.len() as u32).to_le_bytes().to_vec();
+        framed.extend_from_slice(&body);
+        s.write_all(&framed).await.map_err(|e| e.to_string())
+    }
+
+    async fn accept(self: Rc<Self>, i: usize, l: TcpListener) {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                continue;
+            };
+            let m = self.clone();
+            tokio::task::spawn_local(async move {
+                let Ok(remote) = m.read_state(&mut s).await else {
+                    return;
+                };
+                if m.write_state(i, &mut s, remote.join).await.is_ok() {
+                    let mut out = Vec::new();
+                    m.cores.borrow_mut()[i].on_push_pull(m.now(), remote, &mut out);
+                    m.process(i, out);
+                }
+            });
+        }
+    }
+
+    async fn push_pull(
+        self: &Rc<Self>,
+        i: usize,
+        to: SocketAddr,
+        join: bool,
+    ) -> Result<(), String> {
+        let mut s = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(to))
+            .await
+            .map_err(|_| "timeout".to_string())?
+            .map_err(|e| e.to_string())?;
+        self.write_state(i, &mut s, join).await?;
+        let remote = self.read_state(&mut s).await?;
+        let mut out = Vec::new();
+        self.cores.borrow_mut()[i].on_push_pull(self.now(), remote, &mut out);
+        self.process(i, out);
+        Ok(())
+    }
+
+    /// Joins everyone: the first few through the agent at `agent`, the rest through an
+    /// earlier member, `rate` joins per second.
+    pub async fn join(self: &Rc<Self>, agent: SocketAddr, rate: f64) -> Result<(), String> {
+        let n = self.sockets.len();
+        let pause = Duration::from_secs_f64(1.0 / rate.max(1.0));
+        for i in 0..n {
+            if i < JOIN_VIA_AGENT.min(n) {
+                self.push_pull(i, agent, true).await?;
+            } else {
+                let j = i % JOIN_VIA_AGENT.min(n);
+                let to = self.sockets[j].local_addr().unwrap();
+                self.process(i, vec![Output::PushPull { to, join: true }]);
+            }
+            tokio::time::sleep(pause).await;
+        }
+        Ok(())
+    }
+
+    /// How many simulated members every simulated member sees alive (min over members).
+    pub fn min_view(&self) -> usize {
+        let cores = self.cores.borrow();
+        cores
+            .iter()
+            .map(|c| {
+                c.members()
+                    .filter(|m| m.state == MemberState::Alive)
+                    .count()
+            })
+            .min()
+            .unwrap_or(0)
+    }
+
+    pub fn figures(&self) -> GossipFigures {
+        let cores = self.cores.borrow();
+        GossipFigures {
+            members: cores.len(),
+            convergence_ms: None,
+            false_deaths: *self.false_deaths.borrow(),
+            bytes_out: cores.iter().map(|c| c.stats.bytes_out).sum(),
+            packets_out: cores.iter().map(|c| c.stats.packets_out).sum(),
+            elapsed_ms: self.now(),
+        }
+    }
+}

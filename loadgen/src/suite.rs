@@ -1,0 +1,474 @@
+//! `loadgen --nodes N`: brings up N simulated gossip members in the agents' LAN pool, waits
+//! until the agent lists them all alive (gossip convergence), registers a `web` instance on
+//! each, then drives DNS (A, SRV) and HTTP (KV get/put, health, catalog, blocking-query
+//! watchers) phase by phase, printing a progress line, then a table (or `--json`).
+
+use std::cell::Cell;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpStream, UdpSocket};
+
+use crate::members::{GossipFigures, Members};
+use crate::{read_response, run_http, Args, Outcome};
+
+pub struct SuiteArgs {
+    pub nodes: usize,
+    /// The agent's HTTP address.
+    pub http: String,
+    /// The agent's LAN gossip address (what members join).
+    pub join: SocketAddr,
+    /// The agent's DNS address.
+    pub dns: SocketAddr,
+    pub sim_ip: IpAddr,
+    pub base_port: u16,
+    pub seconds: f64,
+    pub connections: usize,
+    pub watchers: usize,
+    pub encrypt: Option<String>,
+    pub datacenter: String,
+    pub json: bool,
+}
+
+/// One phase's result.
+struct Phase {
+    name: String,
+    outcome: Outcome,
+    elapsed: Duration,
+}
+
+fn hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).unwrap()
+}
+
+/// Sim members the agent lists alive.
+async fn alive_at_agent(host: &str) -> usize {
+    // read_response leaves the body in the buffer it was given only for Content-Length
+    // bodies; /v1/agent/members is one, so fetch with a plain read.
+    let Ok(mut s) = TcpStream::connect(host).await else {
+        return 0;
+    };
+    let req =
+        format!("GET /v1/agent/members HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return 0;
+    }
+    let mut all = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut s, &mut all).await;
+    let Some(at) = all.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return 0;
+    };
+    let members: Vec<serde_json::Value> =
+        serde_json::from_slice(&all[at + 4..]).unwrap_or_default();
+    members
+        .iter()
+        .filter(|m| m["Name"].as_str().is_some_and(|n| n.starts_with("sim-")) && m["Status"] == 1)
+        .count()
+}
+
+fn dns_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+    let mut q = Vec::with_capacity(64);
+    q.extend_from_slice(&id.to_be_bytes());
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]); // RD, one question
+    for label in name.trim_end_matches('.').split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.push(0);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&1u16.to_be_bytes());
+    q
+}
+
+/// Closed-loop UDP DNS from `conns` sockets; a reply must be NOERROR with answers.
+async fn dns_phase(
+    target: SocketAddr,
+    name: &'static str,
+    qtype: u16,
+    conns: usize,
+    secs: f64,
+) -> (Outcome, Duration) {
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(secs);
+    let tasks: Vec<_> = (0..conns)
+        .map(|c| {
+            tokio::task::spawn_local(async move {
+                let mut out = Outcome {
+                    histogram: hist(),
+                    ok: 0,
+                    errors: 0,
+                };
+                let Ok(sock) = UdpSocket::bind("127.0.0.1:0").await else {
+                    out.errors += 1;
+                    return out;
+                };
+                let mut buf = [0u8; 4096];
+                let mut id = (c as u16).wrapping_mul(7919);
+                while Instant::now() < end {
+                    id = id.wrapping_add(1);
+                    let sent = Instant::now();
+                    if sock
+                        .send_to(&dns_query(id, name, qtype), target)
+                        .await
+                        .is_err()
+                    {
+                        out.errors += 1;
+                        continue;
+                    }
+                    match tokio::time::timeout(Duration::from_secs(1), sock.recv(&mut buf)).await {
+                        Ok(Ok(n)) if n >= 12 && buf[..2] == id.to_be_bytes() => {
+                            let rcode = buf[3] & 0x0f;
+                            let answers = u16::from_be_bytes([buf[6], buf[7]]);
+                            if rcode == 0 && answers > 0 {
+                                out.ok += 1;
+                                out.histogram
+                                    .saturating_record(sent.elapsed().as_micros().max(1) as u64);
+                            } else {
+                                out.errors += 1;
+                            }
+                        }
+                        _ => out.errors += 1,
+                    }
+                }
+                out
+            })
+        })
+        .collect();
+    let mut total = Outcome {
+        histogram: hist(),
+        ok: 0,
+        errors: 0,
+    };
+    for t in tasks {
+        let o = t.await.unwrap();
+        total.histogram.add(&o.histogram).unwrap();
+        total.ok += o.ok;
+        total.errors += o.errors;
+    }
+    (total, start.elapsed())
+}
+
+/// `watchers` blocking queries on one key while a writer changes it every 100 ms: each
+/// watcher's latency is from the write to its wake-up.
+async fn watch_phase(host: String, watchers: usize, secs: f64) -> (Outcome, Duration) {
+    let last_write = Rc::new(Cell::new(Instant::now()));
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(secs);
+    let writer = {
+        let (host, last_write) = (host.clone(), last_write.clone());
+        tokio::task::spawn_local(async move {
+            let Ok(mut s) = TcpStream::connect(&host).await else {
+                return;
+            };
+            let mut buf = Vec::new();
+            let mut n = 0u64;
+            while Instant::now() < end {
+                n += 1;
+                let body = n.to_string();
+                let req = format!(
+                    "PUT /v1/kv/loadgen/watched HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                last_write.set(Instant::now());
+                if s.write_all(req.as_bytes()).await.is_err()
+                    || read_response(&mut s, &mut buf).await.is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let tasks: Vec<_> = (0..watchers)
+        .map(|_| {
+            let (host, last_write) = (host.clone(), last_write.clone());
+            tokio::task::spawn_local(async move {
+                let mut out = Outcome { histogram: hist(), ok: 0, errors: 0 };
+                let Ok(mut s) = TcpStream::connect(&host).await else {
+                    out.errors += 1;
+                    return out;
+                };
+                let mut buf = Vec::new();
+                let mut index = 1u64;
+                while Instant::now() < end {
+                    let req = format!(
+                        "GET /v1/kv/loadgen/watched?index={index}&wait=2s HTTP/1.1\r\nHost: {host}\r\n\r\n"
+                    );
+                    if s.write_all(req.as_bytes()).await.is_err() {
+                        out.errors += 1;
+                        return out;
+                    }
+                    match read_response_index(&mut s, &mut buf).await {
+                        Ok((status, new_index)) if status < 400 || status == 404 => {
+                            if new_index > index && index > 1 {
+                                out.ok += 1;
+                                out.histogram
+                                    .saturating_record(last_write.get().elapsed().as_micros().max(1) as u64);
+                            }
+                            index = new_index.max(1);
+                        }
+                        _ => {
+                            out.errors += 1;
+                            return out;
+                        }
+                    }
+                }
+                out
+            })
+        })
+        .collect();
+    let mut total = Outcome {
+        histogram: hist(),
+        ok: 0,
+        errors: 0,
+    };
+    for t in tasks {
+        let o = t.await.unwrap();
+        total.histogram.add(&o.histogram).unwrap();
+        total.ok += o.ok;
+        total.errors += o.errors;
+    }
+    let _ = writer.await;
+    (total, start.elapsed())
+}
+
+/// Like `read_response`, also returning `X-Consul-Index`.
+async fn read_response_index(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(u16, u64)> {
+    // Peek at the head before read_response consumes it.
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let index = head
+                .lines()
+                .find_map(|l| {
+                    l.split_once(':')
+                        .filter(|(n, _)| n.eq_ignore_ascii_case("x-consul-index"))
+                        .and_then(|(_, v)| v.trim().parse().ok())
+                })
+                .unwrap_or(0);
+            let status = read_response(s, buf).await?;
+            return Ok((status, index));
+        }
+        let mut chunk = [0u8; 16384];
+        let n = tokio::io::AsyncReadExt::read(s, &mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Registers a `web` instance on every simulated node through the catalog API.
+async fn register_services(host: &str, ip: IpAddr, base_port: u16, n: usize) -> u64 {
+    let per = n.div_ceil(16);
+    let tasks: Vec<_> = (0..16)
+        .map(|t| {
+            let host = host.to_string();
+            tokio::task::spawn_local(async move {
+                let Ok(mut s) = TcpStream::connect(&host).await else { return 1 };
+                let mut buf = Vec::new();
+                let mut errors = 0;
+                for i in (t * per)..((t + 1) * per).min(n) {
+                    let body = format!(
+                        r#"{{"Node":"sim-{i}","Address":"{ip}","Service":{{"Service":"web","Port":{}}}}}"#,
+                        base_port as usize + i
+                    );
+                    let req = format!(
+                        "PUT /v1/catalog/register HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let ok = s.write_all(req.as_bytes()).await.is_ok()
+                        && matches!(read_response(&mut s, &mut buf).await, Ok(200));
+                    if !ok {
+                        errors += 1;
+                    }
+                }
+                errors
+            })
+        })
+        .collect();
+    let mut errors = 0;
+    for t in tasks {
+        errors += t.await.unwrap();
+    }
+    errors
+}
+
+pub async fn run(a: SuiteArgs) -> Result<(), String> {
+    let members = Members::bind(
+        a.nodes,
+        a.sim_ip,
+        a.base_port,
+        &a.datacenter,
+        a.encrypt.as_deref(),
+    )
+    .await?;
+    let t0 = Instant::now();
+    let joining = {
+        let (m, join) = (members.clone(), a.join);
+        tokio::task::spawn_local(async move { m.join(join, 1000.0).await })
+    };
+    // Convergence: every simulated member alive in the agent's member list.
+    let mut figures = GossipFigures::default();
+    let limit = Duration::from_secs(600);
+    loop {
+        let alive = alive_at_agent(&a.http).await;
+        if !a.json {
+            eprint!(
+                "\r[{:6.1} s] gossip: agent sees {alive}/{} simulated members alive; members' min view {}    ",
+                t0.elapsed().as_secs_f64(),
+                a.nodes,
+                members.min_view()
+            );
+        }
+        if alive >= a.nodes {
+            figures.convergence_ms = Some(t0.elapsed().as_millis() as u64);
+            break;
+        }
+        if t0.elapsed() > limit {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    joining.await.unwrap()?;
+    if !a.json {
+        eprintln!();
+    }
+    let reg_errors = register_services(&a.http, a.sim_ip, a.base_port, a.nodes).await;
+    let mut phases = Vec::new();
+    let secs = a.seconds;
+    for (name, qtype) in [("dns A web.service", 1u16), ("dns SRV web.service", 33)] {
+        if !a.json {
+            eprintln!("phase: {name} ...");
+        }
+        let (o, e) = dns_phase(a.dns, "web.service.consul", qtype, a.connections, secs).await;
+        phases.push(Phase {
+            name: name.into(),
+            outcome: o,
+            elapsed: e,
+        });
+    }
+    for (name, mode, path, conns) in [
+        ("http kv-put", "kv-put", "", a.connections),
+        ("http kv-get", "kv-get", "", a.connections),
+        (
+            "http health web (passing)",
+            "get",
+            "/v1/health/service/web?passing",
+            4,
+        ),
+        (
+            "http catalog services",
+            "get",
+            "/v1/catalog/services",
+            a.connections,
+        ),
+    ] {
+        if !a.json {
+            eprintln!("phase: {name} ...");
+        }
+        let args = Rc::new(Args {
+            target: a.http.clone(),
+            mode: mode.into(),
+            path: path.into(),
+            connections: conns,
+            seconds: secs,
+            rate: None,
+            value_bytes: 100,
+            keys: 1000,
+            json: false,
+        });
+        let (o, e) = run_http(args).await;
+        phases.push(Phase {
+            name: name.into(),
+            outcome: o,
+            elapsed: e,
+        });
+    }
+    if !a.json {
+        eprintln!("phase: {} blocking-query watchers ...", a.watchers);
+    }
+    let (o, e) = watch_phase(a.http.clone(), a.watchers, secs).await;
+    phases.push(Phase {
+        name: format!("watch fan-out ({} watchers)", a.watchers),
+        outcome: o,
+        elapsed: e,
+    });
+
+    let g = members.figures();
+    figures.members = g.members;
+    figures.false_deaths = g.false_deaths;
+    figures.bytes_out = g.bytes_out;
+    figures.packets_out = g.packets_out;
+    figures.elapsed_ms = g.elapsed_ms;
+    report(&a, &figures, reg_errors, &phases);
+    Ok(())
+}
+
+fn report(a: &SuiteArgs, g: &GossipFigures, reg_errors: u64, phases: &[Phase]) {
+    let secs = g.elapsed_ms as f64 / 1000.0;
+    let per_member_bps = g.bytes_out as f64 / g.members.max(1) as f64 / secs.max(0.001);
+    let per_member_pps = g.packets_out as f64 / g.members.max(1) as f64 / secs.max(0.001);
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    if a.json {
+        let rows: Vec<serde_json::Value> = phases
+            .iter()
+            .map(|p| {
+                let h = &p.outcome.histogram;
+                serde_json::json!({
+                    "phase": p.name, "requests": p.outcome.ok, "errors": p.outcome.errors,
+                    "rps": p.outcome.ok as f64 / p.elapsed.as_secs_f64(),
+                    "p50_ms": ms(h, 0.5), "p99_ms": ms(h, 0.99), "p999_ms": ms(h, 0.999),
+                    "max_ms": h.max() as f64 / 1000.0,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "nodes": a.nodes,
+                "gossip": {
+                    "convergence_ms": g.convergence_ms, "false_deaths": g.false_deaths,
+                    "bytes_per_member_s": per_member_bps, "packets_per_member_s": per_member_pps,
+                },
+                "registration_errors": reg_errors,
+                "phases": rows,
+            })
+        );
+        return;
+    }
+    println!("simulated members   {}", g.members);
+    println!(
+        "gossip convergence  {}",
+        g.convergence_ms
+            .map_or("not reached in 600 s".into(), |m| format!(
+                "{:.1} s",
+                m as f64 / 1000.0
+            ))
+    );
+    println!("false deaths        {}", g.false_deaths);
+    println!("per member          {per_member_pps:.2} packets/s, {per_member_bps:.0} bytes/s (whole run, join included)");
+    println!("registration errors {reg_errors}");
+    println!();
+    println!(
+        "{:<34} {:>10} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "phase", "requests", "errors", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms"
+    );
+    for p in phases {
+        let h = &p.outcome.histogram;
+        println!(
+            "{:<34} {:>10} {:>7} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+            p.name,
+            p.outcome.ok,
+            p.outcome.errors,
+            p.outcome.ok as f64 / p.elapsed.as_secs_f64(),
+            ms(h, 0.5),
+            ms(h, 0.99),
+            ms(h, 0.999),
+            h.max() as f64 / 1000.0
+        );
+    }
+}
