@@ -49,6 +49,11 @@ pub enum RaftInput {
         parts: Vec<oneshot::Sender<crate::snapshot::StateSnapshot>>,
         meta: oneshot::Sender<Result<(u64, u64), String>>,
     },
+    /// `?consistent`: confirm leadership with a quorum (raft-rs ReadIndex) and answer once the
+    /// read index is dispatched to the shards, so a read queued after the answer sees it.
+    ReadIndex {
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
     /// Stop the thread after the current batch.
     Shutdown,
 }

@@ -116,6 +116,26 @@ pub async fn dispatch(
             Err(reply) => reply,
         };
     }
+    if req.query.has("consistent")
+        && matches!(req.method.as_str(), "GET" | "HEAD")
+        && !route.is_agent_local()
+    {
+        // Consul's consistent mode: leadership confirmed by a quorum before the read.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if ctx
+            .mesh
+            .raft
+            .try_send(crate::mesh::RaftInput::ReadIndex { reply: tx })
+            .is_err()
+        {
+            return Reply::text(500, "No cluster leader");
+        }
+        match rx.await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Reply::text(500, e),
+            Err(_) => return Reply::text(500, "No cluster leader"),
+        }
+    }
     if route.is_agent_local() {
         if ctx.id == 0 {
             return agent_local_api::dispatch(ctx, route, &req).await;

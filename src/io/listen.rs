@@ -27,3 +27,21 @@ pub fn reuseport_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }
+
+/// Connects from `local` (port 0): traffic between agents leaves from the agent's `bind`
+/// address, as Consul's does, so that a multi-homed host (or a test partitioning 127.0.0.x
+/// addresses) sees the address the agent advertises.
+pub async fn connect_from(
+    local: std::net::IpAddr,
+    to: SocketAddr,
+) -> io::Result<tokio::net::TcpStream> {
+    let socket = if to.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    if local.is_ipv4() == to.is_ipv4() && !local.is_unspecified() {
+        socket.bind(SocketAddr::new(local, 0))?;
+    }
+    socket.connect(to).await
+}

@@ -269,7 +269,9 @@ impl GossipRuntime {
     ) -> Result<(), String> {
         let limit = Duration::from_millis(GOSSIP_STREAM_TIMEOUT_MS);
         let exchange = async {
-            let mut s = TcpStream::connect(to).await.map_err(|e| e.to_string())?;
+            let mut s = crate::io::listen::connect_from(self.config.bind_addr, to)
+                .await
+                .map_err(|e| e.to_string())?;
             self.write_state(&mut s, join).await?;
             self.read_state(&mut s).await
         };

@@ -124,7 +124,8 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
     let mut threads = Vec::new();
     let mut log_uses_io_uring = None;
     if config.server {
-        let (outbox, transport) = raft_transport::spawn(cluster.clone(), rpc::hello(&config))?;
+        let (outbox, transport) =
+            raft_transport::spawn(cluster.clone(), rpc::hello(&config), config.bind_addr)?;
         threads.push(transport);
         let me = raft_core::SelfIdentity {
             raft_id: raft_id_of(&config.node_id),

@@ -69,7 +69,13 @@ pub struct RaftCore {
     deferred: Vec<LogRecord>,
     frames: Vec<u8>,
     started: Instant,
+    /// `?consistent` reads waiting for their ReadIndex (by id), then for the index to be
+    /// dispatched (`confirmed_reads`, with the read index).
+    reads: HashMap<u64, (ReadReply, Instant)>,
+    confirmed_reads: Vec<(u64, ReadReply)>,
 }
+
+type ReadReply = tokio::sync::oneshot::Sender<Result<u64, String>>;
 
 fn discard_logger() -> slog::Logger {
     // raft-rs logs through slog; our own log lines report what operators need.
@@ -136,6 +142,8 @@ impl RaftCore {
             deferred: Vec::new(),
             frames: Vec::new(),
             started: Instant::now(),
+            reads: HashMap::new(),
+            confirmed_reads: Vec::new(),
         };
         let configured = !core
             .unbooted
@@ -305,6 +313,7 @@ impl RaftCore {
                 }
             }
             RaftInput::Snapshot { parts, meta } => self.snapshot(parts, meta),
+            RaftInput::ReadIndex { reply } => self.read_index(reply),
             RaftInput::Shutdown => return false,
         }
         true
@@ -357,8 +366,59 @@ impl RaftCore {
         }
     }
 
+    fn read_index(&mut self, reply: ReadReply) {
+        let Some(node) = self.node.as_mut() else {
+            let _ = reply.send(Err("No cluster leader".into()));
+            return;
+        };
+        if node.raft.state != StateRole::Leader {
+            let _ = reply.send(Err("No cluster leader".into()));
+            return;
+        }
+        let id = self.next_proposal;
+        self.next_proposal += 1;
+        let mut context = Vec::with_capacity(16);
+        context.extend_from_slice(&self.epoch.to_le_bytes());
+        context.extend_from_slice(&id.to_le_bytes());
+        node.read_index(context);
+        let deadline = Instant::now() + Duration::from_millis(PROPOSAL_TIMEOUT_MS);
+        self.reads.insert(id, (reply, deadline));
+    }
+
+    /// Moves confirmed reads along, and answers those whose index has been dispatched.
+    fn release_reads(&mut self, states: Vec<raft::ReadState>) {
+        for rs in states {
+            let ctx = &rs.request_ctx;
+            if ctx.len() != 16 || u64::from_le_bytes(ctx[..8].try_into().unwrap()) != self.epoch {
+                continue;
+            }
+            let id = u64::from_le_bytes(ctx[8..].try_into().unwrap());
+            if let Some((reply, _)) = self.reads.remove(&id) {
+                self.confirmed_reads.push((rs.index, reply));
+            }
+        }
+        let applied = self.status.applied_index.load(Ordering::Relaxed);
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.confirmed_reads)
+            .into_iter()
+            .partition(|(index, _)| *index <= applied);
+        self.confirmed_reads = waiting;
+        for (index, reply) in ready {
+            let _ = reply.send(Ok(index));
+        }
+    }
+
     fn expire_pending(&mut self) {
         let now = Instant::now();
+        let late: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|(_, (_, deadline))| now >= *deadline)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            let (reply, _) = self.reads.remove(&id).unwrap();
+            let _ = reply.send(Err("timed out confirming leadership".into()));
+        }
         let expired: Vec<u64> = self
             .pending
             .iter()
@@ -411,6 +471,7 @@ impl RaftCore {
         self.persist(&records)?;
         let msgs = ready.take_persisted_messages();
         self.send_messages(msgs);
+        let read_states = ready.take_read_states();
         if let Some(ss) = ready.ss() {
             self.status.leader_id.store(ss.leader_id, Ordering::Relaxed);
             self.status
@@ -445,6 +506,7 @@ impl RaftCore {
         self.status
             .last_log_index
             .store(node.raft.raft_log.last_index(), Ordering::Relaxed);
+        self.release_reads(read_states);
         Ok(())
     }
 
@@ -462,6 +524,12 @@ impl RaftCore {
     fn fail_pending(&mut self, why: &str) {
         for (_, (reply, _)) in self.pending.drain() {
             let _ = reply.send(WriteOutcome::Failed(format!("No cluster leader ({why})")));
+        }
+        for (_, (reply, _)) in self.reads.drain() {
+            let _ = reply.send(Err(format!("No cluster leader ({why})")));
+        }
+        for (_, reply) in self.confirmed_reads.drain(..) {
+            let _ = reply.send(Err(format!("No cluster leader ({why})")));
         }
     }
 

@@ -21,6 +21,7 @@ pub type RaftOutbox = mpsc::Sender<(u64, Vec<u8>)>;
 pub fn spawn(
     cluster: Arc<ClusterView>,
     hello: Frame,
+    local: std::net::IpAddr,
 ) -> std::io::Result<(RaftOutbox, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(RAFT_OUTBOX_DEPTH);
     let handle = std::thread::Builder::new()
@@ -30,17 +31,28 @@ pub fn spawn(
                 .enable_all()
                 .build()
                 .expect("a current-thread runtime");
-            runtime.block_on(route(rx, cluster, hello));
+            runtime.block_on(route(rx, cluster, hello, local));
         })?;
     Ok((tx, handle))
 }
 
-async fn route(mut rx: mpsc::Receiver<(u64, Vec<u8>)>, cluster: Arc<ClusterView>, hello: Frame) {
+async fn route(
+    mut rx: mpsc::Receiver<(u64, Vec<u8>)>,
+    cluster: Arc<ClusterView>,
+    hello: Frame,
+    local: std::net::IpAddr,
+) {
     let mut writers: HashMap<u64, mpsc::Sender<Vec<u8>>> = HashMap::new();
     while let Some((to, msg)) = rx.recv().await {
         let writer = writers.entry(to).or_insert_with(|| {
             let (wtx, wrx) = mpsc::channel(1024);
-            tokio::spawn(write_to_peer(to, wrx, cluster.clone(), hello.clone()));
+            tokio::spawn(write_to_peer(
+                to,
+                wrx,
+                cluster.clone(),
+                hello.clone(),
+                local,
+            ));
             wtx
         });
         let _ = writer.try_send(msg);
@@ -52,6 +64,7 @@ async fn write_to_peer(
     mut rx: mpsc::Receiver<Vec<u8>>,
     cluster: Arc<ClusterView>,
     hello: Frame,
+    local: std::net::IpAddr,
 ) {
     let mut conn: Option<tokio::net::TcpStream> = None;
     let mut buf = Vec::new();
@@ -69,7 +82,7 @@ async fn write_to_peer(
             let Some(addr) = cluster.rpc_addr_of(to) else {
                 continue; // address unknown until gossip or the log names it
             };
-            let connect = tokio::net::TcpStream::connect(addr);
+            let connect = crate::io::listen::connect_from(local, addr);
             match tokio::time::timeout(Duration::from_millis(RPC_CONNECT_TIMEOUT_MS), connect).await
             {
                 Ok(Ok(mut s)) => {

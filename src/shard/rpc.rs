@@ -225,7 +225,7 @@ pub async fn call(config: &AgentConfig, addr: SocketAddr, frame: &Frame) -> Resu
 }
 
 async fn connect(config: &AgentConfig, addr: SocketAddr) -> Result<TcpStream, String> {
-    let connect = TcpStream::connect(addr);
+    let connect = crate::io::listen::connect_from(config.bind_addr, addr);
     let mut s =
         match tokio::time::timeout(Duration::from_millis(RPC_CONNECT_TIMEOUT_MS), connect).await {
             Ok(Ok(s)) => s,
