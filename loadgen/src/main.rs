@@ -217,6 +217,10 @@ async fn connection(a: std::rc::Rc<Args>, id: usize, start: Instant, end: Instan
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("watch") {
+        run_watch(&argv[1..]);
+        return;
+    }
     if argv.first().map(String::as_str) == Some("sim-gossip") {
         let mut a = sim_gossip::SimArgs {
             members: 1000,
@@ -372,7 +376,8 @@ fn run_suite(argv: &[String], _at: usize) {
     let mut a = suite::SuiteArgs {
         nodes: 0,
         http: "127.0.0.1:8500".into(),
-        join: "127.0.0.1:8301".parse().unwrap(),
+        join: Vec::new(),
+        join_rate: 100.0,
         dns: "127.0.0.1:8600".parse().unwrap(),
         sim_ip: "127.0.0.1".parse().unwrap(),
         base_port: 40000,
@@ -404,7 +409,14 @@ fn run_suite(argv: &[String], _at: usize) {
                     .unwrap_or_else(|_| fail(parse_err("not a number")))
             }
             "attach" | "target" => a.http = v,
-            "join" => a.join = v.parse().unwrap_or_else(|_| fail(parse_err("not ip:port"))),
+            "join" => a
+                .join
+                .push(v.parse().unwrap_or_else(|_| fail(parse_err("not ip:port")))),
+            "join-rate" => {
+                a.join_rate = v
+                    .parse()
+                    .unwrap_or_else(|_| fail(parse_err("not a number")))
+            }
             "dns" => a.dns = v.parse().unwrap_or_else(|_| fail(parse_err("not ip:port"))),
             "sim-ip" => a.sim_ip = v.parse().unwrap_or_else(|_| fail(parse_err("not an IP"))),
             "base-port" => {
@@ -431,6 +443,9 @@ fn run_suite(argv: &[String], _at: usize) {
         }
         i += 2;
     }
+    if a.join.is_empty() {
+        a.join.push("127.0.0.1:8301".parse().unwrap());
+    }
     if a.nodes == 0 || a.base_port as usize + a.nodes > 65_535 {
         fail("--nodes must be at least 1 and fit above --base-port".into());
     }
@@ -441,5 +456,67 @@ fn run_suite(argv: &[String], _at: usize) {
     let local = tokio::task::LocalSet::new();
     if let Err(e) = local.block_on(&runtime, suite::run(a)) {
         fail(e);
+    }
+}
+
+/// `loadgen watch --target host:port --watchers N --seconds S [--json]`: blocking-query
+/// fan-out on one key (see `suite::watch_phase`).
+fn run_watch(argv: &[String]) {
+    let (mut target, mut watchers, mut seconds, mut json) =
+        ("127.0.0.1:8500".to_string(), 10_000usize, 10.0f64, false);
+    let mut i = 0;
+    while i < argv.len() {
+        let flag = argv[i].trim_start_matches('-');
+        let v = argv.get(i + 1).cloned().unwrap_or_default();
+        match flag {
+            "json" => {
+                json = true;
+                i += 1;
+                continue;
+            }
+            "target" | "attach" => target = v,
+            "watchers" => watchers = v.parse().expect("--watchers N"),
+            "seconds" => seconds = v.parse().expect("--seconds S"),
+            other => {
+                eprintln!("loadgen watch: unknown flag --{other}");
+                std::process::exit(2);
+            }
+        }
+        i += 2;
+    }
+    members::raise_fd_limit(watchers as u64 + 1024);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let (o, elapsed) = local.block_on(
+        &runtime,
+        suite::watch_phase(target.clone(), watchers, seconds),
+    );
+    let h = &o.histogram;
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let rate = o.ok as f64 / elapsed.as_secs_f64();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"mode": "watch", "watchers": watchers, "wakeups": o.ok, "errors": o.errors,
+                "wakeups_per_s": rate, "p50_ms": ms(0.5), "p99_ms": ms(0.99), "p999_ms": ms(0.999), "max_ms": h.max() as f64 / 1000.0})
+        );
+    } else {
+        println!("mode        watch  ({watchers} watchers, {:.1} s, target {target}, a write every 100 ms)", elapsed.as_secs_f64());
+        println!(
+            "wake-ups    {}  errors {}  ({rate:.0}/s; {:.0} per write)",
+            o.ok,
+            o.errors,
+            o.ok as f64 / (elapsed.as_secs_f64() * 10.0)
+        );
+        println!(
+            "write→wake  p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  max {:.3} ms",
+            ms(0.5),
+            ms(0.99),
+            ms(0.999),
+            h.max() as f64 / 1000.0
+        );
     }
 }

@@ -3,9 +3,10 @@
 //! probe them, gossip to them and push-pull with them over the real protocol (encrypted when
 //! `--encrypt` is given). All of them live on one thread; a 10 ms timer drives their cores.
 //!
-//! The first `JOIN_VIA_AGENT` members join the agent over TCP, as `tribune join` would; the
-//! rest join an earlier simulated member (in process), and the agents learn about them from
-//! gossip, as a large pool grows in practice.
+//! Every member joins one of the agents over TCP (round robin), as `retry_join` does, at a set
+//! rate; the agent's answer gives it the whole member list. Members keep at most
+//! `BROADCAST_QUEUE` pending broadcasts each: thousands of members in one process cannot each
+//! hold a broadcast about every other member (that is O(n^2) memory).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -19,7 +20,9 @@ use tribune::gossip::crypto::{Key, Keyring};
 use tribune::gossip::wire::{decode_push_pull, encode_push_pull};
 use tribune::gossip::{MemberEvent, MemberState, Output, Swim, SwimConfig};
 
-const JOIN_VIA_AGENT: usize = 8;
+const BROADCAST_QUEUE: usize = 256;
+/// Members each simulated member remembers (servers always; see `SwimConfig::max_members`).
+const VIEW: usize = 64;
 const TICK_MS: u64 = 10;
 
 /// What `--nodes` reports about gossip.
@@ -45,7 +48,7 @@ pub struct Members {
 }
 
 /// Raises the open-file limit: every member holds a UDP socket and a TCP listener.
-fn raise_fd_limit(need: u64) {
+pub fn raise_fd_limit(need: u64) {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -102,8 +105,13 @@ impl Members {
             let tcp = TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("bind TCP {addr}: {e}"))?;
+            let cfg = SwimConfig {
+                broadcast_queue_max: BROADCAST_QUEUE,
+                max_members: VIEW,
+                ..SwimConfig::lan()
+            };
             cores.push(Swim::new(
-                SwimConfig::lan(),
+                cfg,
                 &format!("sim-{i}"),
                 addr,
                 tags(i, dc),
@@ -275,22 +283,26 @@ impl Members {
         Ok(())
     }
 
-    /// Joins everyone: the first few through the agent at `agent`, the rest through an
-    /// earlier member, `rate` joins per second.
-    pub async fn join(self: &Rc<Self>, agent: SocketAddr, rate: f64) -> Result<(), String> {
+    /// Joins everyone through the agents (round robin), `rate` joins per second, a few at a
+    /// time; returns how many joins failed.
+    pub async fn join(self: &Rc<Self>, agents: &[SocketAddr], rate: f64) -> usize {
         let n = self.sockets.len();
         let pause = Duration::from_secs_f64(1.0 / rate.max(1.0));
+        let mut pending = Vec::new();
         for i in 0..n {
-            if i < JOIN_VIA_AGENT.min(n) {
-                self.push_pull(i, agent, true).await?;
-            } else {
-                let j = i % JOIN_VIA_AGENT.min(n);
-                let to = self.sockets[j].local_addr().unwrap();
-                self.process(i, vec![Output::PushPull { to, join: true }]);
-            }
+            let (m, to) = (self.clone(), agents[i % agents.len()]);
+            pending.push(tokio::task::spawn_local(async move {
+                m.push_pull(i, to, true).await
+            }));
             tokio::time::sleep(pause).await;
         }
-        Ok(())
+        let mut failed = 0;
+        for p in pending {
+            if !matches!(p.await, Ok(Ok(()))) {
+                failed += 1;
+            }
+        }
+        failed
     }
 
     /// How many simulated members every simulated member sees alive (min over members).

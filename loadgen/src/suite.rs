@@ -6,6 +6,7 @@
 use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -19,8 +20,10 @@ pub struct SuiteArgs {
     pub nodes: usize,
     /// The agent's HTTP address.
     pub http: String,
-    /// The agent's LAN gossip address (what members join).
-    pub join: SocketAddr,
+    /// The agents' LAN gossip addresses (members join them round robin).
+    pub join: Vec<SocketAddr>,
+    /// Joins per second.
+    pub join_rate: f64,
     /// The agent's DNS address.
     pub dns: SocketAddr,
     pub sim_ip: IpAddr,
@@ -153,7 +156,7 @@ async fn dns_phase(
 
 /// `watchers` blocking queries on one key while a writer changes it every 100 ms: each
 /// watcher's latency is from the write to its wake-up.
-async fn watch_phase(host: String, watchers: usize, secs: f64) -> (Outcome, Duration) {
+pub async fn watch_phase(host: String, watchers: usize, secs: f64) -> (Outcome, Duration) {
     let last_write = Rc::new(Cell::new(Instant::now()));
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(secs);
@@ -297,31 +300,85 @@ async fn register_services(host: &str, ip: IpAddr, base_port: u16, n: usize) -> 
     errors
 }
 
-pub async fn run(a: SuiteArgs) -> Result<(), String> {
-    let members = Members::bind(
+/// What the members' thread publishes once a second.
+#[derive(Default, Clone)]
+struct MemberReport {
+    min_view: usize,
+    figures: GossipFigures,
+    join_failures: Option<usize>,
+}
+
+/// Runs the simulated members on a thread of their own (their own runtime), so that load
+/// phases on this thread are not delayed by member timers, and the reverse.
+fn spawn_members(a: &SuiteArgs) -> Result<Arc<Mutex<MemberReport>>, String> {
+    let report = Arc::new(Mutex::new(MemberReport::default()));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (n, ip, base, dc, key, join, rate) = (
         a.nodes,
         a.sim_ip,
         a.base_port,
-        &a.datacenter,
-        a.encrypt.as_deref(),
-    )
-    .await?;
+        a.datacenter.clone(),
+        a.encrypt.clone(),
+        a.join.clone(),
+        a.join_rate,
+    );
+    let shared = report.clone();
+    std::thread::Builder::new()
+        .name("members".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&runtime, async move {
+                let members = match Members::bind(n, ip, base, &dc, key.as_deref()).await {
+                    Ok(m) => {
+                        let _ = ready_tx.send(Ok(()));
+                        m
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let joining = {
+                    let m = members.clone();
+                    tokio::task::spawn_local(async move { m.join(&join, rate).await })
+                };
+                let mut joining = Some(joining);
+                loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let mut r = shared.lock().unwrap();
+                    r.min_view = members.min_view();
+                    r.figures = members.figures();
+                    if joining.as_ref().is_some_and(|j| j.is_finished()) {
+                        r.join_failures = Some(joining.take().unwrap().await.unwrap());
+                    }
+                }
+            });
+        })
+        .map_err(|e| e.to_string())?;
+    ready_rx.recv().map_err(|e| e.to_string())??;
+    Ok(report)
+}
+
+pub async fn run(a: SuiteArgs) -> Result<(), String> {
+    let members = spawn_members(&a)?;
     let t0 = Instant::now();
-    let joining = {
-        let (m, join) = (members.clone(), a.join);
-        tokio::task::spawn_local(async move { m.join(join, 1000.0).await })
-    };
     // Convergence: every simulated member alive in the agent's member list.
     let mut figures = GossipFigures::default();
-    let limit = Duration::from_secs(600);
+    let limit = Duration::from_secs(900);
     loop {
         let alive = alive_at_agent(&a.http).await;
         if !a.json {
+            let r = members.lock().unwrap().clone();
             eprint!(
-                "\r[{:6.1} s] gossip: agent sees {alive}/{} simulated members alive; members' min view {}    ",
+                "\r[{:6.1} s] gossip: agent sees {alive}/{} simulated members alive; members' min view {}; {:.0} KiB sent    ",
                 t0.elapsed().as_secs_f64(),
                 a.nodes,
-                members.min_view()
+                r.min_view,
+                r.figures.bytes_out as f64 / 1024.0
             );
         }
         if alive >= a.nodes {
@@ -333,9 +390,11 @@ pub async fn run(a: SuiteArgs) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    joining.await.unwrap()?;
     if !a.json {
         eprintln!();
+        if let Some(f) = members.lock().unwrap().join_failures.filter(|f| *f > 0) {
+            eprintln!("{f} joins failed");
+        }
     }
     let reg_errors = register_services(&a.http, a.sim_ip, a.base_port, a.nodes).await;
     let mut phases = Vec::new();
@@ -398,7 +457,7 @@ pub async fn run(a: SuiteArgs) -> Result<(), String> {
         elapsed: e,
     });
 
-    let g = members.figures();
+    let g = members.lock().unwrap().figures.clone();
     figures.members = g.members;
     figures.false_deaths = g.false_deaths;
     figures.bytes_out = g.bytes_out;

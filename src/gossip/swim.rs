@@ -52,6 +52,16 @@ pub struct SwimConfig {
     pub reap_failed_ms: u64,
     /// Left members are forgotten after this (serf's `tombstone_timeout`, 24 h).
     pub reap_left_ms: u64,
+    /// Pending broadcasts kept (the most-sent are dropped beyond it). Every member that joins
+    /// is broadcast by everyone who learns of it, so a pool of n members joining at once holds
+    /// O(n) broadcasts per member; `loadgen`, which hosts thousands of members in one process,
+    /// sets this low.
+    pub broadcast_queue_max: usize,
+    /// Most members remembered (servers, tag `role=consul`, always are). Unbounded for agents;
+    /// `loadgen`'s simulated members keep a partial view so that thousands of them fit in one
+    /// process (full views are O(n^2) memory). They still probe, answer and relay probes,
+    /// refute and gossip with the members they know.
+    pub max_members: usize,
 }
 
 impl SwimConfig {
@@ -71,6 +81,8 @@ impl SwimConfig {
             gossip_to_dead_ms: 30_000,
             reap_failed_ms: 72 * 3600 * 1000,
             reap_left_ms: 24 * 3600 * 1000,
+            broadcast_queue_max: GOSSIP_BROADCAST_QUEUE_MAX,
+            max_members: usize::MAX,
         }
     }
 
@@ -291,8 +303,14 @@ pub struct Swim {
     next_push_pull: u64,
     next_reap: u64,
     next_reconnect: u64,
+    /// Partial-view members only: alive messages relayed recently (see `max_members`).
+    relay_seen: DetSet<(String, u32)>,
+    relay_order: std::collections::VecDeque<(String, u32)>,
     pub stats: SwimStats,
 }
+
+/// Alive messages a partial-view member remembers having relayed.
+const RELAY_SEEN_MAX: usize = 1024;
 
 /// How often a failed member is retried (serf's `ReconnectInterval`).
 const RECONNECT_INTERVAL_MS: u64 = 30_000;
@@ -331,6 +349,8 @@ impl Swim {
             next_push_pull: now + cfg.push_pull_interval_ms,
             next_reap: now + REAP_SCAN_MS,
             next_reconnect: now + RECONNECT_INTERVAL_MS,
+            relay_seen: DetSet::default(),
+            relay_order: std::collections::VecDeque::new(),
             cfg,
             me: name.to_string(),
             leaving: false,
@@ -618,7 +638,23 @@ impl Swim {
             }
             return;
         }
+        let view_full = self.members.len() >= self.cfg.max_members
+            && !tags.iter().any(|(k, v)| k == "role" && v == "consul");
         match self.members.get_mut(name) {
+            None if view_full => {
+                // Partial view full (loadgen's simulated members): relay, do not remember.
+                // A bounded "seen" FIFO keeps a relayed message from circulating forever.
+                let key = (name.clone(), *incarnation);
+                if self.relay_seen.insert(key.clone()) {
+                    self.relay_order.push_back(key);
+                    if self.relay_order.len() > RELAY_SEEN_MAX {
+                        let old = self.relay_order.pop_front().unwrap();
+                        self.relay_seen.remove(&old);
+                    }
+                    self.queue_broadcast(msg.clone());
+                }
+                return;
+            }
             None => {
                 self.members.insert(
                     name.clone(),
@@ -777,7 +813,7 @@ impl Swim {
             about,
             msg_bytes(&msg),
             replaceable,
-            GOSSIP_BROADCAST_QUEUE_MAX,
+            self.cfg.broadcast_queue_max,
         ) {
             self.stats.broadcasts_dropped += 1;
         }
