@@ -349,11 +349,15 @@ fn spawn_members(a: &SuiteArgs) -> Result<Arc<Mutex<MemberReport>>, String> {
                 let mut joining = Some(joining);
                 loop {
                     tokio::time::sleep(Duration::from_millis(500)).await;
+                    let failures = match joining.as_ref().is_some_and(|j| j.is_finished()) {
+                        true => Some(joining.take().unwrap().await.unwrap()),
+                        false => None,
+                    };
                     let mut r = shared.lock().unwrap();
                     r.min_view = members.min_view();
                     r.figures = members.figures();
-                    if joining.as_ref().is_some_and(|j| j.is_finished()) {
-                        r.join_failures = Some(joining.take().unwrap().await.unwrap());
+                    if failures.is_some() {
+                        r.join_failures = failures;
                     }
                 }
             });
