@@ -5,7 +5,7 @@ source "$(dirname "$0")/common.sh"
 WATCHERS=${WATCHERS:-10000}; SECS=${SECS:-10}
 build; machine
 DIR=$(mktemp -d)
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"
 taskset -c "$SERVER_CPU" "$ROOT/target/release/tribune" agent -server $(solo) -data-dir "$DIR" -shards 1 -http-port 18950 >/dev/null & PIDS+=($!)
 until curl -s -o /dev/null http://127.0.0.1:18950/v1/status/leader; do sleep 0.1; done
 sleep 1
