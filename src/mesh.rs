@@ -54,6 +54,11 @@ pub enum RaftInput {
     ReadIndex {
         reply: oneshot::Sender<Result<u64, String>>,
     },
+    /// Remove a voter (answered once proposed; `Err` when not leader or not a voter).
+    RemovePeer {
+        raft_id: u64,
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
     /// Stop the thread after the current batch.
     Shutdown,
 }

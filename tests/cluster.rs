@@ -250,6 +250,19 @@ fn three_servers_and_clients_form_a_cluster_fail_over_and_recover() {
         "client15 deregistered from the catalog",
         || matches!(servers[survivor].get("/v1/catalog/node/client15"), Ok((200, b)) if b == "null"),
     );
+
+    // A server that leaves gracefully also leaves the Raft configuration, so the two that
+    // remain are a full quorum of their own and keep accepting writes.
+    let leaving = (0..3).find(|&i| i != survivor).unwrap();
+    let (code, out, _) = servers[leaving].cli(&["leave"], &[]);
+    assert_eq!((code, out.as_str()), (0, "Graceful leave complete\n"));
+    eventually(20, "the leaving server removed from the Raft peers", || {
+        let (_, table, _) = servers[survivor].cli(&["operator", "raft", "list-peers"], &[]);
+        table.lines().count() == 3 && !table.contains(&format!("{}:8300", servers[leaving].host))
+    });
+    eventually(10, "a write with two voters left", || {
+        servers[survivor].put("/v1/kv/after-leave", b"ok").0 == 200
+    });
 }
 
 fn gossip_agent(n: u8, dir: &std::path::Path, extra: &[&str]) -> Agent {

@@ -77,11 +77,27 @@ pub fn operator(args: &[String]) -> i32 {
         args.get(1).map(String::as_str),
     ) {
         (Some("raft"), Some("list-peers")) => finish(list_peers(&args[2..])),
+        (Some("raft"), Some("remove-peer")) => finish(remove_peer(&args[2..])),
         _ => {
-            eprintln!("Usage: tribune operator raft list-peers [-stale]");
+            eprintln!("Usage: tribune operator raft list-peers [-stale] | remove-peer -id=<id>|-address=<ip:port>");
             1
         }
     }
+}
+
+fn remove_peer(args: &[String]) -> Result<(), String> {
+    let (p, client) = connect(args, &[], &["id", "address"])?;
+    let (query, what) = match (p.value("id"), p.value("address")) {
+        (Some(id), None) => (format!("id={id}"), format!("id {id:?}")),
+        (None, Some(a)) => (format!("address={a}"), format!("address {a:?}")),
+        _ => return Err("Error removing peer: exactly one of -id or -address is required".into()),
+    };
+    let a = client.call("DELETE", &format!("/v1/operator/raft/peer?{query}"), None)?;
+    if a.status != 200 {
+        return Err(format!("Error removing peer: {}", a.error_text()));
+    }
+    println!("Removed peer with {what}");
+    Ok(())
 }
 
 fn list_peers(args: &[String]) -> Result<(), String> {

@@ -38,6 +38,40 @@ pub fn status_peers(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
     Reply::json(&peers, req.style)
 }
 
+/// `DELETE /v1/operator/raft/peer?id=<node id>|address=<ip:port>`: removes a voter.
+pub async fn remove_peer(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
+    let (id, address) = (req.query.get("id"), req.query.get("address"));
+    if id.is_none() && address.is_none() {
+        return Reply::text(400, "Must specify either ?id with the server's ID or ?address with IP:port of peer to remove");
+    }
+    let peers = ctx.mesh.cluster.peers.load();
+    let Some(peer) = peers.iter().find(|p| {
+        id.is_some_and(|i| p.node_id == i) || address.is_some_and(|a| p.rpc_addr.to_string() == a)
+    }) else {
+        let what = id.map_or_else(
+            || format!("address {:?}", address.unwrap_or("")),
+            |i| format!("id {i:?}"),
+        );
+        return Reply::text(
+            500,
+            format!("Failed to remove raft peer: {what} was not found in the Raft configuration"),
+        );
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let input = crate::mesh::RaftInput::RemovePeer {
+        raft_id: peer.raft_id,
+        reply: tx,
+    };
+    if ctx.mesh.raft.try_send(input).is_err() {
+        return Reply::text(500, "No cluster leader");
+    }
+    match rx.await {
+        Ok(Ok(_)) => Reply::empty(200),
+        Ok(Err(e)) => Reply::text(500, e),
+        Err(_) => Reply::text(500, "No cluster leader"),
+    }
+}
+
 /// `GET /v1/operator/raft/configuration`.
 pub fn raft_configuration(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
     let status = &ctx.mesh.status;

@@ -49,6 +49,7 @@ pub enum Route {
     AgentLeave,
     AgentForceLeave(String),
     OperatorRaftConfiguration,
+    OperatorRaftPeer,
     Snapshot,
     /// `GET /` (no UI yet).
     Root,
@@ -119,6 +120,7 @@ impl Route {
             "/v1/agent/members" => Route::AgentMembers,
             "/v1/agent/leave" => Route::AgentLeave,
             "/v1/operator/raft/configuration" => Route::OperatorRaftConfiguration,
+            "/v1/operator/raft/peer" => Route::OperatorRaftPeer,
             "/v1/snapshot" => Route::Snapshot,
             "/v1/catalog/deregister" => Route::CatalogDeregister,
             "/v1/catalog/datacenters" => Route::CatalogDatacenters,
@@ -149,6 +151,7 @@ impl Route {
             | Route::AgentLeave
             | Route::AgentForceLeave(_) => &["PUT"],
             Route::OperatorRaftConfiguration => &["GET"],
+            Route::OperatorRaftPeer => &["DELETE"],
             Route::Snapshot => &["GET", "PUT"],
             Route::AgentServices
             | Route::AgentService(_)

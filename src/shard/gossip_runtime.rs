@@ -596,6 +596,29 @@ impl GossipRuntime {
                 check_id: None,
             });
         }
+        // Servers that left (gracefully or by force-leave) leave the Raft configuration, as
+        // Consul's leader removes them; one change at a time (raft-rs allows one pending).
+        // A voter gossip does not know at all is kept: right after an election the member list
+        // may still be filling in, and removing a live voter would cost quorum.
+        let peers = ctx.mesh.cluster.peers.load();
+        let gone = peers.iter().find(|p| {
+            p.raft_id != raft_id_of(&self.config.node_id)
+                && members
+                    .iter()
+                    .any(|m| m.name == p.name && m.state == MemberState::Left)
+        });
+        if let Some(p) = gone {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let input = RaftInput::RemovePeer {
+                raft_id: p.raft_id,
+                reply: tx,
+            };
+            if ctx.mesh.raft.try_send(input).is_ok() {
+                if let Ok(Err(e)) = rx.await {
+                    eprintln!("    [WARN]  leader: removing {} from Raft: {e}", p.name);
+                }
+            }
+        }
         for cmd in cmds {
             if let WriteOutcome::Failed(e) = ctx.write(Command::Catalog(cmd)).await {
                 eprintln!("    [WARN]  leader: member reconcile write failed: {e}");

@@ -314,6 +314,7 @@ impl RaftCore {
             }
             RaftInput::Snapshot { parts, meta } => self.snapshot(parts, meta),
             RaftInput::ReadIndex { reply } => self.read_index(reply),
+            RaftInput::RemovePeer { raft_id, reply } => self.remove_peer(raft_id, reply),
             RaftInput::Shutdown => return false,
         }
         true
@@ -362,6 +363,37 @@ impl RaftCore {
             }
             Err(e) => {
                 let _ = reply.send(WriteOutcome::Failed(format!("raft propose failed: {e}")));
+            }
+        }
+    }
+
+    /// Proposes removing a voter (a server that left, was force-left, or `remove-peer`).
+    /// Answers once proposed; the change takes effect when committed (`apply_conf_change`).
+    fn remove_peer(&mut self, raft_id: u64, reply: ReadReply) {
+        let Some(node) = self.node.as_mut() else {
+            let _ = reply.send(Err("No cluster leader".into()));
+            return;
+        };
+        if node.raft.state != StateRole::Leader {
+            let _ = reply.send(Err("No cluster leader".into()));
+            return;
+        }
+        if !node.raft.prs().conf().voters().contains(raft_id) {
+            let _ = reply.send(Err(format!("no voter with Raft id {raft_id:016x}")));
+            return;
+        }
+        let cc = raft::eraftpb::ConfChange {
+            change_type: raft::eraftpb::ConfChangeType::RemoveNode,
+            node_id: raft_id,
+            ..Default::default()
+        };
+        match node.propose_conf_change(Vec::new(), cc) {
+            Ok(()) => {
+                eprintln!("    [INFO]  raft: proposed removing voter {raft_id:016x}");
+                let _ = reply.send(Ok(raft_id));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(format!("cannot remove the peer now: {e}")));
             }
         }
     }
