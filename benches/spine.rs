@@ -136,5 +136,87 @@ fn parse_route(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, log_append, log_encode, kv_apply, parse_route);
+/// One gossip round: a member with 1,000 peers handles a compound packet (ping + broadcasts)
+/// and ticks once; and the packet decoder alone.
+fn gossip_round(c: &mut Criterion) {
+    use tribune::gossip::wire::{self, Msg};
+    use tribune::gossip::{Swim, SwimConfig};
+    let me: std::net::SocketAddr = "10.0.0.1:8301".parse().unwrap();
+    let mut swim = Swim::new(SwimConfig::lan(), "me", me, vec![], 1, 0);
+    let mut out = Vec::new();
+    let mut join = tribune::gossip::wire::PushPull {
+        join: true,
+        states: Vec::new(),
+    };
+    for i in 0..1000u32 {
+        join.states.push(wire::PushState {
+            name: format!("node-{i}"),
+            addr: std::net::SocketAddr::new(std::net::Ipv4Addr::from(0x0a01_0000 + i).into(), 8301),
+            incarnation: 1,
+            state: wire::MemberState::Alive,
+            tags: vec![("role".into(), "node".into())],
+        });
+    }
+    swim.on_push_pull(0, join, &mut out);
+    let mut packet = wire::packet_header(1).to_vec();
+    wire::encode_msg(
+        &Msg::Ping {
+            seq: 7,
+            target: "me".into(),
+        },
+        &mut packet,
+    );
+    for i in 0..10u32 {
+        wire::encode_msg(
+            &Msg::Alive {
+                incarnation: 2,
+                name: format!("node-{i}"),
+                addr: std::net::SocketAddr::new(
+                    std::net::Ipv4Addr::from(0x0a01_0000 + i).into(),
+                    8301,
+                ),
+                tags: vec![("role".into(), "node".into())],
+            },
+            &mut packet,
+        );
+        packet[3] += 1;
+    }
+    let from: std::net::SocketAddr = "10.1.0.1:8301".parse().unwrap();
+    let mut now = 1_000;
+    c.bench_function("gossip_packet_and_tick_1000_members", |b| {
+        b.iter(|| {
+            out.clear();
+            now += 10;
+            swim.on_packet(now, from, &packet, &mut out);
+            swim.tick(now, &mut out);
+        })
+    });
+    c.bench_function("gossip_decode_compound_packet", |b| {
+        b.iter(|| wire::decode_packet(std::hint::black_box(&packet)).unwrap())
+    });
+}
+
+/// The cross-core inbox: one message through the bounded ring (push + pop).
+fn cross_core_queue(c: &mut Criterion) {
+    let inbox = tribune::mesh::Inbox::default();
+    c.bench_function("inbox_send_recv", |b| {
+        b.iter(|| {
+            inbox
+                .try_send(tribune::mesh::ShardMsg::Committed { index: 1 })
+                .ok()
+                .unwrap();
+            inbox.try_recv().unwrap()
+        })
+    });
+}
+
+criterion_group!(
+    benches,
+    log_append,
+    log_encode,
+    kv_apply,
+    parse_route,
+    gossip_round,
+    cross_core_queue
+);
 criterion_main!(benches);

@@ -65,6 +65,12 @@ pub const GOSSIP_STREAM_TIMEOUT_MS: u64 = 10_000;
 
 /// Largest snapshot `PUT /v1/snapshot` accepts (it is committed as one log entry).
 pub const SNAPSHOT_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Largest user event payload (serf's `UserEventSizeLimit`).
+pub const USER_EVENT_PAYLOAD_MAX: usize = 512;
+/// Longest user event filter (node, service or tag regular expression) we gossip.
+pub const USER_EVENT_FILTER_BYTES_MAX: usize = 128;
+/// User events an agent keeps for `/v1/event/list` (Consul keeps 256).
+pub const USER_EVENTS_KEPT: usize = 256;
 /// Largest RPC frame (a Raft append batch, a forwarded request or answer).
 pub const RPC_FRAME_BYTES_MAX: usize = 96 * 1024 * 1024;
 /// Most headers carried on a forwarded HTTP request or answer.
@@ -82,6 +88,11 @@ pub const PROPOSAL_TIMEOUT_MS: u64 = 10_000;
 const _: () = assert!(LOG_RECORD_BYTES_MAX < RPC_FRAME_BYTES_MAX);
 const _: () = assert!(SNAPSHOT_BYTES_MAX + 4096 < LOG_RECORD_BYTES_MAX);
 const _: () = assert!(GOSSIP_NAME_BYTES_MAX * 3 + 64 < GOSSIP_PACKET_BYTES_MAX);
+// A user event always fits one packet (name, id, three filters, payload, headers).
+const _: () = assert!(
+    USER_EVENT_PAYLOAD_MAX + USER_EVENT_FILTER_BYTES_MAX * 3 + GOSSIP_NAME_BYTES_MAX + 64 + 40
+        < GOSSIP_PACKET_BYTES_MAX
+);
 const _: () = assert!(KV_VALUE_BYTES_MAX <= TXN_BODY_BYTES_MAX);
 const _: () = assert!(TXN_BODY_BYTES_MAX < HTTP_BODY_DRAIN_BYTES_MAX);
 const _: () = assert!(TXN_BODY_BYTES_MAX * 2 < LOG_RECORD_BYTES_MAX);

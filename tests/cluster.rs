@@ -330,6 +330,20 @@ fn gossip_with_a_wrong_key_or_no_key_is_rejected() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(alive_members(&server), 2, "no outsider got in");
     assert_eq!(alive_members(&member), 2);
+    // A user event fired on the member reaches the server (and not the outsiders).
+    let (code, out, err) = member.cli(&["event"], &["-name=deploy", "v2"]);
+    assert_eq!(code, 0, "{err}");
+    let id = out
+        .trim()
+        .strip_prefix("Event ID: ")
+        .expect("Event ID line")
+        .to_string();
+    eventually(
+        10,
+        "the event listed on the server",
+        || matches!(server.get("/v1/event/list?name=deploy"), Ok((200, b)) if b.contains(&id) && b.contains("\"Payload\":\"djI=\"")),
+    );
+    assert!(matches!(stranger.get("/v1/event/list"), Ok((200, b)) if b == "[]"));
     let (_, info, _) = server.cli(&["info"], &[]);
     assert!(info.contains("\tencrypted = true"), "{info}");
     let failures: u64 = info

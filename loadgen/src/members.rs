@@ -191,7 +191,7 @@ impl Members {
                         *self.false_deaths.borrow_mut() += 1;
                     }
                 }
-                Output::Event(_) => {}
+                Output::Event(_) | Output::UserEvent(_) => {}
             }
         }
     }

@@ -537,6 +537,13 @@ pub fn run(args: &[String]) -> i32 {
     println!();
     println!("==> Log data will now stream in as it occurs:");
     println!();
+    if config.server && !config.dev && config.bootstrap_expect == 0 {
+        println!(
+            "    [WARN]  agent: no bootstrap_expect: this server waits to be part of an existing \
+             cluster; adding servers after bootstrap needs Raft snapshot transfer, which is not \
+             built yet"
+        );
+    }
     if config.bootstrap_expect > 1 {
         println!(
             "    [WARN]  agent: bootstrap_expect > 0: expecting {} servers",

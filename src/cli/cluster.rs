@@ -304,3 +304,37 @@ fn snapshot_inspect(args: &[String]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// `tribune event -name=<name> [-node=re] [-service=re] [-tag=re] [payload]`.
+pub fn event(args: &[String]) -> i32 {
+    finish((|| {
+        let (p, client) = connect(args, &[], &["name", "node", "service", "tag"])?;
+        let name = p
+            .value("name")
+            .filter(|n| !n.is_empty())
+            .ok_or("Event name must be specified")?;
+        let mut query = Vec::new();
+        for k in ["node", "service", "tag"] {
+            if let Some(v) = p.value(k) {
+                query.push(format!("{k}={}", super::client::escape_key(v)));
+            }
+        }
+        let q = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", query.join("&"))
+        };
+        let payload = p
+            .positional
+            .first()
+            .map(|s| s.as_bytes().to_vec())
+            .unwrap_or_default();
+        let a = client.call("PUT", &format!("/v1/event/fire/{name}{q}"), Some(&payload))?;
+        if a.status != 200 {
+            return Err(format!("Error firing event: {}", a.error_text()));
+        }
+        let v: Value = serde_json::from_slice(&a.body).map_err(|e| e.to_string())?;
+        println!("Event ID: {}", v["ID"].as_str().unwrap_or(""));
+        Ok(())
+    })())
+}

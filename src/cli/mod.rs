@@ -16,6 +16,7 @@ const USAGE: &str = "Usage: tribune [--version] [--help] <command> [<args>]
 Available commands are:
     agent      Runs a Tribune agent
     catalog    Interact with the catalog
+    event      Fire a new event
     force-leave Forces a member of the cluster to enter the \"left\" state
     info       Provides debugging information for operators.
     join       Tell Consul agent to join cluster
@@ -52,6 +53,7 @@ pub fn run(args: Vec<String>) -> i32 {
         "info" => cluster::info(rest),
         "keygen" => cluster::keygen(rest),
         "snapshot" => cluster::snapshot(rest),
+        "event" => cluster::event(rest),
         "version" | "-version" | "--version" | "-v" => {
             if rest
                 .iter()

@@ -60,6 +60,8 @@ pub struct SimNet {
     tick_ms: u64,
     /// Every event every member saw, with time and who saw it.
     pub events: Vec<(u64, usize, MemberEvent)>,
+    /// Every user event delivery: (member, event id).
+    pub user_events: Vec<(usize, String)>,
     pub datagrams_sent: u64,
     pub bytes_sent: u64,
 }
@@ -102,9 +104,17 @@ impl SimNet {
             rng,
             tick_ms: 10,
             events: Vec::new(),
+            user_events: Vec::new(),
             datagrams_sent: 0,
             bytes_sent: 0,
         }
+    }
+
+    /// Fires a user event from member `i`.
+    pub fn fire(&mut self, i: usize, ev: super::wire::UserEvent) {
+        let mut out = Vec::new();
+        self.members[i].fire_event(ev, &mut out);
+        self.process(i, out);
     }
 
     /// Every member joins member 0 (a push-pull with it), as `retry_join` does.
@@ -196,6 +206,7 @@ impl SimNet {
                     self.process(from, out_from);
                 }
                 Output::Event(e) => self.events.push((self.now, from, e)),
+                Output::UserEvent(e) => self.user_events.push((from, e.id)),
             }
         }
     }

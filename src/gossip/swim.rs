@@ -138,6 +138,8 @@ pub enum Output {
         join: bool,
     },
     Event(MemberEvent),
+    /// A user event seen for the first time (the shell applies its filters and keeps it).
+    UserEvent(wire::UserEvent),
 }
 
 /// Counters a shell exposes (`info`'s `serf_lan` section, the simulator's checks).
@@ -306,8 +308,13 @@ pub struct Swim {
     /// Partial-view members only: alive messages relayed recently (see `max_members`).
     relay_seen: DetSet<(String, u32)>,
     relay_order: std::collections::VecDeque<(String, u32)>,
+    events_seen: DetSet<String>,
+    events_order: std::collections::VecDeque<String>,
     pub stats: SwimStats,
 }
+
+/// User event ids remembered, so that each is delivered once.
+const EVENTS_SEEN_MAX: usize = 4096;
 
 /// Alive messages a partial-view member remembers having relayed.
 const RELAY_SEEN_MAX: usize = 1024;
@@ -351,6 +358,8 @@ impl Swim {
             next_reconnect: now + RECONNECT_INTERVAL_MS,
             relay_seen: DetSet::default(),
             relay_order: std::collections::VecDeque::new(),
+            events_seen: DetSet::default(),
+            events_order: std::collections::VecDeque::new(),
             cfg,
             me: name.to_string(),
             leaving: false,
@@ -596,7 +605,34 @@ impl Swim {
             Msg::Alive { .. } => self.on_alive(&msg, now, out),
             Msg::Suspect { .. } => self.on_suspect(&msg, now, out),
             Msg::Dead { .. } => self.on_dead(&msg, now, out),
+            Msg::UserEvent(ev) => self.on_user_event(ev, out),
         }
+    }
+
+    /// Fires a user event from this member: delivered here and flooded to everyone.
+    pub fn fire_event(&mut self, ev: wire::UserEvent, out: &mut Vec<Output>) {
+        self.on_user_event(ev, out);
+    }
+
+    fn on_user_event(&mut self, ev: wire::UserEvent, out: &mut Vec<Output>) {
+        // Each event is delivered and re-broadcast once; a bounded FIFO remembers ids.
+        if !self.events_seen.insert(ev.id.clone()) {
+            return;
+        }
+        self.events_order.push_back(ev.id.clone());
+        if self.events_order.len() > EVENTS_SEEN_MAX {
+            let old = self.events_order.pop_front().unwrap();
+            self.events_seen.remove(&old);
+        }
+        let about = format!("event:{}", ev.id);
+        let msg = Msg::UserEvent(ev.clone());
+        if self
+            .broadcasts
+            .push(about, msg_bytes(&msg), true, self.cfg.broadcast_queue_max)
+        {
+            self.stats.broadcasts_dropped += 1;
+        }
+        out.push(Output::UserEvent(ev));
     }
 
     fn alive_msg_of(&self, name: &str) -> Msg {

@@ -60,6 +60,24 @@ fn arb_msg() -> impl Strategy<Value = Msg> {
             name,
             from
         }),
+        (
+            any::<u64>(),
+            "[0-9a-f-]{36}",
+            arb_name(),
+            prop::collection::vec(any::<u8>(), 0..64),
+            "[a-z.*]{0,10}"
+        )
+            .prop_map(|(ltime, id, name, payload, filter)| Msg::UserEvent(
+                wire::UserEvent {
+                    id,
+                    name,
+                    payload,
+                    node_filter: filter.clone(),
+                    service_filter: filter,
+                    tag_filter: String::new(),
+                    ltime,
+                }
+            )),
     ]
 }
 
@@ -256,4 +274,23 @@ fn suspicion_about_a_live_member_is_refuted_before_it_dies() {
     assert_eq!(net.false_deaths(since), 0);
     assert!(net.converged());
     assert!(net.members[4].member("node-4").unwrap().incarnation > target);
+}
+
+#[test]
+fn a_user_event_reaches_every_member_exactly_once() {
+    let mut net = cluster(30, Faults::default(), 9);
+    let ev = wire::UserEvent {
+        id: "0b7e5c1a-0000-4000-8000-000000000001".into(),
+        name: "deploy".into(),
+        payload: b"v2".to_vec(),
+        node_filter: String::new(),
+        service_filter: String::new(),
+        tag_filter: String::new(),
+        ltime: 1,
+    };
+    net.fire(3, ev);
+    net.run_for(10_000);
+    let mut seen: Vec<usize> = net.user_events.iter().map(|(m, _)| *m).collect();
+    seen.sort();
+    assert_eq!(seen, (0..30).collect::<Vec<_>>(), "each member once");
 }

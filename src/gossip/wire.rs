@@ -11,7 +11,10 @@ use std::net::SocketAddr;
 pub use crate::codec::WireError;
 use crate::codec::{put_addr, put_str, Reader};
 
-use crate::config::{GOSSIP_NAME_BYTES_MAX, GOSSIP_TAGS_MAX, GOSSIP_TAG_BYTES_MAX};
+use crate::config::{
+    GOSSIP_NAME_BYTES_MAX, GOSSIP_TAGS_MAX, GOSSIP_TAG_BYTES_MAX, USER_EVENT_FILTER_BYTES_MAX,
+    USER_EVENT_PAYLOAD_MAX,
+};
 
 const MAGIC: [u8; 2] = *b"TG";
 /// Bumped on any incompatible change; a packet of another version is dropped and counted.
@@ -88,6 +91,20 @@ pub enum Msg {
         name: String,
         from: String,
     },
+    /// A user event (`/v1/event/fire`), flooded to every member once.
+    UserEvent(UserEvent),
+}
+
+/// A user event as gossiped; filters are regular expressions each receiver applies to itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserEvent {
+    pub id: String,
+    pub name: String,
+    pub payload: Vec<u8>,
+    pub node_filter: String,
+    pub service_filter: String,
+    pub tag_filter: String,
+    pub ltime: u64,
 }
 
 /// One member's entry in a push-pull exchange.
@@ -180,6 +197,18 @@ pub fn encode_msg(msg: &Msg, out: &mut Vec<u8>) {
             put_str(out, from);
             7
         }
+        Msg::UserEvent(e) => {
+            out.extend_from_slice(&e.ltime.to_le_bytes());
+            put_str(out, &e.id);
+            put_str(out, &e.name);
+            put_str(out, &e.node_filter);
+            put_str(out, &e.service_filter);
+            put_str(out, &e.tag_filter);
+            let n = e.payload.len().min(USER_EVENT_PAYLOAD_MAX);
+            out.extend_from_slice(&(n as u16).to_le_bytes());
+            out.extend_from_slice(&e.payload[..n]);
+            8
+        }
     };
     let len = (out.len() - body_at) as u16;
     out[kind_at] = kind;
@@ -266,6 +295,27 @@ fn decode_msg(kind: u8, body: &[u8]) -> Result<Msg, WireError> {
             name: name(&mut r)?,
             from: name(&mut r)?,
         },
+        8 => {
+            let ltime = r.u64()?;
+            let id = r.str(64)?;
+            let event_name = r.str(GOSSIP_NAME_BYTES_MAX)?;
+            let node_filter = r.str(USER_EVENT_FILTER_BYTES_MAX)?;
+            let service_filter = r.str(USER_EVENT_FILTER_BYTES_MAX)?;
+            let tag_filter = r.str(USER_EVENT_FILTER_BYTES_MAX)?;
+            let n = r.u16()? as usize;
+            if n > USER_EVENT_PAYLOAD_MAX {
+                return Err(WireError("user event payload too large"));
+            }
+            Msg::UserEvent(UserEvent {
+                id,
+                name: event_name,
+                payload: r.take(n)?.to_vec(),
+                node_filter,
+                service_filter,
+                tag_filter,
+                ltime,
+            })
+        }
         _ => return Err(WireError("unknown message kind")),
     };
     r.end()?;

@@ -240,6 +240,8 @@ pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply 
         }
         Route::AgentMembers => members(rt, req),
         Route::AgentSelf => super::agent_api::agent_self(ctx, rt, req),
+        Route::EventFire(name) => fire_event(ctx, rt, name, req),
+        Route::EventList => list_events(rt, req).await,
         Route::AgentJoin(addr) => {
             if req.query.get("wan").is_some_and(|v| !v.is_empty()) {
                 return Reply::text(
@@ -272,6 +274,116 @@ pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply 
             }
         }
         _ => unreachable!("not a local-agent route: {route:?}"),
+    }
+}
+
+/// Consul's event JSON (`api.UserEvent`); the payload is Go's `[]byte`: base64, or null.
+fn event_json(e: &crate::gossip::wire::UserEvent) -> serde_json::Value {
+    use base64::Engine;
+    let payload = (!e.payload.is_empty())
+        .then(|| base64::engine::general_purpose::STANDARD.encode(&e.payload));
+    serde_json::json!({
+        "ID": e.id, "Name": e.name, "Payload": payload,
+        "NodeFilter": e.node_filter, "ServiceFilter": e.service_filter, "TagFilter": e.tag_filter,
+        "Version": 1, "LTime": e.ltime,
+    })
+}
+
+/// Consul's `uuidToUint64`: the event list's `X-Consul-Index` is derived from the last ID.
+fn event_index(id: &str) -> u64 {
+    let hex = |s: &str| u64::from_str_radix(s, 16).unwrap_or(0);
+    if id.len() != 36 {
+        return 0;
+    }
+    let lower = format!("{}{}{}", &id[0..8], &id[9..13], &id[14..18]);
+    let upper = format!("{}{}", &id[19..23], &id[24..36]);
+    hex(&lower) ^ hex(&upper)
+}
+
+/// `PUT /v1/event/fire/<name>?node=&service=&tag=` with the payload as body.
+fn fire_event(ctx: &ShardCtx, rt: &AgentRuntime, name: &str, req: &ApiRequest) -> Reply {
+    use crate::config::{USER_EVENT_FILTER_BYTES_MAX, USER_EVENT_PAYLOAD_MAX};
+    if name.is_empty() {
+        return Reply::text(400, "Missing name");
+    }
+    if req.body.len() > USER_EVENT_PAYLOAD_MAX {
+        return Reply::text(
+            400,
+            format!(
+                "Event payload too large: {} bytes (limit {USER_EVENT_PAYLOAD_MAX})",
+                req.body.len()
+            ),
+        );
+    }
+    let filter = |k: &str| req.query.get(k).unwrap_or("").to_string();
+    let (node, service, tag) = (filter("node"), filter("service"), filter("tag"));
+    for f in [&node, &service, &tag] {
+        if f.len() > USER_EVENT_FILTER_BYTES_MAX {
+            return Reply::text(
+                400,
+                format!("Event filter too long (limit {USER_EVENT_FILTER_BYTES_MAX} bytes)"),
+            );
+        }
+        if regex::Regex::new(f).is_err() {
+            return Reply::text(400, format!("Invalid event filter {f:?}"));
+        }
+    }
+    if !tag.is_empty() && service.is_empty() {
+        return Reply::text(400, "Cannot provide tag filter without service filter.");
+    }
+    let r: [u8; 16] = rand::random();
+    let h: String = r.iter().map(|b| format!("{b:02x}")).collect();
+    let id = format!(
+        "{}-{}-4{}-8{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    );
+    let ev = rt.gossip().fire_event(
+        ctx,
+        crate::gossip::wire::UserEvent {
+            id,
+            name: name.to_string(),
+            payload: req.body.to_vec(),
+            node_filter: node,
+            service_filter: service,
+            tag_filter: tag,
+            ltime: 0,
+        },
+    );
+    Reply::json(&event_json(&ev), req.style)
+}
+
+/// `GET /v1/event/list?name=`, blocking on `index` (the last event's ID as Consul hashes it).
+async fn list_events(rt: &AgentRuntime, req: &ApiRequest) -> Reply {
+    let opts = match super::query::read_options(&req.query, req.jitter) {
+        Ok(o) => o,
+        Err(e) => return Reply::text(400, e),
+    };
+    let gossip = rt.gossip();
+    let name = req.query.get("name").unwrap_or("").to_string();
+    let deadline = tokio::time::Instant::now() + opts.wait;
+    loop {
+        let changed = gossip.events_changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let (list, index) = {
+            let events = gossip.events.borrow();
+            let list: Vec<serde_json::Value> = events
+                .iter()
+                .filter(|e| name.is_empty() || e.name == name)
+                .map(event_json)
+                .collect();
+            let index = events.back().map_or(0, |e| event_index(&e.id));
+            (list, index)
+        };
+        let waiting = opts.min_index > 0 && index == opts.min_index;
+        if !waiting || tokio::time::Instant::now() >= deadline {
+            return Reply::json(&list, req.style).with("X-Consul-Index", index.to_string());
+        }
+        let _ = tokio::time::timeout_at(deadline, &mut changed).await;
     }
 }
 

@@ -51,6 +51,8 @@ pub enum Route {
     OperatorRaftConfiguration,
     OperatorRaftPeer,
     Snapshot,
+    EventFire(String),
+    EventList,
     /// `GET /` (no UI yet).
     Root,
     /// Under `/v1/` but not an endpoint we serve.
@@ -90,6 +92,7 @@ impl Route {
             ),
             ("/v1/agent/service/", Route::AgentService),
             ("/v1/agent/join/", Route::AgentJoin),
+            ("/v1/event/fire/", Route::EventFire),
             ("/v1/agent/force-leave/", Route::AgentForceLeave),
             ("/v1/agent/check/deregister/", Route::AgentCheckDeregister),
             ("/v1/agent/check/pass/", Route::AgentCheckPass),
@@ -122,6 +125,7 @@ impl Route {
             "/v1/operator/raft/configuration" => Route::OperatorRaftConfiguration,
             "/v1/operator/raft/peer" => Route::OperatorRaftPeer,
             "/v1/snapshot" => Route::Snapshot,
+            "/v1/event/list" => Route::EventList,
             "/v1/catalog/deregister" => Route::CatalogDeregister,
             "/v1/catalog/datacenters" => Route::CatalogDatacenters,
             "/v1/catalog/nodes" => Route::CatalogNodes,
@@ -152,6 +156,8 @@ impl Route {
             | Route::AgentForceLeave(_) => &["PUT"],
             Route::OperatorRaftConfiguration => &["GET"],
             Route::OperatorRaftPeer => &["DELETE"],
+            Route::EventFire(_) => &["PUT"],
+            Route::EventList => &["GET"],
             Route::Snapshot => &["GET", "PUT"],
             Route::AgentServices
             | Route::AgentService(_)
@@ -206,6 +212,8 @@ impl Route {
                 | Route::AgentLeave
                 | Route::AgentForceLeave(_)
                 | Route::AgentSelf
+                | Route::EventFire(_)
+                | Route::EventList
         )
     }
 

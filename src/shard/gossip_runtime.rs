@@ -18,10 +18,10 @@ use tokio::sync::Notify;
 use crate::catalog::{CatalogCommand, CheckDef, NodeDef, RegisterRequest, CRITICAL, PASSING};
 use crate::config::{
     AgentConfig, GOSSIP_MEMBERS_MAX, GOSSIP_PACKET_RECV_BYTES_MAX, GOSSIP_PUSH_PULL_BYTES_MAX,
-    GOSSIP_STREAM_TIMEOUT_MS,
+    GOSSIP_STREAM_TIMEOUT_MS, USER_EVENTS_KEPT,
 };
 use crate::gossip::crypto::Keyring;
-use crate::gossip::wire::{decode_push_pull, encode_push_pull};
+use crate::gossip::wire::{decode_push_pull, encode_push_pull, UserEvent};
 use crate::gossip::{MemberEvent, MemberState, Output, Swim, SwimConfig};
 use crate::kv::Command;
 use crate::mesh::{raft_id_of, RaftInput, ServerInfo, WriteOutcome};
@@ -51,6 +51,11 @@ pub struct GossipRuntime {
     /// Rung on every membership event.
     pub changed: Notify,
     pub shell_stats: RefCell<ShellStats>,
+    /// User events delivered to this agent (filters matched), oldest first, at most
+    /// `USER_EVENTS_KEPT`; `events_changed` rings on each.
+    pub events: RefCell<std::collections::VecDeque<UserEvent>>,
+    pub events_changed: Notify,
+    ltime: std::cell::Cell<u64>,
 }
 
 /// The tags this agent gossips, as Consul's agents do (`members -detailed` shows them).
@@ -120,6 +125,9 @@ impl GossipRuntime {
             config: config.clone(),
             changed: Notify::new(),
             shell_stats: RefCell::new(ShellStats::default()),
+            events: RefCell::new(std::collections::VecDeque::new()),
+            events_changed: Notify::new(),
+            ltime: std::cell::Cell::new(0),
         });
         rt.refresh_servers(ctx);
         let tcp = tokio::net::TcpListener::from_std(tcp).expect("listener on this runtime");
@@ -160,6 +168,7 @@ impl GossipRuntime {
                     events = true;
                     log_event(&e);
                 }
+                Output::UserEvent(ev) => self.deliver_event(ctx, ev),
             }
         }
         if events {
@@ -317,6 +326,54 @@ impl GossipRuntime {
         }
         // memberlist waits for the leave broadcast to be sent (up to the leave timeout).
         tokio::time::sleep(Duration::from_millis(1_000)).await;
+    }
+
+    /// `/v1/event/fire`: floods the event to the pool (and delivers it here if it matches).
+    pub fn fire_event(self: &Rc<Self>, ctx: &ShardCtx, mut ev: UserEvent) -> UserEvent {
+        self.ltime.set(self.ltime.get() + 1);
+        ev.ltime = self.ltime.get();
+        let mut out = Vec::new();
+        self.swim.borrow_mut().fire_event(ev.clone(), &mut out);
+        self.process(ctx, out);
+        ev
+    }
+
+    /// Keeps an event whose filters match this agent (Consul's `shouldProcessUserEvent`:
+    /// node name, then a local service's name, then that service's tags).
+    fn deliver_event(&self, ctx: &ShardCtx, ev: UserEvent) {
+        self.ltime.set(self.ltime.get().max(ev.ltime));
+        let full = |re: &str| regex::Regex::new(&format!("^(?:{re})$")).ok();
+        if !ev.node_filter.is_empty()
+            && !full(&ev.node_filter).is_some_and(|r| r.is_match(&self.config.node_name))
+        {
+            return;
+        }
+        if !ev.service_filter.is_empty() {
+            let Some(service_re) = full(&ev.service_filter) else {
+                return;
+            };
+            let tag_re = (!ev.tag_filter.is_empty())
+                .then(|| full(&ev.tag_filter))
+                .flatten();
+            let local = ctx.agent().local.borrow();
+            let matched = local.services.values().any(|s| {
+                service_re.is_match(&s.def.name)
+                    && (ev.tag_filter.is_empty()
+                        || tag_re
+                            .as_ref()
+                            .is_some_and(|t| s.def.tags.iter().any(|x| t.is_match(x))))
+            });
+            if !matched {
+                return;
+            }
+        }
+        let mut kept = self.events.borrow_mut();
+        if kept.len() == USER_EVENTS_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(ev);
+        drop(kept);
+        self.events_changed.notify_waiters();
     }
 
     pub fn force_leave(self: &Rc<Self>, ctx: &ShardCtx, node: &str, prune: bool) -> bool {

@@ -51,7 +51,10 @@ result = c.txn.put(ops)
 assert result["Errors"] is None and result["Results"][0]["KV"]["Key"] == "py/t", result
 
 leader = c.status.leader()
-assert leader.endswith(":8300"), leader
+# The test agent's server RPC port is its own (not 8300); the shape is Consul's "ip:port".
+host, _, port = leader.rpartition(":")
+assert host == "127.0.0.1" and port.isdigit(), leader
+assert c.status.peers() == [leader], c.status.peers()
 me = c.agent.self()
 assert me["Config"]["NodeName"] == "test-node", me["Config"]
 print("py-consul: all checks passed")
