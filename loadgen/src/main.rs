@@ -356,6 +356,11 @@ pub async fn run_http(args: std::rc::Rc<Args>) -> (Outcome, Duration) {
     let tasks: Vec<_> = (0..args.connections)
         .map(|id| tokio::task::spawn_local(connection(args.clone(), id, start, end)))
         .collect();
+    (gather(tasks).await, start.elapsed())
+}
+
+/// Waits for every task and merges their outcomes.
+pub async fn gather(tasks: Vec<tokio::task::JoinHandle<Outcome>>) -> Outcome {
     let mut total = Outcome {
         histogram: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
         ok: 0,
@@ -367,7 +372,7 @@ pub async fn run_http(args: std::rc::Rc<Args>) -> (Outcome, Duration) {
         total.ok += o.ok;
         total.errors += o.errors;
     }
-    (total, start.elapsed())
+    total
 }
 
 /// `--nodes N [--attach host:port] [--join host:port] [--dns host:port] [--sim-ip ip]

@@ -140,17 +140,7 @@ async fn dns_phase(
             })
         })
         .collect();
-    let mut total = Outcome {
-        histogram: hist(),
-        ok: 0,
-        errors: 0,
-    };
-    for t in tasks {
-        let o = t.await.unwrap();
-        total.histogram.add(&o.histogram).unwrap();
-        total.ok += o.ok;
-        total.errors += o.errors;
-    }
+    let total = crate::gather(tasks).await;
     (total, start.elapsed())
 }
 
@@ -223,17 +213,7 @@ pub async fn watch_phase(host: String, watchers: usize, secs: f64) -> (Outcome, 
             })
         })
         .collect();
-    let mut total = Outcome {
-        histogram: hist(),
-        ok: 0,
-        errors: 0,
-    };
-    for t in tasks {
-        let o = t.await.unwrap();
-        total.histogram.add(&o.histogram).unwrap();
-        total.ok += o.ok;
-        total.errors += o.errors;
-    }
+    let total = crate::gather(tasks).await;
     let _ = writer.await;
     (total, start.elapsed())
 }

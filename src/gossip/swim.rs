@@ -285,6 +285,28 @@ fn is_replaceable(encoded: &[u8]) -> bool {
     encoded.first() != Some(&6)
 }
 
+/// A bounded set remembering the last `cap` keys inserted (oldest forgotten first).
+#[derive(Default)]
+struct SeenFifo<K: std::hash::Hash + Eq + Clone> {
+    set: DetSet<K>,
+    order: std::collections::VecDeque<K>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> SeenFifo<K> {
+    /// True when `key` is new (and now remembered).
+    fn insert(&mut self, key: K, cap: usize) -> bool {
+        if !self.set.insert(key.clone()) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > cap {
+            let old = self.order.pop_front().unwrap();
+            self.set.remove(&old);
+        }
+        true
+    }
+}
+
 /// One member's SWIM state machine.
 pub struct Swim {
     cfg: SwimConfig,
@@ -306,10 +328,8 @@ pub struct Swim {
     next_reap: u64,
     next_reconnect: u64,
     /// Partial-view members only: alive messages relayed recently (see `max_members`).
-    relay_seen: DetSet<(String, u32)>,
-    relay_order: std::collections::VecDeque<(String, u32)>,
-    events_seen: DetSet<String>,
-    events_order: std::collections::VecDeque<String>,
+    relay_seen: SeenFifo<(String, u32)>,
+    events_seen: SeenFifo<String>,
     pub stats: SwimStats,
 }
 
@@ -356,10 +376,8 @@ impl Swim {
             next_push_pull: now + cfg.push_pull_interval_ms,
             next_reap: now + REAP_SCAN_MS,
             next_reconnect: now + RECONNECT_INTERVAL_MS,
-            relay_seen: DetSet::default(),
-            relay_order: std::collections::VecDeque::new(),
-            events_seen: DetSet::default(),
-            events_order: std::collections::VecDeque::new(),
+            relay_seen: SeenFifo::default(),
+            events_seen: SeenFifo::default(),
             cfg,
             me: name.to_string(),
             leaving: false,
@@ -616,13 +634,8 @@ impl Swim {
 
     fn on_user_event(&mut self, ev: wire::UserEvent, out: &mut Vec<Output>) {
         // Each event is delivered and re-broadcast once; a bounded FIFO remembers ids.
-        if !self.events_seen.insert(ev.id.clone()) {
+        if !self.events_seen.insert(ev.id.clone(), EVENTS_SEEN_MAX) {
             return;
-        }
-        self.events_order.push_back(ev.id.clone());
-        if self.events_order.len() > EVENTS_SEEN_MAX {
-            let old = self.events_order.pop_front().unwrap();
-            self.events_seen.remove(&old);
         }
         let about = format!("event:{}", ev.id);
         let msg = Msg::UserEvent(ev.clone());
@@ -680,13 +693,10 @@ impl Swim {
             None if view_full => {
                 // Partial view full (loadgen's simulated members): relay, do not remember.
                 // A bounded "seen" FIFO keeps a relayed message from circulating forever.
-                let key = (name.clone(), *incarnation);
-                if self.relay_seen.insert(key.clone()) {
-                    self.relay_order.push_back(key);
-                    if self.relay_order.len() > RELAY_SEEN_MAX {
-                        let old = self.relay_order.pop_front().unwrap();
-                        self.relay_seen.remove(&old);
-                    }
+                if self
+                    .relay_seen
+                    .insert((name.clone(), *incarnation), RELAY_SEEN_MAX)
+                {
                     self.queue_broadcast(msg.clone());
                 }
                 return;

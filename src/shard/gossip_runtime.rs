@@ -261,11 +261,7 @@ impl GossipRuntime {
     ) -> Result<(), String> {
         let remote = self.read_state(&mut s).await?;
         self.write_state(&mut s, remote.join).await?;
-        let mut out = Vec::new();
-        self.swim
-            .borrow_mut()
-            .on_push_pull(self.now(), remote, &mut out);
-        self.process(ctx, out);
+        self.merge(ctx, remote);
         Ok(())
     }
 
@@ -287,12 +283,16 @@ impl GossipRuntime {
         let remote = tokio::time::timeout(limit, exchange)
             .await
             .map_err(|_| "i/o timeout".to_string())??;
+        self.merge(ctx, remote);
+        Ok(())
+    }
+
+    fn merge(self: &Rc<Self>, ctx: &ShardCtx, remote: crate::gossip::wire::PushPull) {
         let mut out = Vec::new();
         self.swim
             .borrow_mut()
             .on_push_pull(self.now(), remote, &mut out);
         self.process(ctx, out);
-        Ok(())
     }
 
     /// `join`: a push-pull with each address; returns how many answered, and the errors.

@@ -370,14 +370,14 @@ impl RaftCore {
     /// Proposes removing a voter (a server that left, was force-left, or `remove-peer`).
     /// Answers once proposed; the change takes effect when committed (`apply_conf_change`).
     fn remove_peer(&mut self, raft_id: u64, reply: ReadReply) {
-        let Some(node) = self.node.as_mut() else {
+        let Some(node) = self
+            .node
+            .as_mut()
+            .filter(|n| n.raft.state == StateRole::Leader)
+        else {
             let _ = reply.send(Err("No cluster leader".into()));
             return;
         };
-        if node.raft.state != StateRole::Leader {
-            let _ = reply.send(Err("No cluster leader".into()));
-            return;
-        }
         if !node.raft.prs().conf().voters().contains(raft_id) {
             let _ = reply.send(Err(format!("no voter with Raft id {raft_id:016x}")));
             return;
@@ -399,14 +399,14 @@ impl RaftCore {
     }
 
     fn read_index(&mut self, reply: ReadReply) {
-        let Some(node) = self.node.as_mut() else {
+        let Some(node) = self
+            .node
+            .as_mut()
+            .filter(|n| n.raft.state == StateRole::Leader)
+        else {
             let _ = reply.send(Err("No cluster leader".into()));
             return;
         };
-        if node.raft.state != StateRole::Leader {
-            let _ = reply.send(Err("No cluster leader".into()));
-            return;
-        }
         let id = self.next_proposal;
         self.next_proposal += 1;
         let mut context = Vec::with_capacity(16);
@@ -441,24 +441,10 @@ impl RaftCore {
 
     fn expire_pending(&mut self) {
         let now = Instant::now();
-        let late: Vec<u64> = self
-            .reads
-            .iter()
-            .filter(|(_, (_, deadline))| now >= *deadline)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in late {
-            let (reply, _) = self.reads.remove(&id).unwrap();
+        for reply in take_expired(&mut self.reads, now) {
             let _ = reply.send(Err("timed out confirming leadership".into()));
         }
-        let expired: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, (_, deadline))| now >= *deadline)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            let (reply, _) = self.pending.remove(&id).unwrap();
+        for reply in take_expired(&mut self.pending, now) {
             let _ = reply.send(WriteOutcome::Failed(
                 "timeout waiting for the write to commit; it may still commit".into(),
             ));
@@ -720,6 +706,18 @@ impl RaftCore {
             let _ = reply.send(txn_outcome(votes.results, votes.errors));
         }
     }
+}
+
+/// Removes and returns the waiters whose deadline has passed.
+fn take_expired<T>(waiting: &mut HashMap<u64, (T, Instant)>, now: Instant) -> Vec<T> {
+    let due: Vec<u64> = waiting
+        .iter()
+        .filter(|(_, (_, deadline))| now >= *deadline)
+        .map(|(id, _)| *id)
+        .collect();
+    due.into_iter()
+        .filter_map(|id| waiting.remove(&id).map(|(t, _)| t))
+        .collect()
 }
 
 /// Orders a transaction's results and errors as Consul does (by op position; entries of one
