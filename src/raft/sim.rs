@@ -77,6 +77,9 @@ fn config(id: u64) -> raft::Config {
     raft::Config {
         id,
         election_tick: 10,
+        // As `shard::raft_core` configures it.
+        min_election_tick: 10,
+        max_election_tick: 15,
         heartbeat_tick: 1,
         max_size_per_msg: 1 << 20,
         max_inflight_msgs: 256,
