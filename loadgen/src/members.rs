@@ -31,6 +31,8 @@ pub struct GossipFigures {
     pub members: usize,
     /// From the first join until the agent lists every simulated member alive.
     pub convergence_ms: Option<u64>,
+    /// From stopping a few members until the agent lists them all failed.
+    pub detect_ms: Option<u64>,
     /// Failed events, in any simulated member's view, about a member that was running.
     pub false_deaths: u64,
     pub bytes_out: u64,
@@ -45,6 +47,8 @@ pub struct Members {
     keyring: Keyring,
     started: Instant,
     false_deaths: RefCell<u64>,
+    /// Members stopped on purpose (failure-detection phase): they neither tick nor answer.
+    stopped: RefCell<Vec<bool>>,
 }
 
 /// Raises the open-file limit: every member holds a UDP socket and a TCP listener.
@@ -129,6 +133,7 @@ impl Members {
             keyring,
             started: Instant::now(),
             false_deaths: RefCell::new(0),
+            stopped: RefCell::new(vec![false; n]),
         });
         for (i, l) in listeners.into_iter().enumerate() {
             tokio::task::spawn_local(m.clone().accept(i, l));
@@ -148,6 +153,9 @@ impl Members {
                 Output::Packet { to, bytes } => {
                     let sealed = self.keyring.seal(&bytes);
                     if let Some(&j) = self.index_of.get(&to) {
+                        if self.stopped.borrow()[j] {
+                            continue;
+                        }
                         // Member to member: deliver in process (it is the same protocol).
                         let from = self.sockets[i].local_addr().unwrap();
                         let mut out = Vec::new();
@@ -186,8 +194,11 @@ impl Members {
                     }
                 }
                 Output::Event(MemberEvent::Failed(name)) => {
-                    if name.starts_with("sim-") {
-                        // Simulated members never stop, so any death of one is a false death.
+                    let index = name
+                        .strip_prefix("sim-")
+                        .and_then(|k| k.parse::<usize>().ok());
+                    // A simulated member that was not stopped on purpose is a false death.
+                    if index.is_some_and(|k| k < self.sockets.len() && !self.stopped.borrow()[k]) {
                         *self.false_deaths.borrow_mut() += 1;
                     }
                 }
@@ -204,6 +215,9 @@ impl Members {
             let now = self.now();
             let n = self.sockets.len();
             for i in 0..n {
+                if self.stopped.borrow()[i] {
+                    continue;
+                }
                 let mut out = Vec::new();
                 self.cores.borrow_mut()[i].tick(now, &mut out);
                 self.process(i, out);
@@ -217,6 +231,9 @@ impl Members {
             let Ok((len, from)) = self.sockets[i].recv_from(&mut buf).await else {
                 continue;
             };
+            if self.stopped.borrow()[i] {
+                continue; // a stopped member is silent
+            }
             let Ok(plain) = self.keyring.open(&buf[..len]) else {
                 continue;
             };
@@ -251,6 +268,9 @@ impl Members {
             let Ok((mut s, _)) = l.accept().await else {
                 continue;
             };
+            if self.stopped.borrow()[i] {
+                continue; // dropped: the connection closes
+            }
             let m = self.clone();
             tokio::task::spawn_local(async move {
                 let Ok(remote) = m.read_state(&mut s).await else {
@@ -305,6 +325,11 @@ impl Members {
         failed
     }
 
+    /// Stops member `i` as a crash would: no more probes, answers or gossip.
+    pub fn stop(&self, i: usize) {
+        self.stopped.borrow_mut()[i] = true;
+    }
+
     /// How many simulated members every simulated member sees alive (min over members).
     pub fn min_view(&self) -> usize {
         let cores = self.cores.borrow();
@@ -324,6 +349,7 @@ impl Members {
         GossipFigures {
             members: cores.len(),
             convergence_ms: None,
+            detect_ms: None,
             false_deaths: *self.false_deaths.borrow(),
             bytes_out: cores.iter().map(|c| c.stats.bytes_out).sum(),
             packets_out: cores.iter().map(|c| c.stats.packets_out).sum(),

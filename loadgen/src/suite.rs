@@ -47,26 +47,41 @@ fn hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).unwrap()
 }
 
-/// Sim members the agent lists alive.
-async fn alive_at_agent(host: &str) -> usize {
-    // read_response leaves the body in the buffer it was given only for Content-Length
-    // bodies; /v1/agent/members is one, so fetch with a plain read.
+/// How many of `names` the agent lists as failed (`Status` 4).
+async fn failed_at_agent(host: &str, names: &[String]) -> usize {
+    let members = agent_members(host).await;
+    members
+        .iter()
+        .filter(|m| {
+            m["Status"] == 4
+                && m["Name"]
+                    .as_str()
+                    .is_some_and(|n| names.iter().any(|x| x == n))
+        })
+        .count()
+}
+
+async fn agent_members(host: &str) -> Vec<serde_json::Value> {
     let Ok(mut s) = TcpStream::connect(host).await else {
-        return 0;
+        return Vec::new();
     };
     let req =
         format!("GET /v1/agent/members HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     if s.write_all(req.as_bytes()).await.is_err() {
-        return 0;
+        return Vec::new();
     }
     let mut all = Vec::new();
     let _ = tokio::io::AsyncReadExt::read_to_end(&mut s, &mut all).await;
     let Some(at) = all.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return 0;
+        return Vec::new();
     };
-    let members: Vec<serde_json::Value> =
-        serde_json::from_slice(&all[at + 4..]).unwrap_or_default();
-    members
+    serde_json::from_slice(&all[at + 4..]).unwrap_or_default()
+}
+
+/// Sim members the agent lists alive.
+async fn alive_at_agent(host: &str) -> usize {
+    agent_members(host)
+        .await
         .iter()
         .filter(|m| m["Name"].as_str().is_some_and(|n| n.starts_with("sim-")) && m["Status"] == 1)
         .count()
@@ -286,6 +301,9 @@ struct MemberReport {
     min_view: usize,
     figures: GossipFigures,
     join_failures: Option<usize>,
+    /// Members the load thread asks to stop (failure-detection phase), and when they stopped.
+    stop: Vec<usize>,
+    stopped_at: Option<Instant>,
 }
 
 /// Runs the simulated members on a thread of their own (their own runtime), so that load
@@ -328,12 +346,18 @@ fn spawn_members(a: &SuiteArgs) -> Result<Arc<Mutex<MemberReport>>, String> {
                 };
                 let mut joining = Some(joining);
                 loop {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     let failures = match joining.as_ref().is_some_and(|j| j.is_finished()) {
                         true => Some(joining.take().unwrap().await.unwrap()),
                         false => None,
                     };
                     let mut r = shared.lock().unwrap();
+                    if !r.stop.is_empty() && r.stopped_at.is_none() {
+                        for &i in &r.stop {
+                            members.stop(i);
+                        }
+                        r.stopped_at = Some(Instant::now());
+                    }
                     r.min_view = members.min_view();
                     r.figures = members.figures();
                     if failures.is_some() {
@@ -441,6 +465,29 @@ pub async fn run(a: SuiteArgs) -> Result<(), String> {
         elapsed: e,
     });
 
+    // Failure detection over real UDP: stop a few members, time until the agent lists them all
+    // as failed (from the moment they stopped).
+    let victims: Vec<usize> = (0..5.min(a.nodes))
+        .map(|k| (k * 997 + 13) % a.nodes)
+        .collect();
+    members.lock().unwrap().stop = victims.clone();
+    let names: Vec<String> = victims.iter().map(|v| format!("sim-{v}")).collect();
+    if !a.json {
+        eprintln!(
+            "phase: failure detection ({} members stopped) ...",
+            names.len()
+        );
+    }
+    let limit = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < limit {
+        let failed = failed_at_agent(&a.http, &names).await;
+        let stopped_at = members.lock().unwrap().stopped_at;
+        if let (true, Some(at)) = (failed == names.len(), stopped_at) {
+            figures.detect_ms = Some(at.elapsed().as_millis() as u64);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let g = members.lock().unwrap().figures.clone();
     figures.members = g.members;
     figures.false_deaths = g.false_deaths;
@@ -475,6 +522,7 @@ fn report(a: &SuiteArgs, g: &GossipFigures, reg_errors: u64, phases: &[Phase]) {
                 "nodes": a.nodes,
                 "gossip": {
                     "convergence_ms": g.convergence_ms, "false_deaths": g.false_deaths,
+                    "failure_detect_ms": g.detect_ms,
                     "bytes_per_member_s": per_member_bps, "packets_per_member_s": per_member_pps,
                 },
                 "registration_errors": reg_errors,
@@ -491,6 +539,13 @@ fn report(a: &SuiteArgs, g: &GossipFigures, reg_errors: u64, phases: &[Phase]) {
                 "{:.1} s",
                 m as f64 / 1000.0
             ))
+    );
+    println!(
+        "failure detection   {} (5 members stopped; until the agent lists all of them failed)",
+        g.detect_ms.map_or("not within 120 s".into(), |m| format!(
+            "{:.1} s",
+            m as f64 / 1000.0
+        ))
     );
     println!("false deaths        {}", g.false_deaths);
     println!("per member          {per_member_pps:.2} packets/s, {per_member_bps:.0} bytes/s (whole run, join included)");
