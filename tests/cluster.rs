@@ -313,7 +313,12 @@ fn gossip_with_a_wrong_key_or_no_key_is_rejected() {
     let member = gossip_agent(
         22,
         dir.path(),
-        &[&format!("-encrypt={key}"), "-join=127.0.0.21"],
+        // retry-join: the server may not listen yet when the member starts.
+        &[
+            &format!("-encrypt={key}"),
+            "-retry-join=127.0.0.21",
+            "-retry-interval=1s",
+        ],
     );
     let stranger = gossip_agent(23, dir.path(), &[&format!("-encrypt={other_key}")]);
     let plain = gossip_agent(24, dir.path(), &[]);
