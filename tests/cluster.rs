@@ -11,51 +11,19 @@ use std::time::{Duration, Instant};
 use support::{eventually, Agent};
 
 fn server(n: u8, dir: &std::path::Path) -> Agent {
-    let ip = format!("127.0.0.{n}");
-    let data = dir.join(format!("s{n}"));
-    std::fs::create_dir_all(&data).unwrap();
-    Agent::spawn(
-        &ip,
-        &[
-            "-server",
-            "-bootstrap-expect=3",
-            &format!("-data-dir={}", data.display()),
-            &format!("-node=agent{n}"),
-            &format!("-bind={ip}"),
-            &format!("-client={ip}"),
-            "-retry-join=127.0.0.11",
-            "-retry-join=127.0.0.12",
-            "-retry-interval=1s",
-            "-shards=1",
-        ],
-        &dir.join(format!("s{n}.log")),
-    )
+    let args = [
+        "-server",
+        "-bootstrap-expect=3",
+        "-retry-join=127.0.0.11",
+        "-retry-join=127.0.0.12",
+        "-retry-interval=1s",
+    ];
+    Agent::on_loopback(n, &format!("agent{n}"), dir, &args)
 }
 
 fn client(n: u8, dir: &std::path::Path) -> Agent {
-    let ip = format!("127.0.0.{n}");
-    let data = dir.join(format!("c{n}"));
-    std::fs::create_dir_all(&data).unwrap();
-    Agent::spawn(
-        &ip,
-        &[
-            &format!("-data-dir={}", data.display()),
-            &format!("-node=client{n}"),
-            &format!("-bind={ip}"),
-            &format!("-client={ip}"),
-            "-retry-join=127.0.0.13",
-            "-retry-interval=1s",
-            "-shards=1",
-        ],
-        &dir.join(format!("c{n}.log")),
-    )
-}
-
-fn leader_of(a: &Agent) -> String {
-    match a.get("/v1/status/leader") {
-        Ok((200, body)) => body.trim_matches('"').to_string(),
-        _ => String::new(),
-    }
+    let args = ["-retry-join=127.0.0.13", "-retry-interval=1s"];
+    Agent::on_loopback(n, &format!("client{n}"), dir, &args)
 }
 
 fn dig(ip: &str, name: &str) -> Vec<String> {
@@ -101,7 +69,7 @@ fn three_servers_and_clients_form_a_cluster_fail_over_and_recover() {
 
     // Bootstrap: one leader that every server agrees on; every member alive everywhere.
     eventually(30, "a leader every server agrees on", || {
-        let leaders: Vec<String> = servers.iter().map(leader_of).collect();
+        let leaders: Vec<String> = servers.iter().map(Agent::leader).collect();
         !leaders[0].is_empty() && leaders.iter().all(|l| *l == leaders[0])
     });
     eventually(20, "5 members alive as the client sees them", || {
@@ -194,7 +162,7 @@ fn three_servers_and_clients_form_a_cluster_fail_over_and_recover() {
     });
 
     // SIGKILL the leader: another takes over and writes resume through the client.
-    let leader_addr = leader_of(&servers[0]);
+    let leader_addr = servers[0].leader();
     let leader = servers
         .iter()
         .position(|s| leader_addr == format!("{}:8300", s.host))
@@ -203,7 +171,7 @@ fn three_servers_and_clients_form_a_cluster_fail_over_and_recover() {
     let killed_at = Instant::now();
     let survivor = (leader + 1) % 3;
     eventually(10, "a new leader", || {
-        let l = leader_of(&servers[survivor]);
+        let l = servers[survivor].leader();
         !l.is_empty() && l != leader_addr
     });
     eprintln!("failover took {:?}", killed_at.elapsed());
@@ -268,19 +236,7 @@ fn three_servers_and_clients_form_a_cluster_fail_over_and_recover() {
 }
 
 fn gossip_agent(n: u8, dir: &std::path::Path, extra: &[&str]) -> Agent {
-    let ip = format!("127.0.0.{n}");
-    let data = dir.join(format!("g{n}"));
-    std::fs::create_dir_all(&data).unwrap();
-    let mut args = vec![
-        format!("-data-dir={}", data.display()),
-        format!("-node=g{n}"),
-        format!("-bind={ip}"),
-        format!("-client={ip}"),
-        "-shards=1".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Agent::spawn(&ip, &args, &dir.join(format!("g{n}.log")))
+    Agent::on_loopback(n, &format!("g{n}"), dir, extra)
 }
 
 fn alive_members(a: &Agent) -> usize {

@@ -66,31 +66,13 @@ fn iptables_usable() -> bool {
 }
 
 fn server(n: u8, dir: &std::path::Path) -> Agent {
-    let ip = format!("127.0.0.{n}");
-    let data = dir.join(format!("p{n}"));
-    std::fs::create_dir_all(&data).unwrap();
-    Agent::spawn(
-        &ip,
-        &[
-            "-server",
-            "-bootstrap-expect=3",
-            &format!("-data-dir={}", data.display()),
-            &format!("-node=p{n}"),
-            &format!("-bind={ip}"),
-            &format!("-client={ip}"),
-            "-retry-join=127.0.0.61",
-            "-retry-interval=1s",
-            "-shards=1",
-        ],
-        &dir.join(format!("p{n}.log")),
-    )
-}
-
-fn leader_of(a: &Agent) -> String {
-    match a.get("/v1/status/leader") {
-        Ok((200, body)) => body.trim_matches('"').to_string(),
-        _ => String::new(),
-    }
+    let args = [
+        "-server",
+        "-bootstrap-expect=3",
+        "-retry-join=127.0.0.61",
+        "-retry-interval=1s",
+    ];
+    Agent::on_loopback(n, &format!("p{n}"), dir, &args)
 }
 
 #[test]
@@ -106,11 +88,11 @@ fn an_isolated_leader_commits_nothing_and_the_majority_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let servers: Vec<Agent> = (61..=63).map(|n| server(n, dir.path())).collect();
     eventually(30, "a leader every server agrees on", || {
-        let l: Vec<String> = servers.iter().map(leader_of).collect();
+        let l: Vec<String> = servers.iter().map(Agent::leader).collect();
         !l[0].is_empty() && l.iter().all(|x| *x == l[0])
     });
     assert_eq!(servers[0].put("/v1/kv/before", b"1").0, 200);
-    let old = leader_of(&servers[0]);
+    let old = servers[0].leader();
     let li = servers
         .iter()
         .position(|s| old == format!("{}:8300", s.host))
@@ -121,7 +103,7 @@ fn an_isolated_leader_commits_nothing_and_the_majority_goes_on() {
 
     // The majority elects a new leader and accepts writes.
     eventually(15, "a new leader in the majority", || {
-        let l = leader_of(&servers[others[0]]);
+        let l = servers[others[0]].leader();
         !l.is_empty() && l != old
     });
     eventually(10, "a write in the majority", || {
@@ -147,7 +129,7 @@ fn an_isolated_leader_commits_nothing_and_the_majority_goes_on() {
     );
     for s in &servers {
         eventually(10, "one leader again", || {
-            leader_of(s) == leader_of(&servers[others[0]])
+            s.leader() == servers[others[0]].leader()
         });
         assert!(
             matches!(s.get("/v1/kv/minority?stale"), Ok((404, _))),

@@ -141,6 +141,32 @@ impl Agent {
         }
     }
 
+    /// Starts `tribune agent` named `node` on 127.0.0.`n` (bind and client address, default
+    /// ports), with its data dir and log under `dir`, one shard, plus `extra` flags.
+    pub fn on_loopback(n: u8, node: &str, dir: &Path, extra: &[&str]) -> Agent {
+        let ip = format!("127.0.0.{n}");
+        let data = dir.join(node);
+        std::fs::create_dir_all(&data).unwrap();
+        let mut args = vec![
+            format!("-data-dir={}", data.display()),
+            format!("-node={node}"),
+            format!("-bind={ip}"),
+            format!("-client={ip}"),
+            "-shards=1".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Agent::spawn(&ip, &args, &dir.join(format!("{node}.log")))
+    }
+
+    /// The leader's RPC address as this agent reports it (empty when none or unreachable).
+    pub fn leader(&self) -> String {
+        match self.get("/v1/status/leader") {
+            Ok((200, body)) => body.trim_matches('"').to_string(),
+            _ => String::new(),
+        }
+    }
+
     /// Runs `tribune <command> -http-addr=<this agent> <rest>`: (exit code, stdout, stderr).
     pub fn cli(&self, command: &[&str], rest: &[&str]) -> (i32, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_tribune"))
