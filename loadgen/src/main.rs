@@ -1,10 +1,13 @@
-//! loadgen: drives HTTP load at Tribune (or any peer speaking HTTP/1.1) and reports
+//! loadgen: drives HTTP and DNS load at Tribune (or a peer: nginx, NSD, etcd) and reports
 //! throughput and latency percentiles from HDR histograms.
 //!
-//! Today: KV GET/PUT (and any fixed GET path, for the nginx comparison), closed-loop over
-//! keep-alive connections, or open-loop at a fixed rate measured from the intended send time
-//! (no coordinated omission). DNS, blocking-query fan-out and simulated gossip members
-//! (`--nodes`) arrive with the DNS, gossip and perf issues.
+//! Modes: KV GET/PUT or any fixed GET path, closed-loop over keep-alive connections or
+//! open-loop at a fixed rate measured from the intended send time (no coordinated omission);
+//! `watch` (blocking-query fan-out); `sim-gossip` (the deterministic gossip simulator);
+//! `--nodes N` (simulated gossip members on real UDP, then DNS/HTTP phases: `suite.rs`).
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod members;
 mod sim_gossip;

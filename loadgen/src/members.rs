@@ -3,10 +3,11 @@
 //! probe them, gossip to them and push-pull with them over the real protocol (encrypted when
 //! `--encrypt` is given). All of them live on one thread; a 10 ms timer drives their cores.
 //!
-//! Every member joins one of the agents over TCP (round robin), as `retry_join` does, at a set
-//! rate; the agent's answer gives it the whole member list. Members keep at most
+//! Every member joins over TCP push-pull with each agent given, as a client agent's
+//! `retry_join` listing every server does, at a set rate; the answers give it the member list. Members keep at most
 //! `BROADCAST_QUEUE` pending broadcasts each: thousands of members in one process cannot each
-//! hold a broadcast about every other member (that is O(n^2) memory).
+//! hold a broadcast about every other member (that is O(n^2) memory), and they share the work
+//! of relaying alive messages through one `RelayLedger`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -21,6 +22,10 @@ use tribune::gossip::wire::{decode_push_pull, encode_push_pull};
 use tribune::gossip::{MemberEvent, MemberState, Output, Swim, SwimConfig};
 
 const BROADCAST_QUEUE: usize = 256;
+/// Simulated members that relay each alive message (see `tribune::gossip::RelayLedger`): each
+/// sends it `retransmit_limit` (~15) times to random members of a 64-member view that holds
+/// the 3 servers, so a server receives each message ~7 times on average.
+const RELAYERS: u16 = 32;
 /// Members each simulated member remembers (servers always; see `SwimConfig::max_members`).
 const VIEW: usize = 64;
 const TICK_MS: u64 = 10;
@@ -101,6 +106,7 @@ impl Members {
         let mut sockets = Vec::with_capacity(n);
         let mut listeners = Vec::with_capacity(n);
         let mut index_of = HashMap::new();
+        let ledger = std::sync::Arc::new(tribune::gossip::RelayLedger::new(RELAYERS));
         for i in 0..n {
             let addr = SocketAddr::new(ip, base_port + i as u16);
             let udp = UdpSocket::bind(addr)
@@ -114,14 +120,9 @@ impl Members {
                 max_members: VIEW,
                 ..SwimConfig::lan()
             };
-            cores.push(Swim::new(
-                cfg,
-                &format!("sim-{i}"),
-                addr,
-                tags(i, dc),
-                i as u64 + 1,
-                0,
-            ));
+            let mut core = Swim::new(cfg, &format!("sim-{i}"), addr, tags(i, dc), i as u64 + 1, 0);
+            core.set_relay_ledger(ledger.clone());
+            cores.push(core);
             sockets.push(Rc::new(udp));
             listeners.push(tcp);
             index_of.insert(addr, i);
@@ -303,22 +304,31 @@ impl Members {
         Ok(())
     }
 
-    /// Joins everyone through the agents (round robin), `rate` joins per second, a few at a
-    /// time; returns how many joins failed.
+    /// Joins everyone, `rate` joins per second; returns how many joins failed (no agent
+    /// answered). Each member push-pulls with every agent given, as memberlist's `Join` does
+    /// with every address of `retry_join` (Consul's client agents list all the servers there),
+    /// starting with a different agent each time.
     pub async fn join(self: &Rc<Self>, agents: &[SocketAddr], rate: f64) -> usize {
         let n = self.sockets.len();
         let pause = Duration::from_secs_f64(1.0 / rate.max(1.0));
         let mut pending = Vec::new();
         for i in 0..n {
-            let (m, to) = (self.clone(), agents[i % agents.len()]);
+            let m = self.clone();
+            let order: Vec<SocketAddr> = (0..agents.len())
+                .map(|k| agents[(i + k) % agents.len()])
+                .collect();
             pending.push(tokio::task::spawn_local(async move {
-                m.push_pull(i, to, true).await
+                let mut joined = false;
+                for to in order {
+                    joined |= m.push_pull(i, to, true).await.is_ok();
+                }
+                joined
             }));
             tokio::time::sleep(pause).await;
         }
         let mut failed = 0;
         for p in pending {
-            if !matches!(p.await, Ok(Ok(()))) {
+            if !matches!(p.await, Ok(true)) {
                 failed += 1;
             }
         }

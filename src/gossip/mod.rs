@@ -10,7 +10,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use swim::{Member, MemberEvent, Output, Swim, SwimConfig};
+pub use swim::{Member, MemberEvent, Output, RelayLedger, Swim, SwimConfig};
 pub use wire::MemberState;
 
 /// Fuzz entry (`fuzz/fuzz_targets/gossip_packet.rs`, corpus replayed by `tests/fuzz_corpus.rs`):

@@ -307,6 +307,54 @@ impl<K: std::hash::Hash + Eq + Clone> SeenFifo<K> {
     }
 }
 
+/// How many of the partial-view members hosted by one `loadgen` have relayed each alive
+/// message, shared between them.
+///
+/// In a real pool every member relays every alive message it hears, `retransmit_limit` times:
+/// O(n² log n) work for n joins, spread over n machines. Thousands of simulated members in
+/// one process cannot do that work (5,000 joins are ~375 M receptions), so the first
+/// `relayers` members to hear a message relay it and the rest drop it as already spread. Each
+/// relayer still sends it `retransmit_limit` times to random members of its view, servers
+/// included, so the agents learn of it through the protocol itself. Not used by agents.
+pub struct RelayLedger {
+    relayers: u16,
+    /// Per member: the newest incarnation heard and how many relayed it.
+    counts: std::sync::Mutex<HashMap<String, (u32, u16)>>,
+}
+
+/// Alive messages the ledger remembers before it starts over (a bound, not a tuning knob).
+const RELAY_LEDGER_MAX: usize = 1 << 20;
+
+impl RelayLedger {
+    pub fn new(relayers: u16) -> RelayLedger {
+        RelayLedger {
+            relayers,
+            counts: Default::default(),
+        }
+    }
+
+    /// True when the caller should relay this alive message (it is among the first relayers).
+    fn take(&self, name: &str, incarnation: u32) -> bool {
+        let mut counts = self.counts.lock().unwrap();
+        if counts.len() >= RELAY_LEDGER_MAX {
+            counts.clear();
+        }
+        // Looked up by &str first: the common case (heard before) allocates nothing.
+        let entry = match counts.get_mut(name) {
+            Some(e) => e,
+            None => counts.entry(name.to_string()).or_insert((incarnation, 0)),
+        };
+        if incarnation < entry.0 {
+            return false; // older than what is being spread
+        }
+        if incarnation > entry.0 {
+            *entry = (incarnation, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        entry.1 <= self.relayers
+    }
+}
+
 /// One member's SWIM state machine.
 pub struct Swim {
     cfg: SwimConfig,
@@ -329,6 +377,10 @@ pub struct Swim {
     next_reconnect: u64,
     /// Partial-view members only: alive messages relayed recently (see `max_members`).
     relay_seen: SeenFifo<(String, u32)>,
+    /// Partial-view members hosted together share who relayed what (see `RelayLedger`).
+    relay_ledger: Option<std::sync::Arc<RelayLedger>>,
+    /// Partial-view members only: members offered to the full view so far (`admit_to_partial_view`).
+    view_offers: u64,
     events_seen: SeenFifo<String>,
     pub stats: SwimStats,
 }
@@ -377,6 +429,8 @@ impl Swim {
             next_reap: now + REAP_SCAN_MS,
             next_reconnect: now + RECONNECT_INTERVAL_MS,
             relay_seen: SeenFifo::default(),
+            relay_ledger: None,
+            view_offers: 0,
             events_seen: SeenFifo::default(),
             cfg,
             me: name.to_string(),
@@ -397,6 +451,11 @@ impl Swim {
 
     pub fn name(&self) -> &str {
         &self.me
+    }
+
+    /// Shares relaying with the other partial-view members of this process (`loadgen`).
+    pub fn set_relay_ledger(&mut self, ledger: std::sync::Arc<RelayLedger>) {
+        self.relay_ledger = Some(ledger);
     }
 
     pub fn members(&self) -> impl Iterator<Item = &Member> {
@@ -485,6 +544,37 @@ impl Swim {
         self.queue_broadcast(msg);
         if prune {
             self.forget(name, out);
+        }
+        true
+    }
+
+    /// Partial views only: reservoir sampling (Vitter's algorithm R) over the members offered
+    /// to a full view, so that each view is a uniform sample of the pool. Keeping the first
+    /// ones offered would give every simulated member the same view (push-pull states arrive
+    /// in the same order), leaving most members probed by nobody but the agents. On admission a
+    /// random member other than us and the servers is forgotten to make room.
+    fn admit_to_partial_view(&mut self) -> bool {
+        self.view_offers += 1;
+        let room = self.cfg.max_members as u64;
+        if self.rng.gen_range(0..self.view_offers + room) >= room {
+            return false;
+        }
+        let probing = self.probe.as_ref().map(|p| p.target.as_str());
+        let evictable: Vec<usize> = (0..self.probe_order.len())
+            .filter(|&i| {
+                let m = &self.members[&self.probe_order[i]];
+                !m.tags.iter().any(|(k, v)| k == "role" && v == "consul")
+                    && !self.suspicions.contains_key(&m.name)
+                    && probing != Some(m.name.as_str())
+            })
+            .collect();
+        let Some(&at) = evictable.choose(&mut self.rng) else {
+            return false;
+        };
+        let name = self.probe_order.remove(at);
+        self.members.remove(&name);
+        if self.probe_pos > at {
+            self.probe_pos -= 1;
         }
         true
     }
@@ -687,16 +777,22 @@ impl Swim {
             }
             return;
         }
-        let view_full = self.members.len() >= self.cfg.max_members
+        let mut view_full = self.members.len() >= self.cfg.max_members
             && !tags.iter().any(|(k, v)| k == "role" && v == "consul");
+        if view_full && !self.members.contains_key(name) && self.admit_to_partial_view() {
+            view_full = false;
+        }
         match self.members.get_mut(name) {
             None if view_full => {
                 // Partial view full (loadgen's simulated members): relay, do not remember.
                 // A bounded "seen" FIFO keeps a relayed message from circulating forever.
-                if self
-                    .relay_seen
-                    .insert((name.clone(), *incarnation), RELAY_SEEN_MAX)
-                {
+                let relay = match &self.relay_ledger {
+                    Some(ledger) => ledger.take(name, *incarnation),
+                    None => self
+                        .relay_seen
+                        .insert((name.clone(), *incarnation), RELAY_SEEN_MAX),
+                };
+                if relay {
                     self.queue_broadcast(msg.clone());
                 }
                 return;
@@ -741,7 +837,14 @@ impl Swim {
                 }
             }
         }
-        self.queue_broadcast(msg.clone());
+        // Members sharing a ledger (loadgen's) relay only as one of its first relayers.
+        let relay = match &self.relay_ledger {
+            Some(ledger) => ledger.take(name, *incarnation),
+            None => true,
+        };
+        if relay {
+            self.queue_broadcast(msg.clone());
+        }
     }
 
     fn on_suspect(&mut self, msg: &Msg, now: u64, _out: &mut Vec<Output>) {

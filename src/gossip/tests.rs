@@ -294,3 +294,115 @@ fn a_user_event_reaches_every_member_exactly_once() {
     seen.sort();
     assert_eq!(seen, (0..30).collect::<Vec<_>>(), "each member once");
 }
+
+fn state(name: &str, port: u16) -> PushState {
+    PushState {
+        name: name.into(),
+        addr: ([10, 0, 0, 1], port).into(),
+        incarnation: 1,
+        state: MemberState::Alive,
+        tags: vec![],
+    }
+}
+
+/// loadgen's partial views: members offered the same 1,000-member state in the same order
+/// must not all keep the same members (each would then be probed by nobody), and each keeps
+/// at most `max_members`.
+#[test]
+fn partial_views_sample_the_pool_rather_than_keep_the_first_offered() {
+    let pool = PushPull {
+        join: true,
+        states: (0..1000)
+            .map(|i| state(&format!("m{i}"), 1000 + i))
+            .collect(),
+    };
+    let mut kept_by = std::collections::HashMap::<String, usize>::new();
+    for seed in 0..20u64 {
+        let cfg = SwimConfig {
+            max_members: 32,
+            ..SwimConfig::lan()
+        };
+        let mut swim = super::Swim::new(cfg, "me", ([10, 0, 0, 2], 1).into(), vec![], seed, 0);
+        let mut out = Vec::new();
+        swim.on_push_pull(0, pool.clone(), &mut out);
+        let names: Vec<String> = swim
+            .members()
+            .filter(|m| m.name != "me")
+            .map(|m| m.name.clone())
+            .collect();
+        assert_eq!(
+            names.len(),
+            31,
+            "a full view holds max_members, us included"
+        );
+        for n in names {
+            *kept_by.entry(n).or_default() += 1;
+        }
+    }
+    // 20 views of 31 from 1,000: first-come views would all be m0..m30 (31 distinct names).
+    assert!(
+        kept_by.len() > 300,
+        "only {} distinct members kept",
+        kept_by.len()
+    );
+    let late = kept_by
+        .keys()
+        .filter(|n| n[1..].parse::<u32>().unwrap() >= 500)
+        .count();
+    assert!(
+        late * 3 > kept_by.len(),
+        "views are biased to the first offered"
+    );
+}
+
+/// Members sharing a `RelayLedger` relay each alive message only as its first relayers.
+#[test]
+fn a_relay_ledger_limits_relays_of_one_message_across_members() {
+    let ledger = std::sync::Arc::new(super::RelayLedger::new(2));
+    let mut relays = 0;
+    for i in 0..10u64 {
+        let cfg = SwimConfig {
+            max_members: 2,
+            ..SwimConfig::lan()
+        };
+        let mut swim = super::Swim::new(
+            cfg,
+            &format!("s{i}"),
+            ([10, 0, 0, 3], i as u16).into(),
+            vec![],
+            i,
+            0,
+        );
+        swim.set_relay_ledger(ledger.clone());
+        let mut out = Vec::new();
+        // Fill the view, then hear about a newcomer that does not fit.
+        let mut packet = wire::packet_header(2).to_vec();
+        for (name, port) in [("known", 1u16), ("newcomer", 2)] {
+            wire::encode_msg(
+                &Msg::Alive {
+                    incarnation: 1,
+                    name: name.into(),
+                    addr: ([10, 0, 0, 9], port).into(),
+                    tags: vec![],
+                },
+                &mut packet,
+            );
+        }
+        swim.on_packet(0, ([10, 0, 0, 9], 1).into(), &packet, &mut out);
+        // A gossip round sends whatever is queued; count members that relay the newcomer.
+        let mut sent = Vec::new();
+        swim.tick(1_000, &mut sent);
+        let relayed = sent.iter().any(|o| match o {
+            super::Output::Packet { bytes, .. } => wire::decode_packet(bytes)
+                .unwrap()
+                .iter()
+                .any(|m| matches!(m, Msg::Alive { name, .. } if name == "newcomer")),
+            _ => false,
+        });
+        relays += relayed as usize;
+    }
+    assert!(
+        (1..=2).contains(&relays),
+        "{relays} members relayed, ledger allows 2"
+    );
+}
