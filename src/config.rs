@@ -64,6 +64,8 @@ pub const GOSSIP_MEMBERS_MAX: usize = 200_000;
 pub const GOSSIP_STREAM_TIMEOUT_MS: u64 = 10_000;
 
 /// Largest snapshot `PUT /v1/snapshot` accepts (it is committed as one log entry).
+/// Consul's `raft_snapshot_threshold` default.
+pub const RAFT_SNAPSHOT_THRESHOLD_DEFAULT: u64 = 16_384;
 pub const SNAPSHOT_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Largest user event payload (serf's `UserEventSizeLimit`).
 pub const USER_EVENT_PAYLOAD_MAX: usize = 512;
@@ -164,6 +166,23 @@ pub struct AgentConfig {
     pub leave_on_terminate: Option<bool>,
     /// `skip_leave_on_interrupt` (SIGINT leaves unless set; default true for servers).
     pub skip_leave_on_interrupt: Option<bool>,
+    /// `raft_snapshot_threshold`: entries applied since the last snapshot before the Raft log
+    /// is compacted into a new one (Consul's default, 16384).
+    pub raft_snapshot_threshold: u64,
+    /// TLS for server RPC.
+    pub tls: TlsConfig,
+}
+
+/// TLS for server RPC: `tls { defaults {...}, internal_rpc {...} }` or Consul's deprecated
+/// top-level keys (`ca_file`, `cert_file`, `key_file`, `verify_*`). See `io::rpc_tls`.
+#[derive(Clone, Debug, Default)]
+pub struct TlsConfig {
+    pub ca_file: Option<std::path::PathBuf>,
+    pub cert_file: Option<std::path::PathBuf>,
+    pub key_file: Option<std::path::PathBuf>,
+    pub verify_incoming: bool,
+    pub verify_outgoing: bool,
+    pub verify_server_hostname: bool,
 }
 
 impl AgentConfig {
@@ -194,6 +213,8 @@ impl AgentConfig {
             serf_lan_port: 8301,
             serf_wan_port: 8302,
             bootstrap_expect: 0,
+            raft_snapshot_threshold: RAFT_SNAPSHOT_THRESHOLD_DEFAULT,
+            tls: TlsConfig::default(),
             start_join: Vec::new(),
             retry_join: Vec::new(),
             retry_interval_ms: None,

@@ -59,6 +59,11 @@ pub enum RaftInput {
         raft_id: u64,
         reply: oneshot::Sender<Result<u64, String>>,
     },
+    /// Leader only: add a server gossip found (same datacenter, not yet a voter) as a voter.
+    AddPeer {
+        server: ServerInfo,
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
     /// Stop the thread after the current batch.
     Shutdown,
 }

@@ -1,7 +1,9 @@
 //! The seed's cluster walkthrough with real processes: three servers (`-bootstrap-expect=3`,
 //! `-retry-join`) and client agents on their own loopback addresses with Consul's default
 //! ports, then SIGKILL of the leader, a restart on the same data dir, a killed client and a
-//! graceful leave. Addresses 127.0.0.11–.15 are this file's own (other tests use 127.0.0.1).
+//! graceful leave. Then log compaction, a lagging server caught up by a snapshot, and a
+//! fourth server added as a voter. Addresses 127.0.0.11–.19 and .21–.24 are this file's own
+//! (other tests use 127.0.0.1).
 
 mod support;
 
@@ -24,6 +26,29 @@ fn server(n: u8, dir: &std::path::Path) -> Agent {
 fn client(n: u8, dir: &std::path::Path) -> Agent {
     let args = ["-retry-join=127.0.0.13", "-retry-interval=1s"];
     Agent::on_loopback(n, &format!("client{n}"), dir, &args)
+}
+
+/// A server of the compaction test (127.0.0.16–.19): snapshots every 20 entries.
+fn compacting_server(n: u8, dir: &std::path::Path) -> Agent {
+    let config = dir.join("compact.json");
+    std::fs::write(&config, r#"{"raft_snapshot_threshold": 20}"#).unwrap();
+    let config = format!("-config-file={}", config.display());
+    let args = [
+        "-server",
+        "-bootstrap-expect=3",
+        "-retry-join=127.0.0.16",
+        "-retry-join=127.0.0.17",
+        "-retry-interval=1s",
+        &config,
+    ];
+    Agent::on_loopback(n, &format!("agent{n}"), dir, &args)
+}
+
+fn stale_value(a: &Agent, key: &str) -> Option<String> {
+    match a.get(&format!("/v1/kv/{key}?stale&raw")) {
+        Ok((200, body)) => Some(body),
+        _ => None,
+    }
 }
 
 fn dig(ip: &str, name: &str) -> Vec<String> {
@@ -315,4 +340,75 @@ fn gossip_with_a_wrong_key_or_no_key_is_rejected() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     assert!(failures > 0, "the outsiders' attempts are counted: {info}");
+}
+
+/// Log compaction with real processes: a follower killed while the leader compacts past its
+/// log catches up from a snapshot when it restarts, and a fourth server joining the running
+/// cluster becomes a voter and receives the state as a snapshot.
+#[test]
+fn a_lagging_server_and_a_new_server_catch_up_from_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut servers: Vec<Agent> = (16..=18)
+        .map(|n| compacting_server(n, dir.path()))
+        .collect();
+    eventually(30, "a leader every server agrees on", || {
+        let leaders: Vec<String> = servers.iter().map(Agent::leader).collect();
+        !leaders[0].is_empty() && leaders.iter().all(|l| *l == leaders[0])
+    });
+    let put = |a: &Agent, i: usize| {
+        eventually(10, "a write accepted", || {
+            a.put(&format!("/v1/kv/k{i}"), format!("v{i}").as_bytes()).0 == 200
+        })
+    };
+    for i in 0..30 {
+        put(&servers[0], i);
+    }
+    // Stop a follower, then write enough for the others to compact past its log.
+    let leader = servers[0].leader();
+    let lagging = (0..3)
+        .find(|&i| !leader.starts_with(&format!("{}:", servers[i].host)))
+        .unwrap();
+    let writer = (lagging + 1) % 3;
+    let lagging_n = 16 + lagging as u8;
+    servers[lagging].kill();
+    for i in 30..90 {
+        put(&servers[writer], i);
+    }
+    let log_of = |n: u8| std::fs::read_to_string(dir.path().join(format!("agent{n}.log"))).unwrap();
+    // Compactions at about 21, 41, 61, 81: the third is past anything the stopped one has.
+    eventually(
+        10,
+        "the others compacted their logs past the stopped one",
+        || {
+            (0..3)
+                .filter(|&i| i != lagging)
+                .all(|i| log_of(16 + i as u8).matches("log compacted").count() >= 3)
+        },
+    );
+
+    servers[lagging] = compacting_server(lagging_n, dir.path());
+    eventually(30, "the restarted server caught up", || {
+        stale_value(&servers[lagging], "k89").as_deref() == Some("v89")
+    });
+    assert!(
+        log_of(lagging_n).contains("installed a snapshot"),
+        "caught up by a snapshot: {}",
+        log_of(lagging_n)
+    );
+    assert_eq!(stale_value(&servers[lagging], "k3").as_deref(), Some("v3"));
+
+    // A fourth server joins the running cluster: the leader adds it as a voter, and it gets
+    // the state as a snapshot.
+    let fourth = compacting_server(19, dir.path());
+    eventually(30, "four voters", || {
+        let (_, table, _) = servers[writer].cli(&["operator", "raft", "list-peers"], &[]);
+        table.lines().count() == 5 && table.contains("127.0.0.19:8300")
+    });
+    eventually(20, "the new server has the state", || {
+        stale_value(&fourth, "k42").as_deref() == Some("v42")
+    });
+    put(&servers[writer], 90);
+    eventually(10, "and follows new writes", || {
+        stale_value(&fourth, "k90").as_deref() == Some("v90")
+    });
 }

@@ -64,7 +64,7 @@ fn validate_reports_like_consul() {
     std::fs::write(
         &good,
         r#"{"server": true, "data_dir": "/nonexistent/yet", "node_name": "n1",
-            "encrypt": "BuIYviAYi+BbNkOJxZ4YW4xogpF1eFkeZzXgQCA0GFw=", "ca_file": "/x"}"#,
+            "encrypt": "BuIYviAYi+BbNkOJxZ4YW4xogpF1eFkeZzXgQCA0GFw=", "ca_path": "/x"}"#,
     )
     .unwrap();
     let bad = dir.path().join("bad.json");
@@ -81,7 +81,7 @@ fn validate_reports_like_consul() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.ends_with("Configuration is valid!\n"), "{stdout}");
     assert!(
-        stdout.contains("\"ca_file\" is accepted but not acted on yet"),
+        stdout.contains("\"ca_path\" is accepted but not acted on yet"),
         "{stdout}"
     );
     let out = run(&bad);

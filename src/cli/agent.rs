@@ -152,6 +152,12 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
             .and_then(|n| u32::try_from(n).ok())
             .ok_or_else(|| format!("bootstrap_expect: expected a number, got {v}"))?;
     }
+    if let Some(v) = file.settings.get("raft_snapshot_threshold") {
+        config.raft_snapshot_threshold = v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+            format!("raft_snapshot_threshold: expected a positive number, got {v}")
+        })?;
+    }
+    config.tls = tls_settings(file)?;
     if file.boolean("bootstrap") == Some(true) {
         config.bootstrap_expect = 1;
     }
@@ -505,6 +511,13 @@ pub fn run(args: &[String]) -> i32 {
             }
         };
     }
+    match crate::io::rpc_tls::RpcTls::from_config(&config.tls, &config.datacenter, &config.domain) {
+        Ok(tls) => crate::io::rpc_tls::install(tls),
+        Err(e) => {
+            eprintln!("==> {e}");
+            return 1;
+        }
+    }
     println!("==> Starting Consul agent...");
     println!("               Version: '{CONSUL_API_VERSION}' ({REVISION})");
     println!("               Node ID: '{}'", config.node_id);
@@ -530,6 +543,13 @@ pub fn run(args: &[String]) -> i32 {
     println!("      Auto-Encrypt-TLS: false");
     println!("           ACL Enabled: false");
     println!("    ACL Default Policy: {}", config.acl_default_policy);
+    let t = &config.tls;
+    println!("             HTTPS TLS: Verify Incoming: false, Verify Outgoing: false, Min Version: TLSv1_2");
+    println!("              gRPC TLS: Verify Incoming: false, Min Version: TLSv1_2");
+    println!(
+        "      Internal RPC TLS: Verify Incoming: {}, Verify Outgoing: {} (Verify Hostname: {}), Min Version: TLSv1_2",
+        t.verify_incoming, t.verify_outgoing, t.verify_server_hostname
+    );
     println!(
         "                Shards: {} (one pinned thread each, plus the Raft core)",
         config.shards
@@ -623,5 +643,47 @@ fn wait_for_signal() -> bool {
             _ = tokio::signal::ctrl_c() => true,
             _ = term.recv() => false,
         }
+    })
+}
+
+/// A TLS setting for internal RPC: `tls.internal_rpc.<key>`, then `tls.defaults.<key>`, then
+/// the deprecated top-level key (`top`), as Consul resolves them.
+fn tls_value<'a>(
+    file: &'a config_file::FileConfig,
+    key: &str,
+    top: &str,
+) -> Option<&'a serde_json::Value> {
+    let block = |name: &str| file.settings.get("tls")?.get(name)?.get(key);
+    block("internal_rpc")
+        .or_else(|| block("defaults"))
+        .or_else(|| file.settings.get(top))
+}
+
+fn tls_settings(file: &config_file::FileConfig) -> Result<crate::config::TlsConfig, String> {
+    let path = |key: &str| -> Result<Option<std::path::PathBuf>, String> {
+        match tls_value(file, key, key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_str()
+                .map(|s| Some(s.into()))
+                .ok_or_else(|| format!("{key}: expected a path, got {v}")),
+        }
+    };
+    let flag = |key: &str, top: &str| -> Result<bool, String> {
+        match tls_value(file, key, top) {
+            None => Ok(false),
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| format!("{key}: expected true or false, got {v}")),
+        }
+    };
+    let incoming_rpc = file.boolean("verify_incoming_rpc") == Some(true);
+    Ok(crate::config::TlsConfig {
+        ca_file: path("ca_file")?,
+        cert_file: path("cert_file")?,
+        key_file: path("key_file")?,
+        verify_incoming: flag("verify_incoming", "verify_incoming")? || incoming_rpc,
+        verify_outgoing: flag("verify_outgoing", "verify_outgoing")?,
+        verify_server_hostname: flag("verify_server_hostname", "verify_server_hostname")?,
     })
 }

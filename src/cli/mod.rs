@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod config_file;
 pub mod flags;
 pub mod kv;
+pub mod tls;
 
 use crate::version::{CONSUL_API_VERSION, REVISION};
 
@@ -28,6 +29,7 @@ Available commands are:
     operator   Provides cluster-level tools for Consul operators
     services   Interact with services
     snapshot   Saves, restores and inspects snapshots of Consul server state
+    tls        Builtin helpers for creating CAs and certificates
     validate   Validate config files/directories
     version    Prints the Tribune version";
 
@@ -54,6 +56,7 @@ pub fn run(args: Vec<String>) -> i32 {
         "keygen" => cluster::keygen(rest),
         "snapshot" => cluster::snapshot(rest),
         "event" => cluster::event(rest),
+        "tls" => tls::run(rest),
         "version" | "-version" | "--version" | "-v" => {
             if rest
                 .iter()

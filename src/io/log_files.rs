@@ -156,6 +156,29 @@ impl LogFiles {
         Ok(())
     }
 
+    /// Starts a fresh segment holding exactly `frames` (a snapshot and what follows it, see
+    /// `LogStore::compact`), makes it durable, then deletes every older segment. A crash
+    /// before the deletion leaves old segments that replay harmlessly: the snapshot record
+    /// supersedes everything before it.
+    pub fn replace(&mut self, frames: &[u8]) -> io::Result<()> {
+        let old_last = self.seq;
+        self.rotate()?;
+        self.file.write_all_at(frames, 0)?;
+        self.file.sync_all()?;
+        self.len = frames.len() as u64;
+        for entry in fs::read_dir(&self.dir)?.filter_map(|e| e.ok()) {
+            let seq: Option<u64> = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".seg"))
+                .and_then(|n| n.parse().ok());
+            if seq.is_some_and(|s| s <= old_last) {
+                fs::remove_file(entry.path())?;
+            }
+        }
+        sync_dir(&self.dir)
+    }
+
     fn rotate(&mut self) -> io::Result<()> {
         self.file.sync_all()?;
         let seq = self.seq + 1;

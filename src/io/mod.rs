@@ -3,3 +3,4 @@
 
 pub mod listen;
 pub mod log_files;
+pub mod rpc_tls;

@@ -37,6 +37,19 @@ pub enum LogRecord {
     /// Who the voters are and where to reach them (written at bootstrap and on configuration
     /// change), so a restarted server can reach its peers before gossip has rejoined.
     Peers { peers: Vec<PeerRecord> },
+    /// A snapshot of the state machine at `index` (term `term`, configuration `voters` and
+    /// `learners`, address book `peers`): every entry up to `index` is superseded by it.
+    /// `data` is a snapshot file (`crate::snapshot`). Written at bootstrap (index 1, empty
+    /// state), when the log is compacted, and when a snapshot from the leader is installed;
+    /// always as the first record of a fresh segment, so that older segments can be deleted.
+    Snapshot {
+        index: u64,
+        term: u64,
+        voters: Vec<u64>,
+        learners: Vec<u64>,
+        peers: Vec<PeerRecord>,
+        data: Vec<u8>,
+    },
 }
 
 /// One voter's identity and RPC address.
@@ -46,6 +59,20 @@ pub struct PeerRecord {
     pub name: String,
     pub node_id: String,
     pub rpc_addr: String,
+}
+
+/// A peer as it rides in a configuration change's context (`AddNode`).
+pub fn encode_peer(peer: &PeerRecord) -> Vec<u8> {
+    rkyv::to_bytes::<rkyv::rancor::Error>(peer)
+        .expect("in-memory serialisation")
+        .to_vec()
+}
+
+/// Decodes what `encode_peer` made (validated: it was replicated from another server).
+pub fn decode_peer(bytes: &[u8]) -> Result<PeerRecord, String> {
+    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
+    aligned.extend_from_slice(bytes);
+    rkyv::from_bytes::<PeerRecord, rkyv::rancor::Error>(&aligned).map_err(|e| e.to_string())
 }
 
 fn checksum(len: u32, payload: &[u8]) -> u32 {

@@ -6,7 +6,14 @@
 //! crash and restart. Every step checks safety:
 //! - at most one leader per term;
 //! - a committed entry never changes (every server applies the same entry at each index);
-//! - a server's applied index never goes backwards while it runs.
+//! - a server's applied index never goes backwards while it runs;
+//! - identical state at equal index: every server's state digest after applying index i, or
+//!   after installing a snapshot at i, is the same.
+//!
+//! With `compact_every`, servers take snapshots of their (digest) state and compact their logs
+//! as `shard::raft_core` does (`LogStore::compact`, the disk rewritten to the fresh segment),
+//! so a server that was down or cut off catches up by snapshot install. The cluster starts
+//! from the same bootstrap snapshot at index 1 as the agent (`LogStore::install`).
 //!
 //! It does not share the Raft core's loop code (that loop also owns files and shards); keep the
 //! two in step when either changes the order of persist / send / apply.
@@ -19,7 +26,7 @@ use raft::{RawNode, StateRole};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::log_store::LogStore;
+use super::log_store::{decode_from_peer, LogStore, RaftSnapshot};
 use super::record::{self, LogRecord};
 
 /// Network and crash faults.
@@ -30,6 +37,8 @@ pub struct RaftFaults {
     /// Chance per tick that a running server crashes (it restarts `down_ticks` later).
     pub crash: f64,
     pub down_ticks: u64,
+    /// Snapshot and compact a server's log every this many applied entries (0: never).
+    pub compact_every: u64,
 }
 
 impl Default for RaftFaults {
@@ -39,6 +48,7 @@ impl Default for RaftFaults {
             delay_max_ticks: 1,
             crash: 0.0,
             down_ticks: 30,
+            compact_every: 0,
         }
     }
 }
@@ -51,7 +61,22 @@ struct Server {
     /// Commit index records wait for the next batch, as in the Raft core.
     deferred: Vec<LogRecord>,
     applied: u64,
+    /// The state machine: a digest of every normal entry applied, in order.
+    digest: u64,
     down_until: u64,
+}
+
+/// The digest after applying one more entry.
+fn fold(digest: u64, term: u64, data: &[u8]) -> u64 {
+    let mut h = digest ^ term.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for &b in data {
+        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    h.rotate_left(7)
+}
+
+fn digest_of(data: &[u8]) -> u64 {
+    u64::from_le_bytes(data.try_into().expect("an 8-byte digest"))
 }
 
 /// The simulated cluster.
@@ -69,6 +94,10 @@ pub struct RaftSim {
     leaders: BTreeMap<u64, u64>,
     /// index → (term, data) of every entry any server applied.
     committed: BTreeMap<u64, (u64, Vec<u8>)>,
+    /// index → the state digest any server had there.
+    digests: BTreeMap<u64, u64>,
+    pub snapshots_installed: u64,
+    pub compactions: u64,
     next_value: u64,
     pub proposals_accepted: u64,
 }
@@ -100,9 +129,20 @@ impl Server {
         let scan = record::scan(&aligned);
         assert!(scan.stopped.is_none(), "the simulated disk is never torn");
         let store = LogStore::replay(scan.records);
-        self.node = Some(RawNode::new(&config(self.id), store, &logger()).expect("raft node"));
-        // The state machine is rebuilt by replaying committed entries, as the agent does.
-        self.applied = 0;
+        // The state machine starts from the snapshot, then committed entries are replayed, as
+        // the agent does.
+        let snapshot = store.snapshot_meta();
+        self.applied = snapshot.index;
+        self.digest = digest_of(&snapshot.data);
+        let mut cfg = config(self.id);
+        cfg.applied = snapshot.index;
+        self.node = Some(RawNode::new(&cfg, store, &logger()).expect("raft node"));
+    }
+
+    /// The disk becomes exactly `records` (`LogFiles::replace`).
+    fn replace(&mut self, records: &[LogRecord]) {
+        self.disk.clear();
+        self.persist(records);
     }
 
     fn persist(&mut self, records: &[LogRecord]) {
@@ -120,20 +160,23 @@ impl RaftSim {
             .iter()
             .map(|&id| {
                 let mut store = LogStore::default();
-                let mut records = Vec::new();
-                store.set_conf_state(
-                    &ConfState {
+                let records = store.install(RaftSnapshot {
+                    index: 1,
+                    term: 1,
+                    conf_state: ConfState {
                         voters: voters.clone(),
                         ..Default::default()
                     },
-                    &mut records,
-                );
+                    peers: Vec::new(),
+                    data: 0u64.to_le_bytes().to_vec(),
+                });
                 let mut s = Server {
                     id,
                     node: None,
                     disk: Vec::new(),
                     deferred: Vec::new(),
                     applied: 0,
+                    digest: 0,
                     down_until: 0,
                 };
                 s.persist(&records);
@@ -152,6 +195,9 @@ impl RaftSim {
             next_msg: 0,
             leaders: BTreeMap::new(),
             committed: BTreeMap::new(),
+            digests: BTreeMap::new(),
+            snapshots_installed: 0,
+            compactions: 0,
             next_value: 0,
             proposals_accepted: 0,
         }
@@ -264,6 +310,22 @@ impl RaftSim {
         }
         let mut ready = node.ready();
         let early = ready.take_messages();
+        if !ready.snapshot().is_empty() {
+            // As `RaftCore::install_snapshot`: the log and the state become the snapshot's.
+            let meta = decode_from_peer(&ready.snapshot().data).expect("a snapshot we encoded");
+            let s = &mut self.servers[i];
+            let records = s.node.as_mut().unwrap().mut_store().install(meta.clone());
+            s.replace(&records);
+            assert!(
+                meta.index >= s.applied,
+                "server {} installed an older snapshot",
+                s.id
+            );
+            s.applied = meta.index;
+            s.digest = digest_of(&meta.data);
+            self.snapshots_installed += 1;
+            self.check_digest(i);
+        }
         let mut records = std::mem::take(&mut self.servers[i].deferred);
         let node = self.servers[i].node.as_mut().unwrap();
         node.mut_store().append(ready.entries(), &mut records);
@@ -273,6 +335,9 @@ impl RaftSim {
         let persisted = ready.take_persisted_messages();
         let committed = ready.take_committed_entries();
         self.servers[i].persist(&records);
+        let node = self.servers[i].node.as_mut().unwrap();
+        super::report_snapshots_sent(node, &early);
+        super::report_snapshots_sent(node, &persisted);
         self.send(early);
         self.send(persisted);
         self.apply(i, committed);
@@ -285,9 +350,50 @@ impl RaftSim {
         }
         let msgs = light.take_messages();
         let committed = light.take_committed_entries();
+        super::report_snapshots_sent(self.servers[i].node.as_mut().unwrap(), &msgs);
         self.send(msgs);
         self.apply(i, committed);
         self.servers[i].node.as_mut().unwrap().advance_apply();
+        self.maybe_compact(i);
+    }
+
+    /// As `RaftCore::maybe_snapshot` + `compact`, synchronously: the digest is the state.
+    fn maybe_compact(&mut self, i: usize) {
+        let every = self.faults.compact_every;
+        let s = &mut self.servers[i];
+        let Some(node) = s.node.as_mut() else {
+            return;
+        };
+        let base = node.store().snapshot_meta().index;
+        if every == 0 || s.applied < base + every {
+            return;
+        }
+        let term = node
+            .raft
+            .raft_log
+            .term(s.applied)
+            .expect("applied entries are in the log");
+        let store = node.mut_store();
+        let meta = RaftSnapshot {
+            index: s.applied,
+            term,
+            conf_state: store.conf_state().clone(),
+            peers: Vec::new(),
+            data: s.digest.to_le_bytes().to_vec(),
+        };
+        let records = store.compact(meta);
+        s.replace(&records);
+        self.compactions += 1;
+    }
+
+    fn check_digest(&mut self, i: usize) {
+        let s = &self.servers[i];
+        let first = *self.digests.entry(s.applied).or_insert(s.digest);
+        assert_eq!(
+            first, s.digest,
+            "server {} has a different state at index {}",
+            s.id, s.applied
+        );
     }
 
     fn apply(&mut self, i: usize, entries: Vec<Entry>) {
@@ -302,9 +408,14 @@ impl RaftSim {
                 s.applied
             );
             s.applied = e.index;
+            if e.get_entry_type() == EntryType::EntryNormal {
+                s.digest = fold(s.digest, e.term, &e.data);
+            }
+            self.check_digest(i);
             if e.get_entry_type() != EntryType::EntryNormal {
                 continue;
             }
+            let s = &self.servers[i];
             let mine = (e.term, e.data.to_vec());
             match self.committed.get(&e.index) {
                 Some(first) => assert_eq!(

@@ -202,12 +202,14 @@ fn sim_seeds() -> u64 {
 
 /// Safety under loss, delay, reordering, partitions and crashes (checked on every step inside
 /// the simulator), then liveness once the faults stop: one leader, and every server applies
-/// the same entries up to the same index.
+/// the same entries up to the same index. Each shape runs without log compaction and with
+/// it (every 25 entries), where servers that were down or cut off catch up by snapshot.
 #[test]
 fn simulated_clusters_stay_safe_and_recover() {
     use super::sim::{RaftFaults, RaftSim};
     use rand::{Rng, SeedableRng};
-    for seed in 0..sim_seeds() {
+    let mut installs = 0;
+    for (seed, compact_every) in (0..sim_seeds()).flat_map(|s| [(s, 0), (s, 25)]) {
         // Slow restarts (the term moves on meanwhile) and fast ones (a server back within the
         // same term must remember its vote).
         for (n, crash, down_ticks) in [
@@ -221,6 +223,7 @@ fn simulated_clusters_stay_safe_and_recover() {
                 delay_max_ticks: 5,
                 crash,
                 down_ticks,
+                compact_every,
             };
             let mut sim = RaftSim::new(n, faults, seed);
             let mut rng = rand::rngs::SmallRng::seed_from_u64(seed ^ 0xfeed);
@@ -234,7 +237,10 @@ fn simulated_clusters_stay_safe_and_recover() {
                 sim.run(400, 0.3);
             }
             sim.heal();
-            sim.faults = RaftFaults::default();
+            sim.faults = RaftFaults {
+                compact_every,
+                ..RaftFaults::default()
+            };
             sim.run(300, 0.0); // crashed servers come back and catch up
             sim.run(200, 0.3);
             sim.run(300, 0.0);
@@ -252,8 +258,14 @@ fn simulated_clusters_stay_safe_and_recover() {
                 "seed {seed}, {n} servers: only {} entries committed",
                 sim.committed_len()
             );
+            assert_eq!(sim.compactions > 0, compact_every > 0);
+            installs += sim.snapshots_installed;
         }
     }
+    assert!(
+        installs > 0,
+        "no server ever needed a snapshot: the shapes test too little"
+    );
 }
 
 /// A minority partition commits nothing while the majority goes on.
@@ -280,4 +292,116 @@ fn a_minority_commits_nothing() {
     sim.run(300, 0.0);
     let (lo, hi) = sim.applied_range();
     assert_eq!(lo, hi);
+}
+
+fn snapshot_at(index: u64, term: u64, voters: Vec<u64>) -> super::log_store::RaftSnapshot {
+    super::log_store::RaftSnapshot {
+        index,
+        term,
+        conf_state: raft::eraftpb::ConfState {
+            voters,
+            ..Default::default()
+        },
+        peers: Vec::new(),
+        data: vec![7; 10],
+    }
+}
+
+/// Compaction keeps the entries after the snapshot, and the fresh segment it writes, on disk
+/// after the old segments were deleted, rebuilds the same log; a crash before the deletion
+/// (old segments still there) replays to the same log too.
+#[test]
+fn compaction_rewrites_the_log_into_one_segment_that_replays_identically() {
+    use raft::Storage;
+    let dir = tempfile::tempdir().unwrap();
+    let mut recovered = LogFiles::open(dir.path()).unwrap();
+    let mut store = LogStore::default();
+    let mut records = Vec::new();
+    let entries: Vec<raft::eraftpb::Entry> = (1..=10)
+        .map(|i| raft::eraftpb::Entry {
+            index: i,
+            term: 1 + i / 5,
+            data: vec![i as u8; 20].into(),
+            ..Default::default()
+        })
+        .collect();
+    store.append(&entries, &mut records);
+    store.set_hard_state(
+        &raft::eraftpb::HardState {
+            term: 3,
+            vote: 2,
+            commit: 9,
+            ..Default::default()
+        },
+        &mut records,
+    );
+    let mut frames = Vec::new();
+    for r in &records {
+        record::encode_into(r, &mut frames);
+    }
+    recovered.files.append(&frames).unwrap();
+    let old_segments = LogFiles::open(dir.path()).unwrap().records;
+
+    let fresh = store.compact(snapshot_at(6, 2, vec![1, 2, 3]));
+    assert_eq!(store.first_index().unwrap(), 7);
+    assert_eq!(store.last_index().unwrap(), 10);
+    assert_eq!(store.term(6).unwrap(), 2);
+    assert!(
+        store.term(5).is_err()
+            && store
+                .entries(5, 8, None, raft::GetEntriesContext::empty(false))
+                .is_err()
+    );
+    let mut frames = Vec::new();
+    for r in &fresh {
+        record::encode_into(r, &mut frames);
+    }
+    recovered.files.replace(&frames).unwrap();
+    drop(recovered);
+
+    let segments = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(segments, 1, "older segments are deleted");
+    let after_crash = [old_segments, fresh.clone()].concat();
+    for replayed in [LogFiles::open(dir.path()).unwrap().records, after_crash] {
+        let again = LogStore::replay(replayed);
+        assert_eq!(again.first_index().unwrap(), 7);
+        assert_eq!(again.last_index().unwrap(), 10);
+        let ctx = raft::GetEntriesContext::empty(false);
+        assert_eq!(
+            again.entries(7, 11, None, ctx).unwrap(),
+            store
+                .entries(7, 11, None, raft::GetEntriesContext::empty(false))
+                .unwrap()
+        );
+        assert_eq!(again.hard_state(), store.hard_state());
+        assert_eq!(again.snapshot_meta().data, vec![7; 10]);
+        // The snapshot keeps the configuration of its index; the log's current one stays.
+        assert_eq!(again.snapshot_meta().conf_state.voters, vec![1, 2, 3]);
+        assert_eq!(again.conf_state(), store.conf_state());
+    }
+}
+
+/// An installed snapshot replaces the whole log, and a commit index written before it (in
+/// the same batch) never drops below it.
+#[test]
+fn an_installed_snapshot_replaces_the_log() {
+    use raft::Storage;
+    let mut store = LogStore::replay(vec![entry(1, 1, vec![1]), entry(2, 1, vec![2])]);
+    let fresh = store.install(snapshot_at(40, 5, vec![4, 5]));
+    assert_eq!(store.first_index().unwrap(), 41);
+    assert_eq!(store.last_index().unwrap(), 40);
+    assert_eq!(store.hard_state().commit, 40);
+    let mut replayed = fresh;
+    replayed.push(LogRecord::HardState {
+        term: 5,
+        vote: 0,
+        commit: 3,
+    });
+    let again = LogStore::replay(replayed);
+    assert_eq!(again.hard_state().commit, 40);
+    assert_eq!(again.snapshot(0, 4).unwrap().get_metadata().index, 40);
+    // A peer the snapshot's configuration lacks (added since) makes the store ask for a
+    // fresh snapshot rather than send one raft-rs would refuse.
+    assert!(again.snapshot(0, 9).is_err());
+    assert!(again.take_snapshot_wanted() && !again.take_snapshot_wanted());
 }

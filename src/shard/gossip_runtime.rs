@@ -675,6 +675,26 @@ impl GossipRuntime {
                     eprintln!("    [WARN]  leader: removing {} from Raft: {e}", p.name);
                 }
             }
+        } else if let Some(s) = ctx
+            .mesh
+            .cluster
+            .servers
+            .load()
+            .iter()
+            .find(|s| s.alive && !peers.iter().any(|p| p.raft_id == s.raft_id))
+        {
+            // A live server of our datacenter that is not a voter joins the configuration, as
+            // Consul's leader adds servers on a member join (one change at a time).
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let input = RaftInput::AddPeer {
+                server: s.clone(),
+                reply: tx,
+            };
+            if ctx.mesh.raft.try_send(input).is_ok() {
+                if let Ok(Err(e)) = rx.await {
+                    eprintln!("    [WARN]  leader: adding {} to Raft: {e}", s.name);
+                }
+            }
         }
         for cmd in cmds {
             if let WriteOutcome::Failed(e) = ctx.write(Command::Catalog(cmd)).await {

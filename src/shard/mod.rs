@@ -143,6 +143,7 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
             status,
             cluster,
             Some(outbox),
+            config.raft_snapshot_threshold,
         )?;
         log_uses_io_uring = raft_core.uses_io_uring();
         // The Raft core shares core 0 with shard 0: on small machines a dedicated core would idle.

@@ -22,8 +22,9 @@ use crate::mesh::{
     ClusterView, Inbox, RaftInput, RaftPeer, RaftStatus, ServerInfo, ShardMsg, WriteOutcome,
     WriteReply,
 };
-use crate::raft::log_store::LogStore;
+use crate::raft::log_store::{LogStore, RaftSnapshot};
 use crate::raft::record::{self, LogRecord, PeerRecord};
+use crate::snapshot::StateSnapshot;
 
 /// A multi-shard transaction waiting for its participants' votes.
 struct TxnVotes {
@@ -73,6 +74,23 @@ pub struct RaftCore {
     /// dispatched (`confirmed_reads`, with the read index).
     reads: HashMap<u64, (ReadReply, Instant)>,
     confirmed_reads: Vec<(u64, ReadReply)>,
+    /// Entries applied since the last snapshot before the next one (`raft_snapshot_threshold`).
+    snapshot_threshold: u64,
+    /// A snapshot being assembled off this thread (`maybe_snapshot`).
+    snapshot_job: Option<Receiver<Result<RaftSnapshot, String>>>,
+}
+
+fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Messages only a leader sends, and only to members of its configuration.
+fn from_a_leader(t: raft::eraftpb::MessageType) -> bool {
+    use raft::eraftpb::MessageType::*;
+    matches!(t, MsgAppend | MsgHeartbeat | MsgSnapshot)
 }
 
 type ReadReply = tokio::sync::oneshot::Sender<Result<u64, String>>;
@@ -97,6 +115,7 @@ impl RaftCore {
         status: Arc<RaftStatus>,
         cluster: Arc<ClusterView>,
         outbox: Option<crate::shard::raft_transport::RaftOutbox>,
+        snapshot_threshold: u64,
     ) -> std::io::Result<RaftCore> {
         let (store, files) = match data_dir {
             Some(dir) => {
@@ -120,7 +139,9 @@ impl RaftCore {
             min_election_tick: 10,
             max_election_tick: 15,
             heartbeat_tick: 1,
-            applied: 0, // the state machine is rebuilt by replaying committed entries
+            // Set from the snapshot in `build_node`: the state machine is rebuilt from it, then
+            // by replaying the committed entries after it.
+            applied: 0,
             max_size_per_msg: 1 << 20,
             max_inflight_msgs: 256,
             check_quorum: true,
@@ -149,6 +170,8 @@ impl RaftCore {
             started: Instant::now(),
             reads: HashMap::new(),
             confirmed_reads: Vec::new(),
+            snapshot_threshold: snapshot_threshold.max(1),
+            snapshot_job: None,
         };
         let configured = !core
             .unbooted
@@ -177,8 +200,13 @@ impl RaftCore {
         let store = self.unbooted.take().expect("built once");
         self.publish_peers(store.peers());
         let voters = store.conf_state().voters.len();
+        let snapshot = store.snapshot_meta().clone();
+        self.config.applied = snapshot.index;
         let mut node =
             RawNode::new(&self.config, store, &discard_logger()).map_err(std::io::Error::other)?;
+        if snapshot.index > 0 {
+            self.restore_shards(&snapshot)?;
+        }
         // A single voter need not wait out an election timeout.
         if voters == 1 && node.raft.prs().conf().voters().contains(self.me.raft_id) {
             node.campaign().map_err(std::io::Error::other)?;
@@ -213,7 +241,6 @@ impl RaftCore {
             eprintln!("    [WARN]  raft: bootstrap set does not include this server; ignored");
             return Ok(());
         }
-        let mut records = Vec::new();
         let mut peers: Vec<PeerRecord> = servers
             .iter()
             .map(|s| PeerRecord {
@@ -225,15 +252,20 @@ impl RaftCore {
             .collect();
         peers.sort_by_key(|p| p.raft_id);
         peers.dedup_by_key(|p| p.raft_id);
-        store.set_peers(peers.clone(), &mut records);
-        store.set_conf_state(
-            &ConfState {
+        // The first configuration is a snapshot at index 1 of the empty state, as raft-rs
+        // expects: a server added later has no log, so the leader sends it the latest
+        // snapshot (this one, until the log is first compacted) with the configuration in it.
+        let records = store.install(RaftSnapshot {
+            index: 1,
+            term: 1,
+            conf_state: ConfState {
                 voters: peers.iter().map(|p| p.raft_id).collect(),
                 ..Default::default()
             },
-            &mut records,
-        );
-        self.persist(&records)?;
+            peers: peers.clone(),
+            data: crate::snapshot::encode_file(&StateSnapshot::default(), 1, 1, now_unix_ms()),
+        });
+        self.replace_log(&records)?;
         let names: Vec<&str> = peers.iter().map(|p| p.name.as_str()).collect();
         eprintln!("    [INFO]  raft: bootstrapped a new cluster with voters {names:?}");
         self.build_node()
@@ -284,7 +316,7 @@ impl RaftCore {
                 next_tick += tick;
                 self.expire_pending();
             }
-            if let Err(e) = self.on_ready() {
+            if let Err(e) = self.on_ready().and_then(|()| self.maybe_snapshot()) {
                 // A log we cannot write is fatal: continuing would ack writes we may lose.
                 eprintln!("    [ERROR] raft: log write failed: {e}; stopping");
                 std::process::exit(1);
@@ -301,6 +333,19 @@ impl RaftCore {
                 errors,
             } => self.on_vote(index, results, errors),
             RaftInput::Message(msg) => {
+                if self.node.is_none() && from_a_leader(msg.get_msg_type()) {
+                    // A leader has us in its configuration: we were added to a running
+                    // cluster (or peers bootstrapped with us before we did). Start with an
+                    // empty log; the leader sends a snapshot with the configuration.
+                    eprintln!(
+                        "    [INFO]  raft: contacted by leader {:016x}; joining its cluster",
+                        msg.from
+                    );
+                    if let Err(e) = self.build_node() {
+                        eprintln!("    [ERROR] raft: cannot start the Raft node: {e}; stopping");
+                        std::process::exit(1);
+                    }
+                }
                 if let Some(node) = self.node.as_mut() {
                     if msg.from == node.raft.leader_id {
                         let now = self.started.elapsed().as_millis() as u64;
@@ -320,6 +365,7 @@ impl RaftCore {
             RaftInput::Snapshot { parts, meta } => self.snapshot(parts, meta),
             RaftInput::ReadIndex { reply } => self.read_index(reply),
             RaftInput::RemovePeer { raft_id, reply } => self.remove_peer(raft_id, reply),
+            RaftInput::AddPeer { server, reply } => self.add_peer(server, reply),
             RaftInput::Shutdown => return false,
         }
         true
@@ -403,6 +449,48 @@ impl RaftCore {
         }
     }
 
+    /// Proposes adding a voter (a server of our datacenter that gossip found, as Consul's
+    /// leader does on a member join). Its identity and address ride in the change's context,
+    /// so every server's address book learns them when the change applies.
+    fn add_peer(&mut self, server: ServerInfo, reply: ReadReply) {
+        let Some(node) = self
+            .node
+            .as_mut()
+            .filter(|n| n.raft.state == StateRole::Leader)
+        else {
+            let _ = reply.send(Err("No cluster leader".into()));
+            return;
+        };
+        if node.raft.prs().conf().voters().contains(server.raft_id) {
+            let _ = reply.send(Err(format!("{} is already a voter", server.name)));
+            return;
+        }
+        let peer = PeerRecord {
+            raft_id: server.raft_id,
+            name: server.name.clone(),
+            node_id: server.node_id.clone(),
+            rpc_addr: server.rpc_addr.to_string(),
+        };
+        let cc = raft::eraftpb::ConfChange {
+            change_type: raft::eraftpb::ConfChangeType::AddNode,
+            node_id: server.raft_id,
+            context: record::encode_peer(&peer).into(),
+            ..Default::default()
+        };
+        match node.propose_conf_change(Vec::new(), cc) {
+            Ok(()) => {
+                eprintln!(
+                    "    [INFO]  raft: proposed adding voter {} ({})",
+                    server.name, server.rpc_addr
+                );
+                let _ = reply.send(Ok(server.raft_id));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(format!("cannot add the peer now: {e}")));
+            }
+        }
+    }
+
     fn read_index(&mut self, reply: ReadReply) {
         let Some(node) = self
             .node
@@ -480,10 +568,13 @@ impl RaftCore {
         }
         let mut ready = node.ready();
         let msgs = ready.take_messages();
+        if let Some(node) = self.node.as_mut() {
+            crate::raft::report_snapshots_sent(node, &msgs);
+        }
         self.send_messages(msgs);
         if !ready.snapshot().is_empty() {
-            // We never compact, so peers never send snapshots (see ARCHITECTURE.md).
-            eprintln!("    [WARN]  raft: ignoring a snapshot: snapshots are not implemented yet");
+            let snapshot = ready.snapshot().clone();
+            self.install_snapshot(&snapshot)?;
         }
         let node = self.node.as_mut().unwrap();
         let mut records = std::mem::take(&mut self.deferred);
@@ -493,6 +584,9 @@ impl RaftCore {
         }
         self.persist(&records)?;
         let msgs = ready.take_persisted_messages();
+        if let Some(node) = self.node.as_mut() {
+            crate::raft::report_snapshots_sent(node, &msgs);
+        }
         self.send_messages(msgs);
         let read_states = ready.take_read_states();
         if let Some(ss) = ready.ss() {
@@ -514,6 +608,9 @@ impl RaftCore {
             self.deferred.extend(out); // durable with the next batch; raft recomputes it anyway
         }
         let msgs = light.take_messages();
+        if let Some(node) = self.node.as_mut() {
+            crate::raft::report_snapshots_sent(node, &msgs);
+        }
         self.send_messages(msgs);
         let committed = light.take_committed_entries();
         self.apply(committed)?;
@@ -531,6 +628,145 @@ impl RaftCore {
             .store(node.raft.raft_log.last_index(), Ordering::Relaxed);
         self.release_reads(read_states);
         Ok(())
+    }
+
+    /// A snapshot the leader sent (we lag behind its compacted log, or were just added):
+    /// replaces our log and our state.
+    fn install_snapshot(&mut self, snapshot: &raft::eraftpb::Snapshot) -> std::io::Result<()> {
+        let meta = crate::raft::log_store::decode_from_peer(&snapshot.data)
+            .and_then(|m| {
+                crate::snapshot::open_file(&m.data)?;
+                match m.index == snapshot.get_metadata().index {
+                    true => Ok(m),
+                    false => Err("snapshot index does not match its metadata".into()),
+                }
+            })
+            .map_err(|e| std::io::Error::other(format!("snapshot from the leader: {e}")))?;
+        let node = self.node.as_mut().unwrap();
+        let records = node.mut_store().install(meta.clone());
+        self.replace_log(&records)?;
+        self.publish_peers(&meta.peers);
+        self.restore_shards(&meta)?;
+        eprintln!(
+            "    [INFO]  raft: installed a snapshot at index {} ({} bytes) from the leader",
+            meta.index,
+            meta.data.len()
+        );
+        Ok(())
+    }
+
+    /// Replaces every shard's state with a snapshot's (at start, and on install).
+    fn restore_shards(&mut self, snapshot: &RaftSnapshot) -> std::io::Result<()> {
+        let (_, body) =
+            crate::snapshot::open_file(&snapshot.data).map_err(std::io::Error::other)?;
+        let cmd = Command::Restore {
+            snapshot: body.to_vec(),
+        };
+        self.dispatch(snapshot.index, cmd, None);
+        self.status
+            .applied_index
+            .store(snapshot.index, Ordering::Relaxed);
+        for inbox in self.shards.iter() {
+            inbox.send_blocking(ShardMsg::Committed {
+                index: snapshot.index,
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes a snapshot once `snapshot_threshold` entries were applied since the last one (or
+    /// when a peer added since needs one that names it),
+    /// and compacts the log when it is ready. The cut is taken here, in dispatch order (as
+    /// `GET /v1/snapshot` does); merging and encoding run on a thread of their own.
+    fn maybe_snapshot(&mut self) -> std::io::Result<()> {
+        if let Some(job) = &self.snapshot_job {
+            match job.try_recv() {
+                Ok(Ok(snapshot)) => {
+                    self.snapshot_job = None;
+                    return self.compact(snapshot);
+                }
+                Ok(Err(e)) => {
+                    eprintln!("    [WARN]  raft: snapshot failed: {e}");
+                    self.snapshot_job = None;
+                }
+                Err(crossbeam::channel::TryRecvError::Empty) => {}
+                Err(crossbeam::channel::TryRecvError::Disconnected) => self.snapshot_job = None,
+            }
+            return Ok(());
+        }
+        let Some(node) = self.node.as_ref() else {
+            return Ok(());
+        };
+        let index = self.status.applied_index.load(Ordering::Relaxed);
+        let base = node.store().snapshot_meta().index;
+        let wanted = node.store().take_snapshot_wanted();
+        if index <= base || (!wanted && index < base + self.snapshot_threshold) {
+            return Ok(());
+        }
+        let term = node.raft.raft_log.term(index).unwrap_or(0);
+        let (conf_state, peers) = (
+            node.store().conf_state().clone(),
+            node.store().peers().to_vec(),
+        );
+        let mut parts = Vec::with_capacity(self.shards.len());
+        for inbox in self.shards.iter() {
+            let (reply, rx) = tokio::sync::oneshot::channel();
+            inbox.send_blocking(ShardMsg::SnapshotPart { reply });
+            parts.push(rx);
+        }
+        let (done, job) = crossbeam::channel::bounded(1);
+        std::thread::Builder::new()
+            .name("raft-snapshot".into())
+            .spawn(move || {
+                let mut state = StateSnapshot::default();
+                for part in parts {
+                    match part.blocking_recv() {
+                        Ok(p) => state.merge(p),
+                        Err(_) => {
+                            let _ = done.send(Err("a shard did not answer".into()));
+                            return;
+                        }
+                    }
+                }
+                state.normalize();
+                let data = crate::snapshot::encode_file(&state, index, term, now_unix_ms());
+                let _ = done.send(match data.len() <= crate::config::SNAPSHOT_BYTES_MAX {
+                    true => Ok(RaftSnapshot {
+                        index,
+                        term,
+                        conf_state,
+                        peers,
+                        data,
+                    }),
+                    false => Err(format!("state is {} bytes, over the limit", data.len())),
+                });
+            })?;
+        self.snapshot_job = Some(job);
+        Ok(())
+    }
+
+    fn compact(&mut self, snapshot: RaftSnapshot) -> std::io::Result<()> {
+        let node = self.node.as_mut().unwrap();
+        if snapshot.index <= node.store().snapshot_meta().index {
+            return Ok(()); // a snapshot installed from the leader overtook this one
+        }
+        let (index, bytes) = (snapshot.index, snapshot.data.len());
+        let records = node.mut_store().compact(snapshot);
+        self.replace_log(&records)?;
+        eprintln!("    [INFO]  raft: snapshot at index {index} ({bytes} bytes); log compacted");
+        Ok(())
+    }
+
+    /// Rewrites the log as `records` (a snapshot and what follows it) in a fresh segment.
+    fn replace_log(&mut self, records: &[LogRecord]) -> std::io::Result<()> {
+        let Some(files) = self.files.as_mut() else {
+            return Ok(());
+        };
+        self.frames.clear();
+        for r in records {
+            record::encode_into(r, &mut self.frames);
+        }
+        files.replace(&self.frames)
     }
 
     fn persist(&mut self, records: &[LogRecord]) -> std::io::Result<()> {
@@ -610,12 +846,21 @@ impl RaftCore {
         };
         let mut records = Vec::new();
         node.mut_store().set_conf_state(&cs, &mut records);
-        let peers: Vec<PeerRecord> = node
-            .store()
-            .peers()
-            .iter()
+        let mut peers: Vec<PeerRecord> = node.store().peers().to_vec();
+        if cc.change_type == raft::eraftpb::ConfChangeType::AddNode {
+            match record::decode_peer(&cc.context) {
+                Ok(added) => {
+                    peers.retain(|p| p.raft_id != added.raft_id);
+                    peers.push(added);
+                    peers.sort_by_key(|p| p.raft_id);
+                }
+                // Still a voter; its address comes from gossip until a change names it.
+                Err(e) => eprintln!("    [WARN]  raft: added voter without an address: {e}"),
+            }
+        }
+        let peers: Vec<PeerRecord> = peers
+            .into_iter()
             .filter(|p| cs.voters.contains(&p.raft_id))
-            .cloned()
             .collect();
         node.mut_store().set_peers(peers.clone(), &mut records);
         self.persist(&records)?;

@@ -66,7 +66,7 @@ async fn write_to_peer(
     hello: Frame,
     local: std::net::IpAddr,
 ) {
-    let mut conn: Option<tokio::net::TcpStream> = None;
+    let mut conn: Option<crate::io::rpc_tls::RpcStream> = None;
     let mut buf = Vec::new();
     while let Some(first) = rx.recv().await {
         buf.clear();
@@ -85,12 +85,19 @@ async fn write_to_peer(
             let connect = crate::io::listen::connect_from(local, addr);
             match tokio::time::timeout(Duration::from_millis(RPC_CONNECT_TIMEOUT_MS), connect).await
             {
-                Ok(Ok(mut s)) => {
-                    let _ = s.set_nodelay(true);
-                    if s.write_all(&hello.encode()).await.is_ok() {
-                        conn = Some(s);
+                Ok(Ok(s)) => match crate::io::rpc_tls::rpc().connect(s).await {
+                    Ok(mut s) => {
+                        if s.write_all(&hello.encode()).await.is_ok() {
+                            conn = Some(s);
+                        }
                     }
-                }
+                    Err(e) => {
+                        eprintln!("    [WARN]  raft: connection to {addr} refused: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        while rx.try_recv().is_ok() {}
+                        continue;
+                    }
+                },
                 _ => {
                     // Unreachable: drop what is queued and back off briefly.
                     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -12,9 +12,9 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::io::rpc_tls::RpcStream;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::codec::WireError;
 use crate::config::{AgentConfig, RPC_CONNECT_TIMEOUT_MS, RPC_IDLE_CONNS_MAX};
@@ -51,7 +51,7 @@ pub fn hello(config: &AgentConfig) -> Frame {
 }
 
 /// Reads one frame, buffering in `buf`. `Ok(None)` at a clean end of stream.
-async fn read_frame(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<Frame>, WireError> {
+async fn read_frame(s: &mut RpcStream, buf: &mut Vec<u8>) -> Result<Option<Frame>, WireError> {
     loop {
         if let Some((frame, used)) = split_frame(buf)? {
             buf.drain(..used);
@@ -66,7 +66,7 @@ async fn read_frame(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Option<Frame
     }
 }
 
-async fn write_frame(s: &mut TcpStream, frame: &Frame) -> std::io::Result<()> {
+async fn write_frame(s: &mut RpcStream, frame: &Frame) -> std::io::Result<()> {
     s.write_all(&frame.encode()).await
 }
 
@@ -80,11 +80,17 @@ pub async fn serve(listener: std::net::TcpListener, ctx: ShardCtx, config: Rc<Ag
         };
         let _ = stream.set_nodelay(true);
         let (ctx, config) = (ctx.clone(), config.clone());
-        tokio::task::spawn_local(async move { serve_conn(stream, ctx, config).await });
+        tokio::task::spawn_local(async move {
+            // TLS (or the refusal of plaintext) per `verify_incoming`: see `io::rpc_tls`.
+            match crate::io::rpc_tls::rpc().accept(stream).await {
+                Ok(stream) => serve_conn(stream, ctx, config).await,
+                Err(e) => eprintln!("    [WARN]  agent.rpc: connection refused: {e}"),
+            }
+        });
     }
 }
 
-async fn serve_conn(mut s: TcpStream, ctx: ShardCtx, config: Rc<AgentConfig>) {
+async fn serve_conn(mut s: RpcStream, ctx: ShardCtx, config: Rc<AgentConfig>) {
     let mut buf = Vec::new();
     let Ok(Some(Frame::Hello { version, .. })) = read_frame(&mut s, &mut buf).await else {
         return; // garbage or silence before a hello: close
@@ -208,7 +214,7 @@ fn route_request(path: &str) -> Result<Route, Reply> {
 
 thread_local! {
     /// Idle forwarding connections of this shard, by server address.
-    static POOL: RefCell<HashMap<SocketAddr, Vec<TcpStream>>> = RefCell::new(HashMap::new());
+    static POOL: RefCell<HashMap<SocketAddr, Vec<RpcStream>>> = RefCell::new(HashMap::new());
 }
 
 /// One request/answer exchange with the agent at `addr` over a pooled connection. A pooled
@@ -224,19 +230,22 @@ pub async fn call(config: &AgentConfig, addr: SocketAddr, frame: &Frame) -> Resu
     exchange(addr, conn, frame).await
 }
 
-async fn connect(config: &AgentConfig, addr: SocketAddr) -> Result<TcpStream, String> {
+async fn connect(config: &AgentConfig, addr: SocketAddr) -> Result<RpcStream, String> {
     let connect = crate::io::listen::connect_from(config.bind_addr, addr);
-    let mut s =
-        match tokio::time::timeout(Duration::from_millis(RPC_CONNECT_TIMEOUT_MS), connect).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(format!("rpc error making call: dial tcp {addr}: {e}")),
-            Err(_) => {
-                return Err(format!(
-                    "rpc error making call: dial tcp {addr}: i/o timeout"
-                ))
-            }
-        };
-    let _ = s.set_nodelay(true);
+    let s = match tokio::time::timeout(Duration::from_millis(RPC_CONNECT_TIMEOUT_MS), connect).await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(format!("rpc error making call: dial tcp {addr}: {e}")),
+        Err(_) => {
+            return Err(format!(
+                "rpc error making call: dial tcp {addr}: i/o timeout"
+            ))
+        }
+    };
+    let mut s = crate::io::rpc_tls::rpc()
+        .connect(s)
+        .await
+        .map_err(|e| format!("rpc error making call: {e}"))?;
     write_frame(&mut s, &hello(config))
         .await
         .map_err(|e| format!("rpc error making call: {e}"))?;
@@ -248,7 +257,7 @@ async fn connect(config: &AgentConfig, addr: SocketAddr) -> Result<TcpStream, St
     }
 }
 
-async fn exchange(addr: SocketAddr, mut conn: TcpStream, frame: &Frame) -> Result<Frame, String> {
+async fn exchange(addr: SocketAddr, mut conn: RpcStream, frame: &Frame) -> Result<Frame, String> {
     let mut buf = Vec::new();
     if let Err(e) = write_frame(&mut conn, frame).await {
         return Err(format!("rpc error making call: {e}"));

@@ -1,0 +1,149 @@
+//! Server RPC over mutual TLS with real processes: certificates made by `tribune tls`, three
+//! servers with `verify_incoming`, `verify_outgoing` and `verify_server_hostname` forming a
+//! cluster (Raft and forwarding over TLS), a client agent with a certificate from the same CA
+//! served, and refused: one presenting a certificate from another CA, and one speaking
+//! plaintext. Addresses 127.0.0.81–.86.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::{eventually, Agent};
+
+fn tribune_in(dir: &Path, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tribune"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An agent on 127.0.0.`n` presenting `<certs>/<cert>.pem`, trusting the CA in `ca`.
+fn tls_agent(n: u8, dir: &Path, ca: &Path, certs: &Path, cert: &str, extra: &[&str]) -> Agent {
+    let config = dir.join(format!("tls{n}.json"));
+    let body = serde_json::json!({
+        "ca_file": ca.join("consul-agent-ca.pem"),
+        "cert_file": certs.join(format!("{cert}.pem")),
+        "key_file": certs.join(format!("{cert}-key.pem")),
+        "verify_incoming": true,
+        "verify_outgoing": true,
+        "verify_server_hostname": true,
+    });
+    std::fs::write(&config, body.to_string()).unwrap();
+    let mut args = vec![format!("-config-file={}", config.display())];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Agent::on_loopback(n, &format!("agent{n}"), dir, &args)
+}
+
+#[test]
+fn servers_talk_mutual_tls_and_refuse_a_certificate_from_another_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (certs, other) = (dir.path().join("certs"), dir.path().join("other"));
+    for d in [&certs, &other] {
+        std::fs::create_dir_all(d).unwrap();
+        tribune_in(d, &["tls", "ca", "create"]);
+    }
+    for _ in 0..3 {
+        tribune_in(&certs, &["tls", "cert", "create", "-server", "-dc", "dc1"]);
+    }
+    tribune_in(&certs, &["tls", "cert", "create", "-client", "-dc", "dc1"]);
+    tribune_in(&other, &["tls", "cert", "create", "-client", "-dc", "dc1"]);
+
+    let server_args = [
+        "-server",
+        "-bootstrap-expect=3",
+        "-retry-join=127.0.0.81",
+        "-retry-interval=1s",
+    ];
+    let servers: Vec<Agent> = (0..3u8)
+        .map(|i| {
+            let cert = format!("dc1-server-consul-{i}");
+            tls_agent(81 + i, dir.path(), &certs, &certs, &cert, &server_args)
+        })
+        .collect();
+    eventually(
+        30,
+        "a leader every server agrees on (Raft over TLS)",
+        || {
+            let leaders: Vec<String> = servers.iter().map(Agent::leader).collect();
+            !leaders[0].is_empty() && leaders.iter().all(|l| *l == leaders[0])
+        },
+    );
+    // A write on any server is forwarded to the leader and replicated, all over TLS.
+    eventually(10, "a write through a server", || {
+        matches!(
+            servers[2].call("PUT", "/v1/kv/secure", b"yes"),
+            Ok((200, _, _))
+        )
+    });
+    for s in &servers {
+        eventually(
+            10,
+            "replicated to every server",
+            || matches!(s.get("/v1/kv/secure?stale&raw"), Ok((200, b)) if b == "yes"),
+        );
+    }
+
+    let client_args = ["-retry-join=127.0.0.81", "-retry-interval=1s"];
+    let good = tls_agent(
+        84,
+        dir.path(),
+        &certs,
+        &certs,
+        "dc1-client-consul-0",
+        &client_args,
+    );
+    eventually(
+        20,
+        "a client with a certificate of our CA is served",
+        || {
+            matches!(
+                good.call("PUT", "/v1/kv/from-client", b"ok"),
+                Ok((200, _, _))
+            )
+        },
+    );
+    // Trusts our CA (so it accepts our servers) but presents a certificate of another CA.
+    let rogue = tls_agent(
+        85,
+        dir.path(),
+        &certs,
+        &other,
+        "dc1-client-consul-0",
+        &client_args,
+    );
+    let plain = Agent::on_loopback(86, "agent86", dir.path(), &client_args);
+    for (intruder, name) in [(&rogue, "agent85"), (&plain, "agent86")] {
+        // It joins gossip (gossip is not TLS) and so finds the servers, but RPC is refused.
+        eventually(
+            20,
+            "the intruder sees the servers",
+            || matches!(intruder.get("/v1/agent/members"), Ok((200, b)) if b.contains("agent81")),
+        );
+        for _ in 0..3 {
+            let (code, body) = intruder.put("/v1/kv/intruder", b"x");
+            assert_ne!(code, 200, "{name} was served: {body}");
+            assert!(body.contains("rpc error"), "{body}");
+        }
+    }
+    assert!(
+        matches!(servers[0].get("/v1/kv/intruder?stale"), Ok((404, _))),
+        "nothing written by the intruders"
+    );
+    let logs: String = (81..=83)
+        .map(|n| std::fs::read_to_string(dir.path().join(format!("agent{n}.log"))).unwrap())
+        .collect();
+    assert!(logs.contains("plaintext RPC refused"), "{logs}");
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("connection refused") && l.contains("certificate")),
+        "{logs}"
+    );
+}
