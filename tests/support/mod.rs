@@ -8,6 +8,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod linearizability;
+
 /// (status, body, headers).
 pub type Answer = (u16, String, Vec<(String, String)>);
 
