@@ -171,6 +171,9 @@ pub struct AgentConfig {
     pub raft_snapshot_threshold: u64,
     /// TLS for server RPC.
     pub tls: TlsConfig,
+    /// `autopilot.cleanup_dead_servers` (default true): the leader removes failed servers
+    /// from the Raft configuration while the rest keep a quorum.
+    pub cleanup_dead_servers: bool,
 }
 
 /// TLS for server RPC: `tls { defaults {...}, internal_rpc {...} }` or Consul's deprecated
@@ -215,6 +218,7 @@ impl AgentConfig {
             bootstrap_expect: 0,
             raft_snapshot_threshold: RAFT_SNAPSHOT_THRESHOLD_DEFAULT,
             tls: TlsConfig::default(),
+            cleanup_dead_servers: true,
             start_join: Vec::new(),
             retry_join: Vec::new(),
             retry_interval_ms: None,

@@ -209,8 +209,15 @@ fn three_servers_and_clients_form_a_cluster_fail_over_and_recover() {
     eventually(40, "the killed server's serfHealth critical", || {
         serf_health(&servers[survivor], &killed_node) == "critical"
     });
+    // Autopilot's dead-server cleanup: the failed server leaves the Raft configuration.
+    let peers_table = |s: &Agent| s.cli(&["operator", "raft", "list-peers"], &[]).1;
+    eventually(10, "the failed server removed from the Raft peers", || {
+        let t = peers_table(&servers[survivor]);
+        t.lines().count() == 3 && !t.contains(&format!("{leader_addr} "))
+    });
 
-    // Restart it on its data dir: it rejoins (no -join needed) and catches up.
+    // Restart it on its data dir: it rejoins (no -join needed), is added back as a voter
+    // and catches up.
     servers[leader] = server(11 + leader as u8, dir.path());
     eventually(
         20,
@@ -222,6 +229,10 @@ fn three_servers_and_clients_form_a_cluster_fail_over_and_recover() {
         "the restarted server's serfHealth passing again",
         || serf_health(&servers[survivor], &killed_node) == "passing",
     );
+    eventually(20, "the restarted server a voter again", || {
+        let t = peers_table(&servers[survivor]);
+        t.lines().count() == 4 && t.contains(&format!("{leader_addr} "))
+    });
 
     // A killed client: serfHealth critical and its service leaves DNS.
     c14.kill();

@@ -158,6 +158,14 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
         })?;
     }
     config.tls = tls_settings(file)?;
+    if let Some(v) = file.settings.get("autopilot") {
+        // Only `cleanup_dead_servers` is acted on; the other autopilot keys are accepted.
+        if let Some(c) = v.get("cleanup_dead_servers") {
+            config.cleanup_dead_servers = c.as_bool().ok_or_else(|| {
+                format!("autopilot.cleanup_dead_servers: expected true or false, got {c}")
+            })?;
+        }
+    }
     if file.boolean("bootstrap") == Some(true) {
         config.bootstrap_expect = 1;
     }

@@ -654,16 +654,29 @@ impl GossipRuntime {
             });
         }
         // Servers that left (gracefully or by force-leave) leave the Raft configuration, as
-        // Consul's leader removes them; one change at a time (raft-rs allows one pending).
+        // Consul's leader removes them, and so do failed ones (autopilot, below); one change at
+        // a time (raft-rs allows one pending).
         // A voter gossip does not know at all is kept: right after an election the member list
         // may still be filling in, and removing a live voter would cost quorum.
         let peers = ctx.mesh.cluster.peers.load();
-        let gone = peers.iter().find(|p| {
-            p.raft_id != raft_id_of(&self.config.node_id)
-                && members
-                    .iter()
-                    .any(|m| m.name == p.name && m.state == MemberState::Left)
-        });
+        let me = raft_id_of(&self.config.node_id);
+        let state_of = |name: &str| members.iter().find(|m| m.name == name).map(|m| m.state);
+        let left = peers
+            .iter()
+            .find(|p| p.raft_id != me && state_of(&p.name) == Some(MemberState::Left));
+        // Autopilot's dead-server cleanup (Consul's `cleanup_dead_servers`, on by default): a
+        // voter gossip declared failed is removed as long as at most (voters - 1) / 2 are, so
+        // the rest stay a quorum of their own; it is added back when it returns alive.
+        let failed: Vec<_> = peers
+            .iter()
+            .filter(|p| p.raft_id != me && state_of(&p.name) == Some(MemberState::Dead))
+            .collect();
+        let dead = failed
+            .first()
+            .filter(|_| self.config.cleanup_dead_servers)
+            .filter(|_| failed.len() <= peers.len().saturating_sub(1) / 2)
+            .copied();
+        let gone = left.or(dead);
         if let Some(p) = gone {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let input = RaftInput::RemovePeer {
