@@ -1,5 +1,6 @@
-//! Criterion benches of the spine's hot paths: log encode + durable append per batch size,
-//! KV apply, and request parse + route. Each folds its output into a checksum so the work
+//! Criterion benches of the hot paths: log encode + durable append per batch size, KV apply,
+//! request parse + route, JSON serialisation of a KV answer, DNS decode / answer / encode, a
+//! gossip round, the cross-core queue. Each folds its output into a checksum so the work
 //! cannot be optimised away. `cargo bench --no-run` in CI keeps them compiling.
 
 use std::hint::black_box;
@@ -210,12 +211,93 @@ fn cross_core_queue(c: &mut Criterion) {
     });
 }
 
+/// A KV GET's answer serialised as Consul's JSON (`[DirEntry]`), compact.
+fn http_serialize(c: &mut Criterion) {
+    use tribune::http::kv_api::DirEntryJson;
+    use tribune::http::response::{JsonStyle, Reply};
+    let style = JsonStyle {
+        indent: false,
+        newline: false,
+    };
+    let value = Some("eyJkYiI6InByaW1hcnkiLCJwb29sIjoxNn0=".to_string());
+    c.bench_function("http_serialize_kv_entry", |b| {
+        b.iter(|| {
+            let entry = DirEntryJson {
+                lock_index: 0,
+                key: black_box("config/web/prod/db"),
+                flags: 0,
+                value: value.clone(),
+                session: "",
+                create_index: 1234,
+                modify_index: 5678,
+            };
+            black_box(Reply::json(&[entry], style).body.len())
+        })
+    });
+}
+
+/// DNS: decode a query for `web.service.consul` A; plan the answer over 100 instances (health
+/// filter, shuffle, trim to the UDP limit); encode it.
+fn dns_paths(c: &mut Criterion) {
+    use tribune::dns::name;
+    use tribune::dns::plan::{self, DnsConfig, Facts, InstanceData, NodeData};
+    use tribune::dns::wire;
+    let mut packet = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in ["web", "service", "consul"] {
+        packet.push(label.len() as u8);
+        packet.extend_from_slice(label.as_bytes());
+    }
+    packet.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let cfg = DnsConfig::defaults("dc1");
+    let domains = vec!["consul.".to_string()];
+    let facts = Facts {
+        instances: (0..100u32)
+            .map(|i| InstanceData {
+                node: NodeData {
+                    name: format!("node-{i}"),
+                    address: format!("10.0.{}.{}", i / 250, i % 250 + 1),
+                    meta: Vec::new(),
+                },
+                service_name: "web".into(),
+                address: String::new(),
+                port: 8080,
+                weight_passing: 1,
+                weight_warning: 1,
+                status: if i % 10 == 0 { "critical" } else { "passing" }.into(),
+            })
+            .collect(),
+        now_secs: 1_700_000_000,
+        seed: 7,
+        ..Default::default()
+    };
+    c.bench_function("dns_decode_query", |b| {
+        b.iter(|| black_box(wire::decode(black_box(&packet)).is_ok()))
+    });
+    let q = wire::decode(&packet).unwrap();
+    c.bench_function("dns_answer_and_encode_100_instances", |b| {
+        b.iter(|| {
+            let parsed = name::parse(&q.name, q.qtype, &domains, "dc1");
+            let p = plan::answer(
+                &parsed.lookup,
+                &q.name,
+                q.qtype,
+                &parsed.domain,
+                &cfg,
+                &facts,
+            );
+            black_box(wire::encode(&q, &p, false).len())
+        })
+    });
+}
+
 criterion_group!(
     benches,
     log_append,
     log_encode,
     kv_apply,
     parse_route,
+    http_serialize,
+    dns_paths,
     gossip_round,
     cross_core_queue
 );

@@ -156,6 +156,9 @@ pub struct AgentConfig {
     pub start_join: Vec<String>,
     /// `-retry-join` / `retry_join`: joined until one answers.
     pub retry_join: Vec<String>,
+    /// `-join-wan` / `start_join_wan` and `-retry-join-wan` / `retry_join_wan` (servers).
+    pub start_join_wan: Vec<String>,
+    pub retry_join_wan: Vec<String>,
     /// `-retry-interval`.
     pub retry_interval_ms: Option<u64>,
     /// `encrypt`: the gossip key (`None` = plaintext gossip).
@@ -221,6 +224,8 @@ impl AgentConfig {
             cleanup_dead_servers: true,
             start_join: Vec::new(),
             retry_join: Vec::new(),
+            start_join_wan: Vec::new(),
+            retry_join_wan: Vec::new(),
             retry_interval_ms: None,
             encrypt: None,
             rejoin_after_leave: false,

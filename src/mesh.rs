@@ -109,9 +109,35 @@ pub struct RaftPeer {
 pub struct ClusterView {
     pub servers: arc_swap::ArcSwap<Vec<ServerInfo>>,
     pub peers: arc_swap::ArcSwap<Vec<RaftPeer>>,
+    /// Servers of every datacenter, from the WAN pool (servers only).
+    pub wan: arc_swap::ArcSwap<Vec<ServerInfo>>,
 }
 
 impl ClusterView {
+    /// A live server of datacenter `dc` from the WAN pool (random, to spread the load).
+    pub fn server_in(&self, dc: &str) -> Option<std::net::SocketAddr> {
+        let wan = self.wan.load();
+        let live: Vec<&ServerInfo> = wan
+            .iter()
+            .filter(|s| s.alive && s.datacenter == dc)
+            .collect();
+        (!live.is_empty()).then(|| live[rand::random::<usize>() % live.len()].rpc_addr)
+    }
+
+    /// Every datacenter the WAN pool knows, and ours.
+    pub fn datacenters(&self, ours: &str) -> Vec<String> {
+        let mut dcs: Vec<String> = self
+            .wan
+            .load()
+            .iter()
+            .map(|s| s.datacenter.clone())
+            .collect();
+        dcs.push(ours.to_string());
+        dcs.sort();
+        dcs.dedup();
+        dcs
+    }
+
     /// The RPC address of the server with this Raft id, from the Raft configuration first and
     /// gossip second.
     pub fn rpc_addr_of(&self, raft_id: u64) -> Option<std::net::SocketAddr> {

@@ -10,7 +10,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{eventually, Agent};
+use support::{dig, eventually, Agent};
 
 fn server(n: u8, dir: &std::path::Path) -> Agent {
     let args = [
@@ -49,27 +49,6 @@ fn stale_value(a: &Agent, key: &str) -> Option<String> {
         Ok((200, body)) => Some(body),
         _ => None,
     }
-}
-
-fn dig(ip: &str, name: &str) -> Vec<String> {
-    let out = Command::new("dig")
-        .args([
-            &format!("@{ip}"),
-            "-p",
-            "8600",
-            "+short",
-            "+time=2",
-            "+tries=1",
-            name,
-        ])
-        .output()
-        .expect("dig must be installed (dnsutils, see .ci/run)");
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect();
-    lines.sort();
-    lines
 }
 
 fn serf_health(a: &Agent, node: &str) -> String {

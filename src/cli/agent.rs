@@ -39,6 +39,8 @@ const VALUES: &[&str] = &[
     "bootstrap-expect",
     "join",
     "retry-join",
+    "join-wan",
+    "retry-join-wan",
     "retry-interval",
     "encrypt",
     "serf-lan-port",
@@ -172,6 +174,8 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
     for (key, list) in [
         ("start_join", &mut config.start_join),
         ("retry_join", &mut config.retry_join),
+        ("start_join_wan", &mut config.start_join_wan),
+        ("retry_join_wan", &mut config.retry_join_wan),
     ] {
         if let Some(v) = file.settings.get(key) {
             let items = v
@@ -350,6 +354,16 @@ fn apply_flags(config: &mut AgentConfig, p: &flags::Parsed) -> Result<(), String
     config
         .retry_join
         .extend(p.values.get("retry-join").into_iter().flatten().cloned());
+    config
+        .start_join_wan
+        .extend(p.values.get("join-wan").into_iter().flatten().cloned());
+    config.retry_join_wan.extend(
+        p.values
+            .get("retry-join-wan")
+            .into_iter()
+            .flatten()
+            .cloned(),
+    );
     if let Some(v) = p.value("retry-interval") {
         let d = crate::http::query::parse_go_duration(v)
             .ok_or_else(|| format!("invalid value {v:?} for flag -retry-interval"))?;

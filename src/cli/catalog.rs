@@ -53,7 +53,7 @@ pub(crate) fn finish(result: Result<(), String>) -> i32 {
     }
 }
 
-/// `tribune members [-detailed] [-status=<regex-free substring>]`.
+/// `tribune members [-detailed] [-wan] [-status=<regex-free substring>]`.
 pub fn members(args: &[String]) -> i32 {
     let run = || -> Result<i32, String> {
         let (p, client) = connect(
@@ -61,7 +61,11 @@ pub fn members(args: &[String]) -> i32 {
             &["detailed", "wan"],
             &["status", "segment", "filter", "partition"],
         )?;
-        let members = get_json(&client, "/v1/agent/members")?;
+        let path = match p.flag("wan") {
+            true => "/v1/agent/members?wan=1",
+            false => "/v1/agent/members",
+        };
+        let members = get_json(&client, path)?;
         let status_word = |s: u64| {
             ["none", "alive", "leaving", "left", "failed"]
                 .get(s as usize)

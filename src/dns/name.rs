@@ -15,8 +15,11 @@ pub enum Lookup {
     Ptr(IpAddr),
     /// The zone apex (`<domain>`): SOA, NS.
     Apex,
-    /// In the zone but not a valid name here (or another datacenter, or a kind we do not
-    /// serve yet such as `.query`): NXDOMAIN.
+    /// A valid name of another datacenter (`....<dc>.<domain>`): answered by a server there
+    /// if the WAN pool knows one, else NXDOMAIN.
+    OtherDatacenter(String),
+    /// In the zone but not a valid name here (or a kind we do not serve yet such as
+    /// `.query`): NXDOMAIN.
     Invalid,
     /// Not in the zone: recursors, else REFUSED.
     OutOfZone,
@@ -94,13 +97,20 @@ fn in_zone(labels: &[&str], qtype: u16, datacenter: &str) -> Lookup {
         &labels[at..]
     };
     // Locality suffix: none, `<dc>`, or `<dc>.dc`. Peers and anything else: invalid here.
-    let dc_ok = match suffix {
-        [] => true,
-        [dc] | [dc, "dc"] => *dc == datacenter,
-        _ => false,
+    let other_dc = match suffix {
+        [] => None,
+        [dc] | [dc, "dc"] if *dc == datacenter => None,
+        [dc] | [dc, "dc"] => Some(dc.to_string()),
+        _ => return Lookup::Invalid,
     };
-    if !dc_ok || parts.is_empty() {
+    if parts.is_empty() {
         return Lookup::Invalid;
+    }
+    if let Some(dc) = other_dc {
+        return match kind {
+            "node" | "service" | "addr" => Lookup::OtherDatacenter(dc),
+            _ => Lookup::Invalid,
+        };
     }
     match kind {
         "node" => Lookup::Node {

@@ -268,7 +268,7 @@ pub fn answer(
     }
     match lookup {
         Lookup::OutOfZone => Plan::empty(Rcode::Refused),
-        Lookup::Invalid => nx(cfg, domain, f),
+        Lookup::Invalid | Lookup::OtherDatacenter(_) => nx(cfg, domain, f),
         Lookup::Apex => apex(qt, domain, cfg, f),
         Lookup::Node { .. } => node(qname, qt, domain, cfg, f),
         Lookup::Service { .. } => service(qname, qt, domain, cfg, f),

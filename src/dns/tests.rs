@@ -54,11 +54,19 @@ fn grammar() {
         lookup("web.service.dc1.dc.consul.", qtype::A),
         svc("web", None)
     );
-    assert_eq!(
-        lookup("web.service.dc2.consul.", qtype::A),
-        Lookup::Invalid,
-        "no path to another datacenter yet"
-    );
+    // Another datacenter: answered there (through the WAN pool).
+    for name in [
+        "web.service.dc2.consul.",
+        "n1.node.dc2.dc.consul.",
+        "7f000001.addr.dc2.consul.",
+    ] {
+        assert_eq!(
+            lookup(name, qtype::A),
+            Lookup::OtherDatacenter("dc2".into()),
+            "{name}"
+        );
+    }
+    assert_eq!(lookup("q.query.dc2.consul.", qtype::A), Lookup::Invalid);
     assert_eq!(
         lookup("my.host.node.consul.", qtype::A),
         Lookup::Node {

@@ -243,19 +243,27 @@ pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply 
         Route::EventFire(name) => fire_event(ctx, rt, name, req),
         Route::EventList => list_events(rt, req).await,
         Route::AgentJoin(addr) => {
-            if req.query.get("wan").is_some_and(|v| !v.is_empty()) {
-                return Reply::text(
-                    500,
-                    "WAN join is not supported yet (multi-datacenter is a later issue)",
-                );
-            }
-            let (n, errors) = rt.gossip().join(ctx, std::slice::from_ref(addr)).await;
+            let pool = match req
+                .query
+                .get("wan")
+                .is_some_and(|v| !v.is_empty() && v != "0")
+            {
+                true => match rt.wan() {
+                    Some(wan) => wan,
+                    None => return Reply::text(500, "WAN join requires a server agent"),
+                },
+                false => rt.gossip(),
+            };
+            let (n, errors) = pool.join(ctx, std::slice::from_ref(addr)).await;
             if n == 0 {
                 return Reply::text(500, errors.join("; "));
             }
             Reply::empty(200)
         }
         Route::AgentLeave => {
+            if let Some(wan) = rt.wan() {
+                wan.leave().await;
+            }
             rt.gossip().leave().await;
             // Consul shuts the agent down after a graceful leave; answer first.
             tokio::task::spawn_local(async {
@@ -267,7 +275,15 @@ pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply 
         }
         Route::AgentForceLeave(node) => {
             let prune = req.query.has("prune");
-            if rt.gossip().force_leave(ctx, node, prune) {
+            let pool = match req
+                .query
+                .get("wan")
+                .is_some_and(|v| !v.is_empty() && v != "0")
+            {
+                true => rt.wan().unwrap_or_else(|| rt.gossip()),
+                false => rt.gossip(),
+            };
+            if pool.force_leave(ctx, node, prune) {
                 Reply::empty(200)
             } else {
                 Reply::text(500, format!("agent: No node found with name '{node}'"))
@@ -387,23 +403,24 @@ async fn list_events(rt: &AgentRuntime, req: &ApiRequest) -> Reply {
     }
 }
 
-/// `GET /v1/agent/members`: the LAN pool, sorted by name.
+/// `GET /v1/agent/members`: the LAN pool (or with `?wan` the WAN pool), sorted by name.
 fn members(rt: &AgentRuntime, req: &ApiRequest) -> Reply {
-    if req.query.get("wan").is_some_and(|v| !v.is_empty()) {
+    let gossip = if req
+        .query
+        .get("wan")
+        .is_some_and(|v| !v.is_empty() && v != "0")
+    {
         if req.query.has("segment") {
             return Reply::text(400, "Cannot provide a segment with wan=true");
         }
-        // The WAN pool arrives with multi-datacenter support: until then, report ourselves
-        // (servers only), as a single-datacenter WAN pool would.
-        if !rt.config.server {
-            return Reply::json(&Vec::<serde_json::Value>::new(), req.style);
+        match rt.wan() {
+            Some(wan) => wan,
+            // Client agents are in no WAN pool.
+            None => return Reply::json(&Vec::<serde_json::Value>::new(), req.style),
         }
-        let mut me = super::agent_api::member(&rt.config);
-        me["Name"] = format!("{}.{}", rt.config.node_name, rt.config.datacenter).into();
-        me["Port"] = rt.config.serf_wan_port.into();
-        return Reply::json(&[me], req.style);
-    }
-    let gossip = rt.gossip();
+    } else {
+        rt.gossip()
+    };
     let swim = gossip.swim.borrow();
     let mut list: Vec<&crate::gossip::Member> = swim.members().collect();
     list.sort_by(|a, b| a.name.cmp(&b.name));

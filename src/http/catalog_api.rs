@@ -410,9 +410,14 @@ where
     }
 }
 
-/// `GET /v1/catalog/datacenters` (one datacenter until the WAN pool exists).
-pub fn datacenters(config: &AgentConfig, req: &ApiRequest) -> Reply {
-    Reply::json(&[&config.datacenter], req.style)
+/// `GET /v1/catalog/datacenters`: ours and those of the WAN pool. Consul sorts them by
+/// estimated round-trip time from network coordinates, which we do not keep yet: ours comes
+/// first (it is always the nearest), then the others by name.
+pub fn datacenters(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Reply {
+    let mut dcs = ctx.mesh.cluster.datacenters(&config.datacenter);
+    dcs.retain(|dc| *dc != config.datacenter);
+    dcs.insert(0, config.datacenter.clone());
+    Reply::json(&dcs, req.style)
 }
 
 /// `GET /v1/catalog/nodes`.

@@ -156,7 +156,7 @@ pub async fn dispatch(
         Route::AgentVersion => agent_api::version(req),
         Route::CatalogRegister => catalog_api::register(ctx, config, req).await,
         Route::CatalogDeregister => catalog_api::deregister(ctx, req).await,
-        Route::CatalogDatacenters => catalog_api::datacenters(config, req),
+        Route::CatalogDatacenters => catalog_api::datacenters(ctx, config, req),
         Route::CatalogNodes => catalog_api::nodes(ctx, req).await,
         Route::CatalogServices => catalog_api::services(ctx, req).await,
         Route::CatalogService(name) => catalog_api::service(ctx, name, req).await,

@@ -31,6 +31,8 @@ pub struct AgentRuntime {
     runners: RefCell<BTreeMap<String, JoinHandle<()>>>,
     started: Instant,
     gossip: RefCell<Option<std::rc::Rc<crate::shard::gossip_runtime::GossipRuntime>>>,
+    /// Servers only: the WAN pool.
+    wan: RefCell<Option<std::rc::Rc<crate::shard::gossip_runtime::GossipRuntime>>>,
 }
 
 impl AgentRuntime {
@@ -44,6 +46,7 @@ impl AgentRuntime {
             runners: RefCell::new(BTreeMap::new()),
             started: Instant::now(),
             gossip: RefCell::new(None),
+            wan: RefCell::new(None),
         }
     }
 
@@ -65,6 +68,15 @@ impl AgentRuntime {
 
     pub fn set_gossip(&self, rt: std::rc::Rc<crate::shard::gossip_runtime::GossipRuntime>) {
         *self.gossip.borrow_mut() = Some(rt);
+    }
+
+    pub fn set_wan(&self, rt: std::rc::Rc<crate::shard::gossip_runtime::GossipRuntime>) {
+        *self.wan.borrow_mut() = Some(rt);
+    }
+
+    /// The WAN gossip runtime (servers only).
+    pub fn wan(&self) -> Option<std::rc::Rc<crate::shard::gossip_runtime::GossipRuntime>> {
+        self.wan.borrow().clone()
     }
 
     /// The LAN gossip runtime (started with the agent).

@@ -112,6 +112,15 @@ pub async fn respond(
     if parsed.lookup == Lookup::OutOfZone && recursion {
         return Some(forward(packet, &q, &config.recursors).await);
     }
+    if let Lookup::OtherDatacenter(dc) = &parsed.lookup {
+        // A server of that datacenter answers (it sees its own name); NXDOMAIN without one.
+        if let Some(addr) = ctx.mesh.cluster.server_in(dc) {
+            let answer = crate::shard::rpc::dns_at(config, addr, packet, tcp).await;
+            if answer.is_some() {
+                return answer;
+            }
+        }
+    }
     // At most what the transport can carry: trimming happens on the owner shard, not here.
     let room = if tcp {
         if q.qtype == plan::qtype::SRV {
@@ -212,7 +221,7 @@ async fn facts(
             let found = ctx.service_instances("consul", &[]).await.map_err(|_| ())?;
             f.servers = found.value.iter().map(instance_data).collect();
         }
-        Lookup::Addr(_) | Lookup::Invalid | Lookup::OutOfZone => {}
+        Lookup::Addr(_) | Lookup::Invalid | Lookup::OtherDatacenter(_) | Lookup::OutOfZone => {}
     }
     Ok(f)
 }

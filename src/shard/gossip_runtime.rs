@@ -1,7 +1,11 @@
-//! The gossip shell on shard 0: the LAN `Swim` core on our own UDP socket (`ports.serf_lan`),
-//! push-pull streams over TCP on the same port, encryption, `join`/`leave`/`force-leave`, the
-//! members snapshot for rejoining after a restart, and what membership drives:
+//! The gossip shell on shard 0: a `Swim` core on our own UDP socket, push-pull streams over
+//! TCP on the same port, encryption, `join`/`leave`/`force-leave`, the members snapshot for
+//! rejoining after a restart. One runtime per pool: the LAN pool of the datacenter
+//! (`ports.serf_lan`, every agent) and, on servers, the WAN pool of the servers of every
+//! datacenter (`ports.serf_wan`, members named `<node>.<dc>`, memberlist's WAN timings).
+//! What membership drives:
 //! - `ClusterView::servers` (client agents find servers; Raft finds peer addresses);
+//! - `ClusterView::wan` (`?dc=` forwarding, other datacenters' DNS, `catalog/datacenters`);
 //! - `bootstrap_expect` (bootstrap once, with the servers gossip found);
 //! - on the leader, the catalog: `serfHealth` passing/critical, left nodes deregistered.
 
@@ -42,7 +46,15 @@ pub struct ShellStats {
     pub oversized: u64,
 }
 
+/// Which pool a runtime serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pool {
+    Lan,
+    Wan,
+}
+
 pub struct GossipRuntime {
+    pub pool: Pool,
     pub swim: RefCell<Swim>,
     socket: UdpSocket,
     keyring: Keyring,
@@ -102,13 +114,26 @@ impl GossipRuntime {
     pub fn start(
         ctx: &ShardCtx,
         config: &AgentConfig,
+        pool: Pool,
         udp: std::net::UdpSocket,
         tcp: std::net::TcpListener,
     ) -> Rc<GossipRuntime> {
-        let advertise = SocketAddr::new(config.bind_addr, config.serf_lan_port);
+        let (name, port, timings) = match pool {
+            Pool::Lan => (
+                config.node_name.clone(),
+                config.serf_lan_port,
+                SwimConfig::lan(),
+            ),
+            Pool::Wan => (
+                format!("{}.{}", config.node_name, config.datacenter),
+                config.serf_wan_port,
+                SwimConfig::wan(),
+            ),
+        };
+        let advertise = SocketAddr::new(config.bind_addr, port);
         let swim = Swim::new(
-            SwimConfig::lan(),
-            &config.node_name,
+            timings,
+            &name,
             advertise,
             local_tags(config),
             rand::random(),
@@ -118,6 +143,7 @@ impl GossipRuntime {
             keys: config.encrypt.iter().cloned().collect(),
         };
         let rt = Rc::new(GossipRuntime {
+            pool,
             swim: RefCell::new(swim),
             socket: UdpSocket::from_std(udp).expect("UDP socket on this runtime"),
             keyring,
@@ -135,7 +161,7 @@ impl GossipRuntime {
         tokio::task::spawn_local(rt.clone().tick_loop(ctx.clone()));
         tokio::task::spawn_local(rt.clone().accept_loop(ctx.clone(), tcp));
         tokio::task::spawn_local(rt.clone().join_at_start(ctx.clone()));
-        if config.server {
+        if config.server && pool == Pool::Lan {
             tokio::task::spawn_local(rt.clone().leader_loop(ctx.clone()));
         }
         rt
@@ -300,7 +326,11 @@ impl GossipRuntime {
         let mut joined = 0;
         let mut errors = Vec::new();
         for a in addrs {
-            let addr = match resolve(a, self.config.serf_lan_port) {
+            let port = match self.pool {
+                Pool::Lan => self.config.serf_lan_port,
+                Pool::Wan => self.config.serf_wan_port,
+            };
+            let addr = match resolve(a, port) {
                 Ok(addr) => addr,
                 Err(e) => {
                     errors.push(e);
@@ -387,10 +417,12 @@ impl GossipRuntime {
     }
 
     fn snapshot_path(&self) -> Option<std::path::PathBuf> {
-        self.config
-            .data_dir
-            .as_ref()
-            .map(|d| d.join("serf").join("local.snapshot"))
+        self.config.data_dir.as_ref().map(|d| {
+            d.join("serf").join(match self.pool {
+                Pool::Lan => "local.snapshot",
+                Pool::Wan => "remote.snapshot",
+            })
+        })
     }
 
     /// Writes the live members' addresses, so that a restart rejoins without `-join`.
@@ -398,18 +430,13 @@ impl GossipRuntime {
         let Some(path) = self.snapshot_path() else {
             return;
         };
-        if self
-            .swim
-            .borrow()
-            .member(&self.config.node_name)
-            .map(|m| m.state)
-            == Some(MemberState::Left)
-        {
+        let swim = self.swim.borrow();
+        if swim.member(swim.name()).map(|m| m.state) == Some(MemberState::Left) {
             return;
         }
         let mut text = String::new();
-        for m in self.swim.borrow().members() {
-            if m.state == MemberState::Alive && m.name != self.config.node_name {
+        for m in swim.members() {
+            if m.state == MemberState::Alive && m.name != swim.name() {
                 text.push_str(&format!("alive: {} {}\n", m.name, m.addr));
             }
         }
@@ -435,25 +462,35 @@ impl GossipRuntime {
                 }
             }
         }
-        if !self.config.start_join.is_empty() {
-            let (n, errors) = self.join(&ctx, &self.config.start_join).await;
+        let (start_join, retry_join, cluster) = match self.pool {
+            Pool::Lan => (&self.config.start_join, &self.config.retry_join, "LAN"),
+            Pool::Wan => (
+                &self.config.start_join_wan,
+                &self.config.retry_join_wan,
+                "WAN",
+            ),
+        };
+        if !start_join.is_empty() {
+            let (n, errors) = self.join(&ctx, start_join).await;
             for e in errors {
-                eprintln!("    [WARN]  agent: join: {e}");
+                eprintln!("    [WARN]  agent: join: cluster={cluster} {e}");
             }
-            eprintln!("    [INFO]  agent: joined {n} node(s)");
+            eprintln!("    [INFO]  agent: joined cluster={cluster} {n} node(s)");
         }
-        if self.config.retry_join.is_empty() {
+        if retry_join.is_empty() {
             return;
         }
         let mut attempt = 1;
         loop {
-            let (n, errors) = self.join(&ctx, &self.config.retry_join).await;
+            let (n, errors) = self.join(&ctx, retry_join).await;
             if n > 0 {
-                eprintln!("    [INFO]  agent: retry join completed: cluster=LAN num_servers={n}");
+                eprintln!(
+                    "    [INFO]  agent: retry join completed: cluster={cluster} num_servers={n}"
+                );
                 return;
             }
             eprintln!(
-                "    [WARN]  agent: retry join failed: cluster=LAN attempt={attempt} error={:?}",
+                "    [WARN]  agent: retry join failed: cluster={cluster} attempt={attempt} error={:?}",
                 errors.join("; ")
             );
             attempt += 1;
@@ -465,13 +502,15 @@ impl GossipRuntime {
         }
     }
 
-    /// Publishes our datacenter's servers for forwarding and Raft addressing.
+    /// Publishes our datacenter's servers for forwarding and Raft addressing (LAN), or every
+    /// datacenter's servers (WAN).
     fn refresh_servers(&self, ctx: &ShardCtx) {
         let swim = self.swim.borrow();
+        let wan = self.pool == Pool::Wan;
         let mut servers: Vec<ServerInfo> = swim
             .members()
             .filter(|m| tag(&m.tags, "role") == Some("consul"))
-            .filter(|m| tag(&m.tags, "dc") == Some(self.config.datacenter.as_str()))
+            .filter(|m| wan || tag(&m.tags, "dc") == Some(self.config.datacenter.as_str()))
             .filter_map(|m| {
                 let node_id = tag(&m.tags, "id")?.to_string();
                 let port: u16 = tag(&m.tags, "port")?.parse().ok()?;
@@ -480,7 +519,7 @@ impl GossipRuntime {
                     raft_id: raft_id_of(&node_id),
                     node_id,
                     rpc_addr: SocketAddr::new(m.addr.ip(), port),
-                    datacenter: self.config.datacenter.clone(),
+                    datacenter: tag(&m.tags, "dc").unwrap_or_default().to_string(),
                     expect: tag(&m.tags, "expect")
                         .and_then(|e| e.parse().ok())
                         .unwrap_or(0),
@@ -489,7 +528,10 @@ impl GossipRuntime {
             })
             .collect();
         servers.sort_by(|a, b| a.name.cmp(&b.name));
-        ctx.mesh.cluster.servers.store(Arc::new(servers));
+        match self.pool {
+            Pool::Lan => ctx.mesh.cluster.servers.store(Arc::new(servers)),
+            Pool::Wan => ctx.mesh.cluster.wan.store(Arc::new(servers)),
+        }
     }
 
     /// Servers only: bootstraps when `bootstrap_expect` servers are seen, and while leader,

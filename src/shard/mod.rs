@@ -83,23 +83,14 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
     }
     let mut dns_sockets = dns_sockets.into_iter();
 
-    // Gossip: one UDP socket and one TCP listener, plain binds (a second agent on the same
-    // address must fail here, not share the port).
-    let gossip_addr = SocketAddr::new(config.bind_addr, config.serf_lan_port);
-    let gossip_sockets = std::net::UdpSocket::bind(gossip_addr)
-        .and_then(|u| {
-            u.set_nonblocking(true)?;
-            let t = std::net::TcpListener::bind(gossip_addr)?;
-            t.set_nonblocking(true)?;
-            Ok((u, t))
-        })
-        .map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("Failed to start LAN gossip on {gossip_addr}: {e}"),
-            )
-        })?;
-    let mut gossip_sockets = Some(gossip_sockets);
+    // Gossip: one UDP socket and one TCP listener per pool, plain binds (a second agent on
+    // the same address must fail here, not share the port). Servers also join the WAN pool of
+    // the servers of every datacenter (`ports.serf_wan`).
+    let mut gossip_sockets = Some(bind_gossip(config.bind_addr, config.serf_lan_port, "LAN")?);
+    let mut wan_sockets = match config.server && config.serf_wan_port != 0 {
+        true => Some(bind_gossip(config.bind_addr, config.serf_wan_port, "WAN")?),
+        false => None,
+    };
 
     // Server RPC (Raft and forwarding): servers only, one SO_REUSEPORT listener per shard.
     let mut rpc_listeners = Vec::new();
@@ -167,6 +158,7 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
         let dns = dns_sockets.next();
         let rpc = rpc_listeners.next();
         let gossip = if id == 0 { gossip_sockets.take() } else { None };
+        let wan = if id == 0 { wan_sockets.take() } else { None };
         threads.push(
             std::thread::Builder::new()
                 .name(format!("shard-{id}"))
@@ -179,6 +171,7 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
                         dns,
                         rpc,
                         gossip,
+                        wan,
                     };
                     run_shard(id, sockets, mesh, (*config).clone());
                 })?,
@@ -191,6 +184,28 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
     })
 }
 
+/// A gossip pool's UDP socket and push-pull listener on `ip:port`.
+fn bind_gossip(
+    ip: std::net::IpAddr,
+    port: u16,
+    pool: &str,
+) -> std::io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
+    let addr = SocketAddr::new(ip, port);
+    std::net::UdpSocket::bind(addr)
+        .and_then(|u| {
+            u.set_nonblocking(true)?;
+            let t = std::net::TcpListener::bind(addr)?;
+            t.set_nonblocking(true)?;
+            Ok((u, t))
+        })
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("Failed to start {pool} gossip on {addr}: {e}"),
+            )
+        })
+}
+
 /// The sockets one shard serves (bound before any thread starts, so errors stop the agent).
 struct ShardSockets {
     http: std::net::TcpListener,
@@ -198,6 +213,8 @@ struct ShardSockets {
     rpc: Option<std::net::TcpListener>,
     /// Shard 0 only: the LAN gossip UDP socket and push-pull listener.
     gossip: Option<(std::net::UdpSocket, std::net::TcpListener)>,
+    /// Shard 0 of a server only: the WAN gossip socket and listener.
+    wan: Option<(std::net::UdpSocket, std::net::TcpListener)>,
 }
 
 fn run_shard(id: usize, sockets: ShardSockets, mesh: Mesh, config: AgentConfig) {
@@ -213,16 +230,17 @@ fn run_shard(id: usize, sockets: ShardSockets, mesh: Mesh, config: AgentConfig) 
     local.spawn_local(ctx.clone().run_inbox());
     if id == 0 {
         let agent_ctx = ctx.clone();
-        let gossip = sockets.gossip;
+        let (gossip, wan) = (sockets.gossip, sockets.wan);
         local.spawn_local(async move {
+            use gossip_runtime::{GossipRuntime, Pool};
+            let config = agent_ctx.agent().config.clone();
             if let Some((udp, tcp)) = gossip {
-                let rt = gossip_runtime::GossipRuntime::start(
-                    &agent_ctx,
-                    &agent_ctx.agent().config,
-                    udp,
-                    tcp,
-                );
+                let rt = GossipRuntime::start(&agent_ctx, &config, Pool::Lan, udp, tcp);
                 agent_ctx.agent().set_gossip(rt);
+            }
+            if let Some((udp, tcp)) = wan {
+                let rt = GossipRuntime::start(&agent_ctx, &config, Pool::Wan, udp, tcp);
+                agent_ctx.agent().set_wan(rt);
             }
             agent_runtime::AgentRuntime::start(&agent_ctx)
         });

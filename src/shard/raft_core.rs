@@ -759,17 +759,15 @@ impl RaftCore {
 
     /// Rewrites the log as `records` (a snapshot and what follows it) in a fresh segment.
     fn replace_log(&mut self, records: &[LogRecord]) -> std::io::Result<()> {
-        let Some(files) = self.files.as_mut() else {
-            return Ok(());
-        };
-        self.frames.clear();
-        for r in records {
-            record::encode_into(r, &mut self.frames);
-        }
-        files.replace(&self.frames)
+        self.write_records(records, true)
     }
 
     fn persist(&mut self, records: &[LogRecord]) -> std::io::Result<()> {
+        self.write_records(records, false)
+    }
+
+    /// Frames `records` and appends them durably, or makes them the whole log (`replace`).
+    fn write_records(&mut self, records: &[LogRecord], replace: bool) -> std::io::Result<()> {
         let Some(files) = self.files.as_mut() else {
             return Ok(());
         };
@@ -777,7 +775,10 @@ impl RaftCore {
         for r in records {
             record::encode_into(r, &mut self.frames);
         }
-        files.append(&self.frames)
+        match replace {
+            true => files.replace(&self.frames),
+            false => files.append(&self.frames),
+        }
     }
 
     fn fail_pending(&mut self, why: &str) {

@@ -25,8 +25,9 @@ use crate::mesh::{RaftInput, WriteOutcome};
 use crate::rpc::{split_frame, Frame, HttpRequest, HttpResponse, ProposeOutcome, RPC_VERSION};
 use crate::shard::core::ShardCtx;
 
-/// Forwarding hops a request may take (client → server → leader).
-pub const FORWARD_HOPS_MAX: u8 = 2;
+/// Forwarding hops a request may take (client → server → a server of another datacenter
+/// (`?dc=`) → its leader).
+pub const FORWARD_HOPS_MAX: u8 = 3;
 const HOPS_HEADER: &str = "x-tribune-hops";
 const STYLE_HEADER: &str = "x-tribune-style";
 
@@ -347,16 +348,23 @@ pub fn forward_target(
     req: &ApiRequest,
 ) -> Option<Result<SocketAddr, Reply>> {
     if route.is_agent_local()
-        || matches!(
-            route,
-            Route::AgentSelf | Route::AgentVersion | Route::CatalogDatacenters
-        )
+        || matches!(route, Route::AgentSelf | Route::AgentVersion)
         || req.hops >= FORWARD_HOPS_MAX
     {
         return None;
     }
     if !config.server {
         return Some(pick_server(ctx).ok_or_else(|| Reply::text(500, "No known Consul servers")));
+    }
+    // `?dc=` another datacenter: to one of its servers, found in the WAN pool.
+    if let Some(dc) = req.query.get("dc").filter(|dc| !dc.is_empty()) {
+        if dc != config.datacenter && !matches!(route, Route::CatalogDatacenters) {
+            let no_path = || Reply::text(500, "No path to datacenter");
+            return Some(ctx.mesh.cluster.server_in(dc).ok_or_else(no_path));
+        }
+    }
+    if matches!(route, Route::CatalogDatacenters) {
+        return None; // every server knows the WAN pool
     }
     let status = &ctx.mesh.status;
     if matches!(route, Route::StatusLeader | Route::StatusPeers)
@@ -400,7 +408,17 @@ pub async fn dns_remote(
     packet: &[u8],
     tcp: bool,
 ) -> Option<Vec<u8>> {
-    let addr = pick_server(ctx)?;
+    dns_at(config, pick_server(ctx)?, packet, tcp).await
+}
+
+/// A DNS query answered by the server at `addr` (a server of another datacenter, or ours
+/// for a client agent).
+pub async fn dns_at(
+    config: &AgentConfig,
+    addr: SocketAddr,
+    packet: &[u8],
+    tcp: bool,
+) -> Option<Vec<u8>> {
     let mut bytes = Vec::with_capacity(packet.len() + 1);
     bytes.push(tcp as u8);
     bytes.extend_from_slice(packet);

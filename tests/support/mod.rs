@@ -51,6 +51,8 @@ impl Agent {
             // Gossip and server RPC ports of their own, so tests can run side by side.
             "-serf-lan-port",
             &free_port().to_string(),
+            "-serf-wan-port",
+            &free_port().to_string(),
             "-server-port",
             &free_port().to_string(),
         ]);
@@ -228,4 +230,26 @@ pub fn health_checks(agent: &Agent, name: &str) -> Vec<(String, String, String)>
             (s("CheckID"), s("Status"), s("Output"))
         })
         .collect()
+}
+
+/// `dig +short` against the agent DNS port 8600 on `ip`, answers sorted.
+pub fn dig(ip: &str, name: &str) -> Vec<String> {
+    let out = Command::new("dig")
+        .args([
+            &format!("@{ip}"),
+            "-p",
+            "8600",
+            "+short",
+            "+time=2",
+            "+tries=1",
+            name,
+        ])
+        .output()
+        .expect("dig must be installed (dnsutils, see .ci/run)");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
 }

@@ -1,0 +1,90 @@
+//! Two datacenters joined over the WAN pool, with real processes: dc1 (a server on
+//! 127.0.0.101 and a client agent on .103) and dc2 (a server on .102, which retry-joins dc1's
+//! server over WAN). Each answers the other's `?dc=` requests and DNS names, and lists both in
+//! `catalog datacenters` and `members -wan`.
+
+mod support;
+
+use support::{dig, eventually, Agent};
+
+fn server(n: u8, dc: &str, dir: &std::path::Path, extra: &[&str]) -> Agent {
+    let mut args = vec![
+        "-server".to_string(),
+        "-bootstrap-expect=1".to_string(),
+        format!("-datacenter={dc}"),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Agent::on_loopback(n, &format!("s{n}"), dir, &args)
+}
+
+#[test]
+fn two_datacenters_answer_each_others_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let s1 = server(101, "dc1", dir.path(), &[]);
+    let s2 = server(
+        102,
+        "dc2",
+        dir.path(),
+        &["-retry-join-wan=127.0.0.101", "-retry-interval=1s"],
+    );
+    let client = Agent::on_loopback(
+        103,
+        "c103",
+        dir.path(),
+        &[
+            "-datacenter=dc1",
+            "-retry-join=127.0.0.101",
+            "-retry-interval=1s",
+        ],
+    );
+    eventually(30, "both servers in the WAN pool, alive", || {
+        let (code, out, _) = s1.cli(&["members"], &["-wan"]);
+        code == 0
+            && out
+                .lines()
+                .any(|l| l.starts_with("s101.dc1 ") && l.contains(" alive "))
+            && out
+                .lines()
+                .any(|l| l.starts_with("s102.dc2 ") && l.contains(" alive "))
+    });
+    for (agent, want) in [
+        (&s1, r#"["dc1","dc2"]"#),
+        (&s2, r#"["dc2","dc1"]"#),
+        (&client, r#"["dc1","dc2"]"#),
+    ] {
+        eventually(
+            20,
+            "both datacenters listed, ours first",
+            || matches!(agent.get("/v1/catalog/datacenters"), Ok((200, b)) if b.replace(char::is_whitespace, "") == want),
+        );
+    }
+
+    // A write with ?dc=dc2 through dc1's client agent lands in dc2 only.
+    eventually(20, "a write into dc2 through dc1", || {
+        matches!(
+            client.call("PUT", "/v1/kv/where?dc=dc2", b"dc2"),
+            Ok((200, _, _))
+        )
+    });
+    assert!(matches!(s2.get("/v1/kv/where?raw"), Ok((200, b)) if b == "dc2"));
+    assert!(matches!(s1.get("/v1/kv/where"), Ok((404, _))));
+    assert!(matches!(client.get("/v1/kv/where?dc=dc2&raw"), Ok((200, b)) if b == "dc2"));
+    // And the other way: dc2 reads dc1's catalog.
+    eventually(
+        20,
+        "dc1's nodes through dc2",
+        || matches!(s2.get("/v1/catalog/nodes?dc=dc1"), Ok((200, b)) if b.contains("\"c103\"") && b.contains("\"s101\"")),
+    );
+    let (code, body, _) = s1.call("GET", "/v1/kv/where?dc=nowhere", b"").unwrap();
+    assert_eq!((code, body.trim()), (500, "No path to datacenter"));
+
+    // DNS: dc2's names answered through dc1's server and client.
+    for ip in ["127.0.0.101", "127.0.0.103"] {
+        eventually(10, "consul.service.dc2.consul from dc1", || {
+            dig(ip, "consul.service.dc2.consul") == ["127.0.0.102"]
+        });
+    }
+    assert_eq!(dig("127.0.0.102", "s101.node.dc1.consul"), ["127.0.0.101"]);
+    assert!(dig("127.0.0.101", "consul.service.dc9.consul").is_empty());
+}
