@@ -222,3 +222,62 @@ fn catalog_services_members_maint_cli() {
     assert_eq!(code, 1);
     assert!(err.contains("Unexpected response code: 404"), "{err}");
 }
+
+/// `watch`: without a child it prints the current data (Consul's 4-space JSON) and exits; with
+/// one it runs the child with the data on stdin and `CONSUL_INDEX` at the start and on each
+/// change, until stopped.
+#[test]
+fn watch_prints_once_or_runs_a_handler_on_each_change() {
+    let port = free_port();
+    let agent = Agent::start(port, None);
+    assert_eq!(agent.put("/v1/kv/w", b"one").0, 200);
+    let (code, out, err) = tribune(port, &["watch", "-type=key", "-key=w"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("{\n    \"LockIndex\": 0,\n    \"Key\": \"w\","),
+        "{out}"
+    );
+    assert!(out.contains("\"Value\": \"b25l\""), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("handler.log");
+    let handler = format!(
+        "cat >> {0}; echo \"index=$CONSUL_INDEX\" >> {0}",
+        log.display()
+    );
+    /// Stops the watch even when an assertion fails (it would hold the test's stdout open).
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _watch = Stop(
+        Command::new(env!("CARGO_BIN_EXE_tribune"))
+            .args(["watch", &format!("-http-addr=127.0.0.1:{port}")])
+            .args(["-type=keyprefix", "-prefix=w", &handler])
+            .spawn()
+            .unwrap(),
+    );
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    support::eventually(10, "the handler ran for the current data", || {
+        read().contains("b25l")
+    });
+    assert_eq!(agent.put("/v1/kv/w2", b"two").0, 200);
+    support::eventually(10, "the handler ran again on the change", || {
+        read().matches("index=").count() == 2 && read().contains("dHdv")
+    });
+    // Each run: the data as compact JSON on one line, then the index it was read at.
+    let lines: Vec<String> = read().lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(
+        lines[2].starts_with("[{\"LockIndex\":0,\"Key\":\"w\""),
+        "{lines:?}"
+    );
+    let (_, _, h) = agent.call("GET", "/v1/kv/w?recurse", b"").unwrap();
+    let index = support::header(&h, "X-Consul-Index").unwrap().to_string();
+    assert_eq!(lines[3], format!("index={index}"), "{lines:?}");
+    let (code, _, err) = tribune(port, &["watch", "-type=nonsense"]);
+    assert_eq!((code, err.trim()), (1, "Unsupported watch type: nonsense"));
+}

@@ -18,6 +18,8 @@ pub struct Client {
 pub struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
+    /// `X-Consul-Index`, when the answer carries one.
+    pub index: Option<u64>,
 }
 
 impl Client {
@@ -89,12 +91,19 @@ impl Client {
             }
         };
         let status = response.status();
+        let index = response
+            .header("X-Consul-Index")
+            .and_then(|v| v.parse().ok());
         let mut body = Vec::new();
         response
             .into_reader()
             .read_to_end(&mut body)
             .map_err(|e| e.to_string())?;
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            body,
+            index,
+        })
     }
 }
 

@@ -9,6 +9,7 @@ pub mod config_file;
 pub mod flags;
 pub mod kv;
 pub mod tls;
+pub mod watch;
 
 use crate::version::{CONSUL_API_VERSION, REVISION};
 
@@ -31,7 +32,8 @@ Available commands are:
     snapshot   Saves, restores and inspects snapshots of Consul server state
     tls        Builtin helpers for creating CAs and certificates
     validate   Validate config files/directories
-    version    Prints the Tribune version";
+    version    Prints the Tribune version
+    watch      Watch for changes in Consul";
 
 /// Runs the command line; returns the process exit code.
 pub fn run(args: Vec<String>) -> i32 {
@@ -57,6 +59,7 @@ pub fn run(args: Vec<String>) -> i32 {
         "snapshot" => cluster::snapshot(rest),
         "event" => cluster::event(rest),
         "tls" => tls::run(rest),
+        "watch" => watch::run(rest),
         "version" | "-version" | "--version" | "-v" => {
             if rest
                 .iter()
