@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `loadgen --nodes 5000` against a 3-server cluster on 127.0.0.71-73: simulated members join
 # over real UDP/TCP, then DNS, HTTP and watcher phases. Servers share SERVER_CPUS; loadgen (its
-# members thread and its load thread) runs on CLIENT_CPU. NODES and SECS override.
+# members thread and its load thread) runs on CLIENT_CPU. NODES and SECS override; extra
+# arguments go to loadgen (e.g. `--flap 50` flips 50 instances' health during the phases).
 source "$(dirname "$0")/common.sh"
 NODES=${NODES:-5000}; SECS=${SECS:-5}; SERVER_CPUS=${SERVER_CPUS:-1}
 build; machine

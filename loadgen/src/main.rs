@@ -379,7 +379,8 @@ pub async fn gather(tasks: Vec<tokio::task::JoinHandle<Outcome>>) -> Outcome {
 }
 
 /// `--nodes N [--attach host:port] [--join host:port] [--dns host:port] [--sim-ip ip]
-/// [--base-port p] [--seconds s] [--connections c] [--watchers w] [--encrypt key] [--json]`.
+/// [--base-port p] [--seconds s] [--connections c] [--watchers w] [--flap k] [--encrypt key]
+/// [--json]`.
 fn run_suite(argv: &[String], _at: usize) {
     let mut a = suite::SuiteArgs {
         nodes: 0,
@@ -392,6 +393,7 @@ fn run_suite(argv: &[String], _at: usize) {
         seconds: 5.0,
         connections: 32,
         watchers: 1000,
+        flap: 0,
         encrypt: None,
         datacenter: "dc1".into(),
         json: false,
@@ -442,6 +444,11 @@ fn run_suite(argv: &[String], _at: usize) {
             }
             "watchers" => {
                 a.watchers = v
+                    .parse()
+                    .unwrap_or_else(|_| fail(parse_err("not a number")))
+            }
+            "flap" => {
+                a.flap = v
                     .parse()
                     .unwrap_or_else(|_| fail(parse_err("not a number")))
             }

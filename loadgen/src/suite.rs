@@ -31,6 +31,8 @@ pub struct SuiteArgs {
     pub seconds: f64,
     pub connections: usize,
     pub watchers: usize,
+    /// Instances whose health check flips between passing and critical during the phases.
+    pub flap: usize,
     pub encrypt: Option<String>,
     pub datacenter: String,
     pub json: bool,
@@ -295,6 +297,42 @@ async fn register_services(host: &str, ip: IpAddr, base_port: u16, n: usize) -> 
     errors
 }
 
+/// Flips the `web` health of instances `sim-0..k` between critical and passing, one every
+/// 100 ms, through `/v1/catalog/register` (a service check), so that DNS answers, health
+/// queries and watchers see a changing service during the phases. Returns the flips done.
+async fn flap(host: String, ip: IpAddr, base_port: u16, k: usize, flips: Rc<Cell<u64>>) {
+    let mut conn: Option<TcpStream> = None;
+    let mut buf = Vec::new();
+    let mut every = tokio::time::interval(Duration::from_millis(100));
+    for round in 0u64.. {
+        every.tick().await;
+        let i = (round % k as u64) as usize;
+        let status = if (round / k as u64).is_multiple_of(2) {
+            "critical"
+        } else {
+            "passing"
+        };
+        let body = format!(
+            r#"{{"Node":"sim-{i}","Address":"{ip}","Service":{{"Service":"web","Port":{}}},"Check":{{"CheckID":"flap","Name":"flap","Status":"{status}","ServiceID":"web"}}}}"#,
+            base_port as usize + i
+        );
+        let req = format!(
+            "PUT /v1/catalog/register HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if conn.is_none() {
+            conn = TcpStream::connect(&host).await.ok();
+        }
+        let Some(s) = conn.as_mut() else { continue };
+        let ok = s.write_all(req.as_bytes()).await.is_ok()
+            && matches!(read_response(s, &mut buf).await, Ok(200));
+        match ok {
+            true => flips.set(flips.get() + 1),
+            false => conn = None,
+        }
+    }
+}
+
 /// What the members' thread publishes once a second.
 #[derive(Default, Clone)]
 struct MemberReport {
@@ -405,6 +443,17 @@ pub async fn run(a: SuiteArgs) -> Result<(), String> {
         }
     }
     let reg_errors = register_services(&a.http, a.sim_ip, a.base_port, a.nodes).await;
+    let flips = Rc::new(Cell::new(0u64));
+    let flapping = (a.flap > 0).then(|| {
+        let k = a.flap.min(a.nodes);
+        tokio::task::spawn_local(flap(
+            a.http.clone(),
+            a.sim_ip,
+            a.base_port,
+            k,
+            flips.clone(),
+        ))
+    });
     let mut phases = Vec::new();
     let secs = a.seconds;
     for (name, qtype) in [("dns A web.service", 1u16), ("dns SRV web.service", 33)] {
@@ -465,6 +514,9 @@ pub async fn run(a: SuiteArgs) -> Result<(), String> {
         elapsed: e,
     });
 
+    if let Some(f) = flapping {
+        f.abort();
+    }
     // Failure detection over real UDP: stop a few members, time until the agent lists them all
     // as failed (from the moment they stopped).
     let victims: Vec<usize> = (0..5.min(a.nodes))
@@ -494,11 +546,11 @@ pub async fn run(a: SuiteArgs) -> Result<(), String> {
     figures.bytes_out = g.bytes_out;
     figures.packets_out = g.packets_out;
     figures.elapsed_ms = g.elapsed_ms;
-    report(&a, &figures, reg_errors, &phases);
+    report(&a, &figures, reg_errors, flips.get(), &phases);
     Ok(())
 }
 
-fn report(a: &SuiteArgs, g: &GossipFigures, reg_errors: u64, phases: &[Phase]) {
+fn report(a: &SuiteArgs, g: &GossipFigures, reg_errors: u64, flips: u64, phases: &[Phase]) {
     let secs = g.elapsed_ms as f64 / 1000.0;
     let per_member_bps = g.bytes_out as f64 / g.members.max(1) as f64 / secs.max(0.001);
     let per_member_pps = g.packets_out as f64 / g.members.max(1) as f64 / secs.max(0.001);
@@ -526,6 +578,7 @@ fn report(a: &SuiteArgs, g: &GossipFigures, reg_errors: u64, phases: &[Phase]) {
                     "bytes_per_member_s": per_member_bps, "packets_per_member_s": per_member_pps,
                 },
                 "registration_errors": reg_errors,
+                "health_flips": flips,
                 "phases": rows,
             })
         );
@@ -550,6 +603,12 @@ fn report(a: &SuiteArgs, g: &GossipFigures, reg_errors: u64, phases: &[Phase]) {
     println!("false deaths        {}", g.false_deaths);
     println!("per member          {per_member_pps:.2} packets/s, {per_member_bps:.0} bytes/s (whole run, join included)");
     println!("registration errors {reg_errors}");
+    if a.flap > 0 {
+        println!(
+            "health flips        {flips} (--flap {}: one every 100 ms)",
+            a.flap
+        );
+    }
     println!();
     println!(
         "{:<34} {:>10} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9}",
