@@ -834,7 +834,11 @@ async fn peer_configuration(
         method: "GET".into(),
         path: "/v1/operator/raft/configuration".into(),
         query: "stale".into(),
-        headers: vec![("x-tribune-hops".into(), "2".into())],
+        // At the hop limit: answered by that server itself, never forwarded.
+        headers: vec![(
+            crate::shard::rpc::HOPS_HEADER.into(),
+            crate::shard::rpc::FORWARD_HOPS_MAX.to_string(),
+        )],
         body: Vec::new(),
     });
     let answer = match crate::shard::rpc::call(config, addr, &frame).await? {

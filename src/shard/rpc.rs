@@ -28,7 +28,7 @@ use crate::shard::core::ShardCtx;
 /// Forwarding hops a request may take (client → server → a server of another datacenter
 /// (`?dc=`) → its leader).
 pub const FORWARD_HOPS_MAX: u8 = 3;
-const HOPS_HEADER: &str = "x-tribune-hops";
+pub const HOPS_HEADER: &str = "x-tribune-hops";
 const STYLE_HEADER: &str = "x-tribune-style";
 
 /// Response headers a forwarded answer may carry back (the glue needs `'static` names).
