@@ -186,6 +186,8 @@ fn a_stopped_member_is_declared_dead_by_everyone_within_the_bound() {
     }
 }
 
+/// Known failures beyond CI's seeds (docs/perf.md): seeds 4 and 54 of 100 each show one false
+/// death; the cause is open in the gossip issue.
 #[test]
 fn no_false_deaths_at_five_percent_loss() {
     for seed in 0..seeds() {
