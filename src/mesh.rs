@@ -297,6 +297,16 @@ impl Inbox {
         }
     }
 
+    /// Messages waiting.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// True when nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     /// Takes one message, if any.
     pub fn try_recv(&self) -> Option<ShardMsg> {
         self.queue.pop()

@@ -18,6 +18,7 @@ impl ShardCtx {
         query: CatalogQuery,
     ) -> Result<CatalogAnswer, Busy> {
         if shard == self.id {
+            self.catch_up();
             return Ok(self.catalog_answer(&query));
         }
         let (tx, rx) = oneshot::channel();
@@ -45,6 +46,7 @@ impl ShardCtx {
             self.mesh.shards[shard].try_send(msg).map_err(|_| Busy)?;
             pending.push((shard, rx));
         }
+        self.catch_up();
         let mut answers: Vec<(usize, CatalogAnswer)> =
             vec![(self.id, self.catalog_answer(&query(self.id)))];
         for (shard, rx) in pending {
@@ -107,6 +109,7 @@ impl ShardCtx {
 
     /// `/v1/catalog/nodes`: the local replica.
     pub fn catalog_nodes(&self) -> Indexed<Vec<Node>> {
+        self.catch_up();
         let state = self.state.borrow();
         Indexed {
             value: state.catalog.nodes(),

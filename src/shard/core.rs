@@ -103,6 +103,21 @@ impl ShardCtx {
         rx.await.unwrap_or_else(|_| lost())
     }
 
+    /// Applies what already waits in this shard's inbox, before a read answered from this
+    /// shard's own state: a write is acknowledged once its apply is *queued* at every shard
+    /// it touches (catalog commands, delete-tree, multi-shard txns), so a local read that
+    /// skipped the queue could miss it under load. Same thread, same FIFO order as
+    /// `run_inbox`; bounded to what was there when the read started.
+    pub fn catch_up(&self) {
+        let inbox = &self.mesh.shards[self.id];
+        for _ in 0..inbox.len() {
+            match inbox.try_recv() {
+                Some(msg) => self.handle(msg),
+                None => break,
+            }
+        }
+    }
+
     /// Drains this shard's inbox forever.
     pub async fn run_inbox(self) {
         let inbox = &self.mesh.shards[self.id];

@@ -207,7 +207,10 @@ async fn facts(
         ..Default::default()
     };
     match lookup {
-        Lookup::Node { name } => f.node = ctx.state.borrow().catalog.node(name).map(node_data),
+        Lookup::Node { name } => {
+            ctx.catch_up();
+            f.node = ctx.state.borrow().catalog.node(name).map(node_data);
+        }
         Lookup::Service { name, tag } => {
             let tags: Vec<String> = tag.iter().cloned().collect();
             let found = ctx

@@ -22,6 +22,7 @@ pub struct Indexed<T> {
 impl ShardCtx {
     async fn query(&self, shard: usize, query: KvQuery) -> Result<KvAnswer, Busy> {
         if shard == self.id {
+            self.catch_up();
             self.until_thawed().await;
             return Ok(self.answer(&query));
         }
@@ -44,6 +45,7 @@ impl ShardCtx {
             self.mesh.shards[shard].try_send(msg).map_err(|_| Busy)?;
             remote.push(rx);
         }
+        self.catch_up();
         self.until_thawed().await;
         let mut answers = vec![self.answer(&query)];
         for rx in remote {
