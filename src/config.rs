@@ -73,6 +73,13 @@ pub const USER_EVENT_PAYLOAD_MAX: usize = 512;
 pub const USER_EVENT_FILTER_BYTES_MAX: usize = 128;
 /// User events an agent keeps for `/v1/event/list` (Consul keeps 256).
 pub const USER_EVENTS_KEPT: usize = 256;
+/// Largest gossip query payload or answer (a keyring operation: a key, or a member's keys).
+pub const GOSSIP_QUERY_PAYLOAD_MAX: usize = 1024;
+/// Most keys a keyring holds: a list answer of this many keys fits `GOSSIP_QUERY_PAYLOAD_MAX`.
+pub const KEYRING_KEYS_MAX: usize = 16;
+/// A gossip query (keyring operation) waits this long for members' answers; memberlist's
+/// default query timeout for a small pool (gossip interval × 16 × ceil(log10(N+1))).
+pub const GOSSIP_QUERY_TIMEOUT_MS: u64 = 3_200;
 /// Largest RPC frame (a Raft append batch, a forwarded request or answer).
 pub const RPC_FRAME_BYTES_MAX: usize = 96 * 1024 * 1024;
 /// Most headers carried on a forwarded HTTP request or answer.
@@ -95,6 +102,12 @@ const _: () = assert!(
     USER_EVENT_PAYLOAD_MAX + USER_EVENT_FILTER_BYTES_MAX * 3 + GOSSIP_NAME_BYTES_MAX + 64 + 40
         < GOSSIP_PACKET_BYTES_MAX
 );
+// A query and its answer always fit one packet.
+const _: () =
+    assert!(GOSSIP_QUERY_PAYLOAD_MAX + GOSSIP_NAME_BYTES_MAX * 2 + 64 < GOSSIP_PACKET_BYTES_MAX);
+// A list answer: the keys (44 base64 characters + 2 bytes of length each), the primary and a
+// message of at most 200 bytes (`gossip::keyring_query`).
+const _: () = assert!((KEYRING_KEYS_MAX + 1) * 46 + 200 + 8 < GOSSIP_QUERY_PAYLOAD_MAX);
 const _: () = assert!(KV_VALUE_BYTES_MAX <= TXN_BODY_BYTES_MAX);
 const _: () = assert!(TXN_BODY_BYTES_MAX < HTTP_BODY_DRAIN_BYTES_MAX);
 const _: () = assert!(TXN_BODY_BYTES_MAX * 2 < LOG_RECORD_BYTES_MAX);

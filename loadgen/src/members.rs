@@ -203,7 +203,11 @@ impl Members {
                         *self.false_deaths.borrow_mut() += 1;
                     }
                 }
-                Output::Event(_) | Output::UserEvent(_) => {}
+                // Simulated members answer no queries (they hold no keyring).
+                Output::Event(_)
+                | Output::UserEvent(_)
+                | Output::Query(_)
+                | Output::QueryResponse { .. } => {}
             }
         }
     }

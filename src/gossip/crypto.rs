@@ -92,6 +92,50 @@ impl Keyring {
         !self.keys.is_empty()
     }
 
+    /// The keys in base64, primary first (what `local.keyring` holds).
+    pub fn keys_base64(&self) -> Vec<String> {
+        self.keys.iter().map(|k| k.base64.clone()).collect()
+    }
+
+    /// Adds a key (memberlist's `AddKey`): installed keys decrypt; the primary is unchanged.
+    /// Installing a present key is a no-op. Returns whether the ring changed.
+    pub fn install(&mut self, key: Key) -> Result<bool, String> {
+        if self.keys.iter().any(|k| k.base64 == key.base64) {
+            return Ok(false);
+        }
+        if self.keys.len() >= crate::config::KEYRING_KEYS_MAX {
+            return Err(format!(
+                "Keyring is full ({} keys); remove one first",
+                crate::config::KEYRING_KEYS_MAX
+            ));
+        }
+        self.keys.push(key);
+        Ok(true)
+    }
+
+    /// Makes an installed key the primary (memberlist's `UseKey`).
+    pub fn use_key(&mut self, b64: &str) -> Result<bool, String> {
+        let at = self
+            .keys
+            .iter()
+            .position(|k| k.base64 == b64)
+            .ok_or("Requested key is not in the keyring")?;
+        let key = self.keys.remove(at);
+        self.keys.insert(0, key);
+        Ok(at != 0)
+    }
+
+    /// Removes a key that is not the primary (memberlist's `RemoveKey`); an absent key is a
+    /// no-op.
+    pub fn remove(&mut self, b64: &str) -> Result<bool, String> {
+        if self.keys.first().is_some_and(|k| k.base64 == b64) {
+            return Err("Removing the primary key is not allowed".into());
+        }
+        let before = self.keys.len();
+        self.keys.retain(|k| k.base64 != b64);
+        Ok(self.keys.len() != before)
+    }
+
     /// Encrypts with the primary key; plaintext passes through when no key is set.
     pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
         match self.keys.first() {
@@ -147,6 +191,31 @@ mod tests {
             keys: vec![b.keys[0].clone(), a.keys[0].clone()],
         };
         assert_eq!(both.open(&sealed).unwrap(), b"ping");
+    }
+
+    #[test]
+    fn install_use_remove_follow_memberlist() {
+        let (a, b) = (Key::generate(), Key::generate());
+        let mut ring = Keyring {
+            keys: vec![Key::parse(&a).unwrap()],
+        };
+        assert_eq!(ring.install(Key::parse(&b).unwrap()), Ok(true));
+        assert_eq!(ring.install(Key::parse(&b).unwrap()), Ok(false));
+        assert_eq!(
+            ring.keys_base64(),
+            vec![a.clone(), b.clone()],
+            "primary unchanged"
+        );
+        assert!(ring.use_key(&Key::generate()).is_err());
+        assert_eq!(ring.use_key(&b), Ok(true));
+        assert_eq!(ring.keys_base64(), vec![b.clone(), a.clone()]);
+        assert_eq!(
+            ring.remove(&b),
+            Err("Removing the primary key is not allowed".into())
+        );
+        assert_eq!(ring.remove(&a), Ok(true));
+        assert_eq!(ring.remove(&a), Ok(false));
+        assert_eq!(ring.keys_base64(), vec![b]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! with loss, delay, partitions and pauses. The UDP/TCP shell is `shard::gossip_runtime`.
 
 pub mod crypto;
+pub mod keyring_query;
 pub mod sim;
 pub mod swim;
 pub mod wire;
@@ -22,6 +23,7 @@ pub fn fuzz_one(data: &[u8]) {
         keys: vec![crypto::Key::parse("BuIYviAYi+BbNkOJxZ4YW4xogpF1eFkeZzXgQCA0GFw=").unwrap()],
     };
     let _ = ring.open(data);
+    let _ = keyring_query::NodeAnswer::decode(data);
     let from: std::net::SocketAddr = "10.0.0.2:8301".parse().unwrap();
     let mut swim = Swim::new(
         SwimConfig::lan(),

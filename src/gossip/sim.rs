@@ -62,6 +62,9 @@ pub struct SimNet {
     pub events: Vec<(u64, usize, MemberEvent)>,
     /// Every user event delivery: (member, event id).
     pub user_events: Vec<(usize, String)>,
+    /// Every query answer a member received: (origin member, query id, answering member's
+    /// name, payload). Each member answers a query with its own name as payload.
+    pub query_answers: Vec<(usize, u64, String, Vec<u8>)>,
     pub datagrams_sent: u64,
     pub bytes_sent: u64,
 }
@@ -105,6 +108,7 @@ impl SimNet {
             tick_ms: 10,
             events: Vec::new(),
             user_events: Vec::new(),
+            query_answers: Vec::new(),
             datagrams_sent: 0,
             bytes_sent: 0,
         }
@@ -115,6 +119,14 @@ impl SimNet {
         let mut out = Vec::new();
         self.members[i].fire_event(ev, &mut out);
         self.process(i, out);
+    }
+
+    /// Starts a query from member `i`; returns its id.
+    pub fn query(&mut self, i: usize, name: &str) -> u64 {
+        let mut out = Vec::new();
+        let id = self.members[i].start_query(name, Vec::new(), &mut out);
+        self.process(i, out);
+        id
     }
 
     /// Every member joins member 0 (a push-pull with it), as `retry_join` does.
@@ -207,6 +219,17 @@ impl SimNet {
                 }
                 Output::Event(e) => self.events.push((self.now, from, e)),
                 Output::UserEvent(e) => self.user_events.push((from, e.id)),
+                Output::Query(q) => {
+                    let mut out = Vec::new();
+                    let me = format!("node-{from}").into_bytes();
+                    self.members[from].respond(&q, me, &mut out);
+                    self.process(from, out);
+                }
+                Output::QueryResponse {
+                    id,
+                    from: who,
+                    payload,
+                } => self.query_answers.push((from, id, who, payload)),
             }
         }
     }

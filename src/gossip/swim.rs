@@ -140,6 +140,15 @@ pub enum Output {
     Event(MemberEvent),
     /// A user event seen for the first time (the shell applies its filters and keeps it).
     UserEvent(wire::UserEvent),
+    /// A query seen for the first time, ours included: the shell acts on it and answers
+    /// with `Swim::respond`.
+    Query(wire::Query),
+    /// An answer to a query this member started.
+    QueryResponse {
+        id: u64,
+        from: String,
+        payload: Vec<u8>,
+    },
 }
 
 /// Counters a shell exposes (`info`'s `serf_lan` section, the simulator's checks).
@@ -471,7 +480,9 @@ impl Swim {
         self.awareness
     }
 
-    fn alive_count(&self) -> usize {
+    /// Members this one believes alive (suspects included), itself too; also how many
+    /// answers a query expects (memberlist's `NumMembers`).
+    pub fn alive_count(&self) -> usize {
         self.members
             .values()
             .filter(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect))
@@ -714,7 +725,63 @@ impl Swim {
             Msg::Suspect { .. } => self.on_suspect(&msg, now, out),
             Msg::Dead { .. } => self.on_dead(&msg, now, out),
             Msg::UserEvent(ev) => self.on_user_event(ev, out),
+            Msg::Query(q) => self.on_query(q, out),
+            Msg::QueryResponse { id, from, payload } => {
+                out.push(Output::QueryResponse { id, from, payload })
+            }
         }
+    }
+
+    /// Starts a query from this member: handled here too, flooded to everyone, each member
+    /// answering us directly. Returns its id, which the answers carry.
+    pub fn start_query(&mut self, name: &str, payload: Vec<u8>, out: &mut Vec<Output>) -> u64 {
+        let id = self.rng.gen();
+        let q = wire::Query {
+            id,
+            origin: self.me.clone(),
+            origin_addr: self.members[&self.me].addr,
+            name: name.to_string(),
+            payload,
+        };
+        self.on_query(q, out);
+        id
+    }
+
+    /// Answers a query (after the shell acted on it): straight to its origin.
+    pub fn respond(&mut self, q: &wire::Query, payload: Vec<u8>, out: &mut Vec<Output>) {
+        if q.origin == self.me {
+            out.push(Output::QueryResponse {
+                id: q.id,
+                from: self.me.clone(),
+                payload,
+            });
+            return;
+        }
+        let answer = Msg::QueryResponse {
+            id: q.id,
+            from: self.me.clone(),
+            payload,
+        };
+        self.send(q.origin_addr, answer, out);
+    }
+
+    fn on_query(&mut self, q: wire::Query, out: &mut Vec<Output>) {
+        // Like a user event: acted on and re-broadcast once per id.
+        if !self
+            .events_seen
+            .insert(format!("query:{}", q.id), EVENTS_SEEN_MAX)
+        {
+            return;
+        }
+        let about = format!("query:{}", q.id);
+        let msg = Msg::Query(q.clone());
+        if self
+            .broadcasts
+            .push(about, msg_bytes(&msg), true, self.cfg.broadcast_queue_max)
+        {
+            self.stats.broadcasts_dropped += 1;
+        }
+        out.push(Output::Query(q));
     }
 
     /// Fires a user event from this member: delivered here and flooded to everyone.

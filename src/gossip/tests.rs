@@ -78,6 +78,28 @@ fn arb_msg() -> impl Strategy<Value = Msg> {
                     ltime,
                 }
             )),
+        (
+            any::<u64>(),
+            arb_name(),
+            arb_addr(),
+            "_serf_[a-z-]{1,12}",
+            prop::collection::vec(any::<u8>(), 0..64)
+        )
+            .prop_map(
+                |(id, origin, origin_addr, name, payload)| Msg::Query(wire::Query {
+                    id,
+                    origin,
+                    origin_addr,
+                    name,
+                    payload,
+                })
+            ),
+        (
+            any::<u64>(),
+            arb_name(),
+            prop::collection::vec(any::<u8>(), 0..64)
+        )
+            .prop_map(|(id, from, payload)| Msg::QueryResponse { id, from, payload }),
     ]
 }
 
@@ -295,6 +317,54 @@ fn a_user_event_reaches_every_member_exactly_once() {
     let mut seen: Vec<usize> = net.user_events.iter().map(|(m, _)| *m).collect();
     seen.sort();
     assert_eq!(seen, (0..30).collect::<Vec<_>>(), "each member once");
+}
+
+#[test]
+fn a_query_reaches_every_member_and_each_answers_the_origin_once() {
+    // 5% loss: the flood still reaches everyone (each member re-broadcasts it several times);
+    // an answer is one datagram, so a few may be lost, as with serf's queries.
+    let mut net = cluster(
+        30,
+        Faults {
+            loss: 0.05,
+            ..Faults::default()
+        },
+        11,
+    );
+    let id = net.query(7, "_serf_list-keys");
+    net.run_for(10_000);
+    let mut answered: Vec<String> = net
+        .query_answers
+        .iter()
+        .filter(|(origin, qid, _, _)| *origin == 7 && *qid == id)
+        .map(|(_, _, who, payload)| {
+            assert_eq!(
+                who.as_bytes(),
+                payload.as_slice(),
+                "the answer is the member's own"
+            );
+            who.clone()
+        })
+        .collect();
+    answered.sort();
+    let before = answered.len();
+    answered.dedup();
+    assert_eq!(before, answered.len(), "no member answers twice");
+    assert!(
+        answered.contains(&"node-7".to_string()),
+        "the origin answers itself"
+    );
+    assert!(
+        answered.len() >= 26,
+        "at most a few answers lost at 5% loss: {} of 30",
+        answered.len()
+    );
+    assert!(
+        net.query_answers
+            .iter()
+            .all(|(origin, _, _, _)| *origin == 7),
+        "answers go only to the origin"
+    );
 }
 
 fn state(name: &str, port: u16) -> PushState {

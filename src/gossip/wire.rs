@@ -12,8 +12,8 @@ pub use crate::codec::WireError;
 use crate::codec::{put_addr, put_str, Reader};
 
 use crate::config::{
-    GOSSIP_NAME_BYTES_MAX, GOSSIP_TAGS_MAX, GOSSIP_TAG_BYTES_MAX, USER_EVENT_FILTER_BYTES_MAX,
-    USER_EVENT_PAYLOAD_MAX,
+    GOSSIP_NAME_BYTES_MAX, GOSSIP_QUERY_PAYLOAD_MAX, GOSSIP_TAGS_MAX, GOSSIP_TAG_BYTES_MAX,
+    USER_EVENT_FILTER_BYTES_MAX, USER_EVENT_PAYLOAD_MAX,
 };
 
 const MAGIC: [u8; 2] = *b"TG";
@@ -93,6 +93,26 @@ pub enum Msg {
     },
     /// A user event (`/v1/event/fire`), flooded to every member once.
     UserEvent(UserEvent),
+    /// A query (serf's internal `_serf_*` queries: the keyring operations), flooded to every
+    /// member once; each answers the origin directly.
+    Query(Query),
+    /// One member's answer to query `id`, sent straight to the query's origin.
+    QueryResponse {
+        id: u64,
+        from: String,
+        payload: Vec<u8>,
+    },
+}
+
+/// A gossip query as flooded. `name` says what to do (`_serf_install-key`...); `payload` its
+/// argument (a key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Query {
+    pub id: u64,
+    pub origin: String,
+    pub origin_addr: SocketAddr,
+    pub name: String,
+    pub payload: Vec<u8>,
 }
 
 /// A user event as gossiped; filters are regular expressions each receiver applies to itself.
@@ -209,10 +229,39 @@ pub fn encode_msg(msg: &Msg, out: &mut Vec<u8>) {
             out.extend_from_slice(&e.payload[..n]);
             8
         }
+        Msg::Query(q) => {
+            out.extend_from_slice(&q.id.to_le_bytes());
+            put_str(out, &q.origin);
+            put_addr(out, &q.origin_addr);
+            put_str(out, &q.name);
+            put_payload(out, &q.payload);
+            9
+        }
+        Msg::QueryResponse { id, from, payload } => {
+            out.extend_from_slice(&id.to_le_bytes());
+            put_str(out, from);
+            put_payload(out, payload);
+            10
+        }
     };
     let len = (out.len() - body_at) as u16;
     out[kind_at] = kind;
     out[kind_at + 1..kind_at + 3].copy_from_slice(&len.to_le_bytes());
+}
+
+/// A query payload, cut at `GOSSIP_QUERY_PAYLOAD_MAX` (callers never send more).
+fn put_payload(out: &mut Vec<u8>, payload: &[u8]) {
+    let n = payload.len().min(GOSSIP_QUERY_PAYLOAD_MAX);
+    out.extend_from_slice(&(n as u16).to_le_bytes());
+    out.extend_from_slice(&payload[..n]);
+}
+
+fn payload(r: &mut Reader) -> Result<Vec<u8>, WireError> {
+    let n = r.u16()? as usize;
+    if n > GOSSIP_QUERY_PAYLOAD_MAX {
+        return Err(WireError("query payload too large"));
+    }
+    Ok(r.take(n)?.to_vec())
 }
 
 /// Encoded size of one message, header included.
@@ -316,6 +365,18 @@ fn decode_msg(kind: u8, body: &[u8]) -> Result<Msg, WireError> {
                 ltime,
             })
         }
+        9 => Msg::Query(Query {
+            id: r.u64()?,
+            origin: name(&mut r)?,
+            origin_addr: r.addr()?,
+            name: r.str(GOSSIP_NAME_BYTES_MAX)?,
+            payload: payload(&mut r)?,
+        }),
+        10 => Msg::QueryResponse {
+            id: r.u64()?,
+            from: name(&mut r)?,
+            payload: payload(&mut r)?,
+        },
         _ => return Err(WireError("unknown message kind")),
     };
     r.end()?;

@@ -4,3 +4,18 @@
 pub mod listen;
 pub mod log_files;
 pub mod rpc_tls;
+
+/// Replaces `path` with `bytes` so that a crash leaves the old file or the new one, never a
+/// torn one (the gossip keyring: a torn file would lock the agent out of its pool).
+pub fn write_file_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}

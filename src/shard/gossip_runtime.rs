@@ -22,9 +22,10 @@ use tokio::sync::Notify;
 use crate::catalog::{CatalogCommand, CheckDef, NodeDef, RegisterRequest, CRITICAL, PASSING};
 use crate::config::{
     AgentConfig, GOSSIP_MEMBERS_MAX, GOSSIP_PACKET_RECV_BYTES_MAX, GOSSIP_PUSH_PULL_BYTES_MAX,
-    GOSSIP_STREAM_TIMEOUT_MS, USER_EVENTS_KEPT,
+    GOSSIP_QUERY_TIMEOUT_MS, GOSSIP_STREAM_TIMEOUT_MS, USER_EVENTS_KEPT,
 };
 use crate::gossip::crypto::Keyring;
+use crate::gossip::keyring_query::{self, KeyOp, PoolTally};
 use crate::gossip::wire::{decode_push_pull, encode_push_pull, UserEvent};
 use crate::gossip::{MemberEvent, MemberState, Output, Swim, SwimConfig};
 use crate::kv::Command;
@@ -57,7 +58,12 @@ pub struct GossipRuntime {
     pub pool: Pool,
     pub swim: RefCell<Swim>,
     socket: UdpSocket,
-    keyring: Keyring,
+    /// Changed at run time by keyring queries (`tribune keyring`); persisted in
+    /// `<data_dir>/serf/local.keyring` (LAN) or `remote.keyring` (WAN).
+    keyring: RefCell<Keyring>,
+    /// Queries this member started and not yet finished: answers so far, by query id.
+    queries: RefCell<std::collections::HashMap<u64, PendingQuery>>,
+    query_answered: Notify,
     started: Instant,
     config: AgentConfig,
     /// Rung on every membership event.
@@ -68,6 +74,12 @@ pub struct GossipRuntime {
     pub events: RefCell<std::collections::VecDeque<UserEvent>>,
     pub events_changed: Notify,
     ltime: std::cell::Cell<u64>,
+}
+
+/// Answers to a query this member started; each member counted once.
+struct PendingQuery {
+    from: std::collections::HashSet<String>,
+    tally: PoolTally,
 }
 
 /// The tags this agent gossips, as Consul's agents do (`members -detailed` shows them).
@@ -139,14 +151,14 @@ impl GossipRuntime {
             rand::random(),
             0,
         );
-        let keyring = Keyring {
-            keys: config.encrypt.iter().cloned().collect(),
-        };
+        let keyring = load_keyring(config, pool);
         let rt = Rc::new(GossipRuntime {
             pool,
             swim: RefCell::new(swim),
             socket: UdpSocket::from_std(udp).expect("UDP socket on this runtime"),
-            keyring,
+            keyring: RefCell::new(keyring),
+            queries: RefCell::new(std::collections::HashMap::new()),
+            query_answered: Notify::new(),
             started: Instant::now(),
             config: config.clone(),
             changed: Notify::new(),
@@ -172,7 +184,93 @@ impl GossipRuntime {
     }
 
     pub fn encrypted(&self) -> bool {
-        self.keyring.enabled()
+        self.keyring.borrow().enabled()
+    }
+
+    /// This member's keys, primary first (`/v1/operator/keyring?local-only`).
+    pub fn local_keys(&self) -> Vec<String> {
+        self.keyring.borrow().keys_base64()
+    }
+
+    /// Runs a keyring operation across the pool: a query every member acts on and answers.
+    /// Waits for every member this one believes alive, or `GOSSIP_QUERY_TIMEOUT_MS`.
+    pub async fn key_operation(self: &Rc<Self>, ctx: &ShardCtx, op: KeyOp, key: &str) -> PoolTally {
+        let mut out = Vec::new();
+        let id = {
+            let mut swim = self.swim.borrow_mut();
+            let expected = swim.alive_count();
+            let id = swim.start_query(op.query_name(), key.as_bytes().to_vec(), &mut out);
+            self.queries.borrow_mut().insert(
+                id,
+                PendingQuery {
+                    from: Default::default(),
+                    tally: PoolTally::new(expected),
+                },
+            );
+            id
+        };
+        self.process(ctx, out);
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(GOSSIP_QUERY_TIMEOUT_MS);
+        loop {
+            let answered = self.query_answered.notified();
+            if self.queries.borrow()[&id].tally.complete() {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, answered).await.is_err() {
+                break;
+            }
+        }
+        self.queries
+            .borrow_mut()
+            .remove(&id)
+            .expect("only this call removes it")
+            .tally
+    }
+
+    /// A keyring query reached this member: act on our keyring, persist, answer the origin.
+    fn answer_query(self: &Rc<Self>, ctx: &ShardCtx, q: crate::gossip::wire::Query) {
+        let Some(op) = KeyOp::from_query_name(&q.name) else {
+            return; // a query we do not serve: no answer, as serf ignores unknown ones
+        };
+        let (answer, changed) =
+            keyring_query::apply(&mut self.keyring.borrow_mut(), op, &q.payload);
+        if changed {
+            eprintln!(
+                "    [INFO]  agent: {:?} gossip keyring: {} (asked by {})",
+                self.pool,
+                op.query_name(),
+                q.origin
+            );
+            self.write_keyring();
+        }
+        let mut out = Vec::new();
+        self.swim
+            .borrow_mut()
+            .respond(&q, answer.encode(), &mut out);
+        self.process(ctx, out);
+    }
+
+    fn record_answer(&self, id: u64, from: String, payload: &[u8]) {
+        let mut queries = self.queries.borrow_mut();
+        let Some(pending) = queries.get_mut(&id) else {
+            return; // late, or not ours
+        };
+        if pending.from.insert(from.clone()) {
+            pending.tally.add(&from, payload);
+            self.query_answered.notify_waiters();
+        }
+    }
+
+    /// Persists the keyring as Consul does: a JSON array of base64 keys, primary first.
+    fn write_keyring(&self) {
+        let Some(path) = keyring_path(&self.config, self.pool) else {
+            return;
+        };
+        let text = serde_json::to_string(&self.keyring.borrow().keys_base64()).unwrap();
+        let _ = std::fs::create_dir_all(path.parent().unwrap());
+        if let Err(e) = crate::io::write_file_atomically(&path, text.as_bytes()) {
+            eprintln!("    [ERROR] agent: writing {}: {e}", path.display());
+        }
     }
 
     fn process(self: &Rc<Self>, ctx: &ShardCtx, out: Vec<Output>) {
@@ -180,7 +278,7 @@ impl GossipRuntime {
         for o in out {
             match o {
                 Output::Packet { to, bytes } => {
-                    let sealed = self.keyring.seal(&bytes);
+                    let sealed = self.keyring.borrow().seal(&bytes);
                     // Non-blocking: a full socket buffer drops the datagram, as UDP would.
                     let _ = self.socket.try_send_to(&sealed, to);
                 }
@@ -195,6 +293,10 @@ impl GossipRuntime {
                     log_event(&e);
                 }
                 Output::UserEvent(ev) => self.deliver_event(ctx, ev),
+                Output::Query(q) => self.answer_query(ctx, q),
+                Output::QueryResponse { id, from, payload } => {
+                    self.record_answer(id, from, &payload)
+                }
             }
         }
         if events {
@@ -215,7 +317,8 @@ impl GossipRuntime {
                 self.shell_stats.borrow_mut().oversized += 1;
                 continue;
             }
-            let plain = match self.keyring.open(&buf[..n]) {
+            let opened = self.keyring.borrow().open(&buf[..n]);
+            let plain = match opened {
                 Ok(p) => p,
                 Err(_) => {
                     self.shell_stats.borrow_mut().decrypt_failures += 1;
@@ -264,7 +367,8 @@ impl GossipRuntime {
         }
         let mut body = vec![0u8; len];
         s.read_exact(&mut body).await.map_err(|e| e.to_string())?;
-        let plain = self.keyring.open(&body).map_err(|e| {
+        let opened = self.keyring.borrow().open(&body);
+        let plain = opened.map_err(|e| {
             self.shell_stats.borrow_mut().decrypt_failures += 1;
             format!("{e}")
         })?;
@@ -272,9 +376,8 @@ impl GossipRuntime {
     }
 
     async fn write_state(&self, s: &mut TcpStream, join: bool) -> Result<(), String> {
-        let body = self
-            .keyring
-            .seal(&encode_push_pull(&self.swim.borrow().push_pull_state(join)));
+        let state = encode_push_pull(&self.swim.borrow().push_pull_state(join));
+        let body = self.keyring.borrow().seal(&state);
         let mut framed = (body.len() as u32).to_le_bytes().to_vec();
         framed.extend_from_slice(&body);
         s.write_all(&framed).await.map_err(|e| e.to_string())
@@ -790,6 +893,62 @@ fn serf_health(
             ..Default::default()
         }],
     }))
+}
+
+/// `<data_dir>/serf/local.keyring` (LAN) or `remote.keyring` (WAN); none in dev mode.
+fn keyring_path(config: &AgentConfig, pool: Pool) -> Option<std::path::PathBuf> {
+    config.data_dir.as_ref().map(|d| {
+        d.join("serf").join(match pool {
+            Pool::Lan => "local.keyring",
+            Pool::Wan => "remote.keyring",
+        })
+    })
+}
+
+/// The keyring at start: as in Consul, a keyring file wins over `encrypt` (which only seeds
+/// the file on first start), so rotated keys survive a restart.
+fn load_keyring(config: &AgentConfig, pool: Pool) -> Keyring {
+    let from_config = Keyring {
+        keys: config.encrypt.iter().cloned().collect(),
+    };
+    let Some(path) = keyring_path(config, pool) else {
+        return from_config;
+    };
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        if from_config.enabled() {
+            let _ = std::fs::create_dir_all(path.parent().unwrap());
+            let json = serde_json::to_string(&from_config.keys_base64()).unwrap();
+            let _ = crate::io::write_file_atomically(&path, json.as_bytes());
+        }
+        return from_config;
+    };
+    let parsed: Result<Vec<String>, String> =
+        serde_json::from_str(&text).map_err(|e| e.to_string());
+    let keys = parsed.and_then(|ks| {
+        ks.iter()
+            .take(crate::config::KEYRING_KEYS_MAX)
+            .map(|k| crate::gossip::crypto::Key::parse(k))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    match keys {
+        Ok(keys) if !keys.is_empty() => {
+            if from_config.enabled() {
+                eprintln!(
+                    "    [WARN]  agent: using the keyring in {}; the encrypt setting is ignored",
+                    path.display()
+                );
+            }
+            Keyring { keys }
+        }
+        Ok(_) => from_config,
+        Err(e) => {
+            eprintln!(
+                "    [ERROR] agent: unreadable keyring {}: {e}; using the encrypt setting",
+                path.display()
+            );
+            from_config
+        }
+    }
 }
 
 fn log_event(e: &MemberEvent) {
