@@ -332,6 +332,132 @@ fn gossip_with_a_wrong_key_or_no_key_is_rejected() {
     assert!(failures > 0, "the outsiders' attempts are counted: {info}");
 }
 
+fn keygen() -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_tribune"))
+        .arg("keygen")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Key rotation as Consul's guide does it: install a new key everywhere, make it primary,
+/// remove the old one. Afterwards an agent holding only the new key joins, one holding only
+/// the old key is refused, and a restarted member keeps the rotated keyring (the keyring file
+/// wins over its `-encrypt`).
+#[test]
+fn a_gossip_key_rotates_across_the_cluster_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (keygen(), keygen());
+    let encrypt_old = format!("-encrypt={old}");
+    let server = gossip_agent(
+        25,
+        dir.path(),
+        &["-server", "-bootstrap-expect=1", &encrypt_old],
+    );
+    let member_args = [
+        encrypt_old.as_str(),
+        "-retry-join=127.0.0.25",
+        "-retry-interval=1s",
+    ];
+    let client = gossip_agent(26, dir.path(), &member_args);
+    let mut other = gossip_agent(27, dir.path(), &member_args);
+    eventually(30, "three members", || alive_members(&server) == 3);
+    eventually(20, "a leader", || !server.leader().is_empty());
+
+    let (code, out, err) = client.cli(&["keyring"], &["-list"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("==> Gathering installed encryption keys...\n"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("\nWAN:\n  {old} [1/1]\n")), "{out}");
+    assert!(
+        out.contains(&format!("\ndc1 (LAN):\n  {old} [3/3]\n")),
+        "{out}"
+    );
+
+    let (code, out, err) = client.cli(&["keyring"], &[&format!("-install={new}")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out, "==> Installing new gossip encryption key...\n");
+    let (_, out, _) = server.cli(&["keyring"], &["-list"]);
+    assert!(out.contains(&format!("  {new} [3/3]")), "{out}");
+    assert!(out.contains(&format!("  {old} [3/3]")), "{out}");
+
+    let (code, out, err) = server.cli(&["keyring"], &[&format!("-use={new}")]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, _) = server.cli(&["keyring"], &["-list-primary"]);
+    assert!(
+        out.contains(&format!("\ndc1 (LAN):\n  {new} [3/3]\n")),
+        "{out}"
+    );
+
+    // The primary cannot be removed; every member says so.
+    let (code, _, err) = server.cli(&["keyring"], &[&format!("-remove={new}")]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("dc1 (LAN) error: 3/3 nodes reported failure"),
+        "{err}"
+    );
+    assert!(
+        err.contains("g26: Removing the primary key is not allowed"),
+        "{err}"
+    );
+    let (code, out, err) = server.cli(&["keyring"], &[&format!("-remove={old}")]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (status, body) = client.get("/v1/operator/keyring").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let pools: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(pools[0]["WAN"], true, "{body}");
+    assert_eq!(pools[1]["Datacenter"], "dc1");
+    assert_eq!(pools[1]["Keys"], serde_json::json!({ new.clone(): 3 }));
+    assert_eq!(
+        pools[1]["PrimaryKeys"],
+        serde_json::json!({ new.clone(): 3 })
+    );
+    assert_eq!(pools[1]["NumNodes"], 3);
+    // Bad input: Consul's status codes and messages.
+    let (status, body, _) = client
+        .call("POST", "/v1/operator/keyring", b"{\"Key\": 7")
+        .unwrap();
+    assert_eq!(status, 400);
+    assert!(body.starts_with("Request decode failed"), "{body}");
+    let (status, body, _) = client
+        .call("PUT", "/v1/operator/keyring?local-only=true", b"{}")
+        .unwrap();
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        "Invalid use of local-only: local-only can only be set for list requests"
+    );
+
+    // Only the new key gets in now.
+    let newcomer = gossip_agent(28, dir.path(), &[&format!("-encrypt={new}")]);
+    let outsider = gossip_agent(29, dir.path(), &[&encrypt_old]);
+    eventually(10, "the newcomers answer", || {
+        alive_members(&newcomer) == 1 && alive_members(&outsider) == 1
+    });
+    let (code, _, err) = newcomer.cli(&["join"], &["127.0.0.25"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, _) = outsider.cli(&["join"], &["127.0.0.25"]);
+    assert_eq!(code, 1, "the retired key must be refused");
+    eventually(10, "four members", || alive_members(&server) == 4);
+
+    // A restart with the old -encrypt keeps the rotated keyring from serf/local.keyring.
+    other.kill();
+    let other = gossip_agent(27, dir.path(), &member_args);
+    eventually(30, "the restarted member is back", || {
+        alive_members(&other) == 4
+    });
+    let (status, body) = other.get("/v1/operator/keyring?local-only=1").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()[0]["Keys"],
+        serde_json::json!({ new: 1 })
+    );
+    assert_eq!(alive_members(&server), 4, "no outsider got in");
+}
+
 /// Log compaction with real processes: a follower killed while the leader compacts past its
 /// log catches up from a snapshot when it restarts, and a fourth server joining the running
 /// cluster becomes a voter and receives the state as a snapshot.

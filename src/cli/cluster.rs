@@ -192,6 +192,88 @@ pub fn keygen(_args: &[String]) -> i32 {
     0
 }
 
+/// `tribune keyring -list|-list-primary|-install=<key>|-use=<key>|-remove=<key>`: Consul's
+/// output and exit codes (1 when any member failed or did not answer).
+pub fn keyring(args: &[String]) -> i32 {
+    finish((|| {
+        let (p, client) = connect(
+            args,
+            &["list", "list-primary", "local-only"],
+            &["install", "use", "remove", "relay-factor"],
+        )?;
+        let listing = p.flag("list") || p.flag("list-primary");
+        let mut actions = usize::from(listing);
+        for k in ["install", "use", "remove"] {
+            actions += usize::from(p.value(k).is_some_and(|v| !v.is_empty()));
+        }
+        if actions > 1 {
+            return Err("Only a single action is allowed".into());
+        }
+        if actions == 0 {
+            return Err("Usage: tribune keyring [options]\n\n  Manages encryption keys used for gossip messages: -list, -list-primary, -install=<key>, -use=<key>, -remove=<key>.".into());
+        }
+        let relay = p.value("relay-factor").unwrap_or("0");
+        match relay.parse::<u8>() {
+            Ok(n) if n <= 5 => {}
+            _ => {
+                return Err(
+                    "Error parsing relay factor: Relay factor must be in range: [0, 5]".into(),
+                )
+            }
+        }
+        if p.flag("local-only") && !listing {
+            return Err("local-only can only be set for list requests".into());
+        }
+        let mut query = format!("?relay-factor={relay}");
+        if p.flag("local-only") {
+            query.push_str("&local-only=true");
+        }
+        if listing {
+            println!("==> Gathering installed encryption keys...");
+            let a = client.call("GET", &format!("/v1/operator/keyring{query}"), None)?;
+            if a.status != 200 {
+                return Err(format!("error: {}", a.error_text()));
+            }
+            let pools: Vec<crate::http::keyring_api::KeyringResponse> =
+                serde_json::from_slice(&a.body).map_err(|e| format!("error: {e}"))?;
+            for pool in pools {
+                let name = match pool.wan {
+                    true => "WAN".to_string(),
+                    false => format!("{} (LAN)", pool.datacenter),
+                };
+                println!("\n{name}:");
+                let keys = match p.flag("list-primary") {
+                    true => &pool.primary_keys,
+                    false => &pool.keys,
+                };
+                for (key, n) in keys {
+                    println!("  {key} [{n}/{}]", pool.num_nodes);
+                }
+            }
+            return Ok(());
+        }
+        let (method, key, banner) = if let Some(k) = p.value("install") {
+            ("POST", k, "Installing new gossip encryption key...")
+        } else if let Some(k) = p.value("use") {
+            ("PUT", k, "Changing primary gossip encryption key...")
+        } else {
+            let k = p.value("remove").unwrap_or_default();
+            ("DELETE", k, "Removing gossip encryption key...")
+        };
+        println!("==> {banner}");
+        let body = serde_json::json!({ "Key": key }).to_string();
+        let a = client.call(
+            method,
+            &format!("/v1/operator/keyring{query}"),
+            Some(body.as_bytes()),
+        )?;
+        if a.status != 200 {
+            return Err(format!("error: {}", a.error_text()));
+        }
+        Ok(())
+    })())
+}
+
 /// `tribune snapshot save|restore|inspect`.
 pub fn snapshot(args: &[String]) -> i32 {
     let rest = args.get(1..).unwrap_or_default();

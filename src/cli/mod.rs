@@ -23,6 +23,7 @@ Available commands are:
     info       Provides debugging information for operators.
     join       Tell Consul agent to join cluster
     keygen     Generates a new encryption key
+    keyring    Manages gossip layer encryption keys
     kv         Interact with the key-value store
     leave      Gracefully leaves the Consul cluster and shuts down
     maint      Controls node or service maintenance mode
@@ -56,6 +57,7 @@ pub fn run(args: Vec<String>) -> i32 {
         "operator" => cluster::operator(rest),
         "info" => cluster::info(rest),
         "keygen" => cluster::keygen(rest),
+        "keyring" => cluster::keyring(rest),
         "snapshot" => cluster::snapshot(rest),
         "event" => cluster::event(rest),
         "tls" => tls::run(rest),

@@ -239,6 +239,7 @@ pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply 
             maintenance(rt, Some(id), req)
         }
         Route::AgentMembers => members(rt, req),
+        Route::OperatorKeyring => super::keyring_api::handle(ctx, rt, req).await,
         Route::AgentSelf => super::agent_api::agent_self(ctx, rt, req),
         Route::EventFire(name) => fire_event(ctx, rt, name, req),
         Route::EventList => list_events(rt, req).await,

@@ -10,6 +10,7 @@ pub mod catalog_api;
 pub mod catalog_json;
 pub mod decode;
 pub mod filter;
+pub mod keyring_api;
 pub mod kv_api;
 pub mod query;
 pub mod response;

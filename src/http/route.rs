@@ -50,6 +50,7 @@ pub enum Route {
     AgentForceLeave(String),
     OperatorRaftConfiguration,
     OperatorRaftPeer,
+    OperatorKeyring,
     Snapshot,
     EventFire(String),
     EventList,
@@ -124,6 +125,7 @@ impl Route {
             "/v1/agent/leave" => Route::AgentLeave,
             "/v1/operator/raft/configuration" => Route::OperatorRaftConfiguration,
             "/v1/operator/raft/peer" => Route::OperatorRaftPeer,
+            "/v1/operator/keyring" => Route::OperatorKeyring,
             "/v1/snapshot" => Route::Snapshot,
             "/v1/event/list" => Route::EventList,
             "/v1/catalog/deregister" => Route::CatalogDeregister,
@@ -156,6 +158,7 @@ impl Route {
             | Route::AgentForceLeave(_) => &["PUT"],
             Route::OperatorRaftConfiguration => &["GET"],
             Route::OperatorRaftPeer => &["DELETE"],
+            Route::OperatorKeyring => &["GET", "POST", "PUT", "DELETE"],
             Route::EventFire(_) => &["PUT"],
             Route::EventList => &["GET"],
             Route::Snapshot => &["GET", "PUT"],
@@ -208,6 +211,7 @@ impl Route {
                 | Route::AgentHealthServiceName(_)
                 | Route::AgentMaintenance
                 | Route::AgentMembers
+                | Route::OperatorKeyring
                 | Route::AgentJoin(_)
                 | Route::AgentLeave
                 | Route::AgentForceLeave(_)
