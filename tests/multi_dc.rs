@@ -1,17 +1,21 @@
 //! Two datacenters joined over the WAN pool, with real processes: dc1 (a server on
 //! 127.0.0.101 and a client agent on .103) and dc2 (a server on .102, which retry-joins dc1's
 //! server over WAN). Each answers the other's `?dc=` requests and DNS names, and lists both in
-//! `catalog datacenters` and `members -wan`.
+//! `catalog datacenters` and `members -wan`. Gossip is encrypted, and `keyring -list` through
+//! the client agent gathers every pool: the WAN pool and both datacenters' LAN pools.
 
 mod support;
 
 use support::{dig, eventually, Agent};
+
+const KEY: &str = "BuIYviAYi+BbNkOJxZ4YW4xogpF1eFkeZzXgQCA0GFw=";
 
 fn server(n: u8, dc: &str, dir: &std::path::Path, extra: &[&str]) -> Agent {
     let mut args = vec![
         "-server".to_string(),
         "-bootstrap-expect=1".to_string(),
         format!("-datacenter={dc}"),
+        format!("-encrypt={KEY}"),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -34,6 +38,7 @@ fn two_datacenters_answer_each_others_requests() {
         dir.path(),
         &[
             "-datacenter=dc1",
+            &format!("-encrypt={KEY}"),
             "-retry-join=127.0.0.101",
             "-retry-interval=1s",
         ],
@@ -59,6 +64,15 @@ fn two_datacenters_answer_each_others_requests() {
             || matches!(agent.get("/v1/catalog/datacenters"), Ok((200, b)) if b.replace(char::is_whitespace, "") == want),
         );
     }
+
+    // The keyring of every pool, counted per pool (dc2's LAN pool through dc2's server).
+    eventually(20, "every pool's keyring", || {
+        let (code, out, _) = client.cli(&["keyring"], &["-list"]);
+        code == 0
+            && out.contains(&format!("\nWAN:\n  {KEY} [2/2]\n"))
+            && out.contains(&format!("\ndc1 (LAN):\n  {KEY} [2/2]\n"))
+            && out.contains(&format!("\ndc2 (LAN):\n  {KEY} [1/1]\n"))
+    });
 
     // A write with ?dc=dc2 through dc1's client agent lands in dc2 only.
     eventually(20, "a write into dc2 through dc1", || {

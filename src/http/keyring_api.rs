@@ -131,12 +131,14 @@ pub async fn handle(ctx: &ShardCtx, rt: &AgentRuntime, req: &ApiRequest) -> Repl
     if let Some(v) = req.query.get("local-only").filter(|v| !v.is_empty()) {
         local_only = match super::catalog_api::parse_bool(v) {
             Some(b) => b,
-            None => return Reply::text(
-                400,
-                format!(
+            None => {
+                return Reply::text(
+                    400,
+                    format!(
                     "Error parsing local-only: strconv.ParseBool: parsing \"{v}\": invalid syntax"
                 ),
-            ),
+                )
+            }
         };
         if local_only && op != KeyOp::List {
             return Reply::text(
