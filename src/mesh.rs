@@ -80,6 +80,35 @@ pub struct ServerInfo {
     /// Its `bootstrap_expect` (0 when not set).
     pub expect: u32,
     pub alive: bool,
+    /// Smoothed gossip probe round-trip time to it, in µs (WAN pool; `None` until measured).
+    pub rtt_us: Option<u32>,
+}
+
+/// Datacenters nearest first, as Consul's `catalog/datacenters` orders them. Consul estimates
+/// each datacenter's median round-trip time from Vivaldi network coordinates; we keep no
+/// coordinates and use the median of our measured probe RTTs to its live servers instead.
+/// Ours comes first; a datacenter with no measurement yet comes after the measured ones; ties
+/// go by name.
+pub fn sort_by_rtt(wan: &[ServerInfo], ours: &str) -> Vec<String> {
+    let mut by_dc: std::collections::BTreeMap<&str, Vec<u32>> = Default::default();
+    for s in wan {
+        let rtts = by_dc.entry(s.datacenter.as_str()).or_default();
+        if let (true, Some(rtt)) = (s.alive, s.rtt_us) {
+            rtts.push(rtt);
+        }
+    }
+    let mut dcs: Vec<(u32, &str)> = by_dc
+        .into_iter()
+        .filter(|(dc, _)| *dc != ours)
+        .map(|(dc, mut rtts)| {
+            rtts.sort_unstable();
+            (rtts.get(rtts.len() / 2).copied().unwrap_or(u32::MAX), dc)
+        })
+        .collect();
+    dcs.sort();
+    std::iter::once(ours.to_string())
+        .chain(dcs.into_iter().map(|(_, dc)| dc.to_string()))
+        .collect()
 }
 
 /// The Raft id of a node ID: its first 64 bits (never 0, which raft-rs reserves).
@@ -124,18 +153,10 @@ impl ClusterView {
         (!live.is_empty()).then(|| live[rand::random::<usize>() % live.len()].rpc_addr)
     }
 
-    /// Every datacenter the WAN pool knows, and ours.
+    /// Every datacenter the WAN pool knows, ours first, then the others by round-trip time
+    /// (see `sort_by_rtt`).
     pub fn datacenters(&self, ours: &str) -> Vec<String> {
-        let mut dcs: Vec<String> = self
-            .wan
-            .load()
-            .iter()
-            .map(|s| s.datacenter.clone())
-            .collect();
-        dcs.push(ours.to_string());
-        dcs.sort();
-        dcs.dedup();
-        dcs
+        sort_by_rtt(&self.wan.load(), ours)
     }
 
     /// The RPC address of the server with this Raft id, from the Raft configuration first and
@@ -353,4 +374,40 @@ pub struct Mesh {
     pub votes: crossbeam::channel::Sender<RaftInput>,
     pub status: Arc<RaftStatus>,
     pub cluster: Arc<ClusterView>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(dc: &str, alive: bool, rtt_us: Option<u32>) -> ServerInfo {
+        ServerInfo {
+            name: format!("s.{dc}"),
+            node_id: String::new(),
+            raft_id: 1,
+            rpc_addr: "127.0.0.1:8300".parse().unwrap(),
+            datacenter: dc.into(),
+            expect: 0,
+            alive,
+            rtt_us,
+        }
+    }
+
+    #[test]
+    fn datacenters_sort_ours_first_then_by_median_rtt() {
+        let wan = [
+            server("dc1", true, Some(0)),
+            server("far", true, Some(90_000)),
+            server("far", true, Some(80_000)),
+            server("far", true, Some(1_000)), // the median (80 ms) counts, not the best
+            server("near", true, Some(20_000)),
+            server("near", false, Some(1)), // a failed server's estimate is ignored
+            server("unmeasured", true, None),
+            server("another", true, Some(20_000)),
+        ];
+        assert_eq!(
+            sort_by_rtt(&wan, "dc1"),
+            ["dc1", "another", "near", "far", "unmeasured"]
+        );
+    }
 }

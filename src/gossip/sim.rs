@@ -67,6 +67,8 @@ pub struct SimNet {
     pub query_answers: Vec<(usize, u64, String, Vec<u8>)>,
     pub datagrams_sent: u64,
     pub bytes_sent: u64,
+    /// Extra one-way delay on every datagram to or from member `i` (a far-away member).
+    pub link_delay_ms: Vec<u64>,
 }
 
 /// The simulated address of member `i`.
@@ -111,6 +113,7 @@ impl SimNet {
             query_answers: Vec::new(),
             datagrams_sent: 0,
             bytes_sent: 0,
+            link_delay_ms: vec![0; n],
         }
     }
 
@@ -189,7 +192,9 @@ impl SimNet {
                     }
                     let delay = self
                         .rng
-                        .gen_range(self.faults.delay_min_ms..=self.faults.delay_max_ms);
+                        .gen_range(self.faults.delay_min_ms..=self.faults.delay_max_ms)
+                        + self.link_delay_ms[from]
+                        + self.link_delay_ms[to];
                     let id = self.next_id;
                     self.next_id += 1;
                     self.in_flight.insert(

@@ -111,6 +111,10 @@ pub struct Member {
     pub tags: Vec<(String, String)>,
     /// When `state` last changed (caller's clock, ms).
     pub state_change_ms: u64,
+    /// Smoothed round-trip time of our direct probes to it (µs, TCP's SRTT weights); `None`
+    /// until a direct probe was answered. Orders `catalog/datacenters` in place of Consul's
+    /// network coordinates.
+    pub rtt_us: Option<u32>,
 }
 
 /// A change the shell reacts to (catalog reconciliation, Raft peers, logs).
@@ -165,6 +169,8 @@ pub struct SwimStats {
 struct Probe {
     seq: u32,
     target: String,
+    /// When the ping left (the round-trip time of a direct ack).
+    sent: u64,
     direct_deadline: u64,
     end: u64,
     indirect_sent: bool,
@@ -430,6 +436,7 @@ impl Swim {
             state: MemberState::Alive,
             tags,
             state_change_ms: now,
+            rtt_us: None,
         };
         Swim {
             next_probe: now + stagger,
@@ -712,8 +719,18 @@ impl Swim {
                         out,
                     );
                 } else if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
-                    self.probe = None;
+                    let p = self.probe.take().unwrap();
                     self.awareness = self.awareness.saturating_sub(1);
+                    if let Some(m) = self.members.get_mut(&p.target).filter(|m| m.addr == from) {
+                        // Only a direct ack measures the path to the member.
+                        // The clock is in ms: on loopback the samples are 0.
+                        let sample = now.saturating_sub(p.sent).saturating_mul(1000);
+                        let sample = sample.min(u32::MAX as u64) as u32;
+                        m.rtt_us = Some(match m.rtt_us {
+                            Some(srtt) => ((srtt as u64 * 7 + sample as u64) / 8) as u32,
+                            None => sample,
+                        });
+                    }
                 }
             }
             Msg::Nack { seq } => {
@@ -874,11 +891,16 @@ impl Swim {
                         state: MemberState::Alive,
                         tags: tags.clone(),
                         state_change_ms: now,
+                        rtt_us: None,
                     },
                 );
-                // A random position, so that new members are not all probed last.
+                // A random position, so that new members are not all probed last: appended,
+                // then swapped with a random member, as memberlist does (O(1); an insert in
+                // the middle is O(n), O(n^2) per member while thousands join).
                 let at = self.rng.gen_range(0..=self.probe_order.len());
-                self.probe_order.insert(at, name.clone());
+                self.probe_order.push(name.clone());
+                let last = self.probe_order.len() - 1;
+                self.probe_order.swap(at, last);
                 out.push(Output::Event(MemberEvent::Joined(name.clone())));
             }
             Some(m) => {
@@ -1166,6 +1188,7 @@ impl Swim {
         self.probe = Some(Probe {
             seq,
             target: target.clone(),
+            sent: now,
             direct_deadline: now + self.scaled(self.cfg.probe_timeout_ms),
             end: now + self.scaled(self.cfg.probe_interval_ms),
             indirect_sent: false,

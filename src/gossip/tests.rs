@@ -367,6 +367,29 @@ fn a_query_reaches_every_member_and_each_answers_the_origin_once() {
     );
 }
 
+#[test]
+fn direct_probes_measure_each_members_round_trip_time() {
+    let mut net = cluster(5, Faults::default(), 12);
+    net.link_delay_ms[1] = 40;
+    net.link_delay_ms[2] = 10;
+    net.run_for(60_000);
+    let rtt_ms = |of: &str| {
+        net.members[0]
+            .member(of)
+            .unwrap()
+            .rtt_us
+            .expect("probed by now") as f64
+            / 1000.0
+    };
+    // Each way: the link's extra delay plus the simulator's 1–5 ms, delivered on its 10 ms
+    // ticks; the estimate is smoothed.
+    let (far, near, local) = (rtt_ms("node-1"), rtt_ms("node-2"), rtt_ms("node-3"));
+    assert!((80.0..=110.0).contains(&far), "far member: {far} ms");
+    assert!((20.0..=45.0).contains(&near), "near member: {near} ms");
+    assert!(local <= 20.0, "undelayed member: {local} ms");
+    assert!(far > near && near > local, "{far} > {near} > {local}");
+}
+
 fn state(name: &str, port: u16) -> PushState {
     PushState {
         name: name.into(),

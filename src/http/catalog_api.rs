@@ -410,14 +410,10 @@ where
     }
 }
 
-/// `GET /v1/catalog/datacenters`: ours and those of the WAN pool. Consul sorts them by
-/// estimated round-trip time from network coordinates, which we do not keep yet: ours comes
-/// first (it is always the nearest), then the others by name.
+/// `GET /v1/catalog/datacenters`: ours first, then the WAN pool's by measured round-trip
+/// time (`mesh::sort_by_rtt`).
 pub fn datacenters(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Reply {
-    let mut dcs = ctx.mesh.cluster.datacenters(&config.datacenter);
-    dcs.retain(|dc| *dc != config.datacenter);
-    dcs.insert(0, config.datacenter.clone());
-    Reply::json(&dcs, req.style)
+    Reply::json(&ctx.mesh.cluster.datacenters(&config.datacenter), req.style)
 }
 
 /// `GET /v1/catalog/nodes`.

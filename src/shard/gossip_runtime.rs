@@ -37,6 +37,8 @@ use crate::version::{CONSUL_API_VERSION, REVISION};
 const RECONCILE_INTERVAL_MS: u64 = 5_000;
 /// The gossip core's timer resolution.
 const GOSSIP_TICK_MS: u64 = 10;
+/// The WAN servers' measured RTTs are republished every this many ticks (5 s).
+const WAN_RTT_REFRESH_TICKS: u64 = 500;
 /// `retry_join` attempts are this far apart (Consul's `retry_interval` default).
 const RETRY_JOIN_INTERVAL_MS: u64 = 30_000;
 
@@ -336,11 +338,16 @@ impl GossipRuntime {
     async fn tick_loop(self: Rc<Self>, ctx: ShardCtx) {
         let mut every = tokio::time::interval(Duration::from_millis(GOSSIP_TICK_MS));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut ticks = 0u64;
         loop {
             every.tick().await;
             let mut out = Vec::new();
             self.swim.borrow_mut().tick(self.now(), &mut out);
             self.process(&ctx, out);
+            ticks += 1;
+            if self.pool == Pool::Wan && ticks.is_multiple_of(WAN_RTT_REFRESH_TICKS) {
+                self.refresh_servers(&ctx); // new RTTs for `catalog/datacenters`
+            }
         }
     }
 
@@ -627,6 +634,7 @@ impl GossipRuntime {
                         .and_then(|e| e.parse().ok())
                         .unwrap_or(0),
                     alive: matches!(m.state, MemberState::Alive | MemberState::Suspect),
+                    rtt_us: m.rtt_us,
                 })
             })
             .collect();
@@ -1022,6 +1030,7 @@ async fn peer_configuration(
                 datacenter: config.datacenter.clone(),
                 expect: config.bootstrap_expect,
                 alive: true,
+                rtt_us: None,
             })
         })
         .collect())

@@ -191,6 +191,7 @@ impl RaftCore {
                 datacenter: String::new(),
                 expect: 1,
                 alive: true,
+                rtt_us: None,
             }])?;
         }
         Ok(core)
