@@ -194,6 +194,10 @@ struct Suspicion {
     /// Who raised the suspicion here: not counted as a confirmation (memberlist does the same).
     from: String,
     confirmations: DetSet<String>,
+    /// Last checks sent once the timeout ran out (see `expire_suspicions`), and until when
+    /// the latest one is awaited.
+    last_checks: u32,
+    check_until: u64,
 }
 
 impl Suspicion {
@@ -405,6 +409,9 @@ const EVENTS_SEEN_MAX: usize = 4096;
 
 /// Alive messages a partial-view member remembers having relayed.
 const RELAY_SEEN_MAX: usize = 1024;
+
+/// Direct checks of a suspect before its suspicion declares it dead (`expire_suspicions`).
+const SUSPICION_LAST_CHECKS: u32 = 2;
 
 /// How often a failed member is retried (serf's `ReconnectInterval`).
 const RECONNECT_INTERVAL_MS: u64 = 30_000;
@@ -936,7 +943,7 @@ impl Swim {
         }
     }
 
-    fn on_suspect(&mut self, msg: &Msg, now: u64, _out: &mut Vec<Output>) {
+    fn on_suspect(&mut self, msg: &Msg, now: u64, out: &mut Vec<Output>) {
         let Msg::Suspect {
             incarnation,
             name,
@@ -945,6 +952,10 @@ impl Swim {
         else {
             return;
         };
+        if *name == self.me {
+            self.accused(*incarnation, from, out);
+            return;
+        }
         let Some(m) = self.members.get(name) else {
             return;
         };
@@ -959,12 +970,6 @@ impl Swim {
             return;
         }
         if m.state != MemberState::Alive {
-            return;
-        }
-        if *name == self.me {
-            if !self.leaving {
-                self.refute(*incarnation);
-            }
             return;
         }
         let n = self.alive_count();
@@ -985,6 +990,8 @@ impl Swim {
                 k,
                 from: from.clone(),
                 confirmations: DetSet::default(),
+                last_checks: 0,
+                check_until: 0,
             },
         );
         let m = self.members.get_mut(name).unwrap();
@@ -1004,6 +1011,10 @@ impl Swim {
             return;
         };
         let left = from == name;
+        if *name == self.me && !left {
+            self.accused(*incarnation, from, out);
+            return;
+        }
         let Some(m) = self.members.get(name) else {
             return;
         };
@@ -1036,6 +1047,29 @@ impl Swim {
             MemberEvent::Failed(name.clone())
         }));
         self.queue_broadcast(msg.clone());
+    }
+
+    /// `accuser` suspects us, or declared us dead, at `incarnation`. At or above our own
+    /// incarnation we refute (a higher incarnation, broadcast). Either way we also tell the
+    /// accuser directly: it is the one member whose timer will declare us dead, and the
+    /// broadcast alone can miss it. Seen in the simulator at 5 % loss: every member but the
+    /// accuser learnt the refutation within 0.7 s, the accuser never did, and declared us
+    /// dead when its 40 s suspicion ran out; the stale suspicion's own retransmits keep
+    /// reaching us, so each is a chance to answer it. (An addition to memberlist.)
+    fn accused(&mut self, incarnation: u32, accuser: &str, out: &mut Vec<Output>) {
+        if self.leaving {
+            return;
+        }
+        if incarnation >= self.members[&self.me].incarnation {
+            self.refute(incarnation);
+        }
+        if accuser == self.me {
+            return;
+        }
+        if let Some(addr) = self.members.get(accuser).map(|m| m.addr) {
+            let alive = self.alive_msg_of(&self.me.clone());
+            self.send(addr, alive, out);
+        }
     }
 
     fn queue_broadcast(&mut self, msg: Msg) {
@@ -1240,15 +1274,49 @@ impl Swim {
         }
     }
 
+    /// A suspicion whose timeout ran out declares the member dead, after up to
+    /// `SUSPICION_LAST_CHECKS` last checks: a ping carrying our suspicion, straight to the
+    /// suspect, each awaited for a probe timeout. A live suspect answers a suspicion with its
+    /// current incarnation (see `accused`), which ends ours.
+    ///
+    /// Why (an addition to memberlist): a refutation is a broadcast, and a broadcast reaches a
+    /// given member only with high probability. In the simulator at 5 % loss (50 members), 48
+    /// members got a refutation 2 to 12 times each and one got it none, kept its suspicion to
+    /// the 40 s maximum and declared a live member dead: 1 to 3 false deaths per 200 runs of
+    /// 120 s. The checks cost a dead member's detection at most 2 × 500 ms more.
     fn expire_suspicions(&mut self, now: u64, out: &mut Vec<Output>) {
         let due: Vec<String> = self
             .suspicions
             .iter()
-            .filter(|(_, s)| now >= s.deadline())
+            .filter(|(_, s)| now >= s.deadline() && now >= s.check_until)
             .map(|(n, _)| n.clone())
             .collect();
         for name in due {
-            let incarnation = self.members[&name].incarnation;
+            let m = &self.members[&name];
+            let (incarnation, addr) = (m.incarnation, m.addr);
+            let s = self.suspicions.get_mut(&name).unwrap();
+            if s.last_checks < SUSPICION_LAST_CHECKS {
+                s.last_checks += 1;
+                s.check_until = now + self.cfg.probe_timeout_ms;
+                let seq = self.next_seq();
+                let mut bytes = Vec::with_capacity(128);
+                bytes.extend_from_slice(&wire::packet_header(2));
+                wire::encode_msg(
+                    &Msg::Ping {
+                        seq,
+                        target: name.clone(),
+                    },
+                    &mut bytes,
+                );
+                let suspect = Msg::Suspect {
+                    incarnation,
+                    name,
+                    from: self.me.clone(),
+                };
+                wire::encode_msg(&suspect, &mut bytes);
+                self.emit(addr, bytes, out);
+                continue;
+            }
             let msg = Msg::Dead {
                 incarnation,
                 name,
