@@ -230,6 +230,8 @@ fn main() {
             loss: 0.05,
             seed: 1,
             json: false,
+            converged_start: false,
+            paused: 10,
         };
         let mut i = 1;
         while i < argv.len() {
@@ -241,6 +243,12 @@ fn main() {
                     i += 1;
                     continue;
                 }
+                "converged-start" => {
+                    a.converged_start = true;
+                    i += 1;
+                    continue;
+                }
+                "paused" => a.paused = value.parse().expect("--paused K"),
                 "members" => a.members = value.parse().expect("--members N"),
                 "loss" => a.loss = value.parse().expect("--loss 0.05"),
                 "seed" => a.seed = value.parse().expect("--seed N"),

@@ -11,15 +11,30 @@ pub struct SimArgs {
     pub loss: f64,
     pub seed: u64,
     pub json: bool,
+    /// Start with every member knowing every other (`SimNet::new_converged`) instead of all
+    /// joining member 0: no join figure, but 5,000 members fit (the join flood does not).
+    pub converged_start: bool,
+    /// Members paused at once for `PAUSE_MS` in the last phase (a GC pause, a stopped VM).
+    pub paused: usize,
 }
+
+/// Shorter than the smallest suspicion timeout (4 × log10(n) × 1 s ≥ 8 s from 100 members):
+/// a member paused this long must come back without having been declared dead.
+const PAUSE_MS: u64 = 5_000;
 
 pub fn run(a: &SimArgs) {
     let n = a.members;
     let wall = std::time::Instant::now();
-    let mut net = SimNet::new(n, SwimConfig::lan(), Faults::default(), a.seed);
-    net.join_all();
-    // Convergence is O(n^2) to check: look once per simulated second.
-    let converge_ms = run_until(&mut net, 600_000, SimNet::converged);
+    let (mut net, converge_ms) = if a.converged_start {
+        let net = SimNet::new_converged(n, SwimConfig::lan(), Faults::default(), a.seed);
+        (net, None)
+    } else {
+        let mut net = SimNet::new(n, SwimConfig::lan(), Faults::default(), a.seed);
+        net.join_all();
+        // Convergence is O(n^2) to check: look once per simulated second.
+        let converge_ms = run_until(&mut net, 600_000, SimNet::converged);
+        (net, converge_ms)
+    };
 
     // Quiet traffic: once the join broadcasts have died down (two simulated minutes), packets
     // and bytes per member per second over 30 simulated seconds.
@@ -43,6 +58,19 @@ pub fn run(a: &SimArgs) {
     net.run_for(120_000);
     let false_deaths = net.false_deaths(since);
 
+    // Paused members (no loss): `paused` members, spread over the ids, stop for `PAUSE_MS`
+    // at once; none of them, and no one else, may be declared dead.
+    net.faults.loss = 0.0;
+    let since = net.now;
+    for k in 0..a.paused {
+        let i = (k * n / a.paused.max(1) + 1) % n;
+        if i != victim {
+            net.pause(i, PAUSE_MS);
+        }
+    }
+    net.run_for(60_000);
+    let pause_false_deaths = net.false_deaths(since);
+
     let fmt = |v: Option<u64>| {
         v.map_or("not reached".to_string(), |ms| {
             format!("{:.1} s", ms as f64 / 1000.0)
@@ -53,19 +81,29 @@ pub fn run(a: &SimArgs) {
             "{}",
             serde_json::json!({
                 "members": n, "seed": a.seed, "loss": a.loss,
+                "start": if a.converged_start { "converged" } else { "join" },
                 "converge_ms": converge_ms, "detect_99_9_ms": detect_ms,
                 "false_deaths": false_deaths,
+                "paused": a.paused, "pause_ms": PAUSE_MS, "pause_false_deaths": pause_false_deaths,
                 "packets_per_member_s": pps, "bytes_per_member_s": bps,
                 "wall_s": wall.elapsed().as_secs_f64(),
             })
         );
     } else {
         println!("members                      {n}");
-        println!("join convergence             {}", fmt(converge_ms));
+        match a.converged_start {
+            true => println!("join convergence             (converged start)"),
+            false => println!("join convergence             {}", fmt(converge_ms)),
+        }
         println!("failure seen by 99.9%        {}", fmt(detect_ms));
         println!(
             "false deaths ({:.0}% loss, 120 s) {false_deaths}",
             a.loss * 100.0
+        );
+        println!(
+            "false deaths ({} paused {} s)  {pause_false_deaths}",
+            a.paused,
+            PAUSE_MS / 1000
         );
         println!("quiet member traffic         {pps:.2} packets/s, {bps:.0} bytes/s");
         println!(

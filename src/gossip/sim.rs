@@ -117,6 +117,19 @@ impl SimNet {
         }
     }
 
+    /// `n` members that already know each other (`Swim::assume_alive`): no join flood, so
+    /// tens of thousands of member records per member stay affordable.
+    pub fn new_converged(n: usize, cfg: SwimConfig, faults: Faults, seed: u64) -> SimNet {
+        let mut net = SimNet::new(n, cfg, faults, seed);
+        let names: Vec<String> = (0..n).map(|i| format!("node-{i}")).collect();
+        let tags = vec![("role".to_string(), "node".to_string())];
+        for i in 0..n {
+            let others = (0..n).map(|j| (names[j].as_str(), net.addr_of[j], tags.as_slice()));
+            net.members[i].assume_alive(others, 0);
+        }
+        net
+    }
+
     /// Fires a user event from member `i`.
     pub fn fire(&mut self, i: usize, ev: super::wire::UserEvent) {
         let mut out = Vec::new();

@@ -553,3 +553,22 @@ fn a_suspect_answers_even_a_stale_suspicion_straight_to_its_accuser() {
         );
     }
 }
+
+#[test]
+fn a_converged_start_detects_a_failure_and_survives_pauses() {
+    let mut net = SimNet::new_converged(100, SwimConfig::lan(), Faults::default(), 21);
+    assert!(net.converged(), "everyone knows everyone from the start");
+    // Three members paused for 5 s (shorter than the 8 s minimum suspicion timeout at 100).
+    for i in [10, 40, 70] {
+        net.pause(i, 5_000);
+    }
+    net.run_for(30_000);
+    assert_eq!(net.false_deaths(0), 0, "a 5 s pause is not a death");
+    assert!(net.converged());
+    net.stop(50);
+    let took = net.run_until(60_000, |n| {
+        n.seen_as(50, MemberState::Dead) == n.running_others(50)
+    });
+    assert!(took.is_some(), "every running member sees node-50 dead");
+    assert_eq!(net.false_deaths(0), 0);
+}
