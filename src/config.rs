@@ -178,6 +178,8 @@ pub struct AgentConfig {
     pub encrypt: Option<crate::gossip::crypto::Key>,
     /// `rejoin_after_leave`: rejoin previous members after a graceful leave and restart.
     pub rejoin_after_leave: bool,
+    /// `disable_keyring_file`: the keyring lives in memory only (`encrypt` at every start).
+    pub disable_keyring_file: bool,
     /// `leave_on_terminate` (SIGTERM leaves gracefully; default false, true for clients).
     pub leave_on_terminate: Option<bool>,
     /// `skip_leave_on_interrupt` (SIGINT leaves unless set; default true for servers).
@@ -242,6 +244,7 @@ impl AgentConfig {
             retry_interval_ms: None,
             encrypt: None,
             rejoin_after_leave: false,
+            disable_keyring_file: false,
             leave_on_terminate: None,
             skip_leave_on_interrupt: None,
         }

@@ -18,6 +18,7 @@ const BOOLS: &[&str] = &[
     "enable-script-checks",
     "enable-local-script-checks",
     "rejoin",
+    "disable-keyring-file",
 ];
 const VALUES: &[&str] = &[
     "node",
@@ -191,6 +192,9 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
     }
     if let Some(v) = file.string("encrypt") {
         config.encrypt = Some(crate::gossip::crypto::Key::parse(v)?);
+    }
+    if let Some(v) = file.boolean("disable_keyring_file") {
+        config.disable_keyring_file = v;
     }
     if let Some(v) = file.boolean("rejoin_after_leave") {
         config.rejoin_after_leave = v;
@@ -374,6 +378,9 @@ fn apply_flags(config: &mut AgentConfig, p: &flags::Parsed) -> Result<(), String
     }
     if p.flag("rejoin") {
         config.rejoin_after_leave = true;
+    }
+    if p.flag("disable-keyring-file") {
+        config.disable_keyring_file = true;
     }
     if let Some(v) = p.value("serf-lan-port") {
         config.serf_lan_port = u16::try_from(parse_port("serf-lan-port", v)?)

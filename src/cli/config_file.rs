@@ -51,6 +51,7 @@ const SUPPORTED: &[&str] = &[
     "start_join",
     "retry_interval",
     "rejoin_after_leave",
+    "disable_keyring_file",
 ];
 
 /// Keys Consul accepts that this agent does not act on yet: loaded with a warning, so that

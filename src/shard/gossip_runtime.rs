@@ -903,8 +903,12 @@ fn serf_health(
     }))
 }
 
-/// `<data_dir>/serf/local.keyring` (LAN) or `remote.keyring` (WAN); none in dev mode.
+/// `<data_dir>/serf/local.keyring` (LAN) or `remote.keyring` (WAN); none in dev mode or
+/// with `disable_keyring_file`.
 fn keyring_path(config: &AgentConfig, pool: Pool) -> Option<std::path::PathBuf> {
+    if config.disable_keyring_file {
+        return None;
+    }
     config.data_dir.as_ref().map(|d| {
         d.join("serf").join(match pool {
             Pool::Lan => "local.keyring",
