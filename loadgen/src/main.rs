@@ -404,6 +404,7 @@ fn run_suite(argv: &[String], _at: usize) {
         flap: 0,
         encrypt: None,
         datacenter: "dc1".into(),
+        view: members::VIEW_DEFAULT,
         json: false,
     };
     let mut i = 0;
@@ -462,6 +463,11 @@ fn run_suite(argv: &[String], _at: usize) {
             }
             "encrypt" => a.encrypt = Some(v),
             "datacenter" => a.datacenter = v,
+            "view" => {
+                a.view = v
+                    .parse()
+                    .unwrap_or_else(|_| fail(parse_err("not a number")))
+            }
             other => fail(format!("unknown flag --{other} with --nodes")),
         }
         i += 2;

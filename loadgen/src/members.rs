@@ -26,8 +26,10 @@ const BROADCAST_QUEUE: usize = 256;
 /// sends it `retransmit_limit` (~15) times to random members of a 64-member view that holds
 /// the 3 servers, so a server receives each message ~7 times on average.
 const RELAYERS: u16 = 32;
-/// Members each simulated member remembers (servers always; see `SwimConfig::max_members`).
-const VIEW: usize = 64;
+/// Members each simulated member remembers by default (servers always; see
+/// `SwimConfig::max_members`); `--view N` changes it, and with N ≥ `--nodes` every simulated
+/// member holds the full membership, as a real agent does.
+pub const VIEW_DEFAULT: usize = 64;
 const TICK_MS: u64 = 10;
 
 /// What `--nodes` reports about gossip.
@@ -38,6 +40,9 @@ pub struct GossipFigures {
     pub convergence_ms: Option<u64>,
     /// From stopping a few members until the agent lists them all failed.
     pub detect_ms: Option<u64>,
+    /// From stopping them until 99.9 % of the simulated members that hold them in their view
+    /// list them failed.
+    pub detect_members_ms: Option<u64>,
     /// Failed events, in any simulated member's view, about a member that was running.
     pub false_deaths: u64,
     pub bytes_out: u64,
@@ -97,6 +102,7 @@ impl Members {
         base_port: u16,
         dc: &str,
         encrypt: Option<&str>,
+        view: usize,
     ) -> Result<Rc<Members>, String> {
         raise_fd_limit(2 * n as u64 + 4096);
         let keyring = Keyring {
@@ -117,11 +123,15 @@ impl Members {
                 .map_err(|e| format!("bind TCP {addr}: {e}"))?;
             let cfg = SwimConfig {
                 broadcast_queue_max: BROADCAST_QUEUE,
-                max_members: VIEW,
+                max_members: view,
                 ..SwimConfig::lan()
             };
             let mut core = Swim::new(cfg, &format!("sim-{i}"), addr, tags(i, dc), i as u64 + 1, 0);
-            core.set_relay_ledger(ledger.clone());
+            if view < n {
+                // Shared relaying only makes up for partial views; with full views every
+                // member relays, as memberlist does.
+                core.set_relay_ledger(ledger.clone());
+            }
             cores.push(core);
             sockets.push(Rc::new(udp));
             listeners.push(tcp);
@@ -358,12 +368,34 @@ impl Members {
             .unwrap_or(0)
     }
 
+    /// (members holding a victim in view, of them those listing it failed), over running
+    /// members and every victim.
+    pub fn seen_dead(&self, victims: &[usize]) -> (usize, usize) {
+        let cores = self.cores.borrow();
+        let stopped = self.stopped.borrow();
+        let names: Vec<String> = victims.iter().map(|v| format!("sim-{v}")).collect();
+        let (mut holders, mut seeing) = (0, 0);
+        for (i, c) in cores.iter().enumerate() {
+            if stopped[i] {
+                continue;
+            }
+            for name in &names {
+                if let Some(m) = c.member(name) {
+                    holders += 1;
+                    seeing += usize::from(m.state == MemberState::Dead);
+                }
+            }
+        }
+        (holders, seeing)
+    }
+
     pub fn figures(&self) -> GossipFigures {
         let cores = self.cores.borrow();
         GossipFigures {
             members: cores.len(),
             convergence_ms: None,
             detect_ms: None,
+            detect_members_ms: None,
             false_deaths: *self.false_deaths.borrow(),
             bytes_out: cores.iter().map(|c| c.stats.bytes_out).sum(),
             packets_out: cores.iter().map(|c| c.stats.packets_out).sum(),

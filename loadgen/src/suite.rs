@@ -35,6 +35,8 @@ pub struct SuiteArgs {
     pub flap: usize,
     pub encrypt: Option<String>,
     pub datacenter: String,
+    /// Members each simulated member remembers (`--view`).
+    pub view: usize,
     pub json: bool,
 }
 
@@ -342,6 +344,8 @@ struct MemberReport {
     /// Members the load thread asks to stop (failure-detection phase), and when they stopped.
     stop: Vec<usize>,
     stopped_at: Option<Instant>,
+    /// `Members::seen_dead` for `stop`, once stopped.
+    seen_dead: (usize, usize),
 }
 
 /// Runs the simulated members on a thread of their own (their own runtime), so that load
@@ -349,6 +353,7 @@ struct MemberReport {
 fn spawn_members(a: &SuiteArgs) -> Result<Arc<Mutex<MemberReport>>, String> {
     let report = Arc::new(Mutex::new(MemberReport::default()));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let view = a.view;
     let (n, ip, base, dc, key, join, rate) = (
         a.nodes,
         a.sim_ip,
@@ -368,7 +373,7 @@ fn spawn_members(a: &SuiteArgs) -> Result<Arc<Mutex<MemberReport>>, String> {
                 .unwrap();
             let local = tokio::task::LocalSet::new();
             local.block_on(&runtime, async move {
-                let members = match Members::bind(n, ip, base, &dc, key.as_deref()).await {
+                let members = match Members::bind(n, ip, base, &dc, key.as_deref(), view).await {
                     Ok(m) => {
                         let _ = ready_tx.send(Ok(()));
                         m
@@ -395,6 +400,9 @@ fn spawn_members(a: &SuiteArgs) -> Result<Arc<Mutex<MemberReport>>, String> {
                             members.stop(i);
                         }
                         r.stopped_at = Some(Instant::now());
+                    }
+                    if r.stopped_at.is_some() {
+                        r.seen_dead = members.seen_dead(&r.stop);
                     }
                     r.min_view = members.min_view();
                     r.figures = members.figures();
@@ -533,9 +541,22 @@ pub async fn run(a: SuiteArgs) -> Result<(), String> {
     let limit = Instant::now() + Duration::from_secs(120);
     while Instant::now() < limit {
         let failed = failed_at_agent(&a.http, &names).await;
-        let stopped_at = members.lock().unwrap().stopped_at;
-        if let (true, Some(at)) = (failed == names.len(), stopped_at) {
-            figures.detect_ms = Some(at.elapsed().as_millis() as u64);
+        let (stopped_at, (holders, seeing)) = {
+            let r = members.lock().unwrap();
+            (r.stopped_at, r.seen_dead)
+        };
+        let Some(at) = stopped_at else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let since = at.elapsed().as_millis() as u64;
+        if failed == names.len() && figures.detect_ms.is_none() {
+            figures.detect_ms = Some(since);
+        }
+        if holders > 0 && seeing * 1000 >= holders * 999 && figures.detect_members_ms.is_none() {
+            figures.detect_members_ms = Some(since);
+        }
+        if figures.detect_ms.is_some() && figures.detect_members_ms.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -575,6 +596,8 @@ fn report(a: &SuiteArgs, g: &GossipFigures, reg_errors: u64, flips: u64, phases:
                 "gossip": {
                     "convergence_ms": g.convergence_ms, "false_deaths": g.false_deaths,
                     "failure_detect_ms": g.detect_ms,
+                    "failure_seen_by_999_of_members_ms": g.detect_members_ms,
+                    "view": a.view,
                     "bytes_per_member_s": per_member_bps, "packets_per_member_s": per_member_pps,
                 },
                 "registration_errors": reg_errors,
@@ -599,6 +622,15 @@ fn report(a: &SuiteArgs, g: &GossipFigures, reg_errors: u64, flips: u64, phases:
             "{:.1} s",
             m as f64 / 1000.0
         ))
+    );
+    println!(
+        "failure seen by     {} (99.9 % of the simulated members holding them; view {})",
+        g.detect_members_ms
+            .map_or("not within 120 s".into(), |m| format!(
+                "{:.1} s",
+                m as f64 / 1000.0
+            )),
+        a.view
     );
     println!("false deaths        {}", g.false_deaths);
     println!("per member          {per_member_pps:.2} packets/s, {per_member_bps:.0} bytes/s (whole run, join included)");
