@@ -117,7 +117,12 @@ pub async fn handle(ctx: &ShardCtx, rt: &AgentRuntime, req: &ApiRequest) -> Repl
     };
     if let Some(relay) = req.query.get("relay-factor").filter(|v| !v.is_empty()) {
         match relay.parse::<i64>() {
-            Err(e) => return Reply::text(400, format!("Error parsing relay factor: {e}")),
+            Err(_) => return Reply::text(
+                400,
+                format!(
+                    "Error parsing relay factor: strconv.Atoi: parsing {relay:?}: invalid syntax"
+                ),
+            ),
             Ok(n) if !(0..=5).contains(&n) => {
                 return Reply::text(
                     400,
