@@ -117,12 +117,10 @@ pub async fn handle(ctx: &ShardCtx, rt: &AgentRuntime, req: &ApiRequest) -> Repl
     };
     if let Some(relay) = req.query.get("relay-factor").filter(|v| !v.is_empty()) {
         match relay.parse::<i64>() {
-            Err(_) => return Reply::text(
-                400,
-                format!(
-                    "Error parsing relay factor: strconv.Atoi: parsing {relay:?}: invalid syntax"
-                ),
-            ),
+            Err(_) => {
+                let why = format!("strconv.Atoi: parsing {relay:?}: invalid syntax");
+                return Reply::text(400, format!("Error parsing relay factor: {why}"));
+            }
             Ok(n) if !(0..=5).contains(&n) => {
                 return Reply::text(
                     400,
