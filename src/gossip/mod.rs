@@ -4,6 +4,7 @@
 
 pub mod crypto;
 pub mod keyring_query;
+pub mod member_table;
 pub mod sim;
 pub mod swim;
 pub mod wire;

@@ -117,15 +117,18 @@ impl SimNet {
         }
     }
 
-    /// `n` members that already know each other (`Swim::assume_alive`): no join flood, so
-    /// tens of thousands of member records per member stay affordable.
+    /// `n` members that already know each other, on one shared view
+    /// (`Swim::start_on_shared_view`): no join flood, and only what differs from the shared
+    /// view is held per member, so tens of thousands of members fit.
     pub fn new_converged(n: usize, cfg: SwimConfig, faults: Faults, seed: u64) -> SimNet {
         let mut net = SimNet::new(n, cfg, faults, seed);
         let names: Vec<String> = (0..n).map(|i| format!("node-{i}")).collect();
         let tags = vec![("role".to_string(), "node".to_string())];
-        for i in 0..n {
-            let others = (0..n).map(|j| (names[j].as_str(), net.addr_of[j], tags.as_slice()));
-            net.members[i].assume_alive(others, 0);
+        let shared = std::sync::Arc::new(super::member_table::SharedView::new(
+            (0..n).map(|j| (names[j].as_str(), net.addr_of[j], tags.as_slice())),
+        ));
+        for m in &mut net.members {
+            m.start_on_shared_view(shared.clone());
         }
         net
     }

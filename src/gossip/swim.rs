@@ -19,11 +19,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
+use super::member_table::{MemberTable, ProbeOrder, SharedView};
 use super::wire::{self, MemberState, Msg, PushPull, PushState};
 use crate::config::{GOSSIP_BROADCAST_QUEUE_MAX, GOSSIP_PACKET_BYTES_MAX};
 
@@ -32,8 +34,8 @@ use crate::config::{GOSSIP_BROADCAST_QUEUE_MAX, GOSSIP_PACKET_BYTES_MAX};
 // foldhash with its fixed seed: deterministic (the simulator replays a seed exactly) and
 // several times faster than SipHash on short member names. Fixed-key SipHash gave no
 // flooding resistance either; gossip from outside the pool is refused by the keyring.
-type DetMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
-type DetSet<K> = HashSet<K, foldhash::fast::FixedState>;
+pub(super) type DetMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+pub(super) type DetSet<K> = HashSet<K, foldhash::fast::FixedState>;
 
 /// Timing and fan-out; `lan()` and `wan()` are memberlist's profiles.
 #[derive(Clone, Debug)]
@@ -112,10 +114,6 @@ pub struct Member {
     pub tags: Vec<(String, String)>,
     /// When `state` last changed (caller's clock, ms).
     pub state_change_ms: u64,
-    /// Smoothed round-trip time of our direct probes to it (µs, TCP's SRTT weights); `None`
-    /// until a direct probe was answered. Orders `catalog/datacenters` in place of Consul's
-    /// network coordinates.
-    pub rtt_us: Option<u32>,
 }
 
 /// A change the shell reacts to (catalog reconciliation, Raft peers, logs).
@@ -380,8 +378,8 @@ pub struct Swim {
     cfg: SwimConfig,
     me: String,
     leaving: bool,
-    members: DetMap<String, Member>,
-    probe_order: Vec<String>,
+    members: MemberTable,
+    probe_order: ProbeOrder,
     probe_pos: usize,
     seq: u32,
     probe: Option<Probe>,
@@ -402,6 +400,10 @@ pub struct Swim {
     /// Partial-view members only: members offered to the full view so far (`admit_to_partial_view`).
     view_offers: u64,
     events_seen: SeenFifo<String>,
+    /// Smoothed round-trip time of our direct probes to each member (µs, TCP's SRTT weights).
+    /// Orders `catalog/datacenters` in place of Consul's network coordinates. Kept beside the
+    /// member table, not in it: every probe updates it, which would copy shared records.
+    rtts: DetMap<String, u32>,
     pub stats: SwimStats,
 }
 
@@ -444,9 +446,8 @@ impl Swim {
             state: MemberState::Alive,
             tags,
             state_change_ms: now,
-            rtt_us: None,
         };
-        Swim {
+        let mut swim = Swim {
             next_probe: now + stagger,
             next_gossip: now + stagger % cfg.gossip_interval_ms.max(1),
             next_push_pull: now + cfg.push_pull_interval_ms,
@@ -456,11 +457,12 @@ impl Swim {
             relay_ledger: None,
             view_offers: 0,
             events_seen: SeenFifo::default(),
+            rtts: DetMap::default(),
             cfg,
             me: name.to_string(),
             leaving: false,
-            members: DetMap::from_iter([(name.to_string(), me)]),
-            probe_order: Vec::new(),
+            members: MemberTable::default(),
+            probe_order: ProbeOrder::default(),
             probe_pos: 0,
             seq: rng.gen(),
             probe: None,
@@ -470,7 +472,9 @@ impl Swim {
             awareness: 0,
             rng,
             stats: SwimStats::default(),
-        }
+        };
+        swim.members.insert(name.to_string(), me);
+        swim
     }
 
     pub fn name(&self) -> &str {
@@ -490,6 +494,11 @@ impl Swim {
         self.members.get(name)
     }
 
+    /// The smoothed RTT of our direct probes to `name` (µs), once one was answered.
+    pub fn rtt_us(&self, name: &str) -> Option<u32> {
+        self.rtts.get(name).copied()
+    }
+
     /// Lifeguard's local health multiplier (0 = healthy); `info` reports it as `health_score`.
     pub fn health_score(&self) -> u32 {
         self.awareness
@@ -498,10 +507,7 @@ impl Swim {
     /// Members this one believes alive (suspects included), itself too; also how many
     /// answers a query expects (memberlist's `NumMembers`).
     pub fn alive_count(&self) -> usize {
-        self.members
-            .values()
-            .filter(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect))
-            .count()
+        self.members.alive_count()
     }
 
     fn retransmit_limit(&self) -> u32 {
@@ -514,34 +520,19 @@ impl Swim {
         self.seq
     }
 
-    /// Simulator support: starts with `others` already known alive (incarnation 1), as after
-    /// a completed join, but without the join's broadcasts. The join flood is O(n²)
-    /// messages and state, which is what keeps a joining simulation of thousands of members
-    /// out of reach; failure detection, loss and pauses are measured from a converged start.
-    pub fn assume_alive<'a>(
-        &mut self,
-        others: impl Iterator<Item = (&'a str, SocketAddr, &'a [(String, String)])>,
-        now: u64,
-    ) {
-        for (name, addr, tags) in others {
-            if name == self.me || self.members.contains_key(name) {
-                continue;
-            }
-            let m = Member {
-                name: name.to_string(),
-                addr,
-                incarnation: 1,
-                state: MemberState::Alive,
-                tags: tags.to_vec(),
-                state_change_ms: now,
-                rtt_us: None,
-            };
-            self.members.insert(name.to_string(), m);
-            let at = self.rng.gen_range(0..=self.probe_order.len());
-            self.probe_order.push(name.to_string());
-            let last = self.probe_order.len() - 1;
-            self.probe_order.swap(at, last);
-        }
+    /// Simulator support: starts from a membership shared with other simulated members
+    /// (everyone alive at incarnation 1, as after a completed join, without the join's
+    /// broadcasts), keeping only what differs from it (`member_table`). The join flood is
+    /// O(n²) messages and full views O(n²) records: this is what lets the simulator run tens of
+    /// thousands of members. `shared` must list this member.
+    pub fn start_on_shared_view(&mut self, shared: Arc<SharedView>) {
+        self.members = MemberTable::on_shared(shared.clone());
+        assert!(
+            self.members.contains_key(&self.me),
+            "the shared view lists us"
+        );
+        self.probe_order = ProbeOrder::on_shared(shared, &mut self.rng);
+        self.probe_pos = 0;
     }
 
     /// Starts a join: a push-pull with each address (the shell reports failures).
@@ -618,7 +609,7 @@ impl Swim {
         let probing = self.probe.as_ref().map(|p| p.target.as_str());
         let evictable: Vec<usize> = (0..self.probe_order.len())
             .filter(|&i| {
-                let m = &self.members[&self.probe_order[i]];
+                let m = &self.members[self.probe_order.get(i)];
                 !m.tags.iter().any(|(k, v)| k == "role" && v == "consul")
                     && !self.suspicions.contains_key(&m.name)
                     && probing != Some(m.name.as_str())
@@ -627,8 +618,9 @@ impl Swim {
         let Some(&at) = evictable.choose(&mut self.rng) else {
             return false;
         };
-        let name = self.probe_order.remove(at);
+        let name = self.probe_order.remove_at(at);
         self.members.remove(&name);
+        self.rtts.remove(&name);
         if self.probe_pos > at {
             self.probe_pos -= 1;
         }
@@ -638,7 +630,8 @@ impl Swim {
     fn forget(&mut self, name: &str, out: &mut Vec<Output>) {
         if self.members.remove(name).is_some() {
             self.suspicions.remove(name);
-            self.probe_order.retain(|n| n != name);
+            self.rtts.remove(name);
+            self.probe_order.forget(name);
             out.push(Output::Event(MemberEvent::Reaped(name.to_string())));
         }
     }
@@ -759,15 +752,13 @@ impl Swim {
                 } else if self.probe.as_ref().is_some_and(|p| p.seq == seq) {
                     let p = self.probe.take().unwrap();
                     self.awareness = self.awareness.saturating_sub(1);
-                    if let Some(m) = self.members.get_mut(&p.target).filter(|m| m.addr == from) {
+                    if self.members.get(&p.target).is_some_and(|m| m.addr == from) {
                         // Only a direct ack measures the path to the member.
                         // The clock is in ms: on loopback the samples are 0.
                         let sample = now.saturating_sub(p.sent).saturating_mul(1000);
                         let sample = sample.min(u32::MAX as u64) as u32;
-                        m.rtt_us = Some(match m.rtt_us {
-                            Some(srtt) => ((srtt as u64 * 7 + sample as u64) / 8) as u32,
-                            None => sample,
-                        });
+                        let srtt = self.rtts.entry(p.target).or_insert(sample);
+                        *srtt = ((*srtt as u64 * 7 + sample as u64) / 8) as u32;
                     }
                 }
             }
@@ -904,7 +895,15 @@ impl Swim {
         if view_full && !self.members.contains_key(name) && self.admit_to_partial_view() {
             view_full = false;
         }
-        match self.members.get_mut(name) {
+        // Looked up before written: a write copies a shared record (`member_table`), and most
+        // alive messages are about a member we already hold at that incarnation.
+        let known = self.members.get(name).map(|m| m.incarnation);
+        if known.is_some_and(|inc| *incarnation <= inc) {
+            // A restarted member comes back with a low incarnation; it learns its old one
+            // from our suspicion or a push-pull and refutes above it.
+            return;
+        }
+        match known.and_then(|_| self.members.get_mut(name)) {
             None if view_full => {
                 // Partial view full (loadgen's simulated members): relay, do not remember.
                 // A bounded "seen" FIFO keeps a relayed message from circulating forever.
@@ -929,25 +928,16 @@ impl Swim {
                         state: MemberState::Alive,
                         tags: tags.clone(),
                         state_change_ms: now,
-                        rtt_us: None,
                     },
                 );
                 // A random position, so that new members are not all probed last: appended,
                 // then swapped with a random member, as memberlist does (O(1); an insert in
                 // the middle is O(n), O(n^2) per member while thousands join).
-                let at = self.rng.gen_range(0..=self.probe_order.len());
-                self.probe_order.push(name.clone());
-                let last = self.probe_order.len() - 1;
-                self.probe_order.swap(at, last);
+                self.probe_order.add(name.clone(), &mut self.rng);
                 out.push(Output::Event(MemberEvent::Joined(name.clone())));
             }
             Some(m) => {
                 let was_down = matches!(m.state, MemberState::Dead | MemberState::Left);
-                // A restarted member comes back with a low incarnation; it learns its old one
-                // from our suspicion or a push-pull and refutes above it.
-                if *incarnation <= m.incarnation {
-                    return;
-                }
                 let changed = m.addr != *addr || m.tags != *tags;
                 m.incarnation = *incarnation;
                 m.addr = *addr;
@@ -1231,8 +1221,11 @@ impl Swim {
                 self.probe_pos = 0;
                 self.probe_order.shuffle(&mut self.rng);
             }
-            let name = self.probe_order[self.probe_pos].clone();
+            let name = self.probe_order.get(self.probe_pos).to_string();
             self.probe_pos += 1;
+            if name == self.me {
+                continue; // a shared view's order lists us too
+            }
             if let Some(m) = self.members.get(&name) {
                 if matches!(m.state, MemberState::Alive | MemberState::Suspect) {
                     return Some(name);
@@ -1380,8 +1373,8 @@ impl Swim {
             if out.len() == k {
                 break;
             }
-            if let Some(m) = self.members.get(&self.probe_order[i]) {
-                if keep(m) {
+            if let Some(m) = self.members.get(self.probe_order.get(i)) {
+                if m.name != self.me && keep(m) {
                     out.push(m.addr);
                 }
             }
@@ -1425,7 +1418,7 @@ impl Swim {
         let (failed, left) = (self.cfg.reap_failed_ms, self.cfg.reap_left_ms);
         let due: Vec<String> = self
             .members
-            .values()
+            .changed()
             .filter(|m| m.name != self.me)
             .filter(|m| match m.state {
                 MemberState::Dead => now.saturating_sub(m.state_change_ms) >= failed,

@@ -374,14 +374,7 @@ fn direct_probes_measure_each_members_round_trip_time() {
     net.link_delay_ms[1] = 40;
     net.link_delay_ms[2] = 10;
     net.run_for(60_000);
-    let rtt_ms = |of: &str| {
-        net.members[0]
-            .member(of)
-            .unwrap()
-            .rtt_us
-            .expect("probed by now") as f64
-            / 1000.0
-    };
+    let rtt_ms = |of: &str| net.members[0].rtt_us(of).expect("probed by now") as f64 / 1000.0;
     // Each way: the link's extra delay plus the simulator's 1–5 ms, delivered on its 10 ms
     // ticks; the estimate is smoothed.
     let (far, near, local) = (rtt_ms("node-1"), rtt_ms("node-2"), rtt_ms("node-3"));

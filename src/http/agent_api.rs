@@ -146,7 +146,6 @@ pub fn member(config: &AgentConfig) -> serde_json::Value {
         state: crate::gossip::MemberState::Alive,
         tags: crate::shard::gossip_runtime::local_tags(config),
         state_change_ms: 0,
-        rtt_us: None,
     })
 }
 

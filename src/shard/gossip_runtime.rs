@@ -634,7 +634,7 @@ impl GossipRuntime {
                         .and_then(|e| e.parse().ok())
                         .unwrap_or(0),
                     alive: matches!(m.state, MemberState::Alive | MemberState::Suspect),
-                    rtt_us: m.rtt_us,
+                    rtt_us: swim.rtt_us(&m.name),
                 })
             })
             .collect();
