@@ -36,15 +36,18 @@ pub fn run(a: &SimArgs) {
         (net, converge_ms)
     };
 
-    // Quiet traffic: once the join broadcasts have died down (two simulated minutes), packets
-    // and bytes per member per second over 30 simulated seconds.
-    net.run_for(120_000);
+    // Quiet traffic: once the join broadcasts have died down (two simulated minutes; a
+    // converged start has none), packets and bytes per member per second over 30 simulated
+    // seconds.
+    progress(a, &net, wall, "quiet traffic");
+    net.run_for(if a.converged_start { 10_000 } else { 120_000 });
     let (p0, b0) = (net.datagrams_sent, net.bytes_sent);
     net.run_for(30_000);
     let pps = (net.datagrams_sent - p0) as f64 / n as f64 / 30.0;
     let bps = (net.bytes_sent - b0) as f64 / n as f64 / 30.0;
 
     // A failure: stop one member; time until 99.9 % of the others see it dead.
+    progress(a, &net, wall, "failure detection");
     let victim = n / 2;
     net.stop(victim);
     let need = ((n - 1) as f64 * 0.999).ceil() as usize;
@@ -53,6 +56,7 @@ pub fn run(a: &SimArgs) {
     });
 
     // False deaths at the given loss over two simulated minutes.
+    progress(a, &net, wall, "loss");
     net.faults.loss = a.loss;
     let since = net.now;
     net.run_for(120_000);
@@ -62,6 +66,7 @@ pub fn run(a: &SimArgs) {
     // at once; none of them, and no one else, may be declared dead.
     net.faults.loss = 0.0;
     let since = net.now;
+    progress(a, &net, wall, "paused members");
     for k in 0..a.paused {
         let i = (k * n / a.paused.max(1) + 1) % n;
         if i != victim {
@@ -111,6 +116,16 @@ pub fn run(a: &SimArgs) {
             wall.elapsed().as_secs_f64()
         );
     }
+}
+
+/// A line on stderr as each phase starts (a 50,000-member run takes a while).
+fn progress(a: &SimArgs, net: &SimNet, wall: std::time::Instant, phase: &str) {
+    eprintln!(
+        "[{:>7.1} s wall] {} members, simulated {:.0} s: {phase}",
+        wall.elapsed().as_secs_f64(),
+        a.members,
+        net.now as f64 / 1000.0
+    );
 }
 
 fn run_until(
