@@ -128,7 +128,7 @@ impl SimNet {
             (0..n).map(|j| (names[j].as_str(), net.addr_of[j], tags.as_slice())),
         ));
         for m in &mut net.members {
-            m.start_on_shared_view(shared.clone());
+            m.start_on_shared_view(shared.clone(), 0);
         }
         net
     }

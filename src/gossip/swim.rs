@@ -450,7 +450,9 @@ impl Swim {
         let mut swim = Swim {
             next_probe: now + stagger,
             next_gossip: now + stagger % cfg.gossip_interval_ms.max(1),
-            next_push_pull: now + cfg.push_pull_interval_ms,
+            // Staggered as memberlist does, so that members started together do not all
+            // exchange state at once.
+            next_push_pull: now + rng.gen_range(1..=cfg.push_pull_interval_ms.max(1)),
             next_reap: now + REAP_SCAN_MS,
             next_reconnect: now + RECONNECT_INTERVAL_MS,
             relay_seen: SeenFifo::default(),
@@ -525,7 +527,7 @@ impl Swim {
     /// broadcasts), keeping only what differs from it (`member_table`). The join flood is
     /// O(n²) messages and full views O(n²) records: this is what lets the simulator run tens of
     /// thousands of members. `shared` must list this member.
-    pub fn start_on_shared_view(&mut self, shared: Arc<SharedView>) {
+    pub fn start_on_shared_view(&mut self, shared: Arc<SharedView>, now: u64) {
         self.members = MemberTable::on_shared(shared.clone());
         assert!(
             self.members.contains_key(&self.me),
@@ -533,6 +535,10 @@ impl Swim {
         );
         self.probe_order = ProbeOrder::on_shared(shared, &mut self.rng);
         self.probe_pos = 0;
+        // The first push-pull, staggered over the interval for this pool size: at 50,000
+        // members every exchange carries 50,000 states.
+        let interval = push_pull_interval(self.cfg.push_pull_interval_ms, self.members.len());
+        self.next_push_pull = now + self.rng.gen_range(1..=interval.max(1));
     }
 
     /// Starts a join: a push-pull with each address (the shell reports failures).
