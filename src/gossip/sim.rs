@@ -69,6 +69,9 @@ pub struct SimNet {
     pub bytes_sent: u64,
     /// Extra one-way delay on every datagram to or from member `i` (a far-away member).
     pub link_delay_ms: Vec<u64>,
+    /// Push-pulls carry full states even on a shared view (the reference the shortcut
+    /// `Swim::push_pull_state_for` is tested against).
+    pub full_push_pull: bool,
 }
 
 /// The simulated address of member `i`.
@@ -114,6 +117,7 @@ impl SimNet {
             datagrams_sent: 0,
             bytes_sent: 0,
             link_delay_ms: vec![0; n],
+            full_push_pull: false,
         }
     }
 
@@ -229,8 +233,14 @@ impl SimNet {
                     if !self.up(to) || !self.reachable(from, to) {
                         continue;
                     }
-                    let ours = self.members[from].push_pull_state(join);
-                    let theirs = self.members[to].push_pull_state(join);
+                    let (a, b) = (&self.members[from], &self.members[to]);
+                    let (ours, theirs) = match self.full_push_pull {
+                        true => (a.push_pull_state(join), b.push_pull_state(join)),
+                        false => (
+                            a.push_pull_state_for(join, b),
+                            b.push_pull_state_for(join, a),
+                        ),
+                    };
                     let mut out_to = Vec::new();
                     self.members[to].on_push_pull(self.now, ours, &mut out_to);
                     let mut out_from = Vec::new();

@@ -646,16 +646,21 @@ impl Swim {
     pub fn push_pull_state(&self, join: bool) -> PushPull {
         PushPull {
             join,
+            states: self.members.values().map(push_state).collect(),
+        }
+    }
+
+    /// Simulator support: what `push_pull_state` would carry that could change `peer` when
+    /// merged (`MemberTable::merge_relevant`): the same outcome for a fraction of the work
+    /// when both sit on one shared view.
+    pub fn push_pull_state_for(&self, join: bool, peer: &Swim) -> PushPull {
+        PushPull {
+            join,
             states: self
                 .members
-                .values()
-                .map(|m| PushState {
-                    name: m.name.clone(),
-                    addr: m.addr,
-                    incarnation: m.incarnation,
-                    state: m.state,
-                    tags: m.tags.clone(),
-                })
+                .merge_relevant(&peer.members)
+                .into_iter()
+                .map(push_state)
                 .collect(),
         }
     }
@@ -1436,6 +1441,16 @@ impl Swim {
         for name in due {
             self.forget(&name, out);
         }
+    }
+}
+
+fn push_state(m: &Member) -> PushState {
+    PushState {
+        name: m.name.clone(),
+        addr: m.addr,
+        incarnation: m.incarnation,
+        state: m.state,
+        tags: m.tags.clone(),
     }
 }
 

@@ -565,3 +565,39 @@ fn a_converged_start_detects_a_failure_and_survives_pauses() {
     assert!(took.is_some(), "every running member sees node-50 dead");
     assert_eq!(net.false_deaths(0), 0);
 }
+
+#[test]
+fn shared_view_push_pulls_carry_only_what_changes_the_peer_with_the_same_outcome() {
+    // The same seed with full states and with `push_pull_state_for`: identical histories,
+    // through loss, a pause long enough to be declared dead, a forced removal and a crash.
+    let run = |full: bool| {
+        let mut net = SimNet::new_converged(40, SwimConfig::lan(), Faults::default(), 33);
+        net.full_push_pull = full;
+        net.faults.loss = 0.05;
+        net.run_for(60_000);
+        net.pause(5, 40_000);
+        net.run_for(90_000);
+        net.stop(9);
+        let mut out = Vec::new();
+        net.members[3].force_leave("node-12", true, net.now, &mut out);
+        net.run_for(120_000);
+        let views: Vec<Vec<(String, u32, MemberState)>> = net
+            .members
+            .iter()
+            .map(|m| {
+                let mut v: Vec<_> = m
+                    .members()
+                    .map(|x| (x.name.clone(), x.incarnation, x.state))
+                    .collect();
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                v
+            })
+            .collect();
+        (net.events.clone(), views)
+    };
+    let (full_events, full_views) = run(true);
+    let (events, views) = run(false);
+    assert!(full_events.len() > 40, "the scenario did something");
+    assert_eq!(events, full_events);
+    assert_eq!(views, full_views);
+}
