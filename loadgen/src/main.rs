@@ -232,6 +232,7 @@ fn main() {
             json: false,
             converged_start: false,
             paused: 10,
+            loss_seconds: 120,
         };
         let mut i = 1;
         while i < argv.len() {
@@ -249,6 +250,7 @@ fn main() {
                     continue;
                 }
                 "paused" => a.paused = value.parse().expect("--paused K"),
+                "loss-seconds" => a.loss_seconds = value.parse().expect("--loss-seconds N"),
                 "members" => a.members = value.parse().expect("--members N"),
                 "loss" => a.loss = value.parse().expect("--loss 0.05"),
                 "seed" => a.seed = value.parse().expect("--seed N"),

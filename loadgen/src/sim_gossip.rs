@@ -16,6 +16,9 @@ pub struct SimArgs {
     pub converged_start: bool,
     /// Members paused at once for `PAUSE_MS` in the last phase (a GC pause, a stopped VM).
     pub paused: usize,
+    /// Simulated seconds of the loss phase (120 by default; at 50,000 members every second
+    /// at 5 % loss starts ~30 suspicions, each flooded to everyone).
+    pub loss_seconds: u64,
 }
 
 /// Shorter than the smallest suspicion timeout (4 × log10(n) × 1 s ≥ 8 s from 100 members):
@@ -59,7 +62,10 @@ pub fn run(a: &SimArgs) {
     progress(a, &net, wall, "loss");
     net.faults.loss = a.loss;
     let since = net.now;
-    net.run_for(120_000);
+    for chunk in 0..a.loss_seconds.div_ceil(10) {
+        net.run_for(10_000.min(a.loss_seconds * 1000 - chunk * 10_000));
+        progress(a, &net, wall, "loss");
+    }
     let false_deaths = net.false_deaths(since);
 
     // Paused members (no loss): `paused` members, spread over the ids, stop for `PAUSE_MS`
@@ -88,7 +94,7 @@ pub fn run(a: &SimArgs) {
                 "members": n, "seed": a.seed, "loss": a.loss,
                 "start": if a.converged_start { "converged" } else { "join" },
                 "converge_ms": converge_ms, "detect_99_9_ms": detect_ms,
-                "false_deaths": false_deaths,
+                "false_deaths": false_deaths, "loss_seconds": a.loss_seconds,
                 "paused": a.paused, "pause_ms": PAUSE_MS, "pause_false_deaths": pause_false_deaths,
                 "packets_per_member_s": pps, "bytes_per_member_s": bps,
                 "wall_s": wall.elapsed().as_secs_f64(),
@@ -102,8 +108,9 @@ pub fn run(a: &SimArgs) {
         }
         println!("failure seen by 99.9%        {}", fmt(detect_ms));
         println!(
-            "false deaths ({:.0}% loss, 120 s) {false_deaths}",
-            a.loss * 100.0
+            "false deaths ({:.0}% loss, {} s) {false_deaths}",
+            a.loss * 100.0,
+            a.loss_seconds
         );
         println!(
             "false deaths ({} paused {} s)  {pause_false_deaths}",
