@@ -58,7 +58,7 @@ pub fn run(a: &SimArgs) {
         s.seen_as(victim, MemberState::Dead) >= need
     });
 
-    // False deaths at the given loss over two simulated minutes.
+    // False deaths at the given loss over `loss_seconds` simulated seconds.
     progress(a, &net, wall, "loss");
     net.faults.loss = a.loss;
     let since = net.now;
