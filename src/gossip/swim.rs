@@ -824,21 +824,25 @@ impl Swim {
 
     fn on_query(&mut self, q: wire::Query, out: &mut Vec<Output>) {
         // Like a user event: acted on and re-broadcast once per id.
-        if !self
-            .events_seen
-            .insert(format!("query:{}", q.id), EVENTS_SEEN_MAX)
-        {
-            return;
+        let key = format!("query:{}", q.id);
+        if self.flood_once(key.clone(), key, Msg::Query(q.clone())) {
+            out.push(Output::Query(q));
         }
-        let about = format!("query:{}", q.id);
-        let msg = Msg::Query(q.clone());
+    }
+
+    /// Queues `msg` for broadcast unless `seen_key` was flooded already (a bounded FIFO
+    /// remembers the keys); true when it is new here, to be acted on once.
+    fn flood_once(&mut self, seen_key: String, about: String, msg: Msg) -> bool {
+        if !self.events_seen.insert(seen_key, EVENTS_SEEN_MAX) {
+            return false;
+        }
         if self
             .broadcasts
             .push(about, msg_bytes(&msg), true, self.cfg.broadcast_queue_max)
         {
             self.stats.broadcasts_dropped += 1;
         }
-        out.push(Output::Query(q));
+        true
     }
 
     /// Fires a user event from this member: delivered here and flooded to everyone.
@@ -847,19 +851,11 @@ impl Swim {
     }
 
     fn on_user_event(&mut self, ev: wire::UserEvent, out: &mut Vec<Output>) {
-        // Each event is delivered and re-broadcast once; a bounded FIFO remembers ids.
-        if !self.events_seen.insert(ev.id.clone(), EVENTS_SEEN_MAX) {
-            return;
-        }
+        // Each event is delivered and re-broadcast once.
         let about = format!("event:{}", ev.id);
-        let msg = Msg::UserEvent(ev.clone());
-        if self
-            .broadcasts
-            .push(about, msg_bytes(&msg), true, self.cfg.broadcast_queue_max)
-        {
-            self.stats.broadcasts_dropped += 1;
+        if self.flood_once(ev.id.clone(), about, Msg::UserEvent(ev.clone())) {
+            out.push(Output::UserEvent(ev));
         }
-        out.push(Output::UserEvent(ev));
     }
 
     fn alive_msg_of(&self, name: &str) -> Msg {
