@@ -69,7 +69,7 @@ pub enum RaftInput {
 }
 
 /// A server as gossip announces it (role `consul` in our datacenter).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ServerInfo {
     pub name: String,
     /// The node ID (UUID); its first 64 bits are the Raft id.
@@ -82,6 +82,9 @@ pub struct ServerInfo {
     pub alive: bool,
     /// Smoothed gossip probe round-trip time to it, in µs (WAN pool; `None` until measured).
     pub rtt_us: Option<u32>,
+    /// Its network coordinate in this pool, as its last direct ack carried it (ours for
+    /// ourselves); WAN ones answer `/v1/coordinate/datacenters`.
+    pub coord: Option<crate::gossip::vivaldi::Coordinate>,
 }
 
 /// Datacenters nearest first, as Consul's `catalog/datacenters` orders them. Consul estimates
@@ -390,6 +393,7 @@ mod tests {
             expect: 0,
             alive,
             rtt_us,
+            coord: None,
         }
     }
 

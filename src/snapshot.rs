@@ -8,11 +8,12 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
-use crate::catalog::{CheckDef, NodeDef, ServiceDef};
+use crate::catalog::{CheckDef, CoordinateUpdate, NodeDef, ServiceDef};
 
 const MAGIC: &[u8; 8] = b"TRIBSNAP";
 /// The snapshot format version (`inspect` prints it as `Version`).
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// 2 added coordinates; files of version 1 are still read.
+pub const SNAPSHOT_VERSION: u32 = 2;
 const HEADER_BYTES: usize = 8 + 4 + 8 + 8 + 8 + 8;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -57,6 +58,18 @@ pub struct StateSnapshot {
     pub nodes: Vec<SnapNode>,
     pub services: Vec<SnapService>,
     pub checks: Vec<SnapCheck>,
+    /// Nodes' network coordinates, each with its modify index (format version 2).
+    pub coordinates: Vec<(CoordinateUpdate, u64)>,
+}
+
+/// Format version 1: before coordinates. Read, never written.
+#[derive(Archive, Serialize, Deserialize)]
+struct StateSnapshotV1 {
+    kv: Vec<SnapKv>,
+    tombstones: Vec<(String, u64)>,
+    nodes: Vec<SnapNode>,
+    services: Vec<SnapService>,
+    checks: Vec<SnapCheck>,
 }
 
 impl StateSnapshot {
@@ -67,6 +80,7 @@ impl StateSnapshot {
         self.nodes.extend(other.nodes);
         self.services.extend(other.services);
         self.checks.extend(other.checks);
+        self.coordinates.extend(other.coordinates);
     }
 
     /// Sorted, so the same state always gives the same bytes.
@@ -78,6 +92,8 @@ impl StateSnapshot {
             .sort_by(|a, b| (&a.node, &a.def.id).cmp(&(&b.node, &b.def.id)));
         self.checks
             .sort_by(|a, b| (&a.node, &a.def.id).cmp(&(&b.node, &b.def.id)));
+        self.coordinates
+            .sort_by(|a, b| (&a.0.node, &a.0.segment).cmp(&(&b.0.node, &b.0.segment)));
     }
 
     pub fn encode_body(&self) -> Vec<u8> {
@@ -86,12 +102,31 @@ impl StateSnapshot {
             .into_vec()
     }
 
-    /// Validates before use: the bytes may come from anywhere.
+    /// Validates before use: the bytes may come from anywhere. A body of format version 1
+    /// (a `Restore` entry an older binary wrote to the log, or a version-1 file's body) is
+    /// read as such when it is not a valid current one.
     pub fn decode_body(bytes: &[u8]) -> Result<StateSnapshot, String> {
+        Self::decode_body_of_version(bytes, SNAPSHOT_VERSION)
+            .or_else(|e| Self::decode_body_of_version(bytes, 1).map_err(|_| e))
+    }
+
+    fn decode_body_of_version(bytes: &[u8], version: u32) -> Result<StateSnapshot, String> {
         let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
         aligned.extend_from_slice(bytes);
-        rkyv::from_bytes::<StateSnapshot, rkyv::rancor::Error>(&aligned)
-            .map_err(|e| format!("snapshot body is invalid: {e}"))
+        let invalid = |e: rkyv::rancor::Error| format!("snapshot body is invalid: {e}");
+        if version == 1 {
+            let v1 = rkyv::from_bytes::<StateSnapshotV1, rkyv::rancor::Error>(&aligned)
+                .map_err(invalid)?;
+            return Ok(StateSnapshot {
+                kv: v1.kv,
+                tombstones: v1.tombstones,
+                nodes: v1.nodes,
+                services: v1.services,
+                checks: v1.checks,
+                coordinates: Vec::new(),
+            });
+        }
+        rkyv::from_bytes::<StateSnapshot, rkyv::rancor::Error>(&aligned).map_err(invalid)
     }
 }
 
@@ -135,7 +170,7 @@ pub fn open_file(file: &[u8]) -> Result<(SnapshotMeta, &[u8]), String> {
     }
     let u64_at = |at: usize| u64::from_le_bytes(file[at..at + 8].try_into().unwrap());
     let version = u32::from_le_bytes(file[8..12].try_into().unwrap());
-    if version != SNAPSHOT_VERSION {
+    if version != SNAPSHOT_VERSION && version != 1 {
         return Err(format!("unsupported snapshot version {version}"));
     }
     let body_len = u64_at(36) as usize;
@@ -159,7 +194,8 @@ pub fn open_file(file: &[u8]) -> Result<(SnapshotMeta, &[u8]), String> {
 /// Opens and decodes a whole file.
 pub fn decode_file(file: &[u8]) -> Result<(SnapshotMeta, StateSnapshot), String> {
     let (meta, body) = open_file(file)?;
-    Ok((meta, StateSnapshot::decode_body(body)?))
+    let snap = StateSnapshot::decode_body_of_version(body, meta.version)?;
+    Ok((meta, snap))
 }
 
 #[cfg(test)]
@@ -190,6 +226,10 @@ mod tests {
             }],
             services: Vec::new(),
             checks: Vec::new(),
+            coordinates: vec![(
+                CoordinateUpdate::new("n1", &crate::gossip::vivaldi::Coordinate::default()),
+                6,
+            )],
         }
     }
 
@@ -202,6 +242,37 @@ mod tests {
         assert_eq!(meta.id(), "3-42-1700000000000");
         assert_eq!(meta.size, file.len());
         assert_eq!(snap, sample());
+    }
+
+    #[test]
+    fn a_version_1_file_is_still_read() {
+        let mut old = sample();
+        old.coordinates.clear();
+        let v1 = StateSnapshotV1 {
+            kv: old.kv.clone(),
+            tombstones: old.tombstones.clone(),
+            nodes: old.nodes.clone(),
+            services: old.services.clone(),
+            checks: old.checks.clone(),
+        };
+        let body = rkyv::to_bytes::<rkyv::rancor::Error>(&v1)
+            .unwrap()
+            .into_vec();
+        assert!(
+            StateSnapshot::decode_body_of_version(&body, 2).is_err(),
+            "a version-1 body is not a valid version-2 one"
+        );
+        assert_eq!(StateSnapshot::decode_body(&body).unwrap(), old);
+        let mut file = encode_file(&old, 42, 3, 1);
+        // The same state as a version-1 file: header version 1, the v1 body, a fresh checksum.
+        file.truncate(HEADER_BYTES);
+        file[8..12].copy_from_slice(&1u32.to_le_bytes());
+        file[36..44].copy_from_slice(&(body.len() as u64).to_le_bytes());
+        file.extend_from_slice(&body);
+        let crc = crc32c::crc32c(&file);
+        file.extend_from_slice(&crc.to_le_bytes());
+        let (meta, snap) = decode_file(&file).unwrap();
+        assert_eq!((meta.version, snap), (1, old));
     }
 
     proptest! {

@@ -2,6 +2,8 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
+use crate::gossip::vivaldi::Coordinate;
+
 /// A node as registered.
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct NodeDef {
@@ -64,6 +66,47 @@ pub enum CatalogCommand {
         service_id: Option<String>,
         check_id: Option<String>,
     },
+    /// Agents' network coordinates (Consul's `Coordinate.Update`, batched as its servers do).
+    /// Updates for nodes the catalog does not hold are dropped when applied.
+    CoordinateBatch(Vec<CoordinateUpdate>),
+}
+
+/// One node's network coordinate as written to the log: the `f64`s as bits, so that
+/// commands stay `Eq` and a NaN can never be told apart from itself.
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CoordinateUpdate {
+    pub node: String,
+    /// Network segment (always "" outside Consul Enterprise).
+    pub segment: String,
+    /// The vector, then error, adjustment and height (`f64::to_bits`).
+    pub bits: [u64; 11],
+}
+
+impl CoordinateUpdate {
+    pub fn new(node: &str, c: &Coordinate) -> CoordinateUpdate {
+        let mut bits = [0u64; 11];
+        for (b, f) in bits
+            .iter_mut()
+            .zip(c.vec.iter().chain([&c.error, &c.adjustment, &c.height]))
+        {
+            *b = f.to_bits();
+        }
+        CoordinateUpdate {
+            node: node.to_string(),
+            segment: String::new(),
+            bits,
+        }
+    }
+
+    pub fn coordinate(&self) -> Coordinate {
+        let f = |i: usize| f64::from_bits(self.bits[i]);
+        Coordinate {
+            vec: std::array::from_fn(f),
+            error: f(8),
+            adjustment: f(9),
+            height: f(10),
+        }
+    }
 }
 
 /// What the catalog holds for one node: a client agent's anti-entropy reads it from a server

@@ -9,8 +9,10 @@
 pub mod command;
 pub mod state;
 
-pub use command::{CatalogCommand, CheckDef, NodeDef, NodeView, RegisterRequest, ServiceDef};
-pub use state::{CatalogShard, Check, Node, Pickable, Service, ServiceInstance};
+pub use command::{
+    CatalogCommand, CheckDef, CoordinateUpdate, NodeDef, NodeView, RegisterRequest, ServiceDef,
+};
+pub use state::{CatalogShard, Check, Node, NodeCoordinate, Pickable, Service, ServiceInstance};
 
 /// Health status of a check.
 pub const PASSING: &str = "passing";

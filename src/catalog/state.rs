@@ -34,6 +34,16 @@ pub struct Check {
     pub modify_index: u64,
 }
 
+/// A node's network coordinate as stored (`/v1/coordinate/nodes`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeCoordinate {
+    /// The node's name as registered.
+    pub node: String,
+    pub segment: String,
+    pub coord: crate::gossip::vivaldi::Coordinate,
+    pub modify_index: u64,
+}
+
 /// One `/v1/health/service` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceInstance {
@@ -88,6 +98,10 @@ pub struct CatalogShard {
     node_checks_index: u64,
     services_index: u64,
     service_checks_index: u64,
+    /// Network coordinates by lower-cased node name (replicated like nodes; one segment).
+    coordinates: BTreeMap<NodeKey, NodeCoordinate>,
+    /// The coordinates table's own index: coordinate updates wake coordinate watchers only.
+    coordinates_index: u64,
     applied: u64,
 }
 
@@ -109,6 +123,8 @@ impl CatalogShard {
             node_checks_index: 0,
             services_index: 0,
             service_checks_index: 0,
+            coordinates: BTreeMap::new(),
+            coordinates_index: 0,
             applied: 0,
         }
     }
@@ -137,6 +153,11 @@ impl CatalogShard {
                     create_index: c.create_index,
                     modify_index: c.modify_index,
                 });
+            }
+            for c in self.coordinates.values() {
+                let mut update = super::CoordinateUpdate::new(&c.node, &c.coord);
+                update.segment = c.segment.clone();
+                into.coordinates.push((update, c.modify_index));
             }
         }
         for s in self.services.values() {
@@ -218,6 +239,18 @@ impl CatalogShard {
         self.node_checks_index = index;
         self.services_index = index;
         self.service_checks_index = index;
+        for (update, modify_index) in &snap.coordinates {
+            self.coordinates.insert(
+                lower(&update.node),
+                NodeCoordinate {
+                    node: update.node.clone(),
+                    segment: update.segment.clone(),
+                    coord: update.coordinate(),
+                    modify_index: *modify_index,
+                },
+            );
+        }
+        self.coordinates_index = index;
         self.applied = index;
     }
 
@@ -246,6 +279,32 @@ impl CatalogShard {
                 check_id: Some(cid),
                 ..
             } => self.deregister_check(index, node, cid),
+            CatalogCommand::CoordinateBatch(updates) => self.update_coordinates(index, updates),
+        }
+    }
+
+    /// Consul's `CoordinateBatchUpdate`: coordinates of nodes the catalog does not hold are
+    /// dropped (a node's coordinate goes with the node), as are invalid ones.
+    fn update_coordinates(&mut self, index: u64, updates: &[super::CoordinateUpdate]) {
+        for u in updates {
+            let key = lower(&u.node);
+            let coord = u.coordinate();
+            let Some(node) = self.nodes.get(&key) else {
+                continue;
+            };
+            if !coord.is_valid() {
+                continue;
+            }
+            self.coordinates.insert(
+                key,
+                NodeCoordinate {
+                    node: node.def.name.clone(),
+                    segment: u.segment.clone(),
+                    coord,
+                    modify_index: index,
+                },
+            );
+            self.coordinates_index = index;
         }
     }
 
@@ -443,6 +502,9 @@ impl CatalogShard {
         if self.nodes.remove(&node_key).is_some() {
             self.nodes_index = index;
         }
+        if self.coordinates.remove(&node_key).is_some() {
+            self.coordinates_index = index;
+        }
         let checks: Vec<ItemKey> = self
             .node_checks
             .keys()
@@ -497,6 +559,19 @@ impl CatalogShard {
         self.replicated_index()
             .max(self.services_index)
             .max(self.service_checks_index)
+    }
+
+    /// Every node's coordinate, ordered by (lower-cased) node name, and the table's index.
+    pub fn coordinates(&self) -> (Vec<NodeCoordinate>, u64) {
+        (
+            self.coordinates.values().cloned().collect(),
+            self.coordinates_index,
+        )
+    }
+
+    /// One node's coordinate.
+    pub fn coordinate(&self, node: &str) -> Option<&NodeCoordinate> {
+        self.coordinates.get(&lower(node))
     }
 
     /// Every node, ordered by name.

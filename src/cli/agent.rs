@@ -196,6 +196,9 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
     if let Some(v) = file.boolean("disable_keyring_file") {
         config.disable_keyring_file = v;
     }
+    if let Some(v) = file.boolean("disable_coordinates") {
+        config.disable_coordinates = v;
+    }
     if let Some(v) = file.boolean("rejoin_after_leave") {
         config.rejoin_after_leave = v;
     }

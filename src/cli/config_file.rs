@@ -52,6 +52,7 @@ const SUPPORTED: &[&str] = &[
     "retry_interval",
     "rejoin_after_leave",
     "disable_keyring_file",
+    "disable_coordinates",
 ];
 
 /// Keys Consul accepts that this agent does not act on yet: loaded with a warning, so that

@@ -7,6 +7,7 @@ pub mod keyring_query;
 pub mod member_table;
 pub mod sim;
 pub mod swim;
+pub mod vivaldi;
 pub mod wire;
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::member_table::{MemberTable, ProbeOrder, SharedView};
+use super::vivaldi::{Coordinate, VivaldiClient};
 use super::wire::{self, MemberState, Msg, PushPull, PushState};
 use crate::config::{GOSSIP_BROADCAST_QUEUE_MAX, GOSSIP_PACKET_BYTES_MAX};
 
@@ -65,6 +66,9 @@ pub struct SwimConfig {
     /// process (full views are O(n^2) memory). They still probe, answer and relay probes,
     /// refute and gossip with the members they know.
     pub max_members: usize,
+    /// Vivaldi network coordinates: carried on direct acks, updated from each direct probe's
+    /// round trip (Consul's `disable_coordinates` turns this off).
+    pub coordinates: bool,
 }
 
 impl SwimConfig {
@@ -86,6 +90,7 @@ impl SwimConfig {
             reap_left_ms: 24 * 3600 * 1000,
             broadcast_queue_max: GOSSIP_BROADCAST_QUEUE_MAX,
             max_members: usize::MAX,
+            coordinates: true,
         }
     }
 
@@ -163,13 +168,15 @@ pub struct SwimStats {
     pub bad_packets: u64,
     pub refutations: u64,
     pub broadcasts_dropped: u64,
+    /// Acks whose coordinate or round trip Vivaldi refused.
+    pub bad_coordinates: u64,
 }
 
 struct Probe {
     seq: u32,
     target: String,
-    /// When the ping left (the round-trip time of a direct ack).
-    sent: u64,
+    /// When the ping left, on the µs clock (the round-trip time of a direct ack).
+    sent_us: u64,
     direct_deadline: u64,
     end: u64,
     indirect_sent: bool,
@@ -404,6 +411,14 @@ pub struct Swim {
     /// Orders `catalog/datacenters` in place of Consul's network coordinates. Kept beside the
     /// member table, not in it: every probe updates it, which would copy shared records.
     rtts: DetMap<String, u32>,
+    /// Our network coordinate (None with `coordinates` off).
+    vivaldi: Option<VivaldiClient>,
+    /// The last coordinate each member's direct ack carried (serf's coordinate cache; the WAN
+    /// pool's answers `/v1/coordinate/datacenters`).
+    coords: DetMap<String, Coordinate>,
+    /// The shell's finer clock (µs, same origin as the ms clock), for round trips; never
+    /// behind the ms clock (the simulator only has that one).
+    clock_us: u64,
     pub stats: SwimStats,
 }
 
@@ -460,6 +475,9 @@ impl Swim {
             view_offers: 0,
             events_seen: SeenFifo::default(),
             rtts: DetMap::default(),
+            vivaldi: cfg.coordinates.then(VivaldiClient::default),
+            coords: DetMap::default(),
+            clock_us: now.saturating_mul(1000),
             cfg,
             me: name.to_string(),
             leaving: false,
@@ -499,6 +517,27 @@ impl Swim {
     /// The smoothed RTT of our direct probes to `name` (µs), once one was answered.
     pub fn rtt_us(&self, name: &str) -> Option<u32> {
         self.rtts.get(name).copied()
+    }
+
+    /// Our network coordinate, unless coordinates are off.
+    pub fn coordinate(&self) -> Option<Coordinate> {
+        self.vivaldi.as_ref().map(VivaldiClient::coordinate)
+    }
+
+    /// The coordinate `name` last sent us (serf's `GetCachedCoordinate`).
+    pub fn cached_coordinate(&self, name: &str) -> Option<Coordinate> {
+        self.coords.get(name).copied()
+    }
+
+    /// Times our coordinate went invalid and restarted (`info`'s `coordinate_resets`).
+    pub fn coordinate_resets(&self) -> u64 {
+        self.vivaldi.as_ref().map_or(0, |v| v.resets)
+    }
+
+    /// The shell's µs clock (same origin as the ms clock), read before handing in a packet:
+    /// round trips on loopback are well under a millisecond.
+    pub fn observe_clock_us(&mut self, us: u64) {
+        self.clock_us = self.clock_us.max(us);
     }
 
     /// Lifeguard's local health multiplier (0 = healthy); `info` reports it as `health_score`.
@@ -626,7 +665,7 @@ impl Swim {
         };
         let name = self.probe_order.remove_at(at);
         self.members.remove(&name);
-        self.rtts.remove(&name);
+        self.forget_path(&name);
         if self.probe_pos > at {
             self.probe_pos -= 1;
         }
@@ -636,9 +675,18 @@ impl Swim {
     fn forget(&mut self, name: &str, out: &mut Vec<Output>) {
         if self.members.remove(name).is_some() {
             self.suspicions.remove(name);
-            self.rtts.remove(name);
+            self.forget_path(name);
             self.probe_order.forget(name);
             out.push(Output::Event(MemberEvent::Reaped(name.to_string())));
+        }
+    }
+
+    /// Drops what our probes measured of a member that is gone.
+    fn forget_path(&mut self, name: &str) {
+        self.rtts.remove(name);
+        self.coords.remove(name);
+        if let Some(v) = self.vivaldi.as_mut() {
+            v.forget(name);
         }
     }
 
@@ -710,6 +758,7 @@ impl Swim {
     /// Handles one datagram.
     pub fn on_packet(&mut self, now: u64, from: SocketAddr, bytes: &[u8], out: &mut Vec<Output>) {
         self.stats.packets_in += 1;
+        self.clock_us = self.clock_us.max(now.saturating_mul(1000));
         let msgs = match wire::decode_packet(bytes) {
             Ok(m) => m,
             Err(_) => {
@@ -731,7 +780,10 @@ impl Swim {
                 if !target.is_empty() && target != self.me {
                     return; // meant for a previous owner of this address
                 }
-                self.send(from, Msg::Ack { seq }, out);
+                let coord = self
+                    .coordinate()
+                    .map(|c| wire::WireCoordinate::from_coordinate(&c));
+                self.send(from, Msg::Ack { seq, coord }, out);
             }
             Msg::IndirectPing {
                 seq,
@@ -751,12 +803,14 @@ impl Swim {
                 );
                 self.send(target_addr, Msg::Ping { seq: ours, target }, out);
             }
-            Msg::Ack { seq } => {
+            Msg::Ack { seq, coord } => {
                 if let Some(relay) = self.relays.remove(&seq) {
+                    // Relayed acks measure nothing about the path to the origin: no coordinate.
                     self.send(
                         relay.origin,
                         Msg::Ack {
                             seq: relay.origin_seq,
+                            coord: None,
                         },
                         out,
                     );
@@ -765,11 +819,8 @@ impl Swim {
                     self.awareness = self.awareness.saturating_sub(1);
                     if self.members.get(&p.target).is_some_and(|m| m.addr == from) {
                         // Only a direct ack measures the path to the member.
-                        // The clock is in ms: on loopback the samples are 0.
-                        let sample = now.saturating_sub(p.sent).saturating_mul(1000);
-                        let sample = sample.min(u32::MAX as u64) as u32;
-                        let srtt = self.rtts.entry(p.target).or_insert(sample);
-                        *srtt = ((*srtt as u64 * 7 + sample as u64) / 8) as u32;
+                        let rtt_us = self.clock_us.saturating_sub(p.sent_us);
+                        self.observe_rtt(p.target, rtt_us, coord);
                     }
                 }
             }
@@ -786,6 +837,24 @@ impl Swim {
             Msg::QueryResponse { id, from, payload } => {
                 out.push(Output::QueryResponse { id, from, payload })
             }
+        }
+    }
+
+    /// One direct probe's round trip: the smoothed RTT, and our coordinate moved by the
+    /// target's (serf's ping delegate).
+    fn observe_rtt(&mut self, target: String, rtt_us: u64, coord: Option<wire::WireCoordinate>) {
+        let sample = rtt_us.min(u32::MAX as u64) as u32;
+        let srtt = self.rtts.entry(target.clone()).or_insert(sample);
+        *srtt = ((*srtt as u64 * 7 + sample as u64) / 8) as u32;
+        let (Some(client), Some(theirs)) = (self.vivaldi.as_mut(), coord) else {
+            return;
+        };
+        let theirs = theirs.to_coordinate();
+        match client.update(&target, &theirs, rtt_us as f64 / 1e6, &mut self.rng) {
+            Ok(_) => {
+                self.coords.insert(target, theirs);
+            }
+            Err(_) => self.stats.bad_coordinates += 1,
         }
     }
 
@@ -1151,6 +1220,7 @@ impl Swim {
 
     /// Advances timers: probes, relays, suspicions, gossip, push-pull, reaping.
     pub fn tick(&mut self, now: u64, out: &mut Vec<Output>) {
+        self.clock_us = self.clock_us.max(now.saturating_mul(1000));
         self.expire_relays(now, out);
         self.advance_probe(now, out);
         self.expire_suspicions(now, out);
@@ -1257,7 +1327,7 @@ impl Swim {
         self.probe = Some(Probe {
             seq,
             target: target.clone(),
-            sent: now,
+            sent_us: self.clock_us,
             direct_deadline: now + self.scaled(self.cfg.probe_timeout_ms),
             end: now + self.scaled(self.cfg.probe_interval_ms),
             indirect_sent: false,

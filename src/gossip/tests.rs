@@ -34,7 +34,11 @@ fn arb_msg() -> impl Strategy<Value = Msg> {
                 nack
             }
         ),
-        any::<u32>().prop_map(|seq| Msg::Ack { seq }),
+        any::<u32>().prop_map(|seq| Msg::Ack { seq, coord: None }),
+        (any::<u32>(), any::<[u32; 11]>()).prop_map(|(seq, bits)| Msg::Ack {
+            seq,
+            coord: Some(wire::WireCoordinate(bits)),
+        }),
         any::<u32>().prop_map(|seq| Msg::Nack { seq }),
         (
             any::<u32>(),

@@ -390,7 +390,7 @@ fn meta_matches(meta: &[(String, String)], filters: &[(String, String)]) -> bool
 }
 
 /// Runs a blocking read and renders it with the common headers.
-async fn blocking<T, F, Fut>(
+pub(super) async fn blocking<T, F, Fut>(
     ctx: &ShardCtx,
     req: &ApiRequest,
     read: F,

@@ -92,6 +92,26 @@ impl Fields {
         }
     }
 
+    /// A float field (0 when absent or null).
+    pub fn float(&self, name: &str) -> Result<f64, String> {
+        match self.get(name) {
+            None | Some(Value::Null) => Ok(0.0),
+            Some(v) => v.as_f64().ok_or_else(|| type_error(v, name, "float64")),
+        }
+    }
+
+    /// A list of floats (empty when absent or null).
+    pub fn floats(&self, name: &str) -> Result<Vec<f64>, String> {
+        match self.get(name) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| i.as_f64().ok_or_else(|| type_error(i, name, "float64")))
+                .collect(),
+            Some(v) => Err(type_error(v, name, "[]float64")),
+        }
+    }
+
     /// A boolean field (false when absent).
     pub fn boolean(&self, name: &str) -> Result<bool, String> {
         match self.get(name) {

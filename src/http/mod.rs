@@ -8,6 +8,7 @@ pub mod agent_defs;
 pub mod agent_local_api;
 pub mod catalog_api;
 pub mod catalog_json;
+pub mod coordinate_api;
 pub mod decode;
 pub mod filter;
 pub mod keyring_api;
@@ -111,6 +112,9 @@ pub async fn dispatch(
     route: &Route,
     req: ApiRequest,
 ) -> Reply {
+    if config.disable_coordinates && route.is_coordinate() {
+        return coordinate_api::disabled();
+    }
     if let Some(target) = crate::shard::rpc::forward_target(ctx, config, route, &req) {
         return match target {
             Ok(addr) => crate::shard::rpc::forward_http(config, addr, &req).await,
@@ -167,6 +171,10 @@ pub async fn dispatch(
         Route::HealthChecks(name) => catalog_api::health_checks(ctx, name, req).await,
         Route::HealthState(state) => catalog_api::health_state(ctx, state, req).await,
         Route::HealthService(name) => catalog_api::health_service(ctx, name, req).await,
+        Route::CoordinateDatacenters => coordinate_api::datacenters(ctx, config, req),
+        Route::CoordinateNodes => coordinate_api::nodes(ctx, req).await,
+        Route::CoordinateNode(name) => coordinate_api::node(ctx, name, req).await,
+        Route::CoordinateUpdate => coordinate_api::update(ctx, req).await,
         Route::Root | Route::UnknownApi | Route::NotApi => unreachable!("answered by preflight"),
         _ => unreachable!("local-agent routes are handled above"),
     }

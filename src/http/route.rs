@@ -51,6 +51,11 @@ pub enum Route {
     OperatorRaftConfiguration,
     OperatorRaftPeer,
     OperatorKeyring,
+    CoordinateDatacenters,
+    CoordinateNodes,
+    /// `/v1/coordinate/node/<node>`
+    CoordinateNode(String),
+    CoordinateUpdate,
     Snapshot,
     EventFire(String),
     EventList,
@@ -94,6 +99,7 @@ impl Route {
             ("/v1/agent/service/", Route::AgentService),
             ("/v1/agent/join/", Route::AgentJoin),
             ("/v1/event/fire/", Route::EventFire),
+            ("/v1/coordinate/node/", Route::CoordinateNode),
             ("/v1/agent/force-leave/", Route::AgentForceLeave),
             ("/v1/agent/check/deregister/", Route::AgentCheckDeregister),
             ("/v1/agent/check/pass/", Route::AgentCheckPass),
@@ -126,6 +132,9 @@ impl Route {
             "/v1/operator/raft/configuration" => Route::OperatorRaftConfiguration,
             "/v1/operator/raft/peer" => Route::OperatorRaftPeer,
             "/v1/operator/keyring" => Route::OperatorKeyring,
+            "/v1/coordinate/datacenters" => Route::CoordinateDatacenters,
+            "/v1/coordinate/nodes" => Route::CoordinateNodes,
+            "/v1/coordinate/update" => Route::CoordinateUpdate,
             "/v1/snapshot" => Route::Snapshot,
             "/v1/event/list" => Route::EventList,
             "/v1/catalog/deregister" => Route::CatalogDeregister,
@@ -159,7 +168,10 @@ impl Route {
             Route::OperatorRaftConfiguration => &["GET"],
             Route::OperatorRaftPeer => &["DELETE"],
             Route::OperatorKeyring => &["GET", "POST", "PUT", "DELETE"],
-            Route::EventFire(_) => &["PUT"],
+            Route::EventFire(_) | Route::CoordinateUpdate => &["PUT"],
+            Route::CoordinateDatacenters | Route::CoordinateNodes | Route::CoordinateNode(_) => {
+                &["GET"]
+            }
             Route::EventList => &["GET"],
             Route::Snapshot => &["GET", "PUT"],
             Route::AgentServices
@@ -218,6 +230,17 @@ impl Route {
                 | Route::AgentSelf
                 | Route::EventFire(_)
                 | Route::EventList
+        )
+    }
+
+    /// `/v1/coordinate/*` (all answer 401 with `disable_coordinates`).
+    pub fn is_coordinate(&self) -> bool {
+        matches!(
+            self,
+            Route::CoordinateDatacenters
+                | Route::CoordinateNodes
+                | Route::CoordinateNode(_)
+                | Route::CoordinateUpdate
         )
     }
 

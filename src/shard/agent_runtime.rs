@@ -15,7 +15,10 @@ use crate::agent::{reconcile, CheckKind, CheckSpec, LocalState, SyncOp};
 use crate::catalog::{
     CatalogCommand, CheckDef, NodeDef, NodeView, RegisterRequest, ServiceDef, CRITICAL,
 };
-use crate::config::{AgentConfig, ANTI_ENTROPY_INTERVAL_MS, SYNC_RETRY_MS};
+use crate::config::{
+    AgentConfig, ANTI_ENTROPY_INTERVAL_MS, COORDINATE_RATE_TARGET, COORDINATE_SYNC_INTERVAL_MIN_MS,
+    SYNC_RETRY_MS,
+};
 use crate::kv::Command;
 use crate::mesh::WriteOutcome;
 use crate::shard::checks;
@@ -112,6 +115,10 @@ impl AgentRuntime {
         let (a, b) = (ctx.clone(), ctx.clone());
         tokio::task::spawn_local(async move { a.agent().sync_loop(&a).await });
         tokio::task::spawn_local(async move { b.agent().ttl_loop().await });
+        if !rt.config.disable_coordinates {
+            let c = ctx.clone();
+            tokio::task::spawn_local(async move { c.agent().coordinate_loop(&c).await });
+        }
     }
 
     /// Asks for an immediate sync (after a local change).
@@ -304,6 +311,30 @@ impl AgentRuntime {
             tokio::select! {
                 _ = &mut next => {}
                 _ = tokio::time::sleep(Duration::from_millis(period + stagger)) => {}
+            }
+        }
+    }
+
+    /// Sends this agent's LAN coordinate to the catalog now and then (Consul's
+    /// `sendCoordinate`): every `max(15 s, members / 64 s)` plus a random stagger of up to as
+    /// much again, so that the cluster as a whole sends about `COORDINATE_RATE_TARGET` a second.
+    async fn coordinate_loop(&self, ctx: &ShardCtx) {
+        loop {
+            let members = self.gossip().swim.borrow().alive_count() as u64;
+            let period =
+                COORDINATE_SYNC_INTERVAL_MIN_MS.max(members * 1000 / COORDINATE_RATE_TARGET);
+            let stagger = rand::thread_rng().gen_range(0..period);
+            tokio::time::sleep(Duration::from_millis(period + stagger)).await;
+            let Some(coord) = self.gossip().swim.borrow().coordinate() else {
+                continue;
+            };
+            if !self.can_sync(ctx) {
+                continue;
+            }
+            let update = crate::catalog::CoordinateUpdate::new(&self.config.node_name, &coord);
+            let cmd = CatalogCommand::CoordinateBatch(vec![update]);
+            if let WriteOutcome::Failed(e) = self.write_catalog(ctx, cmd).await {
+                eprintln!("    [WARN]  agent: coordinate update failed: {e}");
             }
         }
     }

@@ -117,6 +117,13 @@ impl ShardCtx {
         }
     }
 
+    /// `/v1/coordinate/nodes`: the local replica.
+    pub fn coordinates(&self) -> Indexed<Vec<crate::catalog::NodeCoordinate>> {
+        self.catch_up();
+        let (value, index) = self.state.borrow().catalog.coordinates();
+        Indexed { value, index }
+    }
+
     /// `/v1/catalog/node/<node>`: the node (local replica) and its services (every shard).
     pub async fn catalog_node(
         &self,

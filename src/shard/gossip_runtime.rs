@@ -132,7 +132,7 @@ impl GossipRuntime {
         udp: std::net::UdpSocket,
         tcp: std::net::TcpListener,
     ) -> Rc<GossipRuntime> {
-        let (name, port, timings) = match pool {
+        let (name, port, mut timings) = match pool {
             Pool::Lan => (
                 config.node_name.clone(),
                 config.serf_lan_port,
@@ -144,6 +144,7 @@ impl GossipRuntime {
                 SwimConfig::wan(),
             ),
         };
+        timings.coordinates = !config.disable_coordinates;
         let advertise = SocketAddr::new(config.bind_addr, port);
         let swim = Swim::new(
             timings,
@@ -183,6 +184,11 @@ impl GossipRuntime {
 
     fn now(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
+    }
+
+    /// The same clock in µs: probe round trips (coordinates, RTT ordering).
+    fn now_us(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
     }
 
     pub fn encrypted(&self) -> bool {
@@ -328,9 +334,10 @@ impl GossipRuntime {
                 }
             };
             let mut out = Vec::new();
-            self.swim
-                .borrow_mut()
-                .on_packet(self.now(), from, &plain, &mut out);
+            let mut swim = self.swim.borrow_mut();
+            swim.observe_clock_us(self.now_us());
+            swim.on_packet(self.now(), from, &plain, &mut out);
+            drop(swim);
             self.process(&ctx, out);
         }
     }
@@ -342,7 +349,10 @@ impl GossipRuntime {
         loop {
             every.tick().await;
             let mut out = Vec::new();
-            self.swim.borrow_mut().tick(self.now(), &mut out);
+            let mut swim = self.swim.borrow_mut();
+            swim.observe_clock_us(self.now_us());
+            swim.tick(self.now(), &mut out);
+            drop(swim);
             self.process(&ctx, out);
             ticks += 1;
             if self.pool == Pool::Wan && ticks.is_multiple_of(WAN_RTT_REFRESH_TICKS) {
@@ -635,6 +645,10 @@ impl GossipRuntime {
                         .unwrap_or(0),
                     alive: matches!(m.state, MemberState::Alive | MemberState::Suspect),
                     rtt_us: swim.rtt_us(&m.name),
+                    coord: match m.name == swim.name() {
+                        true => swim.coordinate(),
+                        false => swim.cached_coordinate(&m.name),
+                    },
                 })
             })
             .collect();
@@ -1035,6 +1049,7 @@ async fn peer_configuration(
                 expect: config.bootstrap_expect,
                 alive: true,
                 rtt_us: None,
+                coord: None,
             })
         })
         .collect())

@@ -192,6 +192,7 @@ impl RaftCore {
                 expect: 1,
                 alive: true,
                 rtt_us: None,
+                coord: None,
             }])?;
         }
         Ok(core)

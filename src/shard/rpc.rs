@@ -358,12 +358,19 @@ pub fn forward_target(
     }
     // `?dc=` another datacenter: to one of its servers, found in the WAN pool.
     if let Some(dc) = req.query.get("dc").filter(|dc| !dc.is_empty()) {
-        if dc != config.datacenter && !matches!(route, Route::CatalogDatacenters) {
+        let wan_wide = matches!(
+            route,
+            Route::CatalogDatacenters | Route::CoordinateDatacenters
+        );
+        if dc != config.datacenter && !wan_wide {
             let no_path = || Reply::text(500, "No path to datacenter");
             return Some(ctx.mesh.cluster.server_in(dc).ok_or_else(no_path));
         }
     }
-    if matches!(route, Route::CatalogDatacenters) {
+    if matches!(
+        route,
+        Route::CatalogDatacenters | Route::CoordinateDatacenters
+    ) {
         return None; // every server knows the WAN pool
     }
     let status = &ctx.mesh.status;

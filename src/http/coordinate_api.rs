@@ -1,0 +1,268 @@
+//! `/v1/coordinate/*`: network coordinates, and `?near=` ordering by estimated round trip.
+//!
+//! Every agent computes its LAN coordinate from its gossip probes (`gossip::vivaldi`) and
+//! writes it to the catalog now and then (`AgentRuntime::coordinate_loop`); servers also keep
+//! the WAN coordinates of the servers they probe. Consul's servers buffer updates and write a
+//! batch every 5 s; ours write each update as it comes (one small entry: agents send at most
+//! `COORDINATE_RATE_TARGET` per second cluster-wide, as Consul's do), so the reply means the
+//! coordinate is stored.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::catalog_api::{blocking, filtered};
+use super::decode::{self, Field};
+use super::kv_api::error_reply;
+use super::response::Reply;
+use super::ApiRequest;
+use crate::catalog::{CatalogCommand, CoordinateUpdate, NodeCoordinate};
+use crate::config::AgentConfig;
+use crate::gossip::vivaldi::{Coordinate, DIMENSIONS};
+use crate::kv::Command;
+use crate::mesh::WriteOutcome;
+use crate::shard::core::ShardCtx;
+use crate::shard::kv_frontend::Indexed;
+
+/// Consul's `coordinate.Coordinate` JSON.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CoordJson {
+    vec: Vec<f64>,
+    error: f64,
+    adjustment: f64,
+    height: f64,
+}
+
+impl CoordJson {
+    pub fn new(c: &Coordinate) -> CoordJson {
+        CoordJson {
+            vec: c.vec.to_vec(),
+            error: c.error,
+            adjustment: c.adjustment,
+            height: c.height,
+        }
+    }
+}
+
+/// Consul's `structs.Coordinate` (one node's entry).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct NodeCoordJson<'a> {
+    node: &'a str,
+    segment: &'a str,
+    coord: CoordJson,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DatacenterMapJson<'a> {
+    datacenter: &'a str,
+    #[serde(rename = "AreaID")]
+    area_id: &'static str,
+    coordinates: Vec<NodeCoordJson<'a>>,
+}
+
+/// Consul answers every coordinate endpoint this way when `disable_coordinates` is set, on
+/// the agent that received the request (before forwarding).
+pub fn disabled() -> Reply {
+    Reply::text(401, "Coordinate support disabled")
+}
+
+fn node_json(c: &NodeCoordinate) -> NodeCoordJson<'_> {
+    NodeCoordJson {
+        node: &c.node,
+        segment: &c.segment,
+        coord: CoordJson::new(&c.coord),
+    }
+}
+
+/// Consul's `?segment=` filter: present (even empty) means only that segment.
+fn in_segment(req: &ApiRequest, c: &NodeCoordinate) -> bool {
+    req.query.get("segment").is_none_or(|s| s == c.segment)
+}
+
+/// `GET /v1/coordinate/nodes`: every node's LAN coordinate, by node name; blocking.
+pub async fn nodes(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
+    blocking(
+        ctx,
+        req,
+        || async { Ok(ctx.coordinates()) },
+        |coords| {
+            let out: Vec<NodeCoordJson> = coords
+                .iter()
+                .filter(|c| in_segment(req, c))
+                .map(node_json)
+                .collect();
+            Reply::json(&filtered(req, out), req.style)
+        },
+    )
+    .await
+}
+
+/// `GET /v1/coordinate/node/<node>`: that node's entries; 404 with an empty body if none.
+pub async fn node(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
+    blocking(
+        ctx,
+        req,
+        || async {
+            let Indexed { value, index } = ctx.coordinates();
+            let mine = value
+                .into_iter()
+                .filter(|c| c.node.eq_ignore_ascii_case(name))
+                .collect::<Vec<_>>();
+            Ok(Indexed { value: mine, index })
+        },
+        |coords| {
+            let out: Vec<NodeCoordJson> = coords
+                .iter()
+                .filter(|c| in_segment(req, c))
+                .map(node_json)
+                .collect();
+            match out.is_empty() {
+                true => Reply::empty(404),
+                false => Reply::json(&out, req.style),
+            }
+        },
+    )
+    .await
+}
+
+/// `GET /v1/coordinate/datacenters`: the WAN coordinates of every datacenter's servers, as
+/// this server's WAN pool last heard them. Datacenters by name, servers by name.
+pub fn datacenters(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Reply {
+    let wan = ctx.mesh.cluster.wan.load();
+    let mut dcs: Vec<&str> = wan.iter().map(|s| s.datacenter.as_str()).collect();
+    if !dcs.contains(&config.datacenter.as_str()) {
+        dcs.push(&config.datacenter);
+    }
+    dcs.sort_unstable();
+    dcs.dedup();
+    let mut servers: Vec<_> = wan.iter().collect();
+    servers.sort_by(|a, b| a.name.cmp(&b.name));
+    let maps: Vec<DatacenterMapJson> = dcs
+        .iter()
+        .map(|dc| DatacenterMapJson {
+            datacenter: dc,
+            area_id: "wan",
+            coordinates: servers
+                .iter()
+                .filter(|s| s.datacenter == *dc)
+                .filter_map(|s| {
+                    Some(NodeCoordJson {
+                        node: &s.name,
+                        segment: "",
+                        coord: CoordJson::new(s.coord.as_ref()?),
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    Reply::json(&maps, req.style)
+}
+
+const UPDATE_FIELDS: &[Field] = &[
+    ("Datacenter", &[]),
+    ("Node", &[]),
+    ("Segment", &[]),
+    ("Coord", &[]),
+    ("Partition", &[]),
+    ("Token", &[]),
+];
+const COORD_FIELDS: &[Field] = &[
+    ("Vec", &[]),
+    ("Error", &[]),
+    ("Adjustment", &[]),
+    ("Height", &[]),
+];
+
+/// Reads a `Coordinate` object; `Err(text)` for Consul's decode failures, `Ok(None)` when it
+/// decoded but is not an 8-dimension coordinate (Consul: "rejected bad coordinate").
+fn parse_coord(v: Value) -> Result<Option<Coordinate>, String> {
+    let f = decode::fields(v, COORD_FIELDS)?;
+    let vec = f.floats("Vec")?;
+    let (error, adjustment, height) = (
+        f.float("Error")?,
+        f.float("Adjustment")?,
+        f.float("Height")?,
+    );
+    let Ok(vec) = <[f64; DIMENSIONS]>::try_from(vec) else {
+        return Ok(None);
+    };
+    Ok(Some(Coordinate {
+        vec,
+        error,
+        adjustment,
+        height,
+    }))
+}
+
+/// `PUT /v1/coordinate/update`: stores a node's LAN coordinate (dropped when the catalog does
+/// not hold the node, as Consul does).
+pub async fn update(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
+    let decode_failed = |e: String| Reply::text(400, format!("Request decode failed: {e}"));
+    let body: Value = match req.body.is_empty() {
+        true => Value::Null,
+        false => match serde_json::from_slice(&req.body) {
+            Ok(v) => v,
+            Err(e) => return decode_failed(e.to_string()),
+        },
+    };
+    let f = match decode::fields(body, UPDATE_FIELDS) {
+        Ok(f) => f,
+        Err(e) => return decode_failed(e),
+    };
+    let (node, segment) = match (f.string("Node"), f.string("Segment")) {
+        (Ok(n), Ok(s)) => (n, s),
+        (Err(e), _) | (_, Err(e)) => return decode_failed(e),
+    };
+    let coord = match f.get("Coord").cloned() {
+        None | Some(Value::Null) => None,
+        Some(v) => match parse_coord(v) {
+            Ok(c) => c,
+            Err(e) => return decode_failed(e),
+        },
+    };
+    let Some(coord) = coord.filter(Coordinate::is_valid) else {
+        return error_reply(format!(
+            "rejected bad coordinate: {}",
+            String::from_utf8_lossy(&req.body)
+        ));
+    };
+    let mut update = CoordinateUpdate::new(&node, &coord);
+    update.segment = segment;
+    let cmd = Command::Catalog(CatalogCommand::CoordinateBatch(vec![update]));
+    match ctx.write(cmd).await {
+        WriteOutcome::Failed(text) => error_reply(text),
+        _ => Reply::empty(200),
+    }
+}
+
+/// Orders `items` nearest first from the node `?near=` names (`_agent`: this agent), by the
+/// catalog's coordinates, as Consul does: items whose node has no coordinate go last, ties
+/// keep their order; without a coordinate for the source, nothing moves.
+pub fn sort_near<T>(
+    ctx: &ShardCtx,
+    config: &AgentConfig,
+    req: &ApiRequest,
+    items: &mut [T],
+    node_of: impl Fn(&T) -> &str,
+) {
+    let Some(near) = req.query.get("near").filter(|n| !n.is_empty()) else {
+        return;
+    };
+    let near = match near {
+        "_agent" => config.node_name.as_str(),
+        other => other,
+    };
+    let state = ctx.state.borrow();
+    let Some(source) = state.catalog.coordinate(near).map(|c| c.coord) else {
+        return;
+    };
+    let distance = |node: &str| {
+        state
+            .catalog
+            .coordinate(node)
+            .map_or(f64::INFINITY, |c| source.distance_s(&c.coord))
+    };
+    items.sort_by(|a, b| distance(node_of(a)).total_cmp(&distance(node_of(b))));
+}
