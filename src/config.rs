@@ -28,11 +28,13 @@ pub const CHECK_OUTPUT_BYTES_MAX: usize = 4096;
 pub const ANTI_ENTROPY_INTERVAL_MS: u64 = 60_000;
 /// A failed anti-entropy round is retried after this (not a full interval later).
 pub const SYNC_RETRY_MS: u64 = 3_000;
-/// Shortest period between an agent's coordinate updates (`sync_coordinate_interval_min`).
+/// Default shortest period between an agent's coordinate updates
+/// (`sync_coordinate_interval_min`, Consul's 15 s).
 pub const COORDINATE_SYNC_INTERVAL_MIN_MS: u64 = 15_000;
-/// Coordinate updates per second the whole cluster aims at (`sync_coordinate_rate_target`):
-/// each agent's period grows with the LAN pool so that their sum stays near this.
-pub const COORDINATE_RATE_TARGET: u64 = 64;
+/// Default coordinate updates per second the whole cluster aims at
+/// (`sync_coordinate_rate_target`): each agent's period grows with the LAN pool so that
+/// their sum stays near this.
+pub const COORDINATE_RATE_TARGET: f64 = 64.0;
 /// Depth of each core's inbox ring. A full ring answers 503 rather than growing.
 pub const INBOX_DEPTH: usize = 16 * 1024;
 /// Depth of the Raft core's proposal queue.
@@ -187,6 +189,10 @@ pub struct AgentConfig {
     pub disable_keyring_file: bool,
     /// `disable_coordinates`: no Vivaldi coordinates (`/v1/coordinate` answers 401).
     pub disable_coordinates: bool,
+    /// `sync_coordinate_interval_min` (one of Consul's non-user keys; tests shorten it).
+    pub coordinate_sync_interval_min_ms: u64,
+    /// `sync_coordinate_rate_target` (updates per second, cluster-wide).
+    pub coordinate_rate_target: f64,
     /// `leave_on_terminate` (SIGTERM leaves gracefully; default false, true for clients).
     pub leave_on_terminate: Option<bool>,
     /// `skip_leave_on_interrupt` (SIGINT leaves unless set; default true for servers).
@@ -253,6 +259,8 @@ impl AgentConfig {
             rejoin_after_leave: false,
             disable_keyring_file: false,
             disable_coordinates: false,
+            coordinate_sync_interval_min_ms: COORDINATE_SYNC_INTERVAL_MIN_MS,
+            coordinate_rate_target: COORDINATE_RATE_TARGET,
             leave_on_terminate: None,
             skip_leave_on_interrupt: None,
         }

@@ -88,8 +88,9 @@ pub struct ServerInfo {
 }
 
 /// Datacenters nearest first, as Consul's `catalog/datacenters` orders them. Consul estimates
-/// each datacenter's median round-trip time from Vivaldi network coordinates; we keep no
-/// coordinates and use the median of our measured probe RTTs to its live servers instead.
+/// each datacenter's median round-trip time from Vivaldi network coordinates; we use the
+/// median of our smoothed, measured probe RTTs to its live servers (every server probes every
+/// WAN member directly, so the measurement is at hand and is what the coordinates estimate).
 /// Ours comes first; a datacenter with no measurement yet comes after the measured ones; ties
 /// go by name.
 pub fn sort_by_rtt(wan: &[ServerInfo], ours: &str) -> Vec<String> {

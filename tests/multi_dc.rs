@@ -65,6 +65,39 @@ fn two_datacenters_answer_each_others_requests() {
         );
     }
 
+    // WAN coordinates: each datacenter's servers as the WAN pool measured them, and `rtt -wan`
+    // between the two servers (through dc1's client, which forwards to its server).
+    eventually(30, "both servers' WAN coordinates", || {
+        let Ok((200, body)) = client.get("/v1/coordinate/datacenters") else {
+            return false;
+        };
+        let maps: serde_json::Value = serde_json::from_str(&body).unwrap();
+        ["dc1", "dc2"].iter().all(|dc| {
+            maps.as_array().unwrap().iter().any(|m| {
+                m["Datacenter"] == *dc
+                    && m["AreaID"] == "wan"
+                    && m["Coordinates"].as_array().is_some_and(|c| {
+                        c.len() == 1 && c[0]["Coord"]["Vec"].as_array().map(Vec::len) == Some(8)
+                    })
+            })
+        })
+    });
+    let (code, out, err) = s1.cli(&["rtt"], &["-wan", "s102.dc2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("Estimated s102.dc2 <-> s101.dc1 rtt: ")
+            && out.trim_end().ends_with(" ms (using WAN coordinates)"),
+        "{out}"
+    );
+    let (code, _, err) = s1.cli(&["rtt"], &["-wan", "s102"]);
+    assert_eq!(
+        (code, err.trim()),
+        (
+            1,
+            "Node names must be specified as <node name>.<datacenter> with -wan"
+        )
+    );
+
     // The keyring of every pool, counted per pool (dc2's LAN pool through dc2's server).
     eventually(20, "every pool's keyring", || {
         let (code, out, _) = client.cli(&["keyring"], &["-list"]);

@@ -199,6 +199,16 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
     if let Some(v) = file.boolean("disable_coordinates") {
         config.disable_coordinates = v;
     }
+    if let Some(v) = file.string("sync_coordinate_interval_min") {
+        let d = crate::http::query::parse_go_duration(v)
+            .ok_or_else(|| format!("sync_coordinate_interval_min: invalid duration {v:?}"))?;
+        config.coordinate_sync_interval_min_ms = (d.as_millis() as u64).max(1);
+    }
+    if let Some(v) = file.settings.get("sync_coordinate_rate_target") {
+        config.coordinate_rate_target = v.as_f64().filter(|r| *r > 0.0).ok_or_else(|| {
+            format!("sync_coordinate_rate_target: expected a positive number, got {v}")
+        })?;
+    }
     if let Some(v) = file.boolean("rejoin_after_leave") {
         config.rejoin_after_leave = v;
     }

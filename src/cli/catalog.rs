@@ -186,19 +186,38 @@ fn catalog_nodes(args: &[String]) -> Result<(), String> {
         &["detailed"],
         &["service", "near", "node-meta", "filter"],
     )?;
+    // `-near`, `-node-meta` (repeatable) and `-filter` go to the server as query parameters.
+    let mut query = Vec::new();
+    for (flag, param) in [
+        ("near", "near"),
+        ("node-meta", "node-meta"),
+        ("filter", "filter"),
+    ] {
+        for v in p.values.get(flag).into_iter().flatten() {
+            let v = percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC);
+            query.push(format!("{param}={v}"));
+        }
+    }
+    let query = match query.is_empty() {
+        true => String::new(),
+        false => format!("?{}", query.join("&")),
+    };
     let nodes = match p.value("service") {
         Some(service) => {
-            let instances = get_json(&client, &format!("/v1/catalog/service/{service}"))?;
-            let mut seen = BTreeMap::new();
-            for i in instances.as_array().into_iter().flatten() {
-                seen.insert(i["Node"].as_str().unwrap_or("").to_string(), serde_json::json!({
-                    "Node": i["Node"], "ID": i["ID"], "Address": i["Address"], "Datacenter": i["Datacenter"],
-                    "TaggedAddresses": i["TaggedAddresses"], "Meta": i["NodeMeta"],
-                }));
-            }
-            Value::Array(seen.into_values().collect())
+            let instances = get_json(&client, &format!("/v1/catalog/service/{service}{query}"))?;
+            // One row per node, in the server's order (`-near` sorts it).
+            let mut seen = std::collections::HashSet::new();
+            let rows = instances
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|i| seen.insert(i["Node"].as_str().unwrap_or("").to_string()));
+            Value::Array(rows.map(|i| serde_json::json!({
+                "Node": i["Node"], "ID": i["ID"], "Address": i["Address"], "Datacenter": i["Datacenter"],
+                "TaggedAddresses": i["TaggedAddresses"], "Meta": i["NodeMeta"],
+            })).collect())
         }
-        None => get_json(&client, "/v1/catalog/nodes")?,
+        None => get_json(&client, &format!("/v1/catalog/nodes{query}"))?,
     };
     let list = nodes.as_array().cloned().unwrap_or_default();
     if list.is_empty() {

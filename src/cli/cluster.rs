@@ -420,3 +420,107 @@ pub fn event(args: &[String]) -> i32 {
         Ok(())
     })())
 }
+
+/// `tribune rtt [-wan] node1 [node2]`: the round trip the two nodes' network coordinates
+/// estimate (Consul's output and errors). The second node defaults to the agent's own.
+pub fn rtt(args: &[String]) -> i32 {
+    finish((|| {
+        let (p, client) = connect(args, &["wan"], &[])?;
+        let mut nodes = p.positional.clone();
+        if nodes.is_empty() || nodes.len() > 2 {
+            return Err("One or two node names must be specified".into());
+        }
+        let wan = p.flag("wan");
+        if nodes.len() < 2 {
+            let me = get_json(&client, "/v1/agent/self")
+                .map_err(|e| format!("Unable to look up agent info: {e}"))?;
+            let name = me["Config"]["NodeName"].as_str().unwrap_or("");
+            nodes.push(match wan {
+                true => format!(
+                    "{name}.{}",
+                    me["Config"]["Datacenter"].as_str().unwrap_or("")
+                ),
+                false => name.to_string(),
+            });
+        }
+        let coordinates = |path: &str| {
+            get_json(&client, path).map_err(|e| format!("Error getting coordinates: {e}"))
+        };
+        // (node, datacenter) of each side; the datacenter only with -wan.
+        let mut wanted = Vec::new();
+        for n in &nodes {
+            wanted.push(match wan {
+                false => (n.as_str(), None),
+                true => {
+                    match n.split('.').collect::<Vec<_>>().as_slice() {
+                        [node, dc] => (*node, Some(*dc)),
+                        _ => return Err(
+                            "Node names must be specified as <node name>.<datacenter> with -wan"
+                                .into(),
+                        ),
+                    }
+                }
+            });
+        }
+        let found: [Option<Value>; 2] = if wan {
+            // WAN members are named `<node>.<dc>` in the pool; Consul matches the node part
+            // against the entries of the datacenter named after the dot.
+            let dcs = coordinates("/v1/coordinate/datacenters")?;
+            let lookup = |(node, dc): (&str, Option<&str>)| {
+                dcs.as_array().into_iter().flatten().find_map(|d| {
+                    (d["Datacenter"].as_str() == dc).then_some(())?;
+                    d["Coordinates"].as_array()?.iter().find_map(|e| {
+                        let entry = e["Node"].as_str()?;
+                        let entry_node = entry.rsplit_once('.').map_or(entry, |(n, _)| n);
+                        (entry.eq_ignore_ascii_case(node) || entry_node.eq_ignore_ascii_case(node))
+                            .then(|| e["Coord"].clone())
+                    })
+                })
+            };
+            [lookup(wanted[0]), lookup(wanted[1])]
+        } else {
+            // One segment here, so the two sets intersect in "" or not at all.
+            let entries = coordinates("/v1/coordinate/nodes")?;
+            let lookup = |(node, _): (&str, Option<&str>)| {
+                entries.as_array().into_iter().flatten().find_map(|e| {
+                    e["Node"]
+                        .as_str()?
+                        .eq_ignore_ascii_case(node)
+                        .then(|| e["Coord"].clone())
+                })
+            };
+            [lookup(wanted[0]), lookup(wanted[1])]
+        };
+        let parse = |i: usize| {
+            found[i]
+                .as_ref()
+                .and_then(coordinate_of_json)
+                .ok_or_else(|| format!("Could not find a coordinate for node {:?}", nodes[i]))
+        };
+        let (a, b) = (parse(0)?, parse(1)?);
+        println!(
+            "Estimated {} <-> {} rtt: {:.3} ms (using {} coordinates)",
+            nodes[0],
+            nodes[1],
+            a.distance_s(&b) * 1000.0,
+            if wan { "WAN" } else { "LAN" }
+        );
+        Ok(())
+    })())
+}
+
+/// A `Coord` object of the coordinate API.
+fn coordinate_of_json(v: &Value) -> Option<crate::gossip::vivaldi::Coordinate> {
+    let f = |name: &str| v[name].as_f64();
+    let vec: Vec<f64> = v["Vec"]
+        .as_array()?
+        .iter()
+        .map(Value::as_f64)
+        .collect::<Option<_>>()?;
+    Some(crate::gossip::vivaldi::Coordinate {
+        vec: vec.try_into().ok()?,
+        error: f("Error")?,
+        adjustment: f("Adjustment")?,
+        height: f("Height")?,
+    })
+}

@@ -53,6 +53,8 @@ const SUPPORTED: &[&str] = &[
     "rejoin_after_leave",
     "disable_keyring_file",
     "disable_coordinates",
+    "sync_coordinate_interval_min",
+    "sync_coordinate_rate_target",
 ];
 
 /// Keys Consul accepts that this agent does not act on yet: loaded with a warning, so that

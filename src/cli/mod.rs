@@ -29,6 +29,7 @@ Available commands are:
     maint      Controls node or service maintenance mode
     members    Lists the members of a Consul cluster
     operator   Provides cluster-level tools for Consul operators
+    rtt        Estimates network round trip time between nodes
     services   Interact with services
     snapshot   Saves, restores and inspects snapshots of Consul server state
     tls        Builtin helpers for creating CAs and certificates
@@ -58,6 +59,7 @@ pub fn run(args: Vec<String>) -> i32 {
         "info" => cluster::info(rest),
         "keygen" => cluster::keygen(rest),
         "keyring" => cluster::keyring(rest),
+        "rtt" => cluster::rtt(rest),
         "snapshot" => cluster::snapshot(rest),
         "event" => cluster::event(rest),
         "tls" => tls::run(rest),

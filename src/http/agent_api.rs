@@ -178,7 +178,8 @@ pub fn agent_self(
             "HTTPPort": config.http_port,
             "DNSPort": config.dns_port,
         },
-        "Coord": null,
+        // Our LAN coordinate (null with `disable_coordinates`).
+        "Coord": rt.gossip().swim.borrow().coordinate().map(|c| super::coordinate_api::CoordJson::new(&c)),
         "Member": member(config),
         "Stats": stats(ctx, rt),
         "Meta": { "consul-network-segment": "", "consul-version": CONSUL_API_VERSION },
@@ -233,6 +234,7 @@ pub fn stats(ctx: &ShardCtx, rt: &crate::shard::agent_runtime::AgentRuntime) -> 
             "version": "rust",
         },
         "serf_lan": {
+            "coordinate_resets": swim.coordinate_resets().to_string(),
             "encrypted": gossip.encrypted().to_string(),
             "failed": count(crate::gossip::MemberState::Dead),
             "health_score": swim.health_score().to_string(),

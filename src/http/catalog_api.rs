@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::catalog_json::{
     CheckJson, NodeJson, NodeServiceJson, NodeWithServices, ServiceEntryJson, ServiceNodeJson,
 };
+use super::coordinate_api::sort_near;
 use super::decode::{self, Field, Fields};
 use super::filter::{self, Filter};
 use super::kv_api::error_reply;
@@ -14,7 +15,8 @@ use super::query::{read_options, Consistency, ReadOptions};
 use super::response::Reply;
 use super::ApiRequest;
 use crate::catalog::{
-    CatalogCommand, CheckDef, NodeDef, RegisterRequest, ServiceDef, CRITICAL, PASSING, WARNING,
+    CatalogCommand, Check, CheckDef, Node, NodeDef, RegisterRequest, ServiceDef, ServiceInstance,
+    CRITICAL, PASSING, WARNING,
 };
 use crate::config::AgentConfig;
 use crate::kv::Command;
@@ -424,11 +426,12 @@ pub async fn nodes(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
         req,
         || async { Ok(ctx.catalog_nodes()) },
         |nodes| {
-            let out: Vec<NodeJson> = nodes
+            let mut nodes: Vec<&Node> = nodes
                 .iter()
                 .filter(|n| meta_matches(&n.def.meta, &filters))
-                .map(NodeJson::new)
                 .collect();
+            sort_near(ctx, req, &mut nodes, |n| &n.def.name);
+            let out: Vec<NodeJson> = nodes.into_iter().map(NodeJson::new).collect();
             Reply::json(&filtered(req, out), req.style)
         },
     )
@@ -471,11 +474,13 @@ pub async fn service(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
         req,
         || ctx.service_instances(name, &tags),
         |instances| {
-            let out: Vec<ServiceNodeJson> = instances
+            let mut instances: Vec<&ServiceInstance> = instances
                 .iter()
                 .filter(|i| meta_matches(&i.node.def.meta, &filters))
-                .map(ServiceNodeJson::new)
                 .collect();
+            sort_near(ctx, req, &mut instances, |i| &i.node.def.name);
+            let out: Vec<ServiceNodeJson> =
+                instances.into_iter().map(ServiceNodeJson::new).collect();
             Reply::json(&filtered(req, out), req.style)
         },
     )
@@ -548,8 +553,11 @@ pub async fn node_services(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Repl
     .await
 }
 
-fn checks_reply(checks: &[crate::catalog::Check], req: &ApiRequest) -> Reply {
-    let out: Vec<CheckJson> = checks.iter().map(CheckJson::new).collect();
+/// A list of checks, sorted by `?near=` when given.
+fn checks_reply(ctx: &ShardCtx, checks: &[Check], req: &ApiRequest) -> Reply {
+    let mut checks: Vec<&Check> = checks.iter().collect();
+    sort_near(ctx, req, &mut checks, |c| &c.node);
+    let out: Vec<CheckJson> = checks.into_iter().map(CheckJson::new).collect();
     Reply::json(&filtered(req, out), req.style)
 }
 
@@ -558,7 +566,13 @@ pub async fn health_node(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply 
     if name.is_empty() {
         return Reply::text(400, "Missing node name");
     }
-    blocking(ctx, req, || ctx.node_checks(name), |c| checks_reply(c, req)).await
+    blocking(
+        ctx,
+        req,
+        || ctx.node_checks(name),
+        |c| checks_reply(ctx, c, req),
+    )
+    .await
 }
 
 /// `GET /v1/health/checks/<service>`.
@@ -570,7 +584,7 @@ pub async fn health_checks(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Repl
         ctx,
         req,
         || ctx.service_checks(name),
-        |c| checks_reply(c, req),
+        |c| checks_reply(ctx, c, req),
     )
     .await
 }
@@ -584,7 +598,7 @@ pub async fn health_state(ctx: &ShardCtx, state: &str, req: &ApiRequest) -> Repl
         ctx,
         req,
         || ctx.checks_in_state(state),
-        |c| checks_reply(c, req),
+        |c| checks_reply(ctx, c, req),
     )
     .await
 }
@@ -617,12 +631,14 @@ pub async fn health_service(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Rep
         req,
         || ctx.service_instances(name, &tags),
         |instances| {
-            let out: Vec<ServiceEntryJson> = instances
+            let mut instances: Vec<&ServiceInstance> = instances
                 .iter()
                 .filter(|i| meta_matches(&i.node.def.meta, &filters))
                 .filter(|i| !passing || i.checks.iter().all(|c| c.def.status == PASSING))
-                .map(ServiceEntryJson::new)
                 .collect();
+            sort_near(ctx, req, &mut instances, |i| &i.node.def.name);
+            let out: Vec<ServiceEntryJson> =
+                instances.into_iter().map(ServiceEntryJson::new).collect();
             Reply::json(&filtered(req, out), req.style)
         },
     )

@@ -237,22 +237,18 @@ pub async fn update(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
     }
 }
 
-/// Orders `items` nearest first from the node `?near=` names (`_agent`: this agent), by the
-/// catalog's coordinates, as Consul does: items whose node has no coordinate go last, ties
-/// keep their order; without a coordinate for the source, nothing moves.
+/// Orders `items` nearest first from the node `?near=` names (`_agent` was resolved to this
+/// agent's node by `dispatch`), by the catalog's coordinates, as Consul's
+/// `sortNodesByDistanceFrom` does: a stable sort, items whose node has no coordinate last;
+/// without a coordinate for the source, nothing moves.
 pub fn sort_near<T>(
     ctx: &ShardCtx,
-    config: &AgentConfig,
     req: &ApiRequest,
     items: &mut [T],
     node_of: impl Fn(&T) -> &str,
 ) {
     let Some(near) = req.query.get("near").filter(|n| !n.is_empty()) else {
         return;
-    };
-    let near = match near {
-        "_agent" => config.node_name.as_str(),
-        other => other,
     };
     let state = ctx.state.borrow();
     let Some(source) = state.catalog.coordinate(near).map(|c| c.coord) else {

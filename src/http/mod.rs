@@ -110,10 +110,15 @@ pub async fn dispatch(
     ctx: &ShardCtx,
     config: &AgentConfig,
     route: &Route,
-    req: ApiRequest,
+    mut req: ApiRequest,
 ) -> Reply {
     if config.disable_coordinates && route.is_coordinate() {
         return coordinate_api::disabled();
+    }
+    if req.query.get("near") == Some("_agent") {
+        // Consul resolves `_agent` on the agent that received the request, before it is
+        // forwarded: the sort is from this agent's node, not the answering server's.
+        req.query = req.query.with_value("near", &config.node_name);
     }
     if let Some(target) = crate::shard::rpc::forward_target(ctx, config, route, &req) {
         return match target {

@@ -54,6 +54,27 @@ impl Query {
             .collect()
     }
 
+    /// The same query with every value of `name` replaced by `value` (the raw form too, since
+    /// forwarding sends the raw form on).
+    pub fn with_value(&self, name: &str, value: &str) -> Query {
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        let raw = self
+            .raw
+            .split('&')
+            .map(|p| {
+                let key = p.split_once('=').map_or(p, |(k, _)| k);
+                match decode_component(key) == name {
+                    true => format!("{key}={encoded}"),
+                    false => p.to_string(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        Query::parse(&raw)
+    }
+
     /// First value of `name` (empty string when present without a value).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs

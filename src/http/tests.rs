@@ -63,6 +63,20 @@ fn query_presence_and_decoding() {
 }
 
 #[test]
+fn a_query_value_is_replaced_in_the_pairs_and_the_raw_form() {
+    let q = Query::parse("near=_agent&tag=a&near=x&node-meta=k%3Av");
+    let r = q.with_value("near", "node one/é");
+    assert_eq!(r.all("near"), ["node one/é", "node one/é"]);
+    assert_eq!(r.all("tag"), ["a"]);
+    assert_eq!(r.get("node-meta"), Some("k:v"));
+    // What forwarding sends on decodes to the same pairs.
+    let again = Query::parse(r.raw());
+    assert_eq!(again.all("near"), r.all("near"));
+    assert_eq!(again.get("node-meta"), Some("k:v"));
+    assert!(r.raw().contains("tag=a&"), "{}", r.raw());
+}
+
+#[test]
 fn routes_and_paths() {
     assert_eq!(Route::resolve("/v1/kv/a/b"), Route::Kv("a/b".into()));
     assert_eq!(Route::resolve("/v1/kv/"), Route::Kv(String::new()));

@@ -15,10 +15,7 @@ use crate::agent::{reconcile, CheckKind, CheckSpec, LocalState, SyncOp};
 use crate::catalog::{
     CatalogCommand, CheckDef, NodeDef, NodeView, RegisterRequest, ServiceDef, CRITICAL,
 };
-use crate::config::{
-    AgentConfig, ANTI_ENTROPY_INTERVAL_MS, COORDINATE_RATE_TARGET, COORDINATE_SYNC_INTERVAL_MIN_MS,
-    SYNC_RETRY_MS,
-};
+use crate::config::{AgentConfig, ANTI_ENTROPY_INTERVAL_MS, SYNC_RETRY_MS};
 use crate::kv::Command;
 use crate::mesh::WriteOutcome;
 use crate::shard::checks;
@@ -317,12 +314,13 @@ impl AgentRuntime {
 
     /// Sends this agent's LAN coordinate to the catalog now and then (Consul's
     /// `sendCoordinate`): every `max(15 s, members / 64 s)` plus a random stagger of up to as
-    /// much again, so that the cluster as a whole sends about `COORDINATE_RATE_TARGET` a second.
+    /// much again, so that the cluster as a whole sends about `sync_coordinate_rate_target`
+    /// (64) a second.
     async fn coordinate_loop(&self, ctx: &ShardCtx) {
         loop {
-            let members = self.gossip().swim.borrow().alive_count() as u64;
-            let period =
-                COORDINATE_SYNC_INTERVAL_MIN_MS.max(members * 1000 / COORDINATE_RATE_TARGET);
+            let members = self.gossip().swim.borrow().alive_count() as f64;
+            let scaled = (members * 1000.0 / self.config.coordinate_rate_target) as u64;
+            let period = self.config.coordinate_sync_interval_min_ms.max(scaled);
             let stagger = rand::thread_rng().gen_range(0..period);
             tokio::time::sleep(Duration::from_millis(period + stagger)).await;
             let Some(coord) = self.gossip().swim.borrow().coordinate() else {
