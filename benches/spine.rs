@@ -197,6 +197,36 @@ fn gossip_round(c: &mut Criterion) {
     });
 }
 
+/// One Vivaldi observation (what every direct probe ack costs the prober), and the distance
+/// estimate `?near=` computes per listed node.
+fn vivaldi(c: &mut Criterion) {
+    use rand::{rngs::SmallRng, Rng, SeedableRng};
+    use tribune::gossip::vivaldi::{Coordinate, VivaldiClient};
+    let mut rng = SmallRng::seed_from_u64(1);
+    let peers: Vec<Coordinate> = (0..64)
+        .map(|_| {
+            let mut c = Coordinate::default();
+            c.vec = std::array::from_fn(|_| rng.gen::<f64>() * 0.01);
+            c.error = 0.3;
+            c
+        })
+        .collect();
+    let names: Vec<String> = (0..64).map(|i| format!("node-{i}")).collect();
+    let mut client = VivaldiClient::default();
+    let mut i = 0usize;
+    c.bench_function("vivaldi_update", |b| {
+        b.iter(|| {
+            i = (i + 1) % peers.len();
+            let rtt = 0.001 + (i as f64) * 1e-4;
+            client.update(&names[i], &peers[i], rtt, &mut rng).unwrap()
+        })
+    });
+    let me = client.coordinate();
+    c.bench_function("vivaldi_distance", |b| {
+        b.iter(|| std::hint::black_box(&me).distance_s(std::hint::black_box(&peers[7])))
+    });
+}
+
 /// The cross-core inbox: one message through the bounded ring (push + pop).
 fn cross_core_queue(c: &mut Criterion) {
     let inbox = tribune::mesh::Inbox::default();
@@ -299,6 +329,7 @@ criterion_group!(
     http_serialize,
     dns_paths,
     gossip_round,
+    vivaldi,
     cross_core_queue
 );
 criterion_main!(benches);

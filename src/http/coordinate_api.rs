@@ -196,40 +196,51 @@ fn parse_coord(v: Value) -> Result<Option<Coordinate>, String> {
     }))
 }
 
+/// Why a `/v1/coordinate/update` body was refused.
+#[derive(Debug, PartialEq)]
+pub enum BadUpdate {
+    /// Not JSON of the right shape: 400 `Request decode failed: ...`.
+    Decode(String),
+    /// Decoded, but not a valid 8-dimension coordinate: Consul's 500 `rejected bad coordinate`.
+    Coordinate,
+}
+
+/// Reads a `/v1/coordinate/update` body (`{"Node","Segment","Coord"}`).
+pub fn parse_update(body: &[u8]) -> Result<CoordinateUpdate, BadUpdate> {
+    let body: Value = match body.is_empty() {
+        true => Value::Null,
+        false => serde_json::from_slice(body).map_err(|e| BadUpdate::Decode(e.to_string()))?,
+    };
+    let f = decode::fields(body, UPDATE_FIELDS).map_err(BadUpdate::Decode)?;
+    let node = f.string("Node").map_err(BadUpdate::Decode)?;
+    let segment = f.string("Segment").map_err(BadUpdate::Decode)?;
+    let coord = match f.get("Coord").cloned() {
+        None | Some(Value::Null) => None,
+        Some(v) => parse_coord(v).map_err(BadUpdate::Decode)?,
+    };
+    let coord = coord
+        .filter(Coordinate::is_valid)
+        .ok_or(BadUpdate::Coordinate)?;
+    let mut update = CoordinateUpdate::new(&node, &coord);
+    update.segment = segment;
+    Ok(update)
+}
+
 /// `PUT /v1/coordinate/update`: stores a node's LAN coordinate (dropped when the catalog does
 /// not hold the node, as Consul does).
 pub async fn update(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
-    let decode_failed = |e: String| Reply::text(400, format!("Request decode failed: {e}"));
-    let body: Value = match req.body.is_empty() {
-        true => Value::Null,
-        false => match serde_json::from_slice(&req.body) {
-            Ok(v) => v,
-            Err(e) => return decode_failed(e.to_string()),
-        },
+    let update = match parse_update(&req.body) {
+        Ok(u) => u,
+        Err(BadUpdate::Decode(e)) => {
+            return Reply::text(400, format!("Request decode failed: {e}"))
+        }
+        Err(BadUpdate::Coordinate) => {
+            return error_reply(format!(
+                "rejected bad coordinate: {}",
+                String::from_utf8_lossy(&req.body)
+            ))
+        }
     };
-    let f = match decode::fields(body, UPDATE_FIELDS) {
-        Ok(f) => f,
-        Err(e) => return decode_failed(e),
-    };
-    let (node, segment) = match (f.string("Node"), f.string("Segment")) {
-        (Ok(n), Ok(s)) => (n, s),
-        (Err(e), _) | (_, Err(e)) => return decode_failed(e),
-    };
-    let coord = match f.get("Coord").cloned() {
-        None | Some(Value::Null) => None,
-        Some(v) => match parse_coord(v) {
-            Ok(c) => c,
-            Err(e) => return decode_failed(e),
-        },
-    };
-    let Some(coord) = coord.filter(Coordinate::is_valid) else {
-        return error_reply(format!(
-            "rejected bad coordinate: {}",
-            String::from_utf8_lossy(&req.body)
-        ));
-    };
-    let mut update = CoordinateUpdate::new(&node, &coord);
-    update.segment = segment;
     let cmd = Command::Catalog(CatalogCommand::CoordinateBatch(vec![update]));
     match ctx.write(cmd).await {
         WriteOutcome::Failed(text) => error_reply(text),

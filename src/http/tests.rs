@@ -161,11 +161,40 @@ mod properties {
     //! Every parser that sees network bytes: never panics, and accepts what it should.
     use proptest::prelude::*;
 
+    use super::super::coordinate_api::{parse_update, BadUpdate};
     use super::super::query::{parse_go_duration, read_options, Query};
     use super::super::route::{decode_path, Route};
     use super::super::txn_api::{parse_ops, Invalid};
 
     proptest! {
+        #[test]
+        fn coordinate_update_parser_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_update(&bytes);
+        }
+
+        #[test]
+        fn coordinate_updates_round_trip_or_are_refused(
+            node in "[a-z0-9-]{1,12}",
+            vec in prop::collection::vec(-1.0f64..1.0, 0..10),
+            error in 0.0f64..1.5,
+            height in 0.0f64..1.0,
+        ) {
+            let body = serde_json::json!({
+                "Node": node,
+                "Coord": {"Vec": vec, "Error": error, "Adjustment": 0.0, "Height": height},
+            });
+            let parsed = parse_update(&serde_json::to_vec(&body).unwrap());
+            if vec.len() == 8 {
+                let u = parsed.ok().expect("a well-formed update");
+                prop_assert_eq!(&u.node, &node);
+                let c = u.coordinate();
+                prop_assert_eq!(c.vec.to_vec(), vec);
+                prop_assert_eq!((c.error, c.height), (error, height));
+            } else {
+                prop_assert_eq!(parsed.err(), Some(BadUpdate::Coordinate));
+            }
+        }
+
         #[test]
         fn query_and_path_parsers_never_panic(raw in ".{0,200}", jitter in 0.0f64..1.0) {
             let q = Query::parse(&raw);
