@@ -204,11 +204,10 @@ fn vivaldi(c: &mut Criterion) {
     use tribune::gossip::vivaldi::{Coordinate, VivaldiClient};
     let mut rng = SmallRng::seed_from_u64(1);
     let peers: Vec<Coordinate> = (0..64)
-        .map(|_| {
-            let mut c = Coordinate::default();
-            c.vec = std::array::from_fn(|_| rng.gen::<f64>() * 0.01);
-            c.error = 0.3;
-            c
+        .map(|_| Coordinate {
+            vec: std::array::from_fn(|_| rng.gen::<f64>() * 0.01),
+            error: 0.3,
+            ..Coordinate::default()
         })
         .collect();
     let names: Vec<String> = (0..64).map(|i| format!("node-{i}")).collect();

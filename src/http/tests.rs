@@ -185,7 +185,7 @@ mod properties {
             });
             let parsed = parse_update(&serde_json::to_vec(&body).unwrap());
             if vec.len() == 8 {
-                let u = parsed.ok().expect("a well-formed update");
+                let u = parsed.expect("a well-formed update");
                 prop_assert_eq!(&u.node, &node);
                 let c = u.coordinate();
                 prop_assert_eq!(c.vec.to_vec(), vec);
