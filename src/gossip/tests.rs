@@ -441,7 +441,7 @@ fn a_hostile_coordinate_on_an_ack_is_refused() {
     );
     swim.on_packet(0, peer, &alive, &mut out);
     // The next probe's sequence number, from the ping it sends.
-    let mut probe_seq = |swim: &mut Swim, now: &mut u64| loop {
+    let probe_seq = |swim: &mut Swim, now: &mut u64| loop {
         *now += 100;
         let mut out = Vec::new();
         swim.tick(*now, &mut out);
