@@ -193,12 +193,18 @@ impl VivaldiClient {
 
     /// The median of the last few samples for `node`, this one included.
     fn latency_filter(&mut self, node: &str, rtt_s: f64) -> f64 {
-        let samples = self.latency_samples.entry(node.to_string()).or_default();
+        // Every direct ack comes here: the name is copied only for a member seen first.
+        if !self.latency_samples.contains_key(node) {
+            self.latency_samples.insert(node.to_string(), Vec::new());
+        }
+        let samples = self.latency_samples.get_mut(node).expect("inserted above");
         samples.push(rtt_s);
         if samples.len() > LATENCY_FILTER {
             samples.remove(0);
         }
-        let mut sorted = samples.clone();
+        let mut sorted = [0.0; LATENCY_FILTER];
+        let sorted = &mut sorted[..samples.len()];
+        sorted.copy_from_slice(samples);
         sorted.sort_by(f64::total_cmp);
         sorted[sorted.len() / 2]
     }
