@@ -23,6 +23,11 @@ pub struct Faults {
     /// Datagram delay, uniform in `[delay_min_ms, delay_max_ms]` (so reordering happens).
     pub delay_min_ms: u64,
     pub delay_max_ms: u64,
+    /// Probability that a datagram is delivered a second time, up to `replay_max_ms` after
+    /// the first (a duplicating network, or an attacker replaying captured packets: with
+    /// encryption a replay is still a valid packet, so the protocol must shrug it off).
+    pub replay: f64,
+    pub replay_max_ms: u64,
 }
 
 impl Default for Faults {
@@ -31,6 +36,8 @@ impl Default for Faults {
             loss: 0.0,
             delay_min_ms: 1,
             delay_max_ms: 5,
+            replay: 0.0,
+            replay_max_ms: 0,
         }
     }
 }
@@ -215,16 +222,11 @@ impl SimNet {
                         .gen_range(self.faults.delay_min_ms..=self.faults.delay_max_ms)
                         + self.link_delay_ms[from]
                         + self.link_delay_ms[to];
-                    let id = self.next_id;
-                    self.next_id += 1;
-                    self.in_flight.insert(
-                        id,
-                        InFlight {
-                            from: self.addr_of[from],
-                            bytes,
-                        },
-                    );
-                    self.queue.push(Reverse((self.now + delay, id, to)));
+                    if self.faults.replay > 0.0 && self.rng.gen_bool(self.faults.replay) {
+                        let later = self.rng.gen_range(0..=self.faults.replay_max_ms);
+                        self.send_at(self.now + delay + later, from, to, bytes.clone());
+                    }
+                    self.send_at(self.now + delay, from, to, bytes);
                 }
                 Output::PushPull { to, join } => {
                     let Some(&to) = self.index_of.get(&to) else {
@@ -263,6 +265,14 @@ impl SimNet {
                 } => self.query_answers.push((from, id, who, payload)),
             }
         }
+    }
+
+    fn send_at(&mut self, at: u64, from: usize, to: usize, bytes: Vec<u8>) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let from = self.addr_of[from];
+        self.in_flight.insert(id, InFlight { from, bytes });
+        self.queue.push(Reverse((at, id, to)));
     }
 
     /// Advances one tick: delivers due datagrams, then ticks every running member.

@@ -251,6 +251,41 @@ fn a_graceful_leave_is_seen_as_left_not_failed() {
         .any(|(_, _, e)| *e == super::MemberEvent::Failed("node-3".into())));
 }
 
+/// Replayed datagrams (a fifth of them delivered again up to 30 s late: old alives,
+/// suspicions, acks, pings, leave notices) change nothing that matters: no false death, a
+/// stopped member is still found dead, a member that left stays left, and everyone else ends
+/// alive. Gossip encryption cannot stop a replay (the packet is genuine), so this is the
+/// protocol's own defence: incarnation ordering, sequence numbers and refutation.
+#[test]
+fn replayed_packets_cause_no_false_death_and_no_resurrection() {
+    for seed in 0..seeds() {
+        let faults = Faults {
+            replay: 0.2,
+            replay_max_ms: 30_000,
+            ..Faults::default()
+        };
+        let mut net = cluster(30, faults, 20 + seed);
+        let since = net.now;
+        net.run_for(60_000);
+        net.leave(4, 2_000);
+        net.stop(9);
+        let took = net.run_until(120_000, |n| {
+            n.seen_as(9, MemberState::Dead) == n.running_others(9)
+                && n.seen_as(4, MemberState::Left) == n.running_others(4)
+        });
+        assert!(took.is_some(), "seed {seed}: node-9 dead and node-4 left");
+        // Replays of node-4's and node-9's last alive messages keep arriving for 30 s more.
+        net.run_for(60_000);
+        assert_eq!(net.seen_as(9, MemberState::Dead), net.running_others(9));
+        assert_eq!(net.seen_as(4, MemberState::Left), net.running_others(4));
+        assert_eq!(net.false_deaths(since), 0, "seed {seed}: false death");
+        assert!(
+            net.converged(),
+            "seed {seed}: every running member alive to all"
+        );
+    }
+}
+
 #[test]
 fn a_paused_member_refutes_and_comes_back() {
     let mut net = cluster(20, Faults::default(), 5);
