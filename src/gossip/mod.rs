@@ -48,11 +48,34 @@ pub fn fuzz_one(data: &[u8]) {
         &mut join,
     );
     swim.on_packet(0, from, &join, &mut out);
-    swim.on_packet(1, from, data, &mut out);
-    if let Ok(pp) = wire::decode_push_pull(data, 64) {
-        swim.on_push_pull(2, pp, &mut out);
+    // A probe of the peer in flight, so that an ack reaches the round-trip and Vivaldi paths:
+    // when `data` starts with an ack (kind 3, or 11 with a coordinate), its sequence number is
+    // made the probe's (a fuzzer cannot guess 32 random bits).
+    out.clear();
+    swim.tick(1_000, &mut out);
+    let probe_seq = out.iter().find_map(|o| match o {
+        Output::Packet { bytes, .. } => {
+            wire::decode_packet(bytes)
+                .ok()?
+                .iter()
+                .find_map(|m| match m {
+                    wire::Msg::Ping { seq, .. } => Some(*seq),
+                    _ => None,
+                })
+        }
+        _ => None,
+    });
+    let mut packet = data.to_vec();
+    if let (Some(seq), true) = (probe_seq, packet.len() >= 11) {
+        if matches!(packet[4], 3 | 11) {
+            packet[7..11].copy_from_slice(&seq.to_le_bytes());
+        }
     }
-    for t in [10, 2_000, 60_000] {
+    swim.on_packet(1_001, from, &packet, &mut out);
+    if let Ok(pp) = wire::decode_push_pull(data, 64) {
+        swim.on_push_pull(1_002, pp, &mut out);
+    }
+    for t in [1_010, 2_000, 60_000] {
         swim.tick(t, &mut out);
     }
 }
