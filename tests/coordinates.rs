@@ -204,7 +204,30 @@ fn coordinates_from_gossip_reach_the_catalog_and_sort_near_queries() {
         .collect();
     assert_eq!(rows, from_far);
 
-    // A node's coordinate goes with the node.
+    // Snapshots carry coordinates: one `CoordinateBatchUpdate` record per node, as Consul's.
+    let snap = dir.path().join("coords.snap");
+    let snap_arg = snap.display().to_string();
+    let (code, out, err) = c122.cli(&["snapshot", "save"], &[&snap_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+    // `inspect` is offline (no -http-addr), as Consul's.
+    let inspect = std::process::Command::new(env!("CARGO_BIN_EXE_tribune"))
+        .args(["snapshot", "inspect", "-format=json", &snap_arg])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success());
+    let out = String::from_utf8_lossy(&inspect.stdout).into_owned();
+    let stats: Value = serde_json::from_str(&out).unwrap();
+    let coords = stats["Stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Name"] == "CoordinateBatchUpdate")
+        .unwrap()["Count"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(coords, 6, "three agents and three placed nodes: {out}");
+
+    // A node's coordinate goes with the node, and comes back with a restore.
     assert_eq!(
         server.put("/v1/catalog/deregister", br#"{"Node":"mid"}"#).0,
         200
@@ -212,6 +235,13 @@ fn coordinates_from_gossip_reach_the_catalog_and_sort_near_queries() {
     eventually(10, "the deregistered node's coordinate gone", || {
         matches!(server.get("/v1/coordinate/node/mid"), Ok((404, _)))
     });
+    let (code, out, err) = server.cli(&["snapshot", "restore"], &[&snap_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+    eventually(
+        10,
+        "the restored coordinate",
+        || matches!(server.get("/v1/coordinate/node/mid"), Ok((200, b)) if b.contains("0.005")),
+    );
 }
 
 #[test]

@@ -355,6 +355,7 @@ fn snapshot_inspect(args: &[String]) -> Result<(), String> {
                 {"Name": "Register", "Count": register},
                 {"Name": "KVS", "Count": snap.kv.len()},
                 {"Name": "Tombstone", "Count": snap.tombstones.len()},
+                {"Name": "CoordinateBatchUpdate", "Count": snap.coordinates.len()},
             ],
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap());
@@ -376,6 +377,8 @@ fn snapshot_inspect(args: &[String]) -> Result<(), String> {
         ("Register", register),
         ("KVS", snap.kv.len()),
         ("Tombstone", snap.tombstones.len()),
+        // Consul writes one single-coordinate batch per node.
+        ("CoordinateBatchUpdate", snap.coordinates.len()),
     ] {
         if count > 0 {
             table.push(vec![name.into(), count.to_string()]);
