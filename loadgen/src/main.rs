@@ -233,6 +233,7 @@ fn main() {
             converged_start: false,
             paused: 10,
             loss_seconds: 120,
+            no_coordinates: false,
         };
         let mut i = 1;
         while i < argv.len() {
@@ -246,6 +247,11 @@ fn main() {
                 }
                 "converged-start" => {
                     a.converged_start = true;
+                    i += 1;
+                    continue;
+                }
+                "no-coordinates" => {
+                    a.no_coordinates = true;
                     i += 1;
                     continue;
                 }

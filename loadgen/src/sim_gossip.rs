@@ -19,6 +19,9 @@ pub struct SimArgs {
     /// Simulated seconds of the loss phase (120 by default; at 50,000 members every second
     /// at 5 % loss starts ~30 suspicions, each flooded to everyone).
     pub loss_seconds: u64,
+    /// Members run without Vivaldi coordinates (`disable_coordinates`): acks carry none and
+    /// members keep no coordinate caches.
+    pub no_coordinates: bool,
 }
 
 /// Shorter than the smallest suspicion timeout (4 × log10(n) × 1 s ≥ 8 s from 100 members):
@@ -28,11 +31,15 @@ const PAUSE_MS: u64 = 5_000;
 pub fn run(a: &SimArgs) {
     let n = a.members;
     let wall = std::time::Instant::now();
+    let cfg = SwimConfig {
+        coordinates: !a.no_coordinates,
+        ..SwimConfig::lan()
+    };
     let (mut net, converge_ms) = if a.converged_start {
-        let net = SimNet::new_converged(n, SwimConfig::lan(), Faults::default(), a.seed);
+        let net = SimNet::new_converged(n, cfg, Faults::default(), a.seed);
         (net, None)
     } else {
-        let mut net = SimNet::new(n, SwimConfig::lan(), Faults::default(), a.seed);
+        let mut net = SimNet::new(n, cfg, Faults::default(), a.seed);
         net.join_all();
         // Convergence is O(n^2) to check: look once per simulated second.
         let converge_ms = run_until(&mut net, 600_000, SimNet::converged);
@@ -97,6 +104,7 @@ pub fn run(a: &SimArgs) {
                 "false_deaths": false_deaths, "loss_seconds": a.loss_seconds,
                 "paused": a.paused, "pause_ms": PAUSE_MS, "pause_false_deaths": pause_false_deaths,
                 "packets_per_member_s": pps, "bytes_per_member_s": bps,
+                "coordinates": !a.no_coordinates,
                 "wall_s": wall.elapsed().as_secs_f64(),
             })
         );
