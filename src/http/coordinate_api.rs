@@ -16,7 +16,6 @@ use super::kv_api::error_reply;
 use super::response::Reply;
 use super::ApiRequest;
 use crate::catalog::{CatalogCommand, CoordinateUpdate, NodeCoordinate};
-use crate::config::AgentConfig;
 use crate::gossip::vivaldi::{Coordinate, DIMENSIONS};
 use crate::kv::Command;
 use crate::mesh::WriteOutcome;
@@ -128,13 +127,11 @@ pub async fn node(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
 }
 
 /// `GET /v1/coordinate/datacenters`: the WAN coordinates of every datacenter's servers, as
-/// this server's WAN pool last heard them. Datacenters by name, servers by name.
-pub fn datacenters(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Reply {
+/// this server's WAN pool last heard them (its own included). Datacenters by name, servers by
+/// name; as in Consul, a datacenter none of whose servers has a coordinate yet is left out.
+pub fn datacenters(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
     let wan = ctx.mesh.cluster.wan.load();
     let mut dcs: Vec<&str> = wan.iter().map(|s| s.datacenter.as_str()).collect();
-    if !dcs.contains(&config.datacenter.as_str()) {
-        dcs.push(&config.datacenter);
-    }
     dcs.sort_unstable();
     dcs.dedup();
     let mut servers: Vec<_> = wan.iter().collect();
@@ -156,6 +153,7 @@ pub fn datacenters(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Re
                 })
                 .collect(),
         })
+        .filter(|m| !m.coordinates.is_empty())
         .collect();
     Reply::json(&maps, req.style)
 }

@@ -176,7 +176,7 @@ pub async fn dispatch(
         Route::HealthChecks(name) => catalog_api::health_checks(ctx, name, req).await,
         Route::HealthState(state) => catalog_api::health_state(ctx, state, req).await,
         Route::HealthService(name) => catalog_api::health_service(ctx, name, req).await,
-        Route::CoordinateDatacenters => coordinate_api::datacenters(ctx, config, req),
+        Route::CoordinateDatacenters => coordinate_api::datacenters(ctx, req),
         Route::CoordinateNodes => coordinate_api::nodes(ctx, req).await,
         Route::CoordinateNode(name) => coordinate_api::node(ctx, name, req).await,
         Route::CoordinateUpdate => coordinate_api::update(ctx, req).await,
