@@ -2,6 +2,7 @@
 //! (`wire`) and a deterministic network simulator (`sim`) that drives thousands of members
 //! with loss, delay, partitions and pauses. The UDP/TCP shell is `shard::gossip_runtime`.
 
+mod broadcast;
 pub mod crypto;
 pub mod keyring_query;
 pub mod member_table;

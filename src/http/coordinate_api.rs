@@ -75,9 +75,15 @@ fn node_json(c: &NodeCoordinate) -> NodeCoordJson<'_> {
     }
 }
 
-/// Consul's `?segment=` filter: present (even empty) means only that segment.
-fn in_segment(req: &ApiRequest, c: &NodeCoordinate) -> bool {
-    req.query.get("segment").is_none_or(|s| s == c.segment)
+/// The entries as JSON, kept to the `?segment=` asked for (present, even empty, means only
+/// that segment, as in Consul).
+fn in_segment<'a>(req: &ApiRequest, coords: &'a [NodeCoordinate]) -> Vec<NodeCoordJson<'a>> {
+    let segment = req.query.get("segment");
+    coords
+        .iter()
+        .filter(|c| segment.is_none_or(|s| s == c.segment))
+        .map(node_json)
+        .collect()
 }
 
 /// `GET /v1/coordinate/nodes`: every node's LAN coordinate, by node name; blocking.
@@ -86,14 +92,7 @@ pub async fn nodes(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
         ctx,
         req,
         || async { Ok(ctx.coordinates()) },
-        |coords| {
-            let out: Vec<NodeCoordJson> = coords
-                .iter()
-                .filter(|c| in_segment(req, c))
-                .map(node_json)
-                .collect();
-            Reply::json(&filtered(req, out), req.style)
-        },
+        |coords| Reply::json(&filtered(req, in_segment(req, coords)), req.style),
     )
     .await
 }
@@ -112,11 +111,7 @@ pub async fn node(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
             Ok(Indexed { value: mine, index })
         },
         |coords| {
-            let out: Vec<NodeCoordJson> = coords
-                .iter()
-                .filter(|c| in_segment(req, c))
-                .map(node_json)
-                .collect();
+            let out = in_segment(req, coords);
             match out.is_empty() {
                 true => Reply::empty(404),
                 false => Reply::json(&out, req.style),
