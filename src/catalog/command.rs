@@ -84,28 +84,15 @@ pub struct CoordinateUpdate {
 
 impl CoordinateUpdate {
     pub fn new(node: &str, c: &Coordinate) -> CoordinateUpdate {
-        let mut bits = [0u64; 11];
-        for (b, f) in bits
-            .iter_mut()
-            .zip(c.vec.iter().chain([&c.error, &c.adjustment, &c.height]))
-        {
-            *b = f.to_bits();
-        }
         CoordinateUpdate {
             node: node.to_string(),
             segment: String::new(),
-            bits,
+            bits: c.components().map(f64::to_bits),
         }
     }
 
     pub fn coordinate(&self) -> Coordinate {
-        let f = |i: usize| f64::from_bits(self.bits[i]);
-        Coordinate {
-            vec: std::array::from_fn(f),
-            error: f(8),
-            adjustment: f(9),
-            height: f(10),
-        }
+        Coordinate::from_components(self.bits.map(f64::from_bits))
     }
 }
 

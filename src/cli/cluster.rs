@@ -512,18 +512,9 @@ pub fn rtt(args: &[String]) -> i32 {
     })())
 }
 
-/// A `Coord` object of the coordinate API.
+/// A `Coord` object of the coordinate API, read by the API's own decoder.
 fn coordinate_of_json(v: &Value) -> Option<crate::gossip::vivaldi::Coordinate> {
-    let f = |name: &str| v[name].as_f64();
-    let vec: Vec<f64> = v["Vec"]
-        .as_array()?
-        .iter()
-        .map(Value::as_f64)
-        .collect::<Option<_>>()?;
-    Some(crate::gossip::vivaldi::Coordinate {
-        vec: vec.try_into().ok()?,
-        error: f("Error")?,
-        adjustment: f("Adjustment")?,
-        height: f("Height")?,
-    })
+    crate::http::coordinate_api::parse_coord(v.clone())
+        .ok()
+        .flatten()
 }

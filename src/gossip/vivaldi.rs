@@ -52,7 +52,29 @@ impl Default for Coordinate {
     }
 }
 
+/// The number of `f64`s in a coordinate: the vector, then error, adjustment and height.
+pub const COMPONENTS: usize = DIMENSIONS + 3;
+
 impl Coordinate {
+    /// The vector, then error, adjustment and height: the order the log and the wire use.
+    pub fn components(&self) -> [f64; COMPONENTS] {
+        std::array::from_fn(|i| match i {
+            i if i < DIMENSIONS => self.vec[i],
+            DIMENSIONS => self.error,
+            i if i == DIMENSIONS + 1 => self.adjustment,
+            _ => self.height,
+        })
+    }
+
+    pub fn from_components(c: [f64; COMPONENTS]) -> Coordinate {
+        Coordinate {
+            vec: std::array::from_fn(|i| c[i]),
+            error: c[DIMENSIONS],
+            adjustment: c[DIMENSIONS + 1],
+            height: c[DIMENSIONS + 2],
+        }
+    }
+
     /// No NaN or infinity anywhere.
     pub fn is_valid(&self) -> bool {
         self.vec

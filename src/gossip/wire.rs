@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 pub use crate::codec::WireError;
 use crate::codec::{put_addr, put_str, Reader};
-use crate::gossip::vivaldi::{Coordinate, DIMENSIONS};
+use crate::gossip::vivaldi::{Coordinate, COMPONENTS};
 
 use crate::config::{
     GOSSIP_NAME_BYTES_MAX, GOSSIP_QUERY_PAYLOAD_MAX, GOSSIP_TAGS_MAX, GOSSIP_TAG_BYTES_MAX,
@@ -18,8 +18,10 @@ use crate::config::{
 };
 
 const MAGIC: [u8; 2] = *b"TG";
+// The wire (and the log's `CoordinateUpdate`) hold exactly 11 components: a change of
+// dimensions is a format change.
 const _: () = assert!(
-    DIMENSIONS + 3 == 11,
+    COMPONENTS == 11,
     "WireCoordinate holds the vector and 3 scalars"
 );
 /// Bumped on any incompatible change; a packet of another version is dropped and counted.
@@ -62,24 +64,11 @@ pub struct WireCoordinate(pub [u32; 11]);
 
 impl WireCoordinate {
     pub fn from_coordinate(c: &Coordinate) -> WireCoordinate {
-        let mut bits = [0u32; 11];
-        for (b, f) in bits
-            .iter_mut()
-            .zip(c.vec.iter().chain([&c.error, &c.adjustment, &c.height]))
-        {
-            *b = (*f as f32).to_bits();
-        }
-        WireCoordinate(bits)
+        WireCoordinate(c.components().map(|f| (f as f32).to_bits()))
     }
 
     pub fn to_coordinate(self) -> Coordinate {
-        let f = |i: usize| f32::from_bits(self.0[i]) as f64;
-        Coordinate {
-            vec: std::array::from_fn(f),
-            error: f(8),
-            adjustment: f(9),
-            height: f(10),
-        }
+        Coordinate::from_components(self.0.map(|b| f32::from_bits(b) as f64))
     }
 }
 

@@ -170,7 +170,7 @@ const COORD_FIELDS: &[Field] = &[
 
 /// Reads a `Coordinate` object; `Err(text)` for Consul's decode failures, `Ok(None)` when it
 /// decoded but is not an 8-dimension coordinate (Consul: "rejected bad coordinate").
-fn parse_coord(v: Value) -> Result<Option<Coordinate>, String> {
+pub fn parse_coord(v: Value) -> Result<Option<Coordinate>, String> {
     let f = decode::fields(v, COORD_FIELDS)?;
     let vec = f.floats("Vec")?;
     let (error, adjustment, height) = (
