@@ -11,8 +11,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use tribune::http::query::{read_options, Query};
 use tribune::http::route::{decode_path, Route};
 use tribune::io::log_files::LogFiles;
-use tribune::kv::{Command, KvPartition};
+use tribune::kv::KvPartition;
 use tribune::raft::record::{self, LogRecord};
+use tribune::state::Command;
 
 fn entry(index: u64) -> LogRecord {
     let cmd = Command::KvSet {

@@ -18,4 +18,5 @@ pub mod raft;
 pub mod rpc;
 pub mod shard;
 pub mod snapshot;
+pub mod state;
 pub mod version;

@@ -10,21 +10,9 @@ use crossbeam::queue::ArrayQueue;
 use tokio::sync::{oneshot, Notify};
 
 use crate::config::INBOX_DEPTH;
-use crate::kv::{Command, DirEntry, TxnKvOp, TxnOpResult};
-
-/// How a write ended, as the HTTP layer needs it.
-#[derive(Debug)]
-pub enum WriteOutcome {
-    /// KV PUT/DELETE answer (`false` = CAS failed).
-    Bool(bool),
-    /// `/v1/txn`: results when `errors` is empty, else nothing was applied.
-    Txn {
-        results: Vec<TxnOpResult>,
-        errors: Vec<(usize, String)>,
-    },
-    /// Could not be committed (e.g. `No cluster leader`); the text is Consul's.
-    Failed(String),
-}
+use crate::state::{
+    CatalogAnswer, CatalogQuery, Command, KvAnswer, KvQuery, ShardWork, TxnVote, WriteOutcome,
+};
 
 /// Where a write's outcome goes.
 pub type WriteReply = oneshot::Sender<WriteOutcome>;
@@ -33,12 +21,8 @@ pub type WriteReply = oneshot::Sender<WriteOutcome>;
 pub enum RaftInput {
     /// Append `cmd` to the log; answer on `reply` once it is durable and applied.
     Propose { cmd: Command, reply: WriteReply },
-    /// A shard's share of a multi-shard transaction at `index` (see `ShardMsg::Txn`).
-    TxnVote {
-        index: u64,
-        results: Vec<TxnOpResult>,
-        errors: Vec<(usize, String)>,
-    },
+    /// A participant's vote on a multi-shard transaction (see `state::txn`).
+    TxnVote(TxnVote),
     /// A message from a Raft peer (via the RPC listener).
     Message(Box<raft::eraftpb::Message>),
     /// Bootstrap a new cluster with these voters (`bootstrap_expect` reached, `-bootstrap`, or
@@ -177,87 +161,15 @@ impl ClusterView {
     }
 }
 
-/// A read one shard asks of the shard that owns the keys.
-#[derive(Debug, Clone)]
-pub enum KvQuery {
-    /// One key.
-    Get { key: String },
-    /// Every entry under a prefix.
-    List { prefix: String },
-    /// Keys under a prefix, rolled up at `separator`.
-    Keys { prefix: String, separator: String },
-    /// Only the partition's highest index (for a missing key's `X-Consul-Index`).
-    IndexMax,
-}
-
-/// Answer to a `KvQuery`; `index` is the partition's index for the query, and
-/// `partition_index` its highest index overall.
-#[derive(Debug, Default)]
-pub struct KvAnswer {
-    pub entries: Vec<DirEntry>,
-    pub keys: Vec<String>,
-    pub index: u64,
-    pub partition_index: u64,
-}
-
-/// A catalog read one shard asks of another (or of every other).
-#[derive(Debug, Clone)]
-pub enum CatalogQuery {
-    /// Instances of a service (asked of the shard that owns the name).
-    Instances { name: String, tags: Vec<String> },
-    /// Up to `k` random healthy instances (DNS), asked of the owner.
-    Pick {
-        name: String,
-        tags: Vec<String>,
-        k: usize,
-        exclude_warning: bool,
-        seed: u64,
-    },
-    /// Service name → tags, for the names this shard owns.
-    ServiceTags,
-    /// This shard's services on a node.
-    NodeServices { node: String },
-    /// This shard's service checks on a node.
-    NodeServiceChecks { node: String },
-    /// Service checks of a service (asked of the owner).
-    ChecksOfService { name: String },
-    /// Checks in a state; node-level ones only from the shard asked `with_replicated`.
-    ChecksInState {
-        state: String,
-        with_replicated: bool,
-    },
-}
-
-/// Answer to a `CatalogQuery`, with the index that answer carries on that shard.
-#[derive(Debug, Default)]
-pub struct CatalogAnswer {
-    pub instances: Vec<crate::catalog::ServiceInstance>,
-    /// DNS picks (`CatalogQuery::Pick`).
-    pub picked: Vec<crate::catalog::Pickable>,
-    pub services: Vec<crate::catalog::Service>,
-    pub checks: Vec<crate::catalog::Check>,
-    pub tags: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
-    pub index: u64,
-}
-
 /// Input of a shard core.
 pub enum ShardMsg {
-    /// A committed single-key or delete-tree command at `index`, in index order.
+    /// This shard's work for the committed entry at `index`, in index order (see
+    /// `state::place`). With `reply`, this shard answers the proposer.
     Apply {
         index: u64,
-        cmd: Command,
+        work: ShardWork,
         reply: Option<WriteReply>,
     },
-    /// A committed transaction at `index`: `ops` are this shard's ops with their positions.
-    /// With `reply` (one participant) the shard decides alone; without it the shard votes to
-    /// the Raft core and waits for `TxnDecide`, holding back later applies and reads.
-    Txn {
-        index: u64,
-        ops: Vec<(usize, TxnKvOp)>,
-        reply: Option<WriteReply>,
-    },
-    /// The coordinator's decision for a multi-shard transaction.
-    TxnDecide { index: u64, commit: bool },
     /// Every entry up to `index` has been handed to its shards (wakes blocking queries).
     Committed { index: u64 },
     /// A read of keys this shard owns.
@@ -285,9 +197,16 @@ pub struct ForwardedRequest {
     pub reply: oneshot::Sender<crate::http::response::Reply>,
 }
 
-/// One core's inbox: a bounded lock-free ring plus a doorbell that wakes its runtime.
+/// One core's inbox: a bounded lock-free ring plus a doorbell that wakes its runtime, and
+/// a slot for the coordinator's decision on the transaction this shard is frozen on.
+///
+/// The decision has its own slot because a frozen shard stops draining the ring (what comes
+/// after the transaction waits there, bounded): the decision must not queue behind it. One
+/// slot is enough: a shard votes on one transaction at a time and stays frozen until it has
+/// taken that transaction's decision, so no second decision for it can exist meanwhile.
 pub struct Inbox {
     queue: ArrayQueue<ShardMsg>,
+    decision: ArrayQueue<(u64, bool)>,
     doorbell: Notify,
 }
 
@@ -295,6 +214,7 @@ impl Default for Inbox {
     fn default() -> Self {
         Inbox {
             queue: ArrayQueue::new(INBOX_DEPTH),
+            decision: ArrayQueue::new(1),
             doorbell: Notify::new(),
         }
     }
@@ -308,18 +228,21 @@ impl Inbox {
         Ok(())
     }
 
-    /// Enqueues `msg`, yielding the thread while the ring is full. Only for the Raft core,
-    /// which must not drop committed entries and has nothing better to do meanwhile.
-    pub fn send_blocking(&self, mut msg: ShardMsg) {
-        loop {
-            match self.try_send(msg) {
-                Ok(()) => return,
-                Err(back) => {
-                    msg = back;
-                    std::thread::yield_now();
-                }
-            }
-        }
+    /// Posts the coordinator's decision on transaction `index` (never waits; see above).
+    pub fn decide(&self, index: u64, commit: bool) {
+        let posted = self.decision.push((index, commit));
+        assert!(posted.is_ok(), "a second decision while one waits");
+        self.doorbell.notify_one();
+    }
+
+    /// The decision waiting in the slot, if any.
+    pub fn take_decision(&self) -> Option<(u64, bool)> {
+        self.decision.pop()
+    }
+
+    /// True when the ring is full (a sender would be refused).
+    pub fn is_full(&self) -> bool {
+        self.queue.is_full()
     }
 
     /// Messages waiting.

@@ -59,6 +59,7 @@ fn pure_cores_do_no_io() {
         "src/rpc",
         "src/codec.rs",
         "src/snapshot.rs",
+        "src/state",
     ];
     let banned = [
         "std::fs",

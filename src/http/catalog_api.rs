@@ -19,10 +19,10 @@ use crate::catalog::{
     CRITICAL, PASSING, WARNING,
 };
 use crate::config::AgentConfig;
-use crate::kv::Command;
-use crate::mesh::WriteOutcome;
 use crate::shard::core::ShardCtx;
 use crate::shard::kv_frontend::{Busy, Indexed};
+use crate::state::Command;
+use crate::state::WriteOutcome;
 
 const REGISTER_FIELDS: &[Field] = &[
     ("Datacenter", &[]),

@@ -17,10 +17,10 @@ use super::response::Reply;
 use super::ApiRequest;
 use crate::catalog::{CatalogCommand, CoordinateUpdate, NodeCoordinate};
 use crate::gossip::vivaldi::{Coordinate, DIMENSIONS};
-use crate::kv::Command;
-use crate::mesh::WriteOutcome;
 use crate::shard::core::ShardCtx;
 use crate::shard::kv_frontend::Indexed;
+use crate::state::Command;
+use crate::state::WriteOutcome;
 
 /// Consul's `coordinate.Coordinate` JSON.
 #[derive(Serialize)]

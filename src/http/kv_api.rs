@@ -8,10 +8,11 @@ use super::query::read_options;
 use super::response::Reply;
 use super::ApiRequest;
 use crate::config::{KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX};
-use crate::kv::{Command, DirEntry};
-use crate::mesh::WriteOutcome;
+use crate::kv::DirEntry;
 use crate::shard::core::ShardCtx;
 use crate::shard::kv_frontend::Busy;
+use crate::state::Command;
+use crate::state::WriteOutcome;
 
 /// `structs.DirEntry` on the wire, fields in Consul's order.
 #[derive(Serialize)]

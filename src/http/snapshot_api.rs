@@ -6,9 +6,10 @@ use bytes::Bytes;
 
 use super::response::Reply;
 use super::ApiRequest;
-use crate::kv::Command;
-use crate::mesh::{RaftInput, WriteOutcome};
+use crate::mesh::RaftInput;
 use crate::shard::core::ShardCtx;
+use crate::state::Command;
+use crate::state::WriteOutcome;
 
 pub async fn save(ctx: &ShardCtx, _req: &ApiRequest) -> Reply {
     let n = ctx.mesh.shards.len();

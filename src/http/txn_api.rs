@@ -9,9 +9,10 @@ use super::kv_api::{decode_base64, error_reply, DirEntryJson};
 use super::response::Reply;
 use super::ApiRequest;
 use crate::config::{KV_VALUE_BYTES_MAX, TXN_BODY_BYTES_MAX, TXN_OPS_MAX};
-use crate::kv::{Command, KvVerb, TxnKvOp};
-use crate::mesh::WriteOutcome;
+use crate::kv::{KvVerb, TxnKvOp};
 use crate::shard::core::ShardCtx;
+use crate::state::Command;
+use crate::state::WriteOutcome;
 
 #[derive(Serialize)]
 struct KvResult<'a> {

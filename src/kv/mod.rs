@@ -6,7 +6,7 @@
 pub mod command;
 pub mod partition;
 
-pub use command::{Command, KvVerb, TxnKvOp};
+pub use command::{KvVerb, TxnKvOp};
 pub use partition::{DirEntry, KvPartition, TxnOpResult, TxnPartOutcome, TxnUndo};
 
 /// Which shard owns `key`. A fixed hash (crc32c), so the map is the same on every run and

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::*;
+use crate::state::Command;
 
 /// The model: key → (value, flags, create index, modify index). Deliberately naive.
 #[derive(Default)]

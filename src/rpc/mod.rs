@@ -54,7 +54,7 @@ pub enum Frame {
     Raft(Vec<u8>),
     Http(HttpRequest),
     HttpAnswer(HttpResponse),
-    /// An encoded `kv::Command::Catalog` to commit.
+    /// An encoded `state::Command::Catalog` to commit.
     Propose(Vec<u8>),
     ProposeAnswer(ProposeOutcome),
     /// What the catalog holds for a node (a client agent's anti-entropy diff).

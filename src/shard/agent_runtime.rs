@@ -16,10 +16,10 @@ use crate::catalog::{
     CatalogCommand, CheckDef, NodeDef, NodeView, RegisterRequest, ServiceDef, CRITICAL,
 };
 use crate::config::{AgentConfig, ANTI_ENTROPY_INTERVAL_MS, SYNC_RETRY_MS};
-use crate::kv::Command;
-use crate::mesh::WriteOutcome;
 use crate::shard::checks;
 use crate::shard::core::ShardCtx;
+use crate::state::Command;
+use crate::state::WriteOutcome;
 use crate::version::CONSUL_API_VERSION;
 
 /// Shard 0's agent. Single-threaded: `RefCell` borrows never cross an `.await`.

@@ -7,9 +7,10 @@ use tokio::sync::oneshot;
 
 use crate::catalog::{Check, Node, Pickable, Service, ServiceInstance};
 use crate::kv::shard_of;
-use crate::mesh::{CatalogAnswer, CatalogQuery, ShardMsg};
+use crate::mesh::ShardMsg;
 use crate::shard::core::ShardCtx;
 use crate::shard::kv_frontend::{Busy, Indexed};
+use crate::state::{CatalogAnswer, CatalogQuery};
 
 impl ShardCtx {
     async fn catalog_query(

@@ -1,51 +1,32 @@
-//! One shard core's state and its inbox loop.
+//! One shard core's inbox loop: the shell around its `state::ShardMachine`.
 //!
-//! A `ShardState` is owned by its shard thread (`Rc<RefCell<_>>`, `!Send` by construction).
-//! It holds this shard's KV partition and the watermark of committed entries used to wake
-//! blocking queries. Changes arrive only as `ShardMsg`s from the Raft core, in index order.
+//! The machine (`Rc<RefCell<_>>`, `!Send` by construction) holds what this shard owns; it is
+//! changed only by `ShardMsg::Apply` from the Raft core, in index order, and by the
+//! coordinator's decisions (`Inbox::take_decision`). This file moves messages and performs
+//! the machine's effects (replies, votes, wake-ups), nothing else.
+//!
+//! While a multi-shard transaction is undecided the shard is frozen: it stops draining its
+//! inbox, so everything after the transaction waits in the bounded ring (senders see it full
+//! and answer 429, or the Raft core keeps coordinating while it waits; see
+//! `RaftCore::deliver`), and only the decision slot is read.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 
-use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::catalog::CatalogShard;
-use crate::kv::{Command, KvPartition, TxnUndo};
-use crate::mesh::{
-    CatalogAnswer, CatalogQuery, ForwardedRequest, KvAnswer, KvQuery, Mesh, RaftInput, ShardMsg,
-    WriteOutcome,
-};
+use crate::mesh::{ForwardedRequest, Mesh, RaftInput, ShardMsg};
 use crate::shard::agent_runtime::AgentRuntime;
-use crate::shard::raft_core::txn_outcome;
+use crate::state::{CatalogAnswer, CatalogQuery, Effects, KvAnswer, KvQuery, ShardMachine};
 
 /// Messages handled per inbox turn before yielding to HTTP tasks.
 const INBOX_BATCH_MAX: usize = 256;
-
-/// A multi-shard transaction applied here tentatively, awaiting the coordinator's decision.
-struct Frozen {
-    index: u64,
-    undo: TxnUndo,
-}
-
-/// State owned by one shard core.
-pub struct ShardState {
-    pub id: usize,
-    pub partition: KvPartition,
-    pub catalog: CatalogShard,
-    /// Highest index the Raft core has finished dispatching (every shard hears of it).
-    pub committed: u64,
-    frozen: Option<Frozen>,
-    /// Messages that arrived while frozen, in arrival order.
-    held: VecDeque<ShardMsg>,
-}
 
 /// Everything a task on a shard needs: its state, the mesh, and local wake-ups.
 #[derive(Clone)]
 pub struct ShardCtx {
     pub id: usize,
-    pub state: Rc<RefCell<ShardState>>,
+    pub state: Rc<RefCell<ShardMachine>>,
     pub mesh: Mesh,
     /// Notified whenever `committed` grows (blocking queries re-check).
     pub changed: Rc<Notify>,
@@ -58,14 +39,7 @@ pub struct ShardCtx {
 impl ShardCtx {
     /// A context for shard `id`.
     pub fn new(id: usize, mesh: Mesh) -> ShardCtx {
-        let state = ShardState {
-            id,
-            partition: KvPartition::default(),
-            catalog: CatalogShard::new(id, mesh.shards.len()),
-            committed: 0,
-            frozen: None,
-            held: VecDeque::new(),
-        };
+        let state = ShardMachine::new(id, mesh.shards.len());
         ShardCtx {
             id,
             state: Rc::new(RefCell::new(state)),
@@ -107,10 +81,15 @@ impl ShardCtx {
     /// shard's own state: a write is acknowledged once its apply is *queued* at every shard
     /// it touches (catalog commands, delete-tree, multi-shard txns), so a local read that
     /// skipped the queue could miss it under load. Same thread, same FIFO order as
-    /// `run_inbox`; bounded to what was there when the read started.
+    /// `run_inbox`; bounded to what was there when the read started. A frozen shard takes
+    /// nothing (the read waits in `until_thawed`).
     pub fn catch_up(&self) {
         let inbox = &self.mesh.shards[self.id];
+        self.take_decision();
         for _ in 0..inbox.len() {
+            if self.state.borrow().is_frozen() {
+                break;
+            }
             match inbox.try_recv() {
                 Some(msg) => self.handle(msg),
                 None => break,
@@ -123,7 +102,11 @@ impl ShardCtx {
         let inbox = &self.mesh.shards[self.id];
         loop {
             let mut handled = 0;
-            while let Some(msg) = inbox.try_recv() {
+            self.take_decision();
+            while !self.state.borrow().is_frozen() {
+                let Some(msg) = inbox.try_recv() else {
+                    break;
+                };
                 self.handle(msg);
                 handled += 1;
                 if handled == INBOX_BATCH_MAX {
@@ -141,7 +124,7 @@ impl ShardCtx {
             let thawed = self.thawed.notified();
             tokio::pin!(thawed);
             thawed.as_mut().enable();
-            if self.state.borrow().frozen.is_none() {
+            if !self.state.borrow().is_frozen() {
                 return;
             }
             thawed.await;
@@ -150,127 +133,65 @@ impl ShardCtx {
 
     /// Answers a read against this shard's partition (caller made sure it is thawed).
     pub fn answer(&self, query: &KvQuery) -> KvAnswer {
-        let state = self.state.borrow();
-        let part = &state.partition;
-        let mut answer = KvAnswer {
-            partition_index: part.index_max(),
-            ..Default::default()
-        };
-        match query {
-            KvQuery::Get { key } => {
-                if let Some(e) = part.get(key) {
-                    answer.index = e.modify_index;
-                    answer.entries.push(e.clone());
-                }
-            }
-            KvQuery::List { prefix } => (answer.entries, answer.index) = part.list(prefix),
-            KvQuery::Keys { prefix, separator } => {
-                (answer.keys, answer.index) = part.keys(prefix, separator)
-            }
-            KvQuery::IndexMax => answer.index = part.index_max(),
-        }
-        answer
+        self.state.borrow().answer_kv(query)
     }
 
     /// Answers a catalog read against this shard. Transactions hold only KV ops today, so a
     /// local catalog read need not wait for a frozen transaction; a remote one
     /// (`ShardMsg::Catalog`) waits with the rest of the inbox while this shard is frozen.
     pub fn catalog_answer(&self, query: &CatalogQuery) -> CatalogAnswer {
-        let state = self.state.borrow();
-        let c = &state.catalog;
-        let mut a = CatalogAnswer::default();
-        match query {
-            CatalogQuery::Instances { name, tags } => {
-                a.instances = c.instances(name, tags);
-                a.index = c.service_index(name);
-            }
-            CatalogQuery::Pick {
-                name,
-                tags,
-                k,
-                exclude_warning,
-                seed,
-            } => {
-                a.picked = c.pick_instances(name, tags, *k, *exclude_warning, *seed);
-                a.index = c.service_index(name);
-            }
-            CatalogQuery::ServiceTags => {
-                a.tags = c.service_tags();
-                a.index = c.index_max();
-            }
-            CatalogQuery::NodeServices { node } => {
-                a.services = c.node_services(node);
-                a.index = c.index_max();
-            }
-            CatalogQuery::NodeServiceChecks { node } => {
-                a.checks = c.node_service_checks(node);
-                a.index = c.index_max();
-            }
-            CatalogQuery::ChecksOfService { name } => {
-                a.checks = c.checks_of_service(name);
-                a.index = c.service_index(name);
-            }
-            CatalogQuery::ChecksInState {
-                state,
-                with_replicated,
-            } => {
-                a.checks = c.checks_in_state(state, *with_replicated);
-                a.index = c.index_max();
-            }
+        self.state.borrow().answer_catalog(query)
+    }
+
+    /// Applies the coordinator's decision if one waits; the shard is thawed after it.
+    fn take_decision(&self) {
+        let Some((index, commit)) = self.mesh.shards[self.id].take_decision() else {
+            return;
+        };
+        let effects = self.state.borrow_mut().decide(index, commit);
+        self.perform(effects, None);
+    }
+
+    /// Does what the machine asked: the proposer's answer, a vote, wake-ups, a warning.
+    fn perform(&self, effects: Effects, reply: Option<crate::mesh::WriteReply>) {
+        let Effects {
+            outcome,
+            vote,
+            thawed,
+            proposals,
+            warning,
+        } = effects;
+        if let (Some(outcome), Some(reply)) = (outcome, reply) {
+            let _ = reply.send(outcome);
         }
-        a
+        if let Some(vote) = vote {
+            // Never waits: the vote queue has a slot per shard (see `Mesh::votes`).
+            let _ = self.mesh.votes.send(RaftInput::TxnVote(vote));
+        }
+        if thawed {
+            self.thawed.notify_waiters();
+        }
+        assert!(
+            proposals.is_empty(),
+            "no command proposes follow-up writes yet"
+        );
+        if let Some(warning) = warning {
+            eprintln!("    [ERROR] shard {}: {warning}", self.id);
+        }
     }
 
     fn handle(&self, msg: ShardMsg) {
-        let mut state = self.state.borrow_mut();
-        if state.frozen.is_some() && !matches!(msg, ShardMsg::TxnDecide { .. }) {
-            state.held.push_back(msg);
-            return;
-        }
-        drop(state);
-        self.handle_now(msg);
-    }
-
-    fn handle_now(&self, msg: ShardMsg) {
+        debug_assert!(
+            !self.state.borrow().is_frozen(),
+            "a frozen shard takes nothing"
+        );
         match msg {
-            ShardMsg::Apply { index, cmd, reply } => {
-                let outcome = self.apply(index, cmd);
-                if let Some(reply) = reply {
-                    let _ = reply.send(WriteOutcome::Bool(outcome));
-                }
+            ShardMsg::Apply { index, work, reply } => {
+                let effects = self.state.borrow_mut().apply(index, work);
+                self.perform(effects, reply);
             }
-            ShardMsg::Txn { index, ops, reply } => {
-                let mut state = self.state.borrow_mut();
-                let outcome = state.partition.apply_txn(index, &ops);
-                match reply {
-                    Some(reply) => {
-                        if !outcome.errors.is_empty() {
-                            state.partition.undo_txn(outcome.undo);
-                        }
-                        let _ = reply.send(txn_outcome(outcome.results, outcome.errors));
-                    }
-                    None => {
-                        state.frozen = Some(Frozen {
-                            index,
-                            undo: outcome.undo,
-                        });
-                        let vote = RaftInput::TxnVote {
-                            index,
-                            results: outcome.results,
-                            errors: outcome.errors,
-                        };
-                        // Never waits: the vote queue has a slot per shard (see `Mesh::votes`).
-                        let _ = self.mesh.votes.send(vote);
-                    }
-                }
-            }
-            ShardMsg::TxnDecide { index, commit } => self.decide(index, commit),
             ShardMsg::Committed { index } => {
-                let mut state = self.state.borrow_mut();
-                if index > state.committed {
-                    state.committed = index;
-                    state.partition.advance(index);
-                    drop(state);
+                if self.state.borrow_mut().advance(index) {
                     self.changed.notify_waiters();
                 }
             }
@@ -281,11 +202,7 @@ impl ShardCtx {
                 let _ = reply.send(self.catalog_answer(&query));
             }
             ShardMsg::SnapshotPart { reply } => {
-                let state = self.state.borrow();
-                let mut part = crate::snapshot::StateSnapshot::default();
-                state.partition.export(&mut part);
-                state.catalog.export(&mut part, self.id == 0);
-                let _ = reply.send(part);
+                let _ = reply.send(self.state.borrow().export());
             }
             ShardMsg::AgentApi(forwarded) => {
                 let ctx = self.clone();
@@ -300,69 +217,6 @@ impl ShardCtx {
                     let _ = reply.send(answer);
                 });
             }
-        }
-    }
-
-    fn apply(&self, index: u64, cmd: Command) -> bool {
-        let mut state = self.state.borrow_mut();
-        let state = &mut *state;
-        let part = &mut state.partition;
-        match cmd {
-            Command::KvSet {
-                key,
-                value,
-                flags,
-                cas,
-            } => part.apply_set(index, &key, value.map(Bytes::from), flags, cas),
-            Command::KvDelete { key, cas } => part.apply_delete(index, &key, cas),
-            Command::KvDeleteTree { prefix } => {
-                part.apply_delete_tree(index, &prefix);
-                true
-            }
-            Command::Catalog(cmd) => {
-                state.catalog.apply(index, &cmd);
-                true
-            }
-            Command::Restore { snapshot } => {
-                // Validated before it was proposed; a body that still fails to decode is
-                // skipped (logged) rather than taking the shard down.
-                match crate::snapshot::StateSnapshot::decode_body(&snapshot) {
-                    Ok(snap) => {
-                        let (id, n) = (self.id, self.mesh.shards.len());
-                        part.restore(index, &snap, |k| crate::kv::shard_of(k, n) == id);
-                        state.catalog.restore(index, &snap);
-                    }
-                    Err(e) => eprintln!("    [ERROR] restore at {index} skipped: {e}"),
-                }
-                true
-            }
-            Command::Noop | Command::Txn { .. } => unreachable!("not routed as Apply"),
-        }
-    }
-
-    fn decide(&self, index: u64, commit: bool) {
-        let mut state = self.state.borrow_mut();
-        let frozen = state
-            .frozen
-            .take()
-            .expect("decision without a pending transaction");
-        assert_eq!(frozen.index, index, "decision for another transaction");
-        if !commit {
-            state.partition.undo_txn(frozen.undo);
-        }
-        // Replay what was held; a held transaction may freeze us again.
-        while state.frozen.is_none() {
-            let Some(msg) = state.held.pop_front() else {
-                break;
-            };
-            drop(state);
-            self.handle_now(msg);
-            state = self.state.borrow_mut();
-        }
-        let thawed = state.frozen.is_none();
-        drop(state);
-        if thawed {
-            self.thawed.notify_waiters();
         }
     }
 }

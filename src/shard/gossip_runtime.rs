@@ -28,9 +28,10 @@ use crate::gossip::crypto::Keyring;
 use crate::gossip::keyring_query::{self, KeyOp, PoolTally};
 use crate::gossip::wire::{decode_push_pull, encode_push_pull, UserEvent};
 use crate::gossip::{MemberEvent, MemberState, Output, Swim, SwimConfig};
-use crate::kv::Command;
-use crate::mesh::{raft_id_of, RaftInput, ServerInfo, WriteOutcome};
+use crate::mesh::{raft_id_of, RaftInput, ServerInfo};
 use crate::shard::core::ShardCtx;
+use crate::state::Command;
+use crate::state::WriteOutcome;
 use crate::version::{CONSUL_API_VERSION, REVISION};
 
 /// How often the leader reconciles membership into the catalog without an event.

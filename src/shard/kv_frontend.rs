@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::kv::{shard_of, Command, DirEntry};
-use crate::mesh::{KvAnswer, KvQuery, RaftInput, ShardMsg, WriteOutcome};
+use crate::kv::{shard_of, DirEntry};
+use crate::mesh::{RaftInput, ShardMsg};
 use crate::shard::core::ShardCtx;
+use crate::state::Command;
+use crate::state::{KvAnswer, KvQuery, WriteOutcome};
 
 /// Another core's inbox or the proposal queue was full; the HTTP layer answers 503.
 #[derive(Debug)]

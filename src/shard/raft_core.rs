@@ -17,23 +17,13 @@ use raft::{RawNode, StateRole};
 
 use crate::config::{PROPOSALS_PER_BATCH_MAX, PROPOSAL_TIMEOUT_MS, RAFT_TICK_MS};
 use crate::io::log_files::LogFiles;
-use crate::kv::{shard_of, Command, TxnKvOp, TxnOpResult};
 use crate::mesh::{
-    ClusterView, Inbox, RaftInput, RaftPeer, RaftStatus, ServerInfo, ShardMsg, WriteOutcome,
-    WriteReply,
+    ClusterView, Inbox, RaftInput, RaftPeer, RaftStatus, ServerInfo, ShardMsg, WriteReply,
 };
 use crate::raft::log_store::{LogStore, RaftSnapshot};
 use crate::raft::record::{self, LogRecord, PeerRecord};
 use crate::snapshot::StateSnapshot;
-
-/// A multi-shard transaction waiting for its participants' votes.
-struct TxnVotes {
-    participants: Vec<usize>,
-    votes_missing: usize,
-    results: Vec<TxnOpResult>,
-    errors: Vec<(usize, String)>,
-    reply: Option<WriteReply>,
-}
+use crate::state::{place, Command, Placement, ShardWork, TxnCoordinator, TxnVote, WriteOutcome};
 
 /// How this server identifies itself to the cluster.
 #[derive(Clone, Debug)]
@@ -65,7 +55,8 @@ pub struct RaftCore {
     /// other servers.
     epoch: u64,
     next_proposal: u64,
-    txns: HashMap<u64, TxnVotes>,
+    /// Multi-shard transactions waiting for their participants' votes.
+    txns: TxnCoordinator<WriteReply>,
     /// Records (commit index updates) that ride along with the next batch's write.
     deferred: Vec<LogRecord>,
     frames: Vec<u8>,
@@ -164,7 +155,7 @@ impl RaftCore {
             pending: HashMap::new(),
             epoch: rand::random::<u64>() | 1,
             next_proposal: 1,
-            txns: HashMap::new(),
+            txns: TxnCoordinator::default(),
             deferred: Vec::new(),
             frames: Vec::new(),
             started: Instant::now(),
@@ -329,11 +320,7 @@ impl RaftCore {
     fn handle(&mut self, input: RaftInput) -> bool {
         match input {
             RaftInput::Propose { cmd, reply } => self.propose(cmd, reply),
-            RaftInput::TxnVote {
-                index,
-                results,
-                errors,
-            } => self.on_vote(index, results, errors),
+            RaftInput::TxnVote(vote) => self.on_vote(vote),
             RaftInput::Message(msg) => {
                 if self.node.is_none() && from_a_leader(msg.get_msg_type()) {
                     // A leader has us in its configuration: we were added to a running
@@ -386,8 +373,8 @@ impl RaftCore {
         };
         let index = self.status.applied_index.load(Ordering::Relaxed);
         let term = node.raft.raft_log.term(index).unwrap_or(0);
-        for (inbox, reply) in self.shards.iter().zip(parts) {
-            inbox.send_blocking(ShardMsg::SnapshotPart { reply });
+        for (shard, reply) in parts.into_iter().enumerate() {
+            self.deliver(shard, ShardMsg::SnapshotPart { reply });
         }
         let _ = meta.send(Ok((index, term)));
     }
@@ -668,10 +655,9 @@ impl RaftCore {
         self.status
             .applied_index
             .store(snapshot.index, Ordering::Relaxed);
-        for inbox in self.shards.iter() {
-            inbox.send_blocking(ShardMsg::Committed {
-                index: snapshot.index,
-            });
+        for shard in 0..self.shards.len() {
+            let index = snapshot.index;
+            self.deliver(shard, ShardMsg::Committed { index });
         }
         Ok(())
     }
@@ -711,9 +697,9 @@ impl RaftCore {
             node.store().peers().to_vec(),
         );
         let mut parts = Vec::with_capacity(self.shards.len());
-        for inbox in self.shards.iter() {
+        for shard in 0..self.shards.len() {
             let (reply, rx) = tokio::sync::oneshot::channel();
-            inbox.send_blocking(ShardMsg::SnapshotPart { reply });
+            self.deliver(shard, ShardMsg::SnapshotPart { reply });
             parts.push(rx);
         }
         let (done, job) = crossbeam::channel::bounded(1);
@@ -826,8 +812,8 @@ impl RaftCore {
             }
         }
         self.status.applied_index.store(last, Ordering::Relaxed);
-        for inbox in self.shards.iter() {
-            inbox.send_blocking(ShardMsg::Committed { index: last });
+        for shard in 0..self.shards.len() {
+            self.deliver(shard, ShardMsg::Committed { index: last });
         }
         Ok(())
     }
@@ -871,92 +857,74 @@ impl RaftCore {
         Ok(())
     }
 
+    /// Hands the committed `cmd` to the shards that own what it touches (`state::place`).
     fn dispatch(&mut self, index: u64, cmd: Command, reply: Option<WriteReply>) {
-        let n = self.shards.len();
-        match cmd {
-            Command::Noop => {
+        match place(cmd, self.shards.len()) {
+            Placement::Nowhere(outcome) => {
                 if let Some(r) = reply {
-                    let _ = r.send(WriteOutcome::Bool(true));
+                    let _ = r.send(outcome);
                 }
             }
-            Command::KvSet { ref key, .. } | Command::KvDelete { ref key, .. } => {
-                let owner = shard_of(key, n);
-                self.shards[owner].send_blocking(ShardMsg::Apply { index, cmd, reply });
+            Placement::One { shard, work } => {
+                self.deliver(shard, ShardMsg::Apply { index, work, reply });
             }
-            // Delete-tree touches every partition; a catalog command is applied by every shard
-            // (each keeps the replicated nodes and the services it owns).
-            Command::KvDeleteTree { .. } | Command::Catalog(_) | Command::Restore { .. } => {
-                for inbox in self.shards.iter() {
-                    inbox.send_blocking(ShardMsg::Apply {
-                        index,
-                        cmd: cmd.clone(),
-                        reply: None,
-                    });
+            Placement::Every(cmd) => {
+                for shard in 0..self.shards.len() {
+                    let work = ShardWork::Command(cmd.clone());
+                    let reply = None;
+                    self.deliver(shard, ShardMsg::Apply { index, work, reply });
                 }
                 // Every shard has the command queued ahead of any read sent after this reply.
                 if let Some(r) = reply {
                     let _ = r.send(WriteOutcome::Bool(true));
                 }
             }
-            Command::Txn { ops } => self.dispatch_txn(index, ops, reply),
-        }
-    }
-
-    fn dispatch_txn(&mut self, index: u64, ops: Vec<TxnKvOp>, reply: Option<WriteReply>) {
-        let n = self.shards.len();
-        let mut parts: Vec<Vec<(usize, TxnKvOp)>> = vec![Vec::new(); n];
-        for (i, op) in ops.into_iter().enumerate() {
-            if op.verb.is_tree() {
-                for part in parts.iter_mut() {
-                    part.push((i, op.clone()));
+            Placement::Txn { parts } => {
+                // Registered first: a vote may come back while later parts are delivered.
+                let participants = parts.iter().map(|(shard, _)| *shard).collect();
+                self.txns.begin(index, participants, reply);
+                for (shard, ops) in parts {
+                    let work = ShardWork::TxnPart { ops, alone: false };
+                    let reply = None;
+                    self.deliver(shard, ShardMsg::Apply { index, work, reply });
                 }
-            } else {
-                parts[shard_of(&op.key, n)].push((i, op));
             }
         }
-        let participants: Vec<usize> = (0..n).filter(|&s| !parts[s].is_empty()).collect();
-        if participants.len() == 1 {
-            let s = participants[0];
-            let ops = std::mem::take(&mut parts[s]);
-            self.shards[s].send_blocking(ShardMsg::Txn { index, ops, reply });
-            return;
-        }
-        for &s in &participants {
-            let ops = std::mem::take(&mut parts[s]);
-            self.shards[s].send_blocking(ShardMsg::Txn {
-                index,
-                ops,
-                reply: None,
-            });
-        }
-        let votes = TxnVotes {
-            votes_missing: participants.len(),
-            participants,
-            results: Vec::new(),
-            errors: Vec::new(),
-            reply,
-        };
-        self.txns.insert(index, votes);
     }
 
-    fn on_vote(&mut self, index: u64, results: Vec<TxnOpResult>, errors: Vec<(usize, String)>) {
-        let votes = self
-            .txns
-            .get_mut(&index)
-            .expect("vote for an unknown transaction");
-        votes.results.extend(results);
-        votes.errors.extend(errors);
-        votes.votes_missing -= 1;
-        if votes.votes_missing > 0 {
+    /// Enqueues `msg` on a shard, waiting while its ring is full: a committed entry is never
+    /// dropped. While it waits it keeps coordinating transactions, because the ring may be
+    /// full behind a shard frozen on an undecided transaction whose last vote is in our vote
+    /// queue: waiting without deciding would wait forever.
+    fn deliver(&mut self, shard: usize, mut msg: ShardMsg) {
+        loop {
+            match self.shards[shard].try_send(msg) {
+                Ok(()) => return,
+                Err(back) => msg = back,
+            }
+            let mut coordinated = false;
+            while let Ok(input) = self.votes.try_recv() {
+                coordinated = true;
+                match input {
+                    RaftInput::TxnVote(vote) => self.on_vote(vote),
+                    _ => unreachable!("only votes travel on the vote queue"),
+                }
+            }
+            if !coordinated {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    fn on_vote(&mut self, vote: TxnVote) {
+        let Some(decision) = self.txns.vote(vote) else {
             return;
+        };
+        for &shard in &decision.participants {
+            self.shards[shard].decide(decision.index, decision.commit);
         }
-        let mut votes = self.txns.remove(&index).unwrap();
-        let commit = votes.errors.is_empty();
-        for &s in &votes.participants {
-            self.shards[s].send_blocking(ShardMsg::TxnDecide { index, commit });
-        }
-        if let Some(reply) = votes.reply.take() {
-            let _ = reply.send(txn_outcome(votes.results, votes.errors));
+        if let Some(reply) = decision.reply {
+            let _ = reply.send(decision.outcome);
         }
     }
 }
@@ -971,21 +939,4 @@ fn take_expired<T>(waiting: &mut HashMap<u64, (T, Instant)>, now: Instant) -> Ve
     due.into_iter()
         .filter_map(|id| waiting.remove(&id).map(|(t, _)| t))
         .collect()
-}
-
-/// Orders a transaction's results and errors as Consul does (by op position; entries of one
-/// `get-tree` op in key order).
-pub fn txn_outcome(
-    mut results: Vec<TxnOpResult>,
-    mut errors: Vec<(usize, String)>,
-) -> WriteOutcome {
-    if !errors.is_empty() {
-        errors.sort_by_key(|(i, _)| *i);
-        return WriteOutcome::Txn {
-            results: Vec::new(),
-            errors,
-        };
-    }
-    results.sort_by(|a, b| (a.op_index, &a.entry.key).cmp(&(b.op_index, &b.entry.key)));
-    WriteOutcome::Txn { results, errors }
 }

@@ -21,9 +21,10 @@ use crate::config::{AgentConfig, RPC_CONNECT_TIMEOUT_MS, RPC_IDLE_CONNS_MAX};
 use crate::http::response::{JsonStyle, Reply};
 use crate::http::route::Route;
 use crate::http::{self, query::Query, ApiRequest};
-use crate::mesh::{RaftInput, WriteOutcome};
+use crate::mesh::RaftInput;
 use crate::rpc::{split_frame, Frame, HttpRequest, HttpResponse, ProposeOutcome, RPC_VERSION};
 use crate::shard::core::ShardCtx;
+use crate::state::WriteOutcome;
 
 /// Forwarding hops a request may take (client → server → a server of another datacenter
 /// (`?dc=`) → its leader).
@@ -149,8 +150,8 @@ async fn serve_propose(ctx: &ShardCtx, config: &AgentConfig, bytes: &[u8]) -> Pr
     if !config.server {
         return ProposeOutcome::Failed("not a server".into());
     }
-    let cmd = match crate::kv::Command::decode(bytes) {
-        Ok(cmd @ crate::kv::Command::Catalog(_)) => cmd,
+    let cmd = match crate::state::Command::decode(bytes) {
+        Ok(cmd @ crate::state::Command::Catalog(_)) => cmd,
         Ok(_) => return ProposeOutcome::Failed("only catalog writes are proposed over RPC".into()),
         Err(e) => return ProposeOutcome::Failed(format!("bad command: {e}")),
     };
@@ -395,7 +396,7 @@ pub fn forward_target(
 pub async fn propose_remote(
     ctx: &ShardCtx,
     config: &AgentConfig,
-    cmd: &crate::kv::Command,
+    cmd: &crate::state::Command,
 ) -> WriteOutcome {
     let Some(addr) = pick_server(ctx) else {
         return WriteOutcome::Failed("No known Consul servers".into());

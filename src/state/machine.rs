@@ -1,0 +1,309 @@
+//! `ShardMachine`: everything one shard owns, changed only by committed entries in index
+//! order, and a multi-shard transaction's participant side.
+//!
+//! The shell (`shard::core`) owns one per shard and feeds it what the Raft core dispatches;
+//! the simulator (`raft::sim`) owns several per simulated server and feeds them the same.
+//! Sessions, ACLs, config entries and prepared queries become fields here, applied from new
+//! `Command` variants, with follow-up writes (a session's invalidation releasing its locks)
+//! returned in `Effects::proposals`.
+
+use bytes::Bytes;
+
+use super::command::Command;
+use super::read::{CatalogAnswer, CatalogQuery, KvAnswer, KvQuery};
+use super::txn::{txn_outcome, TxnVote};
+use super::WriteOutcome;
+use crate::catalog::CatalogShard;
+use crate::kv::{shard_of, KvPartition, TxnKvOp, TxnUndo};
+use crate::snapshot::StateSnapshot;
+
+/// What one shard is handed for one committed entry (see `placement::place`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardWork {
+    /// Apply the whole command (single-key, or one every shard applies).
+    Command(Command),
+    /// This shard's ops of a transaction, with their positions. `alone`: the only
+    /// participant, which decides and answers by itself; otherwise it freezes and votes.
+    TxnPart {
+        ops: Vec<(usize, TxnKvOp)>,
+        alone: bool,
+    },
+}
+
+/// What applying something asks the shell to do.
+#[derive(Debug, Default, PartialEq, Eq)]
+#[must_use]
+pub struct Effects {
+    /// The proposer's answer, when this shard is the one that answers.
+    pub outcome: Option<WriteOutcome>,
+    /// A vote for the transaction coordinator (this shard is now frozen).
+    pub vote: Option<TxnVote>,
+    /// A frozen transaction was decided: reads waiting on this shard may go on, and held
+    /// messages are handled again.
+    pub thawed: bool,
+    /// Writes to propose as a consequence (e.g. a session's invalidation). None yet.
+    pub proposals: Vec<Command>,
+    /// Something an operator should read in the log (a restore body that does not decode).
+    pub warning: Option<String>,
+}
+
+/// A multi-shard transaction applied here tentatively, awaiting the coordinator's decision.
+#[derive(Debug)]
+struct Frozen {
+    index: u64,
+    undo: TxnUndo,
+}
+
+/// The state one shard owns. Owned by that shard's thread (or the simulator), nothing shared.
+#[derive(Debug)]
+pub struct ShardMachine {
+    id: usize,
+    shards: usize,
+    /// The KV keys with `shard_of(key) == id`.
+    pub kv: KvPartition,
+    /// The replicated nodes and node checks, and the services whose name this shard owns.
+    pub catalog: CatalogShard,
+    /// Highest index the Raft core has finished dispatching (blocking queries wake on it).
+    committed: u64,
+    /// Highest index of an entry handed to this shard (`apply`); strictly increasing.
+    applied: u64,
+    frozen: Option<Frozen>,
+}
+
+impl ShardMachine {
+    /// Shard `id` of `shards`, empty.
+    pub fn new(id: usize, shards: usize) -> ShardMachine {
+        assert!(id < shards, "shard {id} of {shards}");
+        ShardMachine {
+            id,
+            shards,
+            kv: KvPartition::default(),
+            catalog: CatalogShard::new(id, shards),
+            committed: 0,
+            applied: 0,
+            frozen: None,
+        }
+    }
+
+    /// This shard's id.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Highest index dispatched to every shard (`advance`).
+    pub fn committed(&self) -> u64 {
+        self.committed
+    }
+
+    /// Highest index of an entry this shard applied.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// True while a multi-shard transaction waits for its decision: the shell must hold
+    /// every later entry and every read until `decide`.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.is_some()
+    }
+
+    /// The index of the transaction this shard waits on, if any.
+    pub fn frozen_at(&self) -> Option<u64> {
+        self.frozen.as_ref().map(|f| f.index)
+    }
+
+    /// Applies the committed entry at `index`. Entries arrive in index order and never while
+    /// frozen (the shell holds them).
+    pub fn apply(&mut self, index: u64, work: ShardWork) -> Effects {
+        assert!(self.frozen.is_none(), "entry {index} applied while frozen");
+        assert!(
+            index > self.applied,
+            "shard {}: entry {index} after {} (apply order is index order)",
+            self.id,
+            self.applied
+        );
+        self.applied = index;
+        let mut effects = Effects::default();
+        match work {
+            ShardWork::Command(cmd) => {
+                let ok = self.apply_command(index, cmd, &mut effects);
+                effects.outcome = Some(WriteOutcome::Bool(ok));
+            }
+            ShardWork::TxnPart { ops, alone } => {
+                let part = self.kv.apply_txn(index, &ops);
+                if alone {
+                    if !part.errors.is_empty() {
+                        self.kv.undo_txn(part.undo);
+                    }
+                    effects.outcome = Some(txn_outcome(part.results, part.errors));
+                } else {
+                    self.frozen = Some(Frozen {
+                        index,
+                        undo: part.undo,
+                    });
+                    effects.vote = Some(TxnVote {
+                        index,
+                        results: part.results,
+                        errors: part.errors,
+                    });
+                }
+            }
+        }
+        effects
+    }
+
+    fn apply_command(&mut self, index: u64, cmd: Command, effects: &mut Effects) -> bool {
+        let kv = &mut self.kv;
+        match cmd {
+            Command::KvSet {
+                key,
+                value,
+                flags,
+                cas,
+            } => {
+                debug_assert_eq!(shard_of(&key, self.shards), self.id, "a key's owner");
+                kv.apply_set(index, &key, value.map(Bytes::from), flags, cas)
+            }
+            Command::KvDelete { key, cas } => {
+                debug_assert_eq!(shard_of(&key, self.shards), self.id, "a key's owner");
+                kv.apply_delete(index, &key, cas)
+            }
+            Command::KvDeleteTree { prefix } => {
+                kv.apply_delete_tree(index, &prefix);
+                true
+            }
+            Command::Catalog(cmd) => {
+                self.catalog.apply(index, &cmd);
+                true
+            }
+            Command::Restore { snapshot } => {
+                // Validated before it was proposed; a body that still fails to decode is
+                // skipped (and reported) rather than taking the shard down.
+                match StateSnapshot::decode_body(&snapshot) {
+                    Ok(snap) => self.restore(index, &snap),
+                    Err(e) => effects.warning = Some(format!("restore at {index} skipped: {e}")),
+                }
+                true
+            }
+            Command::Noop | Command::Txn { .. } => {
+                unreachable!("placement never hands a shard a no-op or a whole transaction")
+            }
+        }
+    }
+
+    /// Replaces this shard's state with what it owns of `snap`, as of `index`.
+    pub fn restore(&mut self, index: u64, snap: &StateSnapshot) {
+        let (id, n) = (self.id, self.shards);
+        self.kv.restore(index, snap, |k| shard_of(k, n) == id);
+        self.catalog.restore(index, snap);
+        self.applied = self.applied.max(index);
+    }
+
+    /// The coordinator's decision for the transaction this shard is frozen on.
+    pub fn decide(&mut self, index: u64, commit: bool) -> Effects {
+        let frozen = self
+            .frozen
+            .take()
+            .unwrap_or_else(|| panic!("shard {}: decision for {index} while not frozen", self.id));
+        assert_eq!(frozen.index, index, "decision for another transaction");
+        if !commit {
+            self.kv.undo_txn(frozen.undo);
+        }
+        Effects {
+            thawed: true,
+            ..Effects::default()
+        }
+    }
+
+    /// Every entry up to `index` has been handed to its shards. True when that is news
+    /// (blocking queries re-check).
+    pub fn advance(&mut self, index: u64) -> bool {
+        if index <= self.committed {
+            return false;
+        }
+        self.committed = index;
+        self.kv.advance(index);
+        true
+    }
+
+    /// This shard's part of a snapshot. Shard 0 also exports the replicated catalog part.
+    pub fn export(&self) -> StateSnapshot {
+        assert!(
+            self.frozen.is_none(),
+            "a snapshot never sees a tentative write"
+        );
+        let mut part = StateSnapshot::default();
+        self.kv.export(&mut part);
+        self.catalog.export(&mut part, self.id == 0);
+        part
+    }
+
+    /// Answers a KV read of keys this shard owns (the caller made sure it is thawed).
+    pub fn answer_kv(&self, query: &KvQuery) -> KvAnswer {
+        let kv = &self.kv;
+        let mut answer = KvAnswer {
+            partition_index: kv.index_max(),
+            ..Default::default()
+        };
+        match query {
+            KvQuery::Get { key } => {
+                if let Some(e) = kv.get(key) {
+                    answer.index = e.modify_index;
+                    answer.entries.push(e.clone());
+                }
+            }
+            KvQuery::List { prefix } => (answer.entries, answer.index) = kv.list(prefix),
+            KvQuery::Keys { prefix, separator } => {
+                (answer.keys, answer.index) = kv.keys(prefix, separator)
+            }
+            KvQuery::IndexMax => answer.index = kv.index_max(),
+        }
+        answer
+    }
+
+    /// Answers a catalog read against this shard. Transactions hold only KV ops today, so a
+    /// catalog read need not wait for a frozen transaction.
+    pub fn answer_catalog(&self, query: &CatalogQuery) -> CatalogAnswer {
+        let c = &self.catalog;
+        let mut a = CatalogAnswer::default();
+        match query {
+            CatalogQuery::Instances { name, tags } => {
+                a.instances = c.instances(name, tags);
+                a.index = c.service_index(name);
+            }
+            CatalogQuery::Pick {
+                name,
+                tags,
+                k,
+                exclude_warning,
+                seed,
+            } => {
+                a.picked = c.pick_instances(name, tags, *k, *exclude_warning, *seed);
+                a.index = c.service_index(name);
+            }
+            CatalogQuery::ServiceTags => {
+                a.tags = c.service_tags();
+                a.index = c.index_max();
+            }
+            CatalogQuery::NodeServices { node } => {
+                a.services = c.node_services(node);
+                a.index = c.index_max();
+            }
+            CatalogQuery::NodeServiceChecks { node } => {
+                a.checks = c.node_service_checks(node);
+                a.index = c.index_max();
+            }
+            CatalogQuery::ChecksOfService { name } => {
+                a.checks = c.checks_of_service(name);
+                a.index = c.service_index(name);
+            }
+            CatalogQuery::ChecksInState {
+                state,
+                with_replicated,
+            } => {
+                a.checks = c.checks_in_state(state, *with_replicated);
+                a.index = c.index_max();
+            }
+        }
+        a
+    }
+}
