@@ -7,10 +7,21 @@
 //! - at most one leader per term;
 //! - a committed entry never changes (every server applies the same entry at each index);
 //! - a server's applied index never goes backwards while it runs;
-//! - identical state at equal index: every server's state digest after applying index i, or
-//!   after installing a snapshot at i, is the same.
+//! - identical state at equal index: every server runs the agent's real state machines
+//!   (`state::ShardMachine`, `SHARDS` per server, entries placed by `state::place`, multi-shard
+//!   transactions through `state::TxnCoordinator`), and the whole exported state after a batch
+//!   ending at index i, or after installing a snapshot at i, is the same on every server;
+//! - transactions are atomic to scattered reads: while the shards of a server work through a
+//!   batch in a random interleaving, reads visit the shards one by one (waiting on a frozen
+//!   one, as `ShardCtx::until_thawed` does) and never see a write of a transaction that
+//!   aborted, and a read that starts after a transaction was decided sees all of it.
 //!
-//! With `compact_every`, servers take snapshots of their (digest) state and compact their logs
+//! The workload is real `Command`s: single-key writes, delete-trees and transactions that
+//! write one value under several keys (spread over the shards), a share of them made to
+//! abort by a failing `check-index`.
+//!
+//! With `compact_every`, servers take snapshots of their state (the agent's snapshot file
+//! format) and compact their logs
 //! as `shard::raft_core` does (`LogStore::compact`, the disk rewritten to the fresh segment),
 //! so a server that was down or cut off catches up by snapshot install. The cluster starts
 //! from the same bootstrap snapshot at index 1 as the agent (`LogStore::install`).
@@ -28,6 +39,14 @@ use rand::{Rng, SeedableRng};
 
 use super::log_store::{decode_from_peer, LogStore, RaftSnapshot};
 use super::record::{self, LogRecord};
+use crate::kv::{KvVerb, TxnKvOp};
+use crate::snapshot::StateSnapshot;
+use crate::state::{place, Command, Placement, ShardMachine, ShardWork, TxnCoordinator};
+
+/// Shards per simulated server.
+const SHARDS: usize = 3;
+/// Keys the workload writes (`k00`..), few enough that transactions collide.
+const KEYS: u64 = 24;
 
 /// Network and crash faults.
 #[derive(Clone, Debug)]
@@ -61,22 +80,123 @@ struct Server {
     /// Commit index records wait for the next batch, as in the Raft core.
     deferred: Vec<LogRecord>,
     applied: u64,
-    /// The state machine: a digest of every normal entry applied, in order.
-    digest: u64,
+    /// The state machines, as the agent's shards hold them.
+    state: Shards,
     down_until: u64,
 }
 
-/// The digest after applying one more entry.
-fn fold(digest: u64, term: u64, data: &[u8]) -> u64 {
-    let mut h = digest ^ term.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    for &b in data {
-        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
-    }
-    h.rotate_left(7)
+/// One server's shards as the Raft core and the shard inboxes drive them, on one thread:
+/// per-shard FIFO inboxes, a decision slot per shard, the coordinator.
+struct Shards {
+    machines: Vec<ShardMachine>,
+    inboxes: Vec<std::collections::VecDeque<(u64, ShardWork)>>,
+    decisions: Vec<Option<(u64, bool)>>,
+    coordinator: TxnCoordinator<()>,
 }
 
-fn digest_of(data: &[u8]) -> u64 {
-    u64::from_le_bytes(data.try_into().expect("an 8-byte digest"))
+impl Shards {
+    fn new() -> Shards {
+        Shards {
+            machines: (0..SHARDS).map(|i| ShardMachine::new(i, SHARDS)).collect(),
+            inboxes: vec![Default::default(); SHARDS],
+            decisions: vec![None; SHARDS],
+            coordinator: TxnCoordinator::default(),
+        }
+    }
+
+    /// The state of a snapshot file (as the agent restores at start and on install).
+    fn from_snapshot(data: &[u8]) -> Shards {
+        let (meta, body) = crate::snapshot::open_file(data).expect("a snapshot we wrote");
+        let mut shards = Shards::new();
+        let cmd = Command::Restore {
+            snapshot: body.to_vec(),
+        };
+        shards.dispatch(meta.index, cmd);
+        while shards.step(0).is_some() {}
+        shards
+    }
+
+    /// As `RaftCore::dispatch`: the entry goes to the inboxes of the shards it touches.
+    fn dispatch(&mut self, index: u64, cmd: Command) {
+        match place(cmd, SHARDS) {
+            Placement::Nowhere(_) => {}
+            Placement::One { shard, work } => self.inboxes[shard].push_back((index, work)),
+            Placement::Every(cmd) => {
+                for inbox in &mut self.inboxes {
+                    inbox.push_back((index, ShardWork::Command(cmd.clone())));
+                }
+            }
+            Placement::Txn { parts } => {
+                let participants = parts.iter().map(|(shard, _)| *shard).collect();
+                self.coordinator.begin(index, participants, None);
+                for (shard, ops) in parts {
+                    let work = ShardWork::TxnPart { ops, alone: false };
+                    self.inboxes[shard].push_back((index, work));
+                }
+            }
+        }
+    }
+
+    /// Lets one shard that can move do one thing (the `pick`-th of those that can, modulo):
+    /// take its decision, or apply the next entry of its inbox. `None` when none can move.
+    /// Returns the decided transaction's index when a decision completed one.
+    fn step(&mut self, pick: usize) -> Option<Option<u64>> {
+        let movable: Vec<usize> = (0..SHARDS)
+            .filter(|&s| match self.machines[s].is_frozen() {
+                true => self.decisions[s].is_some(),
+                false => !self.inboxes[s].is_empty(),
+            })
+            .collect();
+        if movable.is_empty() {
+            return None;
+        }
+        let s = movable[pick % movable.len()];
+        if let Some((index, commit)) = self.decisions[s].take() {
+            assert!(self.machines[s].decide(index, commit).thawed);
+            return Some(None);
+        }
+        let (index, work) = self.inboxes[s].pop_front().expect("movable");
+        let effects = self.machines[s].apply(index, work);
+        assert!(effects.proposals.is_empty() && effects.warning.is_none());
+        let Some(vote) = effects.vote else {
+            return Some(None);
+        };
+        let Some(decision) = self.coordinator.vote(vote) else {
+            return Some(None); // more votes to come
+        };
+        for &p in &decision.participants {
+            assert!(self.decisions[p].is_none(), "one decision slot per shard");
+            self.decisions[p] = Some((decision.index, decision.commit));
+        }
+        if !decision.commit {
+            return Some(None);
+        }
+        Some(Some(decision.index))
+    }
+
+    /// Whether every inbox is drained and nothing is frozen.
+    fn is_idle(&self) -> bool {
+        self.inboxes.iter().all(|i| i.is_empty()) && self.machines.iter().all(|m| !m.is_frozen())
+    }
+
+    fn export(&self) -> StateSnapshot {
+        assert!(self.is_idle(), "a state is compared between batches only");
+        let mut all = StateSnapshot::default();
+        for m in &self.machines {
+            all.merge(m.export());
+        }
+        all.normalize();
+        all
+    }
+}
+
+/// A scattered read of every workload key, visiting shards in a random order and waiting on
+/// a frozen one (it is read once thawed).
+struct ScatteredRead {
+    /// Transactions already decided (committed) when the read started.
+    decided_before: Vec<u64>,
+    to_visit: Vec<usize>,
+    seen: BTreeMap<String, (u64, Vec<u8>)>,
 }
 
 /// The simulated cluster.
@@ -94,8 +214,13 @@ pub struct RaftSim {
     leaders: BTreeMap<u64, u64>,
     /// index → (term, data) of every entry any server applied.
     committed: BTreeMap<u64, (u64, Vec<u8>)>,
-    /// index → the state digest any server had there.
-    digests: BTreeMap<u64, u64>,
+    /// index → the state the first server to get there had (later ones must match).
+    states: BTreeMap<u64, StateSnapshot>,
+    /// Transactions the workload made to abort (by value), and the committed ones by index.
+    doomed_values: std::collections::BTreeSet<Vec<u8>>,
+    pub txns_committed: u64,
+    pub txns_aborted: u64,
+    pub scattered_reads: u64,
     pub snapshots_installed: u64,
     pub compactions: u64,
     next_value: u64,
@@ -133,7 +258,7 @@ impl Server {
         // the agent does.
         let snapshot = store.snapshot_meta();
         self.applied = snapshot.index;
-        self.digest = digest_of(&snapshot.data);
+        self.state = Shards::from_snapshot(&snapshot.data);
         let mut cfg = config(self.id);
         cfg.applied = snapshot.index;
         self.node = Some(RawNode::new(&cfg, store, &logger()).expect("raft node"));
@@ -168,7 +293,7 @@ impl RaftSim {
                         ..Default::default()
                     },
                     peers: Vec::new(),
-                    data: 0u64.to_le_bytes().to_vec(),
+                    data: crate::snapshot::encode_file(&StateSnapshot::default(), 1, 1, 0),
                 });
                 let mut s = Server {
                     id,
@@ -176,7 +301,7 @@ impl RaftSim {
                     disk: Vec::new(),
                     deferred: Vec::new(),
                     applied: 0,
-                    digest: 0,
+                    state: Shards::new(),
                     down_until: 0,
                 };
                 s.persist(&records);
@@ -195,7 +320,11 @@ impl RaftSim {
             next_msg: 0,
             leaders: BTreeMap::new(),
             committed: BTreeMap::new(),
-            digests: BTreeMap::new(),
+            states: BTreeMap::new(),
+            doomed_values: Default::default(),
+            txns_committed: 0,
+            txns_aborted: 0,
+            scattered_reads: 0,
             snapshots_installed: 0,
             compactions: 0,
             next_value: 0,
@@ -284,8 +413,7 @@ impl RaftSim {
         }
         if propose {
             if let Some(l) = self.leader() {
-                self.next_value += 1;
-                let data = self.next_value.to_le_bytes().to_vec();
+                let data = self.workload().encode();
                 let node = self.servers[l].node.as_mut().unwrap();
                 if node.propose(vec![], data).is_ok() {
                     self.proposals_accepted += 1;
@@ -322,9 +450,9 @@ impl RaftSim {
                 s.id
             );
             s.applied = meta.index;
-            s.digest = digest_of(&meta.data);
+            s.state = Shards::from_snapshot(&meta.data);
             self.snapshots_installed += 1;
-            self.check_digest(i);
+            self.check_state(i);
         }
         let mut records = std::mem::take(&mut self.servers[i].deferred);
         let node = self.servers[i].node.as_mut().unwrap();
@@ -357,7 +485,7 @@ impl RaftSim {
         self.maybe_compact(i);
     }
 
-    /// As `RaftCore::maybe_snapshot` + `compact`, synchronously: the digest is the state.
+    /// As `RaftCore::maybe_snapshot` + `compact`, synchronously, in the agent's file format.
     fn maybe_compact(&mut self, i: usize) {
         let every = self.faults.compact_every;
         let s = &mut self.servers[i];
@@ -379,24 +507,37 @@ impl RaftSim {
             term,
             conf_state: store.conf_state().clone(),
             peers: Vec::new(),
-            data: s.digest.to_le_bytes().to_vec(),
+            data: crate::snapshot::encode_file(&s.state.export(), s.applied, term, 0),
         };
         let records = store.compact(meta);
         s.replace(&records);
         self.compactions += 1;
     }
 
-    fn check_digest(&mut self, i: usize) {
+    /// Identical state at equal index: the whole exported state, not a digest.
+    fn check_state(&mut self, i: usize) {
         let s = &self.servers[i];
-        let first = *self.digests.entry(s.applied).or_insert(s.digest);
-        assert_eq!(
-            first, s.digest,
-            "server {} has a different state at index {}",
-            s.id, s.applied
-        );
+        let state = s.state.export();
+        match self.states.get(&s.applied) {
+            Some(first) => assert!(
+                *first == state,
+                "server {} has a different state at index {}",
+                s.id,
+                s.applied
+            ),
+            None => {
+                self.states.insert(s.applied, state);
+            }
+        }
     }
 
     fn apply(&mut self, i: usize, entries: Vec<Entry>) {
+        if entries.is_empty() {
+            return;
+        }
+        // Keys each transaction sets, and the last delete of each key, for the read checks.
+        let mut txn_keys: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+        let mut last_delete: BTreeMap<String, u64> = BTreeMap::new();
         for e in entries {
             let s = &mut self.servers[i];
             assert_eq!(
@@ -408,14 +549,26 @@ impl RaftSim {
                 s.applied
             );
             s.applied = e.index;
-            if e.get_entry_type() == EntryType::EntryNormal {
-                s.digest = fold(s.digest, e.term, &e.data);
+            if e.get_entry_type() != EntryType::EntryNormal || e.data.is_empty() {
+                continue; // leader no-ops: nothing for the shards, as in the Raft core
             }
-            self.check_digest(i);
-            if e.get_entry_type() != EntryType::EntryNormal {
-                continue;
+            let cmd = Command::decode(&e.data).expect("the workload proposes commands");
+            match &cmd {
+                Command::Txn { ops } => {
+                    let keys = ops.iter().filter(|o| o.verb == KvVerb::Set);
+                    txn_keys.insert(e.index, keys.map(|o| o.key.clone()).collect());
+                }
+                Command::KvDelete { key, .. } => {
+                    last_delete.insert(key.clone(), e.index);
+                }
+                Command::KvDeleteTree { prefix } => {
+                    for k in (0..KEYS).map(key_name).filter(|k| k.starts_with(prefix)) {
+                        last_delete.insert(k, e.index);
+                    }
+                }
+                _ => {}
             }
-            let s = &self.servers[i];
+            s.state.dispatch(e.index, cmd);
             let mine = (e.term, e.data.to_vec());
             match self.committed.get(&e.index) {
                 Some(first) => assert_eq!(
@@ -426,6 +579,134 @@ impl RaftSim {
                 None => {
                     self.committed.insert(e.index, mine);
                 }
+            }
+        }
+        self.run_shards(i, &txn_keys, &last_delete);
+        self.check_state(i);
+    }
+
+    /// The shards of server `i` work through their inboxes in a random interleaving while
+    /// scattered reads visit them; checks what every read saw.
+    fn run_shards(
+        &mut self,
+        i: usize,
+        txn_keys: &BTreeMap<u64, Vec<String>>,
+        last_delete: &BTreeMap<String, u64>,
+    ) {
+        let mut decided: Vec<u64> = Vec::new();
+        let mut reads: Vec<ScatteredRead> = Vec::new();
+        let mut done: Vec<ScatteredRead> = Vec::new();
+        loop {
+            if self.rng.gen_bool(0.3) {
+                let mut to_visit: Vec<usize> = (0..SHARDS).collect();
+                for k in (1..to_visit.len()).rev() {
+                    to_visit.swap(k, self.rng.gen_range(0..=k));
+                }
+                reads.push(ScatteredRead {
+                    decided_before: decided.clone(),
+                    to_visit,
+                    seen: BTreeMap::new(),
+                });
+            }
+            let shards = &mut self.servers[i].state;
+            for read in &mut reads {
+                if self.rng.gen_bool(0.5) {
+                    read.visit_next(shards);
+                }
+            }
+            let (finished, going): (Vec<_>, Vec<_>) =
+                reads.into_iter().partition(|r| r.to_visit.is_empty());
+            done.extend(finished);
+            reads = going;
+            let pick = self.rng.gen_range(0..SHARDS);
+            match self.servers[i].state.step(pick) {
+                None => break,
+                Some(Some(index)) => decided.push(index),
+                Some(None) => {}
+            }
+        }
+        let shards = &self.servers[i].state;
+        assert!(
+            shards.is_idle(),
+            "server {}: shards stuck",
+            self.servers[i].id
+        );
+        assert!(shards.coordinator.is_empty(), "a transaction never decided");
+        for mut read in reads {
+            while !read.to_visit.is_empty() {
+                read.visit_next(shards);
+            }
+            done.push(read);
+        }
+        self.txns_committed += decided.len() as u64;
+        for read in done {
+            self.scattered_reads += 1;
+            for (key, (_, value)) in &read.seen {
+                assert!(
+                    !self.doomed_values.contains(value),
+                    "a read saw {key} written by an aborted transaction"
+                );
+            }
+            for index in &read.decided_before {
+                for key in txn_keys.get(index).into_iter().flatten() {
+                    match read.seen.get(key) {
+                        Some((modify_index, _)) => assert!(
+                            modify_index >= index,
+                            "a read after transaction {index} saw {key} from {modify_index}"
+                        ),
+                        None => assert!(
+                            last_delete.get(key).is_some_and(|d| d > index),
+                            "a read after transaction {index} missed {key}"
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    /// One workload command: single-key writes and deletes, delete-trees, and transactions
+    /// writing one fresh value under 2-5 keys, some made to abort by a failing check-index.
+    fn workload(&mut self) -> Command {
+        self.next_value += 1;
+        let value = format!("v{}", self.next_value).into_bytes();
+        let key = key_name(self.rng.gen_range(0..KEYS));
+        match self.rng.gen_range(0..100) {
+            0..=34 => Command::KvSet {
+                key,
+                value: Some(value),
+                flags: 0,
+                cas: None,
+            },
+            35..=44 => Command::KvDelete { key, cas: None },
+            45..=49 => Command::KvDeleteTree {
+                prefix: key[..2].to_string(),
+            },
+            _ => {
+                let n = self.rng.gen_range(2..=5);
+                let mut ops: Vec<TxnKvOp> = (0..n)
+                    .map(|_| TxnKvOp {
+                        verb: KvVerb::Set,
+                        key: key_name(self.rng.gen_range(0..KEYS)),
+                        value: Some(value.clone()),
+                        flags: 0,
+                        index: 0,
+                        session: String::new(),
+                    })
+                    .collect();
+                ops.sort_by(|a, b| a.key.cmp(&b.key));
+                ops.dedup_by(|a, b| a.key == b.key);
+                if self.rng.gen_bool(0.3) {
+                    // No key is ever at this index: the whole transaction must abort.
+                    ops.push(TxnKvOp {
+                        verb: KvVerb::CheckIndex,
+                        index: u64::MAX,
+                        value: None,
+                        ..ops[0].clone()
+                    });
+                    self.doomed_values.insert(value);
+                    self.txns_aborted += 1;
+                }
+                Command::Txn { ops }
             }
         }
     }
@@ -449,5 +730,29 @@ impl RaftSim {
             let propose = self.rng.gen_bool(rate);
             self.step(propose);
         }
+    }
+}
+
+/// The workload's key `n` (`k00`..): two-character prefixes group them for delete-trees.
+fn key_name(n: u64) -> String {
+    format!("k{n:02}")
+}
+
+impl ScatteredRead {
+    /// Reads the next shard unless it is frozen (then the read waits, as the agent's does).
+    fn visit_next(&mut self, shards: &Shards) {
+        let Some(&s) = self.to_visit.last() else {
+            return;
+        };
+        let machine = &shards.machines[s];
+        if machine.is_frozen() {
+            return;
+        }
+        let (entries, _) = machine.kv.list("");
+        for e in entries {
+            let value = e.value.as_deref().unwrap_or_default().to_vec();
+            self.seen.insert(e.key.clone(), (e.modify_index, value));
+        }
+        self.to_visit.pop();
     }
 }

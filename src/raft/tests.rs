@@ -201,7 +201,8 @@ fn sim_seeds() -> u64 {
 }
 
 /// Safety under loss, delay, reordering, partitions and crashes (checked on every step inside
-/// the simulator), then liveness once the faults stop: one leader, and every server applies
+/// the simulator, on the agent's real state machines with multi-shard transactions), then
+/// liveness once the faults stop: one leader, and every server applies
 /// the same entries up to the same index. Each shape runs without log compaction and with
 /// it (every 25 entries), where servers that were down or cut off catch up by snapshot.
 #[test]
@@ -209,6 +210,7 @@ fn simulated_clusters_stay_safe_and_recover() {
     use super::sim::{RaftFaults, RaftSim};
     use rand::{Rng, SeedableRng};
     let mut installs = 0;
+    let (mut committed, mut aborted, mut reads) = (0, 0, 0);
     for (seed, compact_every) in (0..sim_seeds()).flat_map(|s| [(s, 0), (s, 25)]) {
         // Slow restarts (the term moves on meanwhile) and fast ones (a server back within the
         // same term must remember its vote).
@@ -260,8 +262,14 @@ fn simulated_clusters_stay_safe_and_recover() {
             );
             assert_eq!(sim.compactions > 0, compact_every > 0);
             installs += sim.snapshots_installed;
+            committed += sim.txns_committed;
+            aborted += sim.txns_aborted;
+            reads += sim.scattered_reads;
         }
     }
+    // The workload reached what the checks are about: multi-shard transactions decided both
+    // ways, and scattered reads interleaved with them.
+    assert!(committed > 100 && aborted > 100 && reads > 1000, "{committed} {aborted} {reads}");
     assert!(
         installs > 0,
         "no server ever needed a snapshot: the shapes test too little"
