@@ -9,6 +9,7 @@ pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod dns;
+pub mod error;
 pub mod gossip;
 pub mod http;
 pub mod io;

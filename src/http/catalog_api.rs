@@ -10,7 +10,6 @@ use super::catalog_json::{
 use super::coordinate_api::sort_near;
 use super::decode::{self, Field, Fields};
 use super::filter::{self, Filter};
-use super::kv_api::error_reply;
 use super::query::{read_options, Consistency, ReadOptions};
 use super::response::Reply;
 use super::ApiRequest;
@@ -19,6 +18,7 @@ use crate::catalog::{
     CRITICAL, PASSING, WARNING,
 };
 use crate::config::AgentConfig;
+use crate::error::ApiError;
 use crate::shard::core::ShardCtx;
 use crate::shard::kv_frontend::{Busy, Indexed};
 use crate::state::Command;
@@ -222,7 +222,7 @@ pub async fn register(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) ->
         Err(e) => return decode_failed(e),
     };
     if let Err(e) = validate_register(ctx, &reg, &check_nodes).await {
-        return error_reply(e);
+        return Reply::error(&e);
     }
     write_bool(
         ctx,
@@ -236,35 +236,37 @@ async fn validate_register(
     ctx: &ShardCtx,
     reg: &RegisterRequest,
     check_nodes: &[String],
-) -> Result<(), String> {
+) -> Result<(), ApiError> {
     if reg.node.name.is_empty() {
-        return Err("Must provide node".into());
+        return Err(ApiError::Internal("Must provide node".into()));
     }
     if reg.node.address.is_empty() && !reg.skip_node_update {
-        return Err("Must provide address if SkipNodeUpdate is not set".into());
+        return Err(ApiError::Internal(
+            "Must provide address if SkipNodeUpdate is not set".into(),
+        ));
     }
     if !reg.node.id.is_empty() && !is_uuid(&reg.node.id) {
-        return Err(format!(
+        return Err(ApiError::Internal(format!(
             "Bad node ID: uuid string is wrong length: {:?}",
             reg.node.id
-        ));
+        )));
     }
     if let Some(s) = &reg.service {
         if s.name.is_empty() {
-            return Err(
+            return Err(ApiError::Internal(
                 "Must provide service name (Service.Service) when service ID is provided".into(),
-            );
+            ));
         }
         if s.address == "0.0.0.0" || s.address == "::" || s.address == "[::]" {
-            return Err("Invalid service address".into());
+            return Err(ApiError::Internal("Invalid service address".into()));
         }
     }
     for (check, node) in reg.checks.iter().zip(check_nodes) {
         if !node.is_empty() && !node.eq_ignore_ascii_case(&reg.node.name) {
-            return Err(format!(
+            return Err(ApiError::Internal(format!(
                 "Node '{node}' for check '{}' doesn't match register request node '{}'",
                 check.id, reg.node.name
-            ));
+            )));
         }
         if check.service_id.is_empty() {
             continue;
@@ -277,19 +279,15 @@ async fn validate_register(
             && !ctx
                 .service_exists(&reg.node.name, &check.service_id)
                 .await
-                .map_err(|_| busy_text())?
+                .map_err(ApiError::from)?
         {
-            return Err(format!(
+            return Err(ApiError::Internal(format!(
                 "Unknown service ID '{}' for check ID '{}'",
                 check.service_id, check.id
-            ));
+            )));
         }
     }
     Ok(())
-}
-
-fn busy_text() -> String {
-    "rate limit exceeded, try again later or against a different server".into()
 }
 
 /// `PUT /v1/catalog/deregister`.
@@ -321,7 +319,7 @@ pub async fn deregister(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
 async fn write_bool(ctx: &ShardCtx, cmd: Command, req: &ApiRequest) -> Reply {
     match ctx.write(cmd).await {
         WriteOutcome::Bool(ok) => Reply::json(&ok, req.style),
-        WriteOutcome::Failed(text) => error_reply(text),
+        WriteOutcome::Failed(e) => Reply::error(&e),
         WriteOutcome::Txn { .. } => unreachable!("catalog writes answer with a bool"),
     }
 }
@@ -360,8 +358,8 @@ fn with_meta(ctx: &ShardCtx, reply: Reply, index: u64, opts: &ReadOptions) -> Re
         .with("X-Consul-Effective-Consistency", consistency)
 }
 
-fn busy(_: Busy) -> Reply {
-    error_reply(busy_text())
+fn busy(busy: Busy) -> Reply {
+    Reply::error(&busy.into())
 }
 
 /// Repeated `?tag=` values.

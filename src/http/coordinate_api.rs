@@ -12,10 +12,10 @@ use serde_json::Value;
 
 use super::catalog_api::{blocking, filtered};
 use super::decode::{self, Field};
-use super::kv_api::error_reply;
 use super::response::Reply;
 use super::ApiRequest;
 use crate::catalog::{CatalogCommand, CoordinateUpdate, NodeCoordinate};
+use crate::error::ApiError;
 use crate::gossip::vivaldi::{Coordinate, DIMENSIONS};
 use crate::shard::core::ShardCtx;
 use crate::shard::kv_frontend::Indexed;
@@ -228,15 +228,15 @@ pub async fn update(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
             return Reply::text(400, format!("Request decode failed: {e}"))
         }
         Err(BadUpdate::Coordinate) => {
-            return error_reply(format!(
+            return Reply::error(&ApiError::Internal(format!(
                 "rejected bad coordinate: {}",
                 String::from_utf8_lossy(&req.body)
-            ))
+            )))
         }
     };
     let cmd = Command::Catalog(CatalogCommand::CoordinateBatch(vec![update]));
     match ctx.write(cmd).await {
-        WriteOutcome::Failed(text) => error_reply(text),
+        WriteOutcome::Failed(e) => Reply::error(&e),
         _ => Reply::empty(200),
     }
 }

@@ -55,20 +55,8 @@ pub fn too_large_text(bytes: u64) -> String {
     )
 }
 
-/// Maps a failure text to Consul's status (agent/http.go's substring rules).
-pub fn error_reply(text: String) -> Reply {
-    let status = if text.contains("Permission denied") || text.contains("ACL not found") {
-        403
-    } else if text.contains("rate limit exceeded") {
-        429
-    } else {
-        500
-    };
-    Reply::text(status, text)
-}
-
-fn busy(_: Busy) -> Reply {
-    error_reply("rate limit exceeded, try again later or against a different server".into())
+fn busy(busy: Busy) -> Reply {
+    Reply::error(&busy.into())
 }
 
 /// Go's `strconv.ParseUint` error text, which Consul passes through with status 500.
@@ -263,7 +251,7 @@ async fn delete(ctx: &ShardCtx, key: &str, req: &ApiRequest) -> Reply {
 async fn write_bool(ctx: &ShardCtx, cmd: Command, req: &ApiRequest) -> Reply {
     match ctx.write(cmd).await {
         WriteOutcome::Bool(ok) => Reply::json(&ok, req.style),
-        WriteOutcome::Failed(text) => error_reply(text),
+        WriteOutcome::Failed(e) => Reply::error(&e),
         WriteOutcome::Txn { .. } => unreachable!("KV writes answer with a bool"),
     }
 }

@@ -38,6 +38,11 @@ impl Reply {
         }
     }
 
+    /// An error, with Consul's status and text (`error::ApiError`).
+    pub fn error(error: &crate::error::ApiError) -> Reply {
+        Reply::text(error.status(), error.to_string())
+    }
+
     /// A plain-text body (errors, and handlers that write text).
     pub fn text(status: u16, text: impl Into<String>) -> Reply {
         Reply {

@@ -73,7 +73,7 @@ pub async fn restore(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
         snapshot: body.to_vec(),
     };
     match ctx.write(cmd).await {
-        WriteOutcome::Failed(e) => Reply::text(500, e),
+        WriteOutcome::Failed(e) => Reply::error(&e),
         _ => Reply::empty(200),
     }
 }

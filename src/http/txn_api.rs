@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::kv_api::{decode_base64, error_reply, DirEntryJson};
+use super::kv_api::{decode_base64, DirEntryJson};
 use super::response::Reply;
 use super::ApiRequest;
 use crate::config::{KV_VALUE_BYTES_MAX, TXN_BODY_BYTES_MAX, TXN_OPS_MAX};
@@ -193,7 +193,7 @@ pub async fn handle(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
     let read_only = ops.iter().all(|op| op.verb.is_read());
     let (results, errors) = match ctx.write(Command::Txn { ops }).await {
         WriteOutcome::Txn { results, errors } => (results, errors),
-        WriteOutcome::Failed(text) => return error_reply(text),
+        WriteOutcome::Failed(e) => return Reply::error(&e),
         WriteOutcome::Bool(_) => unreachable!("a transaction answers with results"),
     };
     if !errors.is_empty() {

@@ -269,7 +269,10 @@ fn simulated_clusters_stay_safe_and_recover() {
     }
     // The workload reached what the checks are about: multi-shard transactions decided both
     // ways, and scattered reads interleaved with them.
-    assert!(committed > 100 && aborted > 100 && reads > 1000, "{committed} {aborted} {reads}");
+    assert!(
+        committed > 100 && aborted > 100 && reads > 1000,
+        "{committed} {aborted} {reads}"
+    );
     assert!(
         installs > 0,
         "no server ever needed a snapshot: the shapes test too little"

@@ -40,7 +40,21 @@ pub struct HttpResponse {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProposeOutcome {
     Done(bool),
-    Failed(String),
+    /// Refused or failed, with the status and text the proposer's client gets.
+    Failed {
+        status: u16,
+        text: String,
+    },
+}
+
+impl ProposeOutcome {
+    /// The outcome carrying `error` as the server rendered it.
+    pub fn failed(error: &crate::error::ApiError) -> ProposeOutcome {
+        ProposeOutcome::Failed {
+            status: error.status(),
+            text: error.to_string(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,9 +148,10 @@ impl Frame {
                         out.push(0);
                         out.push(*b as u8);
                     }
-                    ProposeOutcome::Failed(t) => {
-                        out.push(1);
-                        put_str(out, t);
+                    ProposeOutcome::Failed { status, text } => {
+                        out.push(2);
+                        out.extend_from_slice(&status.to_le_bytes());
+                        put_str(out, text);
                     }
                 }
             }
@@ -198,7 +213,15 @@ impl Frame {
             5 => Frame::Propose(r.bytes(max)?.to_vec()),
             6 => Frame::ProposeAnswer(match r.u8()? {
                 0 => ProposeOutcome::Done(r.u8()? != 0),
-                1 => ProposeOutcome::Failed(r.str(STR_MAX)?),
+                // 1: a text alone, from a version that did not send the status.
+                1 => ProposeOutcome::Failed {
+                    status: 500,
+                    text: r.str(STR_MAX)?,
+                },
+                2 => ProposeOutcome::Failed {
+                    status: r.u16()?,
+                    text: r.str(STR_MAX)?,
+                },
                 _ => return Err(WireError("unknown outcome")),
             }),
             7 => Frame::NodeView(r.str(STR_MAX)?),

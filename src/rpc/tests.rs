@@ -39,7 +39,9 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
             )),
         b().prop_map(Frame::Propose),
         any::<bool>().prop_map(|x| Frame::ProposeAnswer(ProposeOutcome::Done(x))),
-        s().prop_map(|t| Frame::ProposeAnswer(ProposeOutcome::Failed(t))),
+        (any::<u16>(), s()).prop_map(|(status, text)| {
+            Frame::ProposeAnswer(ProposeOutcome::Failed { status, text })
+        }),
         s().prop_map(Frame::NodeView),
         b().prop_map(Frame::NodeViewAnswer),
         b().prop_map(Frame::Dns),

@@ -70,8 +70,7 @@ impl ShardCtx {
             reply: tx,
         }));
         if self.mesh.shards[0].try_send(msg).is_err() {
-            let text = "rate limit exceeded, try again later or against a different server";
-            return crate::http::kv_api::error_reply(text.into());
+            return crate::http::response::Reply::error(&crate::error::ApiError::RateLimited);
         }
         let lost = || crate::http::response::Reply::text(500, "agent shard did not answer");
         rx.await.unwrap_or_else(|_| lost())

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use crate::error::ApiError;
 use crate::kv::{shard_of, DirEntry};
 use crate::mesh::{RaftInput, ShardMsg};
 use crate::shard::core::ShardCtx;
@@ -14,6 +15,12 @@ use crate::state::{KvAnswer, KvQuery, WriteOutcome};
 /// Another core's inbox or the proposal queue was full; the HTTP layer answers 503.
 #[derive(Debug)]
 pub struct Busy;
+
+impl From<Busy> for ApiError {
+    fn from(_: Busy) -> ApiError {
+        ApiError::RateLimited
+    }
+}
 
 /// A read result with the index Consul reports for it (`X-Consul-Index`).
 pub struct Indexed<T> {
@@ -129,12 +136,10 @@ impl ShardCtx {
             .try_send(RaftInput::Propose { cmd, reply: tx })
             .is_err()
         {
-            return WriteOutcome::Failed(
-                "rate limit exceeded, try again later or against a different server".into(),
-            );
+            return WriteOutcome::Failed(ApiError::RateLimited);
         }
         rx.await
-            .unwrap_or_else(|_| WriteOutcome::Failed("No cluster leader".into()))
+            .unwrap_or_else(|_| WriteOutcome::Failed(ApiError::NoLeader))
     }
 
     /// Runs `read` until its index exceeds `min_index` or `wait` passes (Consul's blocking

@@ -16,6 +16,7 @@ use raft::eraftpb::{ConfState, Entry, EntryType};
 use raft::{RawNode, StateRole};
 
 use crate::config::{PROPOSALS_PER_BATCH_MAX, PROPOSAL_TIMEOUT_MS, RAFT_TICK_MS};
+use crate::error::ApiError;
 use crate::io::log_files::LogFiles;
 use crate::mesh::{
     ClusterView, Inbox, RaftInput, RaftPeer, RaftStatus, ServerInfo, ShardMsg, WriteReply,
@@ -381,11 +382,11 @@ impl RaftCore {
 
     fn propose(&mut self, cmd: Command, reply: WriteReply) {
         let Some(node) = self.node.as_mut() else {
-            let _ = reply.send(WriteOutcome::Failed("No cluster leader".into()));
+            let _ = reply.send(WriteOutcome::Failed(ApiError::NoLeader));
             return;
         };
         if node.raft.leader_id == raft::INVALID_ID {
-            let _ = reply.send(WriteOutcome::Failed("No cluster leader".into()));
+            let _ = reply.send(WriteOutcome::Failed(ApiError::NoLeader));
             return;
         }
         let id = self.next_proposal;
@@ -402,7 +403,9 @@ impl RaftCore {
                 self.pending.insert(id, (reply, deadline));
             }
             Err(e) => {
-                let _ = reply.send(WriteOutcome::Failed(format!("raft propose failed: {e}")));
+                let _ = reply.send(WriteOutcome::Failed(ApiError::Internal(format!(
+                    "raft propose failed: {e}"
+                ))));
             }
         }
     }
@@ -527,9 +530,7 @@ impl RaftCore {
             let _ = reply.send(Err("timed out confirming leadership".into()));
         }
         for reply in take_expired(&mut self.pending, now) {
-            let _ = reply.send(WriteOutcome::Failed(
-                "timeout waiting for the write to commit; it may still commit".into(),
-            ));
+            let _ = reply.send(WriteOutcome::Failed(ApiError::CommitTimeout));
         }
     }
 
@@ -771,7 +772,7 @@ impl RaftCore {
 
     fn fail_pending(&mut self, why: &str) {
         for (_, (reply, _)) in self.pending.drain() {
-            let _ = reply.send(WriteOutcome::Failed(format!("No cluster leader ({why})")));
+            let _ = reply.send(WriteOutcome::Failed(ApiError::LeadershipLost(why.into())));
         }
         for (_, (reply, _)) in self.reads.drain() {
             let _ = reply.send(Err(format!("No cluster leader ({why})")));

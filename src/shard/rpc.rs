@@ -18,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::codec::WireError;
 use crate::config::{AgentConfig, RPC_CONNECT_TIMEOUT_MS, RPC_IDLE_CONNS_MAX};
+use crate::error::ApiError;
 use crate::http::response::{JsonStyle, Reply};
 use crate::http::route::Route;
 use crate::http::{self, query::Query, ApiRequest};
@@ -148,17 +149,22 @@ async fn serve_conn(mut s: RpcStream, ctx: ShardCtx, config: Rc<AgentConfig>) {
 
 async fn serve_propose(ctx: &ShardCtx, config: &AgentConfig, bytes: &[u8]) -> ProposeOutcome {
     if !config.server {
-        return ProposeOutcome::Failed("not a server".into());
+        return ProposeOutcome::failed(&ApiError::Internal("not a server".into()));
     }
     let cmd = match crate::state::Command::decode(bytes) {
         Ok(cmd @ crate::state::Command::Catalog(_)) => cmd,
-        Ok(_) => return ProposeOutcome::Failed("only catalog writes are proposed over RPC".into()),
-        Err(e) => return ProposeOutcome::Failed(format!("bad command: {e}")),
+        Ok(_) => {
+            let e = ApiError::BadRequest("only catalog writes are proposed over RPC".into());
+            return ProposeOutcome::failed(&e);
+        }
+        Err(e) => {
+            return ProposeOutcome::failed(&ApiError::BadRequest(format!("bad command: {e}")))
+        }
     };
     match ctx.write(cmd).await {
         WriteOutcome::Bool(b) => ProposeOutcome::Done(b),
         WriteOutcome::Txn { .. } => ProposeOutcome::Done(true),
-        WriteOutcome::Failed(e) => ProposeOutcome::Failed(e),
+        WriteOutcome::Failed(e) => ProposeOutcome::failed(&e),
     }
 }
 
@@ -399,13 +405,15 @@ pub async fn propose_remote(
     cmd: &crate::state::Command,
 ) -> WriteOutcome {
     let Some(addr) = pick_server(ctx) else {
-        return WriteOutcome::Failed("No known Consul servers".into());
+        return WriteOutcome::Failed(ApiError::NoKnownServers);
     };
     match call(config, addr, &Frame::Propose(cmd.encode())).await {
         Ok(Frame::ProposeAnswer(ProposeOutcome::Done(b))) => WriteOutcome::Bool(b),
-        Ok(Frame::ProposeAnswer(ProposeOutcome::Failed(e))) => WriteOutcome::Failed(e),
-        Ok(_) => WriteOutcome::Failed("unexpected answer".into()),
-        Err(e) => WriteOutcome::Failed(e),
+        Ok(Frame::ProposeAnswer(ProposeOutcome::Failed { status, text })) => {
+            WriteOutcome::Failed(ApiError::Remote { status, text })
+        }
+        Ok(_) => WriteOutcome::Failed(ApiError::Internal("unexpected answer".into())),
+        Err(e) => WriteOutcome::Failed(ApiError::Internal(e)),
     }
 }
 

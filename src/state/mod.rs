@@ -29,6 +29,7 @@ pub use placement::{place, Placement};
 pub use read::{CatalogAnswer, CatalogQuery, KvAnswer, KvQuery};
 pub use txn::{txn_outcome, TxnCoordinator, TxnDecision, TxnVote};
 
+use crate::error::ApiError;
 use crate::kv::TxnOpResult;
 
 /// How a write ended, as the proposer (HTTP, RPC, the agent) hears it.
@@ -41,6 +42,6 @@ pub enum WriteOutcome {
         results: Vec<TxnOpResult>,
         errors: Vec<(usize, String)>,
     },
-    /// Could not be committed (e.g. `No cluster leader`); the text is Consul's.
-    Failed(String),
+    /// Could not be committed (no leader, a full queue, a timeout).
+    Failed(ApiError),
 }
