@@ -255,6 +255,7 @@ async fn remote_lan(
         style: req.style,
         jitter: req.jitter,
         hops: req.hops,
+        headers: req.headers.clone(),
     };
     forwarded.style.indent = false;
     let reply = rpc::forward_http(config, addr, &forwarded).await;

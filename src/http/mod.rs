@@ -43,17 +43,68 @@ pub struct ApiRequest {
     pub jitter: f64,
     /// How many agents forwarded this request to us (0 = a client called us directly).
     pub hops: u8,
+    /// The request headers the API reads (`CARRIED_HEADERS`, lowercase names), carried
+    /// through dispatch and RPC forwarding, so the answering server sees the client's token.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Request headers that travel with a request to whichever agent answers it: the ACL token
+/// in both of Consul's spellings, and the content negotiation ones. A bounded list, so a
+/// forwarded request stays within `RPC_HEADERS_MAX`.
+pub const CARRIED_HEADERS: &[&str] = &[
+    "x-consul-token",
+    "authorization",
+    "accept",
+    "content-type",
+    "x-consul-namespace",
+    "x-consul-partition",
+];
+const _: () = assert!(CARRIED_HEADERS.len() + 2 <= crate::config::RPC_HEADERS_MAX);
+
+impl ApiRequest {
+    /// A carried header's value (names compare case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let found = self
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name));
+        found.map(|(_, v)| v.as_str())
+    }
+
+    /// The request's ACL token, where Consul looks for it: `X-Consul-Token`, then
+    /// `Authorization: Bearer`, then `?token=`. `None` is the anonymous token.
+    pub fn token(&self) -> Option<&str> {
+        let bearer = || {
+            let auth = self.header("authorization")?;
+            let (scheme, token) = auth.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        };
+        self.header("x-consul-token")
+            .or_else(bearer)
+            .or_else(|| self.query.get("token"))
+            .filter(|t| !t.is_empty())
+    }
+}
+
+/// The carried headers of a request, from any header list (hyper's, an RPC frame's).
+pub fn carried_headers<'a>(all: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<(String, String)> {
+    let mut carried = Vec::new();
+    for (name, value) in all {
+        if let Some(known) = CARRIED_HEADERS
+            .iter()
+            .find(|h| h.eq_ignore_ascii_case(name))
+        {
+            if carried.len() < CARRIED_HEADERS.len() {
+                carried.push((known.to_string(), value.to_string()));
+            }
+        }
+    }
+    carried
 }
 
 /// Largest body a route reads; anything above gets 413 before the body is read.
 pub fn body_limit(route: &Route) -> usize {
-    match route {
-        Route::Kv(_) => crate::config::KV_VALUE_BYTES_MAX,
-        Route::Txn => crate::config::TXN_BODY_BYTES_MAX,
-        Route::CatalogRegister => crate::config::TXN_BODY_BYTES_MAX,
-        Route::Snapshot => crate::config::SNAPSHOT_BYTES_MAX,
-        _ => 64 * 1024,
-    }
+    route.spec().body_limit
 }
 
 /// The 413 answer for a body over `body_limit`, in the route's own words.

@@ -14,7 +14,7 @@ pub struct Reply {
 }
 
 /// How JSON bodies are laid out for this request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct JsonStyle {
     /// 4-space indentation (`?pretty`, or dev mode as Consul does it).
     pub indent: bool,

@@ -1,4 +1,144 @@
-//! The one table of HTTP routes, as code.
+//! The one table of HTTP routes, as code: `Route::resolve` names the endpoint, `Route::spec`
+//! declares everything about it (methods, body limit, where it is served, blocking, the ACL
+//! permission it needs) in one exhaustive match.
+
+use crate::config::{
+    BODY_BYTES_DEFAULT_MAX, KV_VALUE_BYTES_MAX, SNAPSHOT_BYTES_MAX, TXN_BODY_BYTES_MAX,
+};
+
+/// What a route needs; see `Route::spec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteSpec {
+    /// Methods it accepts (an empty list: not an API route).
+    pub methods: &'static [&'static str],
+    /// Largest body it reads; anything above gets 413 before the body is read.
+    pub body_limit: usize,
+    /// Which agent answers it.
+    pub serve: Serve,
+    /// Whether it answers blocking queries (`?index=&wait=`, or `?hash=` on agent routes).
+    pub blocking: bool,
+    /// The ACL permission it needs (enforced in one place once ACLs exist).
+    pub permission: Permission,
+}
+
+/// Which agent answers a route (`shard::rpc::forward_target` reads it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serve {
+    /// This agent's own state on shard 0 (services, checks, members, events); never
+    /// forwarded.
+    AgentLocal,
+    /// This agent, whatever its role (`agent/self`, `agent/version`, non-API paths).
+    ThisAgent,
+    /// Any server of the datacenter asked (`?dc=`) from its own state (`status/*`).
+    AnyServer,
+    /// Any server, whatever `?dc=` says: the WAN pool knows every datacenter.
+    AnyServerWanWide,
+    /// The leader of the datacenter asked; reads with `?stale` by any server.
+    Leader,
+}
+
+/// An ACL resource kind, as Consul's rules name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Key,
+    Node,
+    Service,
+    Session,
+    Event,
+    Query,
+    Agent,
+    Operator,
+    Acl,
+    Keyring,
+}
+
+/// Where the resource's name comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameFrom {
+    /// The route's path argument (`/v1/kv/<key>`, `/v1/health/service/<name>`).
+    Path,
+    /// The request body or the state it names (register bodies, txn ops, a service by ID):
+    /// checked by the handler, which alone knows the names.
+    Body,
+    /// The answering agent's own node name (`agent` rules).
+    AgentName,
+    /// A global resource with no name (`operator`, `keyring`, `acl`).
+    Global,
+}
+
+/// What the request does to the resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    /// Read for GET/HEAD, write for the rest.
+    ByMethod,
+    /// A list: every item is checked for read and the ones denied are left out
+    /// (`X-Consul-Results-Filtered-By-ACLs`).
+    Filter,
+}
+
+/// The permission a route needs: `None` resource for routes open to anyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permission {
+    pub resource: Option<Resource>,
+    pub name: NameFrom,
+    pub access: Access,
+}
+
+impl Permission {
+    /// Open to every token (`status/*`, `agent/version`, datacenters).
+    pub const NONE: Permission = Permission {
+        resource: None,
+        name: NameFrom::Global,
+        access: Access::Read,
+    };
+
+    fn path(resource: Resource, access: Access) -> Permission {
+        let (resource, name) = (Some(resource), NameFrom::Path);
+        Permission {
+            resource,
+            name,
+            access,
+        }
+    }
+
+    fn body(resource: Resource) -> Permission {
+        let (resource, name, access) = (Some(resource), NameFrom::Body, Access::ByMethod);
+        Permission {
+            resource,
+            name,
+            access,
+        }
+    }
+
+    fn filter(resource: Resource) -> Permission {
+        let (resource, name, access) = (Some(resource), NameFrom::Body, Access::Filter);
+        Permission {
+            resource,
+            name,
+            access,
+        }
+    }
+
+    fn agent(access: Access) -> Permission {
+        let (resource, name) = (Some(Resource::Agent), NameFrom::AgentName);
+        Permission {
+            resource,
+            name,
+            access,
+        }
+    }
+
+    fn global(resource: Resource, access: Access) -> Permission {
+        let (resource, name) = (Some(resource), NameFrom::Global);
+        Permission {
+            resource,
+            name,
+            access,
+        }
+    }
+}
 
 /// A recognised endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,11 +287,116 @@ impl Route {
         }
     }
 
-    /// Methods the route accepts, in Consul's registration order (for `Allow`).
-    pub fn methods(&self) -> &'static [&'static str] {
-        match self {
-            Route::Kv(_) => &["GET", "PUT", "DELETE"],
-            Route::Txn | Route::CatalogRegister | Route::CatalogDeregister => &["PUT"],
+    /// Everything the route needs, declared once: its methods (in Consul's registration
+    /// order, for `Allow`), body limit, where it is served, whether it blocks, and the ACL
+    /// permission it will need. One exhaustive match, so a new route cannot forget one.
+    pub fn spec(&self) -> RouteSpec {
+        use Access::*;
+        use Resource as R;
+        use Serve::*;
+        const GET: &[&str] = &["GET"];
+        const PUT: &[&str] = &["PUT"];
+        let small = BODY_BYTES_DEFAULT_MAX;
+        let (methods, body_limit, serve, blocking, permission) = match self {
+            Route::Kv(_) => (
+                &["GET", "PUT", "DELETE"][..],
+                KV_VALUE_BYTES_MAX,
+                Leader,
+                true,
+                Permission::path(R::Key, ByMethod),
+            ),
+            // Each op is checked on its own key (the txn handler, against the body).
+            Route::Txn => (
+                PUT,
+                TXN_BODY_BYTES_MAX,
+                Leader,
+                false,
+                Permission::body(R::Key),
+            ),
+            Route::CatalogRegister => (
+                PUT,
+                TXN_BODY_BYTES_MAX,
+                Leader,
+                false,
+                Permission::body(R::Node),
+            ),
+            Route::CatalogDeregister => (PUT, small, Leader, false, Permission::body(R::Node)),
+            Route::CatalogDatacenters => (GET, small, AnyServerWanWide, false, Permission::NONE),
+            Route::CatalogNodes => (GET, small, Leader, true, Permission::filter(R::Node)),
+            Route::CatalogServices => (GET, small, Leader, true, Permission::filter(R::Service)),
+            Route::CatalogService(_) | Route::HealthService(_) | Route::HealthChecks(_) => {
+                (GET, small, Leader, true, Permission::path(R::Service, Read))
+            }
+            Route::CatalogNode(_) | Route::CatalogNodeServices(_) | Route::HealthNode(_) => {
+                (GET, small, Leader, true, Permission::path(R::Node, Read))
+            }
+            Route::HealthState(_) => (GET, small, Leader, true, Permission::filter(R::Service)),
+            Route::StatusLeader | Route::StatusPeers => {
+                (GET, small, AnyServer, false, Permission::NONE)
+            }
+            Route::AgentSelf => (GET, small, ThisAgent, false, Permission::agent(Read)),
+            Route::AgentVersion => (GET, small, ThisAgent, false, Permission::NONE),
+            Route::OperatorRaftConfiguration => (
+                GET,
+                small,
+                Leader,
+                false,
+                Permission::global(R::Operator, Read),
+            ),
+            Route::OperatorRaftPeer => (
+                &["DELETE"][..],
+                small,
+                Leader,
+                false,
+                Permission::global(R::Operator, Write),
+            ),
+            Route::OperatorKeyring => (
+                &["GET", "POST", "PUT", "DELETE"][..],
+                small,
+                AgentLocal,
+                false,
+                Permission::global(R::Keyring, ByMethod),
+            ),
+            Route::CoordinateDatacenters => (GET, small, AnyServerWanWide, false, Permission::NONE),
+            Route::CoordinateNodes => (GET, small, Leader, true, Permission::filter(R::Node)),
+            Route::CoordinateNode(_) => (GET, small, Leader, true, Permission::path(R::Node, Read)),
+            Route::CoordinateUpdate => (PUT, small, Leader, false, Permission::body(R::Node)),
+            Route::Snapshot => (
+                &["GET", "PUT"][..],
+                SNAPSHOT_BYTES_MAX,
+                Leader,
+                false,
+                Permission::global(R::Acl, Write), // Consul: a management token
+            ),
+            Route::EventFire(_) => (
+                PUT,
+                small,
+                AgentLocal,
+                false,
+                Permission::path(R::Event, Write),
+            ),
+            Route::EventList => (GET, small, AgentLocal, true, Permission::filter(R::Event)),
+            Route::AgentServices | Route::AgentChecks => (
+                GET,
+                small,
+                AgentLocal,
+                false,
+                Permission::filter(R::Service),
+            ),
+            Route::AgentService(_) | Route::AgentHealthServiceId(_) => (
+                GET,
+                small,
+                AgentLocal,
+                matches!(self, Route::AgentService(_)), // hash-based blocking
+                Permission::body(R::Service),           // the service's name, once found
+            ),
+            Route::AgentHealthServiceName(_) => (
+                GET,
+                small,
+                AgentLocal,
+                false,
+                Permission::path(R::Service, Read),
+            ),
             Route::AgentServiceRegister
             | Route::AgentServiceDeregister(_)
             | Route::AgentServiceMaintenance(_)
@@ -160,41 +405,36 @@ impl Route {
             | Route::AgentCheckPass(_)
             | Route::AgentCheckWarn(_)
             | Route::AgentCheckFail(_)
-            | Route::AgentCheckUpdate(_)
-            | Route::AgentMaintenance
-            | Route::AgentJoin(_)
-            | Route::AgentLeave
-            | Route::AgentForceLeave(_) => &["PUT"],
-            Route::OperatorRaftConfiguration => &["GET"],
-            Route::OperatorRaftPeer => &["DELETE"],
-            Route::OperatorKeyring => &["GET", "POST", "PUT", "DELETE"],
-            Route::EventFire(_) | Route::CoordinateUpdate => &["PUT"],
-            Route::CoordinateDatacenters | Route::CoordinateNodes | Route::CoordinateNode(_) => {
-                &["GET"]
+            | Route::AgentCheckUpdate(_) => {
+                (PUT, small, AgentLocal, false, Permission::body(R::Service))
             }
-            Route::EventList => &["GET"],
-            Route::Snapshot => &["GET", "PUT"],
-            Route::AgentServices
-            | Route::AgentService(_)
-            | Route::AgentChecks
-            | Route::AgentHealthServiceId(_)
-            | Route::AgentHealthServiceName(_)
-            | Route::AgentMembers => &["GET"],
-            Route::CatalogDatacenters
-            | Route::CatalogNodes
-            | Route::CatalogServices
-            | Route::CatalogService(_)
-            | Route::CatalogNode(_)
-            | Route::CatalogNodeServices(_)
-            | Route::HealthNode(_)
-            | Route::HealthChecks(_)
-            | Route::HealthState(_)
-            | Route::HealthService(_) => &["GET"],
-            Route::StatusLeader | Route::StatusPeers | Route::AgentSelf | Route::AgentVersion => {
-                &["GET"]
+            Route::AgentMaintenance | Route::AgentJoin(_) | Route::AgentLeave => {
+                (PUT, small, AgentLocal, false, Permission::agent(Write))
             }
-            Route::Root | Route::UnknownApi | Route::NotApi => &[],
+            Route::AgentForceLeave(_) => (
+                PUT,
+                small,
+                AgentLocal,
+                false,
+                Permission::global(R::Operator, Write),
+            ),
+            Route::AgentMembers => (GET, small, AgentLocal, false, Permission::filter(R::Node)),
+            Route::Root | Route::UnknownApi | Route::NotApi => {
+                (&[][..], 0, ThisAgent, false, Permission::NONE)
+            }
+        };
+        RouteSpec {
+            methods,
+            body_limit,
+            serve,
+            blocking,
+            permission,
         }
+    }
+
+    /// Methods the route accepts, in Consul's registration order (for `Allow`).
+    pub fn methods(&self) -> &'static [&'static str] {
+        self.spec().methods
     }
 
     /// True for routes wrapped by Consul's API handler (they get the common headers, OPTIONS
@@ -205,32 +445,7 @@ impl Route {
 
     /// Routes served from the agent's local state, which lives on shard 0.
     pub fn is_agent_local(&self) -> bool {
-        matches!(
-            self,
-            Route::AgentServices
-                | Route::AgentService(_)
-                | Route::AgentServiceRegister
-                | Route::AgentServiceDeregister(_)
-                | Route::AgentServiceMaintenance(_)
-                | Route::AgentChecks
-                | Route::AgentCheckRegister
-                | Route::AgentCheckDeregister(_)
-                | Route::AgentCheckPass(_)
-                | Route::AgentCheckWarn(_)
-                | Route::AgentCheckFail(_)
-                | Route::AgentCheckUpdate(_)
-                | Route::AgentHealthServiceId(_)
-                | Route::AgentHealthServiceName(_)
-                | Route::AgentMaintenance
-                | Route::AgentMembers
-                | Route::OperatorKeyring
-                | Route::AgentJoin(_)
-                | Route::AgentLeave
-                | Route::AgentForceLeave(_)
-                | Route::AgentSelf
-                | Route::EventFire(_)
-                | Route::EventList
-        )
+        self.spec().serve == Serve::AgentLocal
     }
 
     /// `/v1/coordinate/*` (all answer 401 with `disable_coordinates`).

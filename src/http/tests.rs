@@ -244,3 +244,75 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn route_specs_declare_what_the_handlers_relied_on() {
+    use super::route::{Access, NameFrom, Resource, Serve};
+    use crate::config::{
+        BODY_BYTES_DEFAULT_MAX, KV_VALUE_BYTES_MAX, SNAPSHOT_BYTES_MAX, TXN_BODY_BYTES_MAX,
+    };
+    let kv = Route::resolve("/v1/kv/a/b").spec();
+    assert_eq!(kv.body_limit, KV_VALUE_BYTES_MAX);
+    assert_eq!((kv.serve, kv.blocking), (Serve::Leader, true));
+    let p = kv.permission;
+    assert_eq!(
+        (p.resource, p.name, p.access),
+        (Some(Resource::Key), NameFrom::Path, Access::ByMethod)
+    );
+    assert_eq!(Route::Txn.spec().body_limit, TXN_BODY_BYTES_MAX);
+    assert_eq!(Route::CatalogRegister.spec().body_limit, TXN_BODY_BYTES_MAX);
+    assert_eq!(Route::Snapshot.spec().body_limit, SNAPSHOT_BYTES_MAX);
+    assert_eq!(
+        Route::AgentServices.spec().body_limit,
+        BODY_BYTES_DEFAULT_MAX
+    );
+    // Where each is served, as forwarding read it before the table held it.
+    assert_eq!(Route::AgentSelf.spec().serve, Serve::ThisAgent);
+    assert_eq!(Route::AgentVersion.spec().serve, Serve::ThisAgent);
+    assert_eq!(Route::StatusLeader.spec().serve, Serve::AnyServer);
+    assert_eq!(
+        Route::CatalogDatacenters.spec().serve,
+        Serve::AnyServerWanWide
+    );
+    assert_eq!(
+        Route::CoordinateDatacenters.spec().serve,
+        Serve::AnyServerWanWide
+    );
+    assert!(Route::EventList.is_agent_local() && Route::OperatorKeyring.is_agent_local());
+    assert!(!Route::AgentSelf.is_agent_local() && !Route::CatalogNodes.is_agent_local());
+    assert_eq!(Route::StatusPeers.spec().permission.resource, None);
+    // Non-API paths accept nothing.
+    assert!(Route::NotApi.methods().is_empty() && !Route::Root.is_api());
+}
+
+#[test]
+fn the_token_is_found_where_consul_looks() {
+    let request = |headers: &[(&str, &str)], query: &str| super::ApiRequest {
+        method: "GET".into(),
+        path: "/v1/kv/k".into(),
+        query: Query::parse(query),
+        body: bytes::Bytes::new(),
+        style: JsonStyle::default(),
+        jitter: 0.0,
+        hops: 0,
+        headers: super::carried_headers(headers.iter().copied()),
+    };
+    let both = [("X-Consul-Token", "a"), ("Authorization", "Bearer b")];
+    assert_eq!(request(&both, "token=c").token(), Some("a"));
+    assert_eq!(request(&both[1..], "token=c").token(), Some("b"));
+    assert_eq!(
+        request(&[("authorization", "bearer  b ")], "").token(),
+        Some("b")
+    );
+    assert_eq!(
+        request(&[("Authorization", "Basic x")], "token=c").token(),
+        Some("c")
+    );
+    assert_eq!(request(&[("X-Consul-Token", "")], "").token(), None);
+    // Only the API's headers are carried, under their lowercase names.
+    let r = request(&[("Cookie", "x"), ("ACCEPT", "text/plain")], "");
+    assert_eq!(
+        r.headers,
+        [("accept".to_string(), "text/plain".to_string())]
+    );
+}

@@ -73,6 +73,11 @@ async fn answer(req: Request<Incoming>, ctx: &ShardCtx, config: &AgentConfig) ->
         return (reply, route.is_api());
     }
     let query = Query::parse(req.uri().query().unwrap_or(""));
+    let headers = http::carried_headers(
+        req.headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
+    );
     let limit = http::body_limit(&route);
     let declared = req
         .headers()
@@ -113,6 +118,7 @@ async fn answer(req: Request<Incoming>, ctx: &ShardCtx, config: &AgentConfig) ->
         },
         jitter: rand::thread_rng().gen::<f64>(),
         hops: 0,
+        headers,
     };
     (http::dispatch(ctx, config, &route, api).await, true)
 }

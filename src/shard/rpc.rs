@@ -20,7 +20,7 @@ use crate::codec::WireError;
 use crate::config::{AgentConfig, RPC_CONNECT_TIMEOUT_MS, RPC_IDLE_CONNS_MAX};
 use crate::error::ApiError;
 use crate::http::response::{JsonStyle, Reply};
-use crate::http::route::Route;
+use crate::http::route::{Route, Serve};
 use crate::http::{self, query::Query, ApiRequest};
 use crate::mesh::RaftInput;
 use crate::rpc::{split_frame, Frame, HttpRequest, HttpResponse, ProposeOutcome, RPC_VERSION};
@@ -198,6 +198,9 @@ async fn serve_http(ctx: &ShardCtx, config: &AgentConfig, req: HttpRequest) -> H
                     },
                     jitter: rand::random::<f64>(),
                     hops,
+                    headers: http::carried_headers(
+                        req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    ),
                 };
                 http::dispatch(ctx, config, &route, api).await
             }
@@ -302,10 +305,13 @@ pub async fn forward_http(config: &AgentConfig, addr: SocketAddr, req: &ApiReque
         method: req.method.clone(),
         path: req.path.clone(),
         query: req.query.raw().to_string(),
-        headers: vec![
+        headers: [
             (HOPS_HEADER.into(), (req.hops + 1).to_string()),
             (STYLE_HEADER.into(), style),
-        ],
+        ]
+        .into_iter()
+        .chain(req.headers.iter().cloned())
+        .collect(),
         body: req.body.to_vec(),
     });
     match call(config, addr, &frame).await {
@@ -354,44 +360,32 @@ pub fn forward_target(
     route: &Route,
     req: &ApiRequest,
 ) -> Option<Result<SocketAddr, Reply>> {
-    if route.is_agent_local()
-        || matches!(route, Route::AgentSelf | Route::AgentVersion)
-        || req.hops >= FORWARD_HOPS_MAX
-    {
+    let serve = route.spec().serve;
+    if matches!(serve, Serve::AgentLocal | Serve::ThisAgent) || req.hops >= FORWARD_HOPS_MAX {
         return None;
     }
     if !config.server {
-        return Some(pick_server(ctx).ok_or_else(|| Reply::text(500, "No known Consul servers")));
+        return Some(pick_server(ctx).ok_or_else(|| Reply::error(&ApiError::NoKnownServers)));
     }
     // `?dc=` another datacenter: to one of its servers, found in the WAN pool.
     if let Some(dc) = req.query.get("dc").filter(|dc| !dc.is_empty()) {
-        let wan_wide = matches!(
-            route,
-            Route::CatalogDatacenters | Route::CoordinateDatacenters
-        );
-        if dc != config.datacenter && !wan_wide {
+        if dc != config.datacenter && serve != Serve::AnyServerWanWide {
             let no_path = || Reply::text(500, "No path to datacenter");
             return Some(ctx.mesh.cluster.server_in(dc).ok_or_else(no_path));
         }
     }
-    if matches!(
-        route,
-        Route::CatalogDatacenters | Route::CoordinateDatacenters
-    ) {
-        return None; // every server knows the WAN pool
-    }
     let status = &ctx.mesh.status;
-    if matches!(route, Route::StatusLeader | Route::StatusPeers)
+    if matches!(serve, Serve::AnyServerWanWide | Serve::AnyServer)
         || status.is_leader.load(std::sync::atomic::Ordering::Relaxed)
     {
-        return None;
+        return None; // every server knows the WAN pool; status is any server's own
     }
     let reading = matches!(req.method.as_str(), "GET" | "HEAD");
     if reading && req.query.has("stale") {
         return None; // any server answers stale reads from its own state
     }
     let leader = status.leader_id.load(std::sync::atomic::Ordering::Relaxed);
-    let no_leader = || Reply::text(500, "No cluster leader");
+    let no_leader = || Reply::error(&ApiError::NoLeader);
     if leader == 0 {
         return Some(Err(no_leader()));
     }
