@@ -21,6 +21,9 @@ pub const KV_KEY_BYTES_MAX: usize = 8 * 1024;
 pub const HTTP_HEAD_BYTES_MAX: usize = 64 * 1024;
 /// A client must finish sending its request head within this time (slowloris guard).
 pub const HTTP_HEAD_TIMEOUT_MS: u64 = 10_000;
+/// HTTP connections one shard serves at once; more wait in the listen backlog. Room for the
+/// 10,000 blocking watchers of the read-path target on a single shard.
+pub const HTTP_CONNECTIONS_PER_SHARD_MAX: usize = 32 * 1024;
 /// Most bytes of an oversized body read and discarded before answering 413, so a client that
 /// is still sending sees the answer instead of a reset.
 pub const HTTP_BODY_DRAIN_BYTES_MAX: usize = 4 * 1024 * 1024;

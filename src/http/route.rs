@@ -27,7 +27,7 @@ pub enum Serve {
     /// This agent's own state on shard 0 (services, checks, members, events); never
     /// forwarded.
     AgentLocal,
-    /// This agent, whatever its role (`agent/self`, `agent/version`, non-API paths).
+    /// This agent, on whichever shard took the request (`agent/version`, non-API paths).
     ThisAgent,
     /// Any server of the datacenter asked (`?dc=`) from its own state (`status/*`).
     AnyServer,
@@ -334,7 +334,7 @@ impl Route {
             Route::StatusLeader | Route::StatusPeers => {
                 (GET, small, AnyServer, false, Permission::NONE)
             }
-            Route::AgentSelf => (GET, small, ThisAgent, false, Permission::agent(Read)),
+            Route::AgentSelf => (GET, small, AgentLocal, false, Permission::agent(Read)),
             Route::AgentVersion => (GET, small, ThisAgent, false, Permission::NONE),
             Route::OperatorRaftConfiguration => (
                 GET,

@@ -267,7 +267,7 @@ fn route_specs_declare_what_the_handlers_relied_on() {
         BODY_BYTES_DEFAULT_MAX
     );
     // Where each is served, as forwarding read it before the table held it.
-    assert_eq!(Route::AgentSelf.spec().serve, Serve::ThisAgent);
+    assert_eq!(Route::AgentSelf.spec().serve, Serve::AgentLocal);
     assert_eq!(Route::AgentVersion.spec().serve, Serve::ThisAgent);
     assert_eq!(Route::StatusLeader.spec().serve, Serve::AnyServer);
     assert_eq!(
@@ -279,7 +279,7 @@ fn route_specs_declare_what_the_handlers_relied_on() {
         Serve::AnyServerWanWide
     );
     assert!(Route::EventList.is_agent_local() && Route::OperatorKeyring.is_agent_local());
-    assert!(!Route::AgentSelf.is_agent_local() && !Route::CatalogNodes.is_agent_local());
+    assert!(Route::AgentSelf.is_agent_local() && !Route::CatalogNodes.is_agent_local());
     assert_eq!(Route::StatusPeers.spec().permission.resource, None);
     // Non-API paths accept nothing.
     assert!(Route::NotApi.methods().is_empty() && !Route::Root.is_api());

@@ -13,15 +13,20 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use rand::Rng;
 
 use crate::config::{
-    AgentConfig, HTTP_BODY_DRAIN_BYTES_MAX, HTTP_HEAD_BYTES_MAX, HTTP_HEAD_TIMEOUT_MS,
+    AgentConfig, HTTP_BODY_DRAIN_BYTES_MAX, HTTP_CONNECTIONS_PER_SHARD_MAX, HTTP_HEAD_BYTES_MAX,
+    HTTP_HEAD_TIMEOUT_MS,
 };
 use crate::http::{self, query::Query, response::JsonStyle, response::Reply, route, route::Route};
 use crate::shard::core::ShardCtx;
 
-/// Accepts connections forever, one local task per connection.
+/// Accepts connections forever, one local task per connection, at most
+/// `HTTP_CONNECTIONS_PER_SHARD_MAX` at once: at the limit it stops accepting until one
+/// closes, so further clients wait in the kernel's backlog instead of growing our memory.
 pub async fn serve(listener: std::net::TcpListener, ctx: ShardCtx, config: Rc<AgentConfig>) {
     let listener = tokio::net::TcpListener::from_std(listener).expect("listener on this runtime");
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(HTTP_CONNECTIONS_PER_SHARD_MAX));
     loop {
+        let slot = slots.clone().acquire_owned().await.expect("never closed");
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(_) => {
@@ -44,6 +49,7 @@ pub async fn serve(listener: std::net::TcpListener, ctx: ShardCtx, config: Rc<Ag
                 .title_case_headers(true)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
+            drop(slot);
         });
     }
 }
