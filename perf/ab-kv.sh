@@ -14,8 +14,12 @@ machine
 run() { # LABEL BINARY MODE
   local dir; dir=$(mktemp -d)
   taskset -c "$SERVER_CPU" "$2" agent -server $(solo) -data-dir "$dir" -shards 1 \
-    -http-port 18502 >/dev/null 2>&1 & local pid=$!
-  for _ in $(seq 50); do curl -sf localhost:18502/v1/status/leader | grep -q : && break; sleep 0.1; done
+    -http-port 18502 >"/tmp/ab-server-$1.log" 2>&1 & local pid=$!
+  # Ready once it has a leader and takes a write (the previous server's port may linger).
+  for _ in $(seq 200); do
+    curl -sf -X PUT -d x localhost:18502/v1/kv/ab-ready 2>/dev/null | grep -q true && break
+    sleep 0.1
+  done
   local rate
   rate=$(taskset -c "$CLIENT_CPU" "$ROOT/target/release/loadgen" --target 127.0.0.1:18502 \
     --mode "$3" --connections 64 --seconds "$SECONDS_PER_RUN" --json | grep -o "\"rps\":[0-9.]*" | cut -d: -f2 | cut -d. -f1)

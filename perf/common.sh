@@ -24,4 +24,6 @@ CONF
 # Flags for a single-server agent that bootstraps alone, with gossip and RPC ports of its own
 # (scripts may run several side by side on 127.0.0.1).
 # (Called through $(...), a subshell, so the ports are drawn at random rather than counted.)
-solo() { local p=$((30000 + RANDOM % 10000 * 3)); echo "-bootstrap-expect=1 -serf-lan-port $p -server-port $((p + 1)) -serf-wan-port $((p + 2))"; }
+# Drawn below the kernel's ephemeral range (32768-60999), where loadgen's own connections
+# (and their TIME_WAIT) could hold the port: the agent then fails with "Address already in use".
+solo() { local p=$((20000 + RANDOM % 4000 * 3)); echo "-bootstrap-expect=1 -serf-lan-port $p -server-port $((p + 1)) -serf-wan-port $((p + 2))"; }
