@@ -15,6 +15,7 @@ pub mod http;
 pub mod io;
 pub mod kv;
 pub mod mesh;
+pub mod node;
 pub mod raft;
 pub mod rpc;
 pub mod shard;

@@ -193,7 +193,7 @@ pub enum ShardMsg {
 /// An HTTP request another shard hands to shard 0 (boxed: it is much larger than the rest).
 pub struct ForwardedRequest {
     pub route: crate::http::route::Route,
-    pub request: crate::http::ApiRequest,
+    pub request: crate::http::request::ApiRequest,
     pub reply: oneshot::Sender<crate::http::response::Reply>,
 }
 

@@ -118,3 +118,68 @@ fn architecture_paths_exist() {
         }
     }
 }
+
+/// The HTTP API's pure files: what `node` may use of `http`, and what they may use of each
+/// other.
+const PURE_HTTP: &[&str] = &[
+    "query",
+    "route",
+    "response",
+    "decode",
+    "request",
+    "filter",
+    "catalog_json",
+    "agent_defs",
+];
+
+/// Every `<prefix><name>` path segment the file names.
+fn named<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    text.match_indices(prefix)
+        .map(|(i, _)| {
+            let rest = &text[i + prefix.len()..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect()
+}
+
+/// The layers, each using only those below it: the pure cores; `node` (the shared shell:
+/// `ShardCtx`, frontends, agent and gossip runtimes, the RPC client); the HTTP handlers in
+/// `http`; `shard` (threads, listeners, the Raft core). Checked on the text of every file, so
+/// a new import upward fails here.
+#[test]
+fn layers_never_import_upward() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src/node"), &mut files);
+    rust_files(&root().join("src/http"), &mut files);
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let name = file.display().to_string();
+        let stem = file.file_stem().unwrap().to_str().unwrap();
+        let in_node = name.contains("src/node/");
+        let pure_http = !in_node && PURE_HTTP.contains(&stem);
+        assert!(!text.contains("crate::shard"), "{name} imports shard");
+        if in_node || pure_http {
+            for used in named(&text, "crate::http::") {
+                assert!(
+                    PURE_HTTP.contains(&used),
+                    "{name} uses http::{used}, a handler"
+                );
+            }
+        }
+        if pure_http {
+            assert!(
+                !text.contains("crate::node"),
+                "{name} is pure but uses node"
+            );
+            for used in named(&text, "super::") {
+                assert!(
+                    PURE_HTTP.contains(&used) || used.is_empty(), // `super::*` in tests
+                    "{name} is pure but uses http::{used}"
+                );
+            }
+        }
+    }
+}

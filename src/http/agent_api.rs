@@ -7,7 +7,7 @@ use serde_json::json;
 use super::response::Reply;
 use super::ApiRequest;
 use crate::config::AgentConfig;
-use crate::shard::core::ShardCtx;
+use crate::node::ctx::ShardCtx;
 use crate::version::{CONSUL_API_VERSION, REVISION};
 
 /// `GET /v1/status/leader`: the leader's RPC address, `""` when none is known.
@@ -144,7 +144,7 @@ pub fn member(config: &AgentConfig) -> serde_json::Value {
         addr: std::net::SocketAddr::new(config.bind_addr, config.serf_lan_port),
         incarnation: 0,
         state: crate::gossip::MemberState::Alive,
-        tags: crate::shard::gossip_runtime::local_tags(config),
+        tags: crate::node::gossip_runtime::local_tags(config),
         state_change_ms: 0,
     })
 }
@@ -153,7 +153,7 @@ pub fn member(config: &AgentConfig) -> serde_json::Value {
 /// is an object, as the Go client's `map[string]map[string]interface{}` decoding requires.
 pub fn agent_self(
     ctx: &ShardCtx,
-    rt: &crate::shard::agent_runtime::AgentRuntime,
+    rt: &crate::node::agent_runtime::AgentRuntime,
     req: &ApiRequest,
 ) -> Reply {
     let config = &rt.config;
@@ -188,7 +188,7 @@ pub fn agent_self(
 }
 
 /// The `Stats` of `/v1/agent/self` (what `tribune info` prints), values as strings like Consul.
-pub fn stats(ctx: &ShardCtx, rt: &crate::shard::agent_runtime::AgentRuntime) -> serde_json::Value {
+pub fn stats(ctx: &ShardCtx, rt: &crate::node::agent_runtime::AgentRuntime) -> serde_json::Value {
     let config = &rt.config;
     let status = &ctx.mesh.status;
     let leader = status.is_leader.load(Ordering::Relaxed);

@@ -4,8 +4,7 @@
 
 use serde_json::Value;
 
-use super::catalog_api::tagged_addresses;
-use super::decode::{self, Field, Fields};
+use super::decode::{self, tagged_addresses, Field, Fields};
 use crate::agent::local::initial_status;
 use crate::agent::{CheckKind, CheckSpec};
 use crate::catalog::{CheckDef, ServiceDef, CRITICAL, PASSING, WARNING};

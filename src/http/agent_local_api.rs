@@ -17,9 +17,9 @@ use super::ApiRequest;
 use crate::agent::local::is_status;
 use crate::agent::{CheckKind, LocalCheck, LocalService};
 use crate::catalog::{Check, CRITICAL, PASSING, WARNING};
-use crate::shard::agent_runtime::AgentRuntime;
-use crate::shard::checks::cap_output;
-use crate::shard::core::ShardCtx;
+use crate::node::agent_runtime::AgentRuntime;
+use crate::node::checks::cap_output;
+use crate::node::ctx::ShardCtx;
 
 /// `AgentService`, fields in Consul's order.
 #[derive(Serialize)]

@@ -8,7 +8,7 @@ use super::catalog_json::{
     CheckJson, NodeJson, NodeServiceJson, NodeWithServices, ServiceEntryJson, ServiceNodeJson,
 };
 use super::coordinate_api::sort_near;
-use super::decode::{self, Field, Fields};
+use super::decode::{self, tagged_addresses, Field};
 use super::filter::{self, Filter};
 use super::query::{read_options, Consistency, ReadOptions};
 use super::response::Reply;
@@ -19,8 +19,8 @@ use crate::catalog::{
 };
 use crate::config::AgentConfig;
 use crate::error::ApiError;
-use crate::shard::core::ShardCtx;
-use crate::shard::kv_frontend::{Busy, Indexed};
+use crate::node::ctx::ShardCtx;
+use crate::node::kv_frontend::{Busy, Indexed};
 use crate::state::Command;
 use crate::state::WriteOutcome;
 
@@ -126,20 +126,6 @@ pub fn parse_service(v: Value) -> Result<ServiceDef, String> {
         weight_warning: weights.1,
         enable_tag_override: f.boolean("EnableTagOverride")?,
     })
-}
-
-/// `TaggedAddresses` of a service: name → {Address, Port}, sorted by name.
-pub fn tagged_addresses(f: &Fields) -> Result<Vec<(String, String, u32)>, String> {
-    let Some(Value::Object(m)) = f.get("TaggedAddresses") else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for (name, v) in m {
-        let a = decode::fields(v.clone(), &[("Address", &[]), ("Port", &[])])?;
-        out.push((name.clone(), a.string("Address")?, a.uint("Port")? as u32));
-    }
-    out.sort();
-    Ok(out)
 }
 
 fn parse_check(v: Value) -> Result<(String, CheckDef), String> {

@@ -17,8 +17,8 @@ use super::ApiRequest;
 use crate::catalog::{CatalogCommand, CoordinateUpdate, NodeCoordinate};
 use crate::error::ApiError;
 use crate::gossip::vivaldi::{Coordinate, DIMENSIONS};
-use crate::shard::core::ShardCtx;
-use crate::shard::kv_frontend::Indexed;
+use crate::node::ctx::ShardCtx;
+use crate::node::kv_frontend::Indexed;
 use crate::state::Command;
 use crate::state::WriteOutcome;
 

@@ -206,6 +206,20 @@ fn trim_fraction(v: f64) -> String {
     s.to_string()
 }
 
+/// `TaggedAddresses` of a service: name → {Address, Port}, sorted by name.
+pub fn tagged_addresses(f: &Fields) -> Result<Vec<(String, String, u32)>, String> {
+    let Some(Value::Object(m)) = f.get("TaggedAddresses") else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (name, v) in m {
+        let a = fields(v.clone(), &[("Address", &[]), ("Port", &[])])?;
+        out.push((name.clone(), a.string("Address")?, a.uint("Port")? as u32));
+    }
+    out.sort();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

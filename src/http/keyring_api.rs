@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::response::Reply;
 use super::ApiRequest;
 use crate::gossip::keyring_query::{KeyOp, PoolTally};
-use crate::shard::agent_runtime::AgentRuntime;
-use crate::shard::core::ShardCtx;
-use crate::shard::rpc;
+use crate::node::agent_runtime::AgentRuntime;
+use crate::node::ctx::ShardCtx;
+use crate::node::rpc_client as rpc;
 
 /// Marks a server-to-server request for one datacenter's LAN pool only.
 const FORWARDED_PARAM: &str = "tribune-keyring-lan-only";

@@ -9,8 +9,8 @@ use super::response::Reply;
 use super::ApiRequest;
 use crate::config::{KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX};
 use crate::kv::DirEntry;
-use crate::shard::core::ShardCtx;
-use crate::shard::kv_frontend::Busy;
+use crate::node::ctx::ShardCtx;
+use crate::node::kv_frontend::Busy;
 use crate::state::Command;
 use crate::state::WriteOutcome;
 

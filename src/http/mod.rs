@@ -14,6 +14,7 @@ pub mod filter;
 pub mod keyring_api;
 pub mod kv_api;
 pub mod query;
+pub mod request;
 pub mod response;
 pub mod route;
 pub mod snapshot_api;
@@ -22,85 +23,12 @@ pub mod txn_api;
 #[cfg(test)]
 mod tests;
 
-use bytes::Bytes;
-
 use crate::config::AgentConfig;
-use crate::shard::core::ShardCtx;
-use query::Query;
-use response::{JsonStyle, Reply};
+use crate::node::ctx::ShardCtx;
+use response::Reply;
 use route::Route;
 
-/// A request after the glue has read its body (bounded by `body_limit`).
-pub struct ApiRequest {
-    pub method: String,
-    /// The URL path as received (forwarding sends it on unchanged).
-    pub path: String,
-    pub query: Query,
-    pub body: Bytes,
-    pub style: JsonStyle,
-    /// Uniform random in [0, 1) for the blocking-query jitter (drawn by the caller so that
-    /// handlers stay deterministic under test).
-    pub jitter: f64,
-    /// How many agents forwarded this request to us (0 = a client called us directly).
-    pub hops: u8,
-    /// The request headers the API reads (`CARRIED_HEADERS`, lowercase names), carried
-    /// through dispatch and RPC forwarding, so the answering server sees the client's token.
-    pub headers: Vec<(String, String)>,
-}
-
-/// Request headers that travel with a request to whichever agent answers it: the ACL token
-/// in both of Consul's spellings, and the content negotiation ones. A bounded list, so a
-/// forwarded request stays within `RPC_HEADERS_MAX`.
-pub const CARRIED_HEADERS: &[&str] = &[
-    "x-consul-token",
-    "authorization",
-    "accept",
-    "content-type",
-    "x-consul-namespace",
-    "x-consul-partition",
-];
-const _: () = assert!(CARRIED_HEADERS.len() + 2 <= crate::config::RPC_HEADERS_MAX);
-
-impl ApiRequest {
-    /// A carried header's value (names compare case-insensitively).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let found = self
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name));
-        found.map(|(_, v)| v.as_str())
-    }
-
-    /// The request's ACL token, where Consul looks for it: `X-Consul-Token`, then
-    /// `Authorization: Bearer`, then `?token=`. `None` is the anonymous token.
-    pub fn token(&self) -> Option<&str> {
-        let bearer = || {
-            let auth = self.header("authorization")?;
-            let (scheme, token) = auth.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        };
-        self.header("x-consul-token")
-            .or_else(bearer)
-            .or_else(|| self.query.get("token"))
-            .filter(|t| !t.is_empty())
-    }
-}
-
-/// The carried headers of a request, from any header list (hyper's, an RPC frame's).
-pub fn carried_headers<'a>(all: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<(String, String)> {
-    let mut carried = Vec::new();
-    for (name, value) in all {
-        if let Some(known) = CARRIED_HEADERS
-            .iter()
-            .find(|h| h.eq_ignore_ascii_case(name))
-        {
-            if carried.len() < CARRIED_HEADERS.len() {
-                carried.push((known.to_string(), value.to_string()));
-            }
-        }
-    }
-    carried
-}
+pub use request::{carried_headers, ApiRequest, CARRIED_HEADERS};
 
 /// Largest body a route reads; anything above gets 413 before the body is read.
 pub fn body_limit(route: &Route) -> usize {
@@ -171,9 +99,9 @@ pub async fn dispatch(
         // forwarded: the sort is from this agent's node, not the answering server's.
         req.query = req.query.with_value("near", &config.node_name);
     }
-    if let Some(target) = crate::shard::rpc::forward_target(ctx, config, route, &req) {
+    if let Some(target) = crate::node::rpc_client::forward_target(ctx, config, route, &req) {
         return match target {
-            Ok(addr) => crate::shard::rpc::forward_http(config, addr, &req).await,
+            Ok(addr) => crate::node::rpc_client::forward_http(config, addr, &req).await,
             Err(reply) => reply,
         };
     }

@@ -21,7 +21,7 @@ pub struct RouteSpec {
     pub permission: Permission,
 }
 
-/// Which agent answers a route (`shard::rpc::forward_target` reads it).
+/// Which agent answers a route (`node::rpc_client::forward_target` reads it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Serve {
     /// This agent's own state on shard 0 (services, checks, members, events); never

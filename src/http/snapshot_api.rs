@@ -7,7 +7,7 @@ use bytes::Bytes;
 use super::response::Reply;
 use super::ApiRequest;
 use crate::mesh::RaftInput;
-use crate::shard::core::ShardCtx;
+use crate::node::ctx::ShardCtx;
 use crate::state::Command;
 use crate::state::WriteOutcome;
 

@@ -10,7 +10,7 @@ use super::response::Reply;
 use super::ApiRequest;
 use crate::config::{KV_VALUE_BYTES_MAX, TXN_BODY_BYTES_MAX, TXN_OPS_MAX};
 use crate::kv::{KvVerb, TxnKvOp};
-use crate::shard::core::ShardCtx;
+use crate::node::ctx::ShardCtx;
 use crate::state::Command;
 use crate::state::WriteOutcome;
 

@@ -13,7 +13,7 @@ use crate::config::AgentConfig;
 use crate::dns::name::{self, Lookup};
 use crate::dns::plan::{self, Facts, InstanceData, NodeData, Plan, Rcode};
 use crate::dns::wire::{self, Query, Refusal};
-use crate::shard::core::ShardCtx;
+use crate::node::ctx::ShardCtx;
 
 /// Largest DNS message we read (UDP datagram or TCP frame).
 const DNS_MESSAGE_BYTES_MAX: usize = 65535;
@@ -87,7 +87,10 @@ pub async fn respond(
 ) -> Option<Vec<u8>> {
     if !config.server {
         // A client agent holds no catalog: a server answers (as Consul's clients do over RPC).
-        return Box::pin(crate::shard::rpc::dns_remote(ctx, config, packet, tcp)).await;
+        return Box::pin(crate::node::rpc_client::dns_remote(
+            ctx, config, packet, tcp,
+        ))
+        .await;
     }
     let recursion = !config.recursors.is_empty();
     let q = match wire::decode(packet) {
@@ -115,7 +118,7 @@ pub async fn respond(
     if let Lookup::OtherDatacenter(dc) = &parsed.lookup {
         // A server of that datacenter answers (it sees its own name); NXDOMAIN without one.
         if let Some(addr) = ctx.mesh.cluster.server_in(dc) {
-            let answer = crate::shard::rpc::dns_at(config, addr, packet, tcp).await;
+            let answer = crate::node::rpc_client::dns_at(config, addr, packet, tcp).await;
             if answer.is_some() {
                 return answer;
             }

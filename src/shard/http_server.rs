@@ -17,7 +17,7 @@ use crate::config::{
     HTTP_HEAD_TIMEOUT_MS,
 };
 use crate::http::{self, query::Query, response::JsonStyle, response::Reply, route, route::Route};
-use crate::shard::core::ShardCtx;
+use crate::node::ctx::ShardCtx;
 
 /// Accepts connections forever, one local task per connection, at most
 /// `HTTP_CONNECTIONS_PER_SHARD_MAX` at once: at the limit it stops accepting until one

@@ -1,14 +1,8 @@
 //! The thread-per-core shell: one pinned thread per shard, each with its own current-thread
 //! tokio runtime, plus the Raft core thread. The only module that knows about cores.
 
-pub mod agent_runtime;
-pub mod catalog_frontend;
-pub mod checks;
-pub mod core;
 pub mod dns_server;
-pub mod gossip_runtime;
 pub mod http_server;
-pub mod kv_frontend;
 pub mod raft_core;
 pub mod raft_transport;
 pub mod rpc;
@@ -19,7 +13,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::config::{AgentConfig, PROPOSAL_QUEUE_DEPTH};
-use crate::mesh::{raft_id_of, ClusterView, Inbox, Mesh, RaftInput, RaftStatus};
+use crate::mesh::{raft_id_of, ClusterView, ForwardedRequest, Inbox, Mesh, RaftInput, RaftStatus};
+use crate::node::agent_runtime::AgentRuntime;
+use crate::node::ctx::ShardCtx;
+use crate::node::rpc_client;
 
 /// A started agent: its threads and the handle that stops the Raft core.
 pub struct RunningAgent {
@@ -115,8 +112,11 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
     let mut threads = Vec::new();
     let mut log_uses_io_uring = None;
     if config.server {
-        let (outbox, transport) =
-            raft_transport::spawn(cluster.clone(), rpc::hello(&config), config.bind_addr)?;
+        let (outbox, transport) = raft_transport::spawn(
+            cluster.clone(),
+            rpc_client::hello(&config),
+            config.bind_addr,
+        )?;
         threads.push(transport);
         let me = raft_core::SelfIdentity {
             raft_id: raft_id_of(&config.node_id),
@@ -217,22 +217,37 @@ struct ShardSockets {
     wan: Option<(std::net::UdpSocket, std::net::TcpListener)>,
 }
 
+/// Serves a local-agent request another shard forwarded to shard 0 (installed in every
+/// `ShardCtx`, so `node` never names the HTTP handlers).
+fn serve_agent_api(ctx: &ShardCtx, forwarded: Box<ForwardedRequest>) {
+    let ctx = ctx.clone();
+    tokio::task::spawn_local(async move {
+        let ForwardedRequest {
+            route,
+            request,
+            reply,
+        } = *forwarded;
+        let answer = crate::http::agent_local_api::dispatch(&ctx, &route, &request).await;
+        let _ = reply.send(answer);
+    });
+}
+
 fn run_shard(id: usize, sockets: ShardSockets, mesh: Mesh, config: AgentConfig) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a current-thread runtime");
     let local = tokio::task::LocalSet::new();
-    let mut ctx = core::ShardCtx::new(id, mesh);
+    let mut ctx = ShardCtx::new(id, mesh, serve_agent_api);
     if id == 0 {
-        ctx.agent = Some(Rc::new(agent_runtime::AgentRuntime::new(config.clone())));
+        ctx.agent = Some(Rc::new(AgentRuntime::new(config.clone())));
     }
     local.spawn_local(ctx.clone().run_inbox());
     if id == 0 {
         let agent_ctx = ctx.clone();
         let (gossip, wan) = (sockets.gossip, sockets.wan);
         local.spawn_local(async move {
-            use gossip_runtime::{GossipRuntime, Pool};
+            use crate::node::gossip_runtime::{GossipRuntime, Pool};
             let config = agent_ctx.agent().config.clone();
             if let Some((udp, tcp)) = gossip {
                 let rt = GossipRuntime::start(&agent_ctx, &config, Pool::Lan, udp, tcp);
@@ -242,7 +257,7 @@ fn run_shard(id: usize, sockets: ShardSockets, mesh: Mesh, config: AgentConfig) 
                 let rt = GossipRuntime::start(&agent_ctx, &config, Pool::Wan, udp, tcp);
                 agent_ctx.agent().set_wan(rt);
             }
-            agent_runtime::AgentRuntime::start(&agent_ctx)
+            AgentRuntime::start(&agent_ctx)
         });
     }
     let config = Rc::new(config);

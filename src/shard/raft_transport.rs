@@ -1,7 +1,7 @@
 //! Outbound Raft messages: one thread with a current-thread runtime and one writer task per
 //! peer, each holding a TCP connection to the peer's RPC port. Messages for a peer that cannot
 //! be reached are dropped (Raft resends); a broken connection is reopened on the next message.
-//! Inbound Raft messages arrive through `shard::rpc_server` on every shard.
+//! Inbound Raft messages arrive through `shard::rpc` on every shard.
 
 use std::collections::HashMap;
 use std::sync::Arc;

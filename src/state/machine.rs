@@ -1,7 +1,7 @@
 //! `ShardMachine`: everything one shard owns, changed only by committed entries in index
 //! order, and a multi-shard transaction's participant side.
 //!
-//! The shell (`shard::core`) owns one per shard and feeds it what the Raft core dispatches;
+//! The shell (`node::ctx`) owns one per shard and feeds it what the Raft core dispatches;
 //! the simulator (`raft::sim`) owns several per simulated server and feeds them the same.
 //! Sessions, ACLs, config entries and prepared queries become fields here, applied from new
 //! `Command` variants, with follow-up writes (a session's invalidation releasing its locks)

@@ -11,7 +11,7 @@
 //!   one decision out) and how a transaction's outcome is ordered.
 //! - `read`: the reads one shard answers for another (`KvQuery`, `CatalogQuery`).
 //!
-//! No IO, no clock, no channels: the shell (`shard::core`, `shard::raft_core`) moves messages
+//! No IO, no clock, no channels: the shell (`node::ctx`, `shard::raft_core`) moves messages
 //! and performs the effects; `raft::sim` drives the very same machines from a seed.
 
 pub mod command;

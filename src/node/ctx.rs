@@ -16,7 +16,7 @@ use std::rc::Rc;
 use tokio::sync::Notify;
 
 use crate::mesh::{ForwardedRequest, Mesh, RaftInput, ShardMsg};
-use crate::shard::agent_runtime::AgentRuntime;
+use crate::node::agent_runtime::AgentRuntime;
 use crate::state::{CatalogAnswer, CatalogQuery, Effects, KvAnswer, KvQuery, ShardMachine};
 
 /// Messages handled per inbox turn before yielding to HTTP tasks.
@@ -34,11 +34,17 @@ pub struct ShardCtx {
     pub thawed: Rc<Notify>,
     /// The agent's local state and loops: only on shard 0 (other shards forward to it).
     pub agent: Option<Rc<AgentRuntime>>,
+    /// Serves a local-agent request forwarded to shard 0 (the shell's HTTP handler).
+    serve_agent_api: ServeAgentApi,
 }
+
+/// How shard 0 serves a forwarded local-agent request; installed by the shell so that this
+/// layer never names the HTTP handlers.
+pub type ServeAgentApi = fn(&ShardCtx, Box<ForwardedRequest>);
 
 impl ShardCtx {
     /// A context for shard `id`.
-    pub fn new(id: usize, mesh: Mesh) -> ShardCtx {
+    pub fn new(id: usize, mesh: Mesh, serve_agent_api: ServeAgentApi) -> ShardCtx {
         let state = ShardMachine::new(id, mesh.shards.len());
         ShardCtx {
             id,
@@ -47,6 +53,7 @@ impl ShardCtx {
             changed: Rc::new(Notify::new()),
             thawed: Rc::new(Notify::new()),
             agent: None,
+            serve_agent_api,
         }
     }
 
@@ -61,7 +68,7 @@ impl ShardCtx {
     pub async fn forward_to_agent(
         &self,
         route: crate::http::route::Route,
-        request: crate::http::ApiRequest,
+        request: crate::http::request::ApiRequest,
     ) -> crate::http::response::Reply {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let msg = ShardMsg::AgentApi(Box::new(ForwardedRequest {
@@ -203,19 +210,7 @@ impl ShardCtx {
             ShardMsg::SnapshotPart { reply } => {
                 let _ = reply.send(self.state.borrow().export());
             }
-            ShardMsg::AgentApi(forwarded) => {
-                let ctx = self.clone();
-                tokio::task::spawn_local(async move {
-                    let ForwardedRequest {
-                        route,
-                        request,
-                        reply,
-                    } = *forwarded;
-                    let answer =
-                        crate::http::agent_local_api::dispatch(&ctx, &route, &request).await;
-                    let _ = reply.send(answer);
-                });
-            }
+            ShardMsg::AgentApi(forwarded) => (self.serve_agent_api)(self, forwarded),
         }
     }
 }

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use crate::error::ApiError;
 use crate::kv::{shard_of, DirEntry};
 use crate::mesh::{RaftInput, ShardMsg};
-use crate::shard::core::ShardCtx;
+use crate::node::ctx::ShardCtx;
 use crate::state::Command;
 use crate::state::{KvAnswer, KvQuery, WriteOutcome};
 

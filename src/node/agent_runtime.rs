@@ -16,8 +16,8 @@ use crate::catalog::{
     CatalogCommand, CheckDef, NodeDef, NodeView, RegisterRequest, ServiceDef, CRITICAL,
 };
 use crate::config::{AgentConfig, ANTI_ENTROPY_INTERVAL_MS, SYNC_RETRY_MS};
-use crate::shard::checks;
-use crate::shard::core::ShardCtx;
+use crate::node::checks;
+use crate::node::ctx::ShardCtx;
 use crate::state::Command;
 use crate::state::WriteOutcome;
 use crate::version::CONSUL_API_VERSION;
@@ -30,9 +30,9 @@ pub struct AgentRuntime {
     ttl_changed: Notify,
     runners: RefCell<BTreeMap<String, JoinHandle<()>>>,
     started: Instant,
-    gossip: RefCell<Option<std::rc::Rc<crate::shard::gossip_runtime::GossipRuntime>>>,
+    gossip: RefCell<Option<std::rc::Rc<crate::node::gossip_runtime::GossipRuntime>>>,
     /// Servers only: the WAN pool.
-    wan: RefCell<Option<std::rc::Rc<crate::shard::gossip_runtime::GossipRuntime>>>,
+    wan: RefCell<Option<std::rc::Rc<crate::node::gossip_runtime::GossipRuntime>>>,
 }
 
 impl AgentRuntime {
@@ -66,21 +66,21 @@ impl AgentRuntime {
         (local.services.len(), local.checks.len(), ttls, monitors)
     }
 
-    pub fn set_gossip(&self, rt: std::rc::Rc<crate::shard::gossip_runtime::GossipRuntime>) {
+    pub fn set_gossip(&self, rt: std::rc::Rc<crate::node::gossip_runtime::GossipRuntime>) {
         *self.gossip.borrow_mut() = Some(rt);
     }
 
-    pub fn set_wan(&self, rt: std::rc::Rc<crate::shard::gossip_runtime::GossipRuntime>) {
+    pub fn set_wan(&self, rt: std::rc::Rc<crate::node::gossip_runtime::GossipRuntime>) {
         *self.wan.borrow_mut() = Some(rt);
     }
 
     /// The WAN gossip runtime (servers only).
-    pub fn wan(&self) -> Option<std::rc::Rc<crate::shard::gossip_runtime::GossipRuntime>> {
+    pub fn wan(&self) -> Option<std::rc::Rc<crate::node::gossip_runtime::GossipRuntime>> {
         self.wan.borrow().clone()
     }
 
     /// The LAN gossip runtime (started with the agent).
-    pub fn gossip(&self) -> std::rc::Rc<crate::shard::gossip_runtime::GossipRuntime> {
+    pub fn gossip(&self) -> std::rc::Rc<crate::node::gossip_runtime::GossipRuntime> {
         self.gossip
             .borrow()
             .clone()
@@ -196,9 +196,9 @@ impl AgentRuntime {
         let view = if self.config.server {
             ctx.node_view(name).await?
         } else {
-            let addr = crate::shard::rpc::pick_server(ctx)?;
+            let addr = crate::node::rpc_client::pick_server(ctx)?;
             let frame = crate::rpc::Frame::NodeView(name.clone());
-            match crate::shard::rpc::call(&self.config, addr, &frame).await {
+            match crate::node::rpc_client::call(&self.config, addr, &frame).await {
                 Ok(crate::rpc::Frame::NodeViewAnswer(b)) => NodeView::decode(&b).ok()?,
                 other => {
                     eprintln!("    [WARN]  agent: anti-entropy could not read the catalog from {addr}: {other:?}");
@@ -223,7 +223,7 @@ impl AgentRuntime {
         if self.config.server {
             ctx.write(cmd).await
         } else {
-            crate::shard::rpc::propose_remote(ctx, &self.config, &cmd).await
+            crate::node::rpc_client::propose_remote(ctx, &self.config, &cmd).await
         }
     }
 
@@ -232,7 +232,7 @@ impl AgentRuntime {
         if self.config.server {
             ctx.mesh.status.known_leader()
         } else {
-            crate::shard::rpc::pick_server(ctx).is_some()
+            crate::node::rpc_client::pick_server(ctx).is_some()
         }
     }
 

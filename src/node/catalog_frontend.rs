@@ -8,8 +8,8 @@ use tokio::sync::oneshot;
 use crate::catalog::{Check, Node, Pickable, Service, ServiceInstance};
 use crate::kv::shard_of;
 use crate::mesh::ShardMsg;
-use crate::shard::core::ShardCtx;
-use crate::shard::kv_frontend::{Busy, Indexed};
+use crate::node::ctx::ShardCtx;
+use crate::node::kv_frontend::{Busy, Indexed};
 use crate::state::{CatalogAnswer, CatalogQuery};
 
 impl ShardCtx {

@@ -29,7 +29,7 @@ use crate::gossip::keyring_query::{self, KeyOp, PoolTally};
 use crate::gossip::wire::{decode_push_pull, encode_push_pull, UserEvent};
 use crate::gossip::{MemberEvent, MemberState, Output, Swim, SwimConfig};
 use crate::mesh::{raft_id_of, RaftInput, ServerInfo};
-use crate::shard::core::ShardCtx;
+use crate::node::ctx::ShardCtx;
 use crate::state::Command;
 use crate::state::WriteOutcome;
 use crate::version::{CONSUL_API_VERSION, REVISION};
@@ -1022,12 +1022,12 @@ async fn peer_configuration(
         query: "stale".into(),
         // At the hop limit: answered by that server itself, never forwarded.
         headers: vec![(
-            crate::shard::rpc::HOPS_HEADER.into(),
-            crate::shard::rpc::FORWARD_HOPS_MAX.to_string(),
+            crate::node::rpc_client::HOPS_HEADER.into(),
+            crate::node::rpc_client::FORWARD_HOPS_MAX.to_string(),
         )],
         body: Vec::new(),
     });
-    let answer = match crate::shard::rpc::call(config, addr, &frame).await? {
+    let answer = match crate::node::rpc_client::call(config, addr, &frame).await? {
         crate::rpc::Frame::HttpAnswer(a) => a,
         _ => return Err("unexpected answer".into()),
     };
