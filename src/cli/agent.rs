@@ -68,7 +68,10 @@ pub fn config_from_args(args: &[String]) -> Result<(AgentConfig, Vec<String>), S
     if let Some(extra) = p.positional.first() {
         return Err(format!("unexpected argument: {extra}"));
     }
-    let mut config = AgentConfig::dev_defaults();
+    let mut config = AgentConfig::dev_defaults(
+        crate::io::host::host_name(),
+        crate::io::host::available_cores(),
+    );
     config.dev = p.flag("dev");
     config.server = config.dev;
     config.data_dir = None;

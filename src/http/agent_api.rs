@@ -229,7 +229,7 @@ pub fn stats(ctx: &ShardCtx, rt: &crate::node::agent_runtime::AgentRuntime) -> s
         "runtime": {
             "arch": std::env::consts::ARCH,
             "os": std::env::consts::OS,
-            "cpu_count": crate::config::available_cores().to_string(),
+            "cpu_count": crate::io::host::available_cores().to_string(),
             "shards": ctx.mesh.shards.len().to_string(),
             "version": "rust",
         },

@@ -4,21 +4,18 @@
 //! are async functions of a shard context; the hyper glue lives in `shard::http_server`.
 
 pub mod agent_api;
-pub mod agent_defs;
 pub mod agent_local_api;
 pub mod catalog_api;
-pub mod catalog_json;
 pub mod coordinate_api;
-pub mod decode;
-pub mod filter;
 pub mod keyring_api;
 pub mod kv_api;
-pub mod query;
-pub mod request;
-pub mod response;
-pub mod route;
 pub mod snapshot_api;
 pub mod txn_api;
+
+// The pure parts (route table, queries, JSON shapes, decoding) live in `tribune-core`.
+pub use tribune_core::http::{
+    agent_defs, catalog_json, decode, filter, query, request, response, route,
+};
 
 #[cfg(test)]
 mod tests;

@@ -247,3 +247,7 @@ fn uring_write_sync(
         None => Err(io::Error::other("io_uring lost the fsync completion")),
     }
 }
+
+#[cfg(test)]
+#[path = "log_files_tests.rs"]
+mod tests;

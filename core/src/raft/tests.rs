@@ -4,7 +4,6 @@ use proptest::prelude::*;
 
 use super::log_store::LogStore;
 use super::record::{self, LogRecord};
-use crate::io::log_files::LogFiles;
 
 fn entry(index: u64, term: u64, data: Vec<u8>) -> LogRecord {
     LogRecord::Entry {
@@ -88,108 +87,6 @@ fn replay_truncates_conflicting_suffix() {
     assert_eq!(store.last_index().unwrap(), 2);
     assert_eq!(store.term(2).unwrap(), 2);
     assert_eq!(store.hard_state().commit, 2);
-}
-
-/// Files: append, reopen, tear the tail on disk, reopen again.
-#[test]
-fn files_recover_after_torn_tail() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut recovered = LogFiles::open(dir.path()).unwrap();
-    assert!(recovered.records.is_empty());
-    let mut frames = Vec::new();
-    for i in 1..=3 {
-        record::encode_into(&entry(i, 1, vec![i as u8; 50]), &mut frames);
-    }
-    recovered.files.append(&frames).unwrap();
-    let mut more = Vec::new();
-    record::encode_into(&entry(4, 1, vec![4; 50]), &mut more);
-    recovered.files.append(&more).unwrap();
-    drop(recovered);
-
-    let again = LogFiles::open(dir.path()).unwrap();
-    assert_eq!(again.records.len(), 4);
-    drop(again);
-
-    // Tear the last record: keep only part of it.
-    let seg = std::fs::read_dir(dir.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let len = std::fs::metadata(&seg).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&seg)
-        .unwrap()
-        .set_len(len - 20)
-        .unwrap();
-    let mut torn = LogFiles::open(dir.path()).unwrap();
-    assert_eq!(torn.records.len(), 3);
-    assert!(!torn.notes.is_empty());
-    // Appending after recovery continues cleanly from the truncated end.
-    torn.files.append(&more).unwrap();
-    drop(torn);
-    assert_eq!(LogFiles::open(dir.path()).unwrap().records.len(), 4);
-}
-
-/// Past `LOG_SEGMENT_BYTES_MAX` appends go to a new segment; replay reads every segment in
-/// order, and a torn tail in the newest one costs only that tail.
-#[test]
-fn segments_rotate_and_replay_in_order() {
-    use crate::config::LOG_SEGMENT_BYTES_MAX;
-    let dir = tempfile::tempdir().unwrap();
-    let mut log = LogFiles::open(dir.path()).unwrap().files;
-    let record_bytes = 1 << 20;
-    let per_batch = 16u64;
-    let batches = LOG_SEGMENT_BYTES_MAX / (record_bytes as u64 * per_batch) + 2;
-    let mut index = 0;
-    for _ in 0..batches {
-        let mut frames = Vec::new();
-        for _ in 0..per_batch {
-            index += 1;
-            record::encode_into(
-                &entry(index, 1, vec![index as u8; record_bytes]),
-                &mut frames,
-            );
-        }
-        log.append(&frames).unwrap();
-    }
-    drop(log);
-    let segments = std::fs::read_dir(dir.path()).unwrap().count();
-    assert!(
-        segments >= 2,
-        "expected a rotation, found {segments} segment(s)"
-    );
-    let recovered = LogFiles::open(dir.path()).unwrap();
-    let indexes: Vec<u64> = recovered
-        .records
-        .iter()
-        .map(|r| match r {
-            LogRecord::Entry { index, .. } => *index,
-            _ => 0,
-        })
-        .collect();
-    assert_eq!(indexes, (1..=index).collect::<Vec<_>>());
-    drop(recovered);
-    // Tear the newest segment's last record.
-    let mut paths: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
-    let newest = paths.last().unwrap();
-    let len = std::fs::metadata(newest).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(newest)
-        .unwrap()
-        .set_len(len - 1000)
-        .unwrap();
-    assert_eq!(
-        LogFiles::open(dir.path()).unwrap().records.len() as u64,
-        index - 1
-    );
 }
 
 /// Seeds per simulator run (`TRIBUNE_SIM_SEEDS` raises it for a soak).
@@ -315,80 +212,6 @@ fn snapshot_at(index: u64, term: u64, voters: Vec<u64>) -> super::log_store::Raf
         },
         peers: Vec::new(),
         data: vec![7; 10],
-    }
-}
-
-/// Compaction keeps the entries after the snapshot, and the fresh segment it writes, on disk
-/// after the old segments were deleted, rebuilds the same log; a crash before the deletion
-/// (old segments still there) replays to the same log too.
-#[test]
-fn compaction_rewrites_the_log_into_one_segment_that_replays_identically() {
-    use raft::Storage;
-    let dir = tempfile::tempdir().unwrap();
-    let mut recovered = LogFiles::open(dir.path()).unwrap();
-    let mut store = LogStore::default();
-    let mut records = Vec::new();
-    let entries: Vec<raft::eraftpb::Entry> = (1..=10)
-        .map(|i| raft::eraftpb::Entry {
-            index: i,
-            term: 1 + i / 5,
-            data: vec![i as u8; 20].into(),
-            ..Default::default()
-        })
-        .collect();
-    store.append(&entries, &mut records);
-    store.set_hard_state(
-        &raft::eraftpb::HardState {
-            term: 3,
-            vote: 2,
-            commit: 9,
-            ..Default::default()
-        },
-        &mut records,
-    );
-    let mut frames = Vec::new();
-    for r in &records {
-        record::encode_into(r, &mut frames);
-    }
-    recovered.files.append(&frames).unwrap();
-    let old_segments = LogFiles::open(dir.path()).unwrap().records;
-
-    let fresh = store.compact(snapshot_at(6, 2, vec![1, 2, 3]));
-    assert_eq!(store.first_index().unwrap(), 7);
-    assert_eq!(store.last_index().unwrap(), 10);
-    assert_eq!(store.term(6).unwrap(), 2);
-    assert!(
-        store.term(5).is_err()
-            && store
-                .entries(5, 8, None, raft::GetEntriesContext::empty(false))
-                .is_err()
-    );
-    let mut frames = Vec::new();
-    for r in &fresh {
-        record::encode_into(r, &mut frames);
-    }
-    recovered.files.replace(&frames).unwrap();
-    drop(recovered);
-
-    let segments = std::fs::read_dir(dir.path()).unwrap().count();
-    assert_eq!(segments, 1, "older segments are deleted");
-    let after_crash = [old_segments, fresh.clone()].concat();
-    for replayed in [LogFiles::open(dir.path()).unwrap().records, after_crash] {
-        let again = LogStore::replay(replayed);
-        assert_eq!(again.first_index().unwrap(), 7);
-        assert_eq!(again.last_index().unwrap(), 10);
-        let ctx = raft::GetEntriesContext::empty(false);
-        assert_eq!(
-            again.entries(7, 11, None, ctx).unwrap(),
-            store
-                .entries(7, 11, None, raft::GetEntriesContext::empty(false))
-                .unwrap()
-        );
-        assert_eq!(again.hard_state(), store.hard_state());
-        assert_eq!(again.snapshot_meta().data, vec![7; 10]);
-        // The snapshot keeps the configuration of its index; the log's current one stays.
-        assert_eq!(again.snapshot_meta().conf_state.voters, vec![1, 2, 3]);
-        assert_eq!(again.conf_state(), store.conf_state());
     }
 }
 

@@ -225,12 +225,13 @@ pub struct TlsConfig {
 }
 
 impl AgentConfig {
-    /// Dev-mode defaults, as `consul agent -dev` has them.
-    pub fn dev_defaults() -> AgentConfig {
+    /// Dev-mode defaults, as `consul agent -dev` has them, on a host with this name and this
+    /// many usable cores (`io::host` reads both; this file does no IO).
+    pub fn dev_defaults(node_name: String, cores: usize) -> AgentConfig {
         AgentConfig {
             dev: true,
             server: true,
-            node_name: host_name(),
+            node_name,
             node_id: String::new(),
             datacenter: "dc1".into(),
             bind_addr: IpAddr::from([127, 0, 0, 1]),
@@ -239,7 +240,7 @@ impl AgentConfig {
             dns_port: 8600,
             server_port: 8300,
             data_dir: None,
-            shards: available_cores(),
+            shards: cores,
             acl_default_policy: "allow".into(),
             enable_script_checks: false,
             enable_local_script_checks: false,
@@ -308,19 +309,4 @@ impl AgentConfig {
         }
         Ok(())
     }
-}
-
-/// Cores this process may run on (respects `taskset`).
-pub fn available_cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }

@@ -1,0 +1,17 @@
+//! What the agent reads of its host: its name and the cores it may use.
+
+/// Cores this process may run on (respects `taskset`).
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// The host name (`/proc/sys/kernel/hostname`), as Consul names a node by default.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
