@@ -146,7 +146,11 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
                     if let Some(core) = raft_pin {
                         core_affinity::set_for_current(core);
                     }
-                    raft_core.run();
+                    // The one place that decides what a fatal Raft core error does.
+                    if let Err(e) = raft_core.run() {
+                        eprintln!("    [ERROR] raft: {e}; stopping");
+                        std::process::exit(1);
+                    }
                 })?,
         );
     }

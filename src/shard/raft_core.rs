@@ -87,9 +87,45 @@ fn from_a_leader(t: raft::eraftpb::MessageType) -> bool {
 
 type ReadReply = tokio::sync::oneshot::Sender<Result<u64, String>>;
 
-fn discard_logger() -> slog::Logger {
-    // raft-rs logs through slog; our own log lines report what operators need.
-    slog::Logger::root(slog::Discard, slog::o!())
+/// raft-rs's log (elections, leadership, configuration changes) in the agent's log, at info
+/// and above; its debug chatter (every message) is left out.
+fn agent_logger() -> slog::Logger {
+    use slog::Drain;
+    slog::Logger::root(AgentLog.fuse(), slog::o!())
+}
+
+/// A slog drain writing raft-rs's records as the agent's own log lines.
+struct AgentLog;
+
+impl slog::Drain for AgentLog {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(&self, record: &slog::Record, values: &slog::OwnedKVList) -> Result<(), slog::Never> {
+        use slog::KV;
+        let level = match record.level() {
+            slog::Level::Critical | slog::Level::Error => "[ERROR]",
+            slog::Level::Warning => "[WARN] ",
+            slog::Level::Info => "[INFO] ",
+            slog::Level::Debug | slog::Level::Trace => return Ok(()),
+        };
+        let mut fields = KeyValues(String::new());
+        let _ = record.kv().serialize(record, &mut fields);
+        let _ = values.serialize(record, &mut fields);
+        eprintln!("    {level} raft: {}{}", record.msg(), fields.0);
+        Ok(())
+    }
+}
+
+/// ` key=value` pairs of a slog record.
+struct KeyValues(String);
+
+impl slog::Serializer for KeyValues {
+    fn emit_arguments(&mut self, key: slog::Key, value: &std::fmt::Arguments) -> slog::Result {
+        use std::fmt::Write;
+        let _ = write!(self.0, " {key}={value}");
+        Ok(())
+    }
 }
 
 impl RaftCore {
@@ -197,7 +233,7 @@ impl RaftCore {
         let snapshot = store.snapshot_meta().clone();
         self.config.applied = snapshot.index;
         let mut node =
-            RawNode::new(&self.config, store, &discard_logger()).map_err(std::io::Error::other)?;
+            RawNode::new(&self.config, store, &agent_logger()).map_err(std::io::Error::other)?;
         if snapshot.index > 0 {
             self.restore_shards(&snapshot)?;
         }
@@ -270,8 +306,10 @@ impl RaftCore {
         self.files.as_ref().map(LogFiles::uses_io_uring)
     }
 
-    /// Runs until `Shutdown` or until every sender is gone.
-    pub fn run(mut self) {
+    /// Runs until `Shutdown` or until every sender is gone. `Err` is fatal (a log that cannot
+    /// be written): the caller stops the agent, since going on could acknowledge writes it
+    /// may lose.
+    pub fn run(mut self) -> Result<(), String> {
         let tick = Duration::from_millis(RAFT_TICK_MS);
         let mut next_tick = Instant::now() + tick;
         loop {
@@ -279,27 +317,27 @@ impl RaftCore {
             let first = crossbeam::channel::select! {
                 recv(self.votes) -> vote => match vote {
                     Ok(vote) => Some(vote),
-                    Err(_) => return, // every shard is gone: the agent is shutting down
+                    Err(_) => return Ok(()), // every shard is gone: the agent is shutting down
                 },
                 recv(self.inbox) -> input => match input {
                     Ok(input) => Some(input),
-                    Err(_) => return,
+                    Err(_) => return Ok(()),
                 },
                 default(wait) => None,
             };
             if let Some(input) = first {
-                if !self.handle(input) {
-                    return;
+                if !self.handle(input)? {
+                    return Ok(());
                 }
                 while let Ok(vote) = self.votes.try_recv() {
-                    self.handle(vote);
+                    self.handle(vote)?;
                 }
                 for _ in 1..PROPOSALS_PER_BATCH_MAX {
                     let Ok(input) = self.inbox.try_recv() else {
                         break;
                     };
-                    if !self.handle(input) {
-                        return;
+                    if !self.handle(input)? {
+                        return Ok(());
                     }
                 }
             }
@@ -310,15 +348,14 @@ impl RaftCore {
                 next_tick += tick;
                 self.expire_pending();
             }
-            if let Err(e) = self.on_ready().and_then(|()| self.maybe_snapshot()) {
-                // A log we cannot write is fatal: continuing would ack writes we may lose.
-                eprintln!("    [ERROR] raft: log write failed: {e}; stopping");
-                std::process::exit(1);
-            }
+            self.on_ready()
+                .and_then(|()| self.maybe_snapshot())
+                .map_err(|e| format!("log write failed: {e}"))?;
         }
     }
 
-    fn handle(&mut self, input: RaftInput) -> bool {
+    /// Handles one input; `Ok(false)` on `Shutdown`, `Err` when the log cannot be written.
+    fn handle(&mut self, input: RaftInput) -> Result<bool, String> {
         match input {
             RaftInput::Propose { cmd, reply } => self.propose(cmd, reply),
             RaftInput::TxnVote(vote) => self.on_vote(vote),
@@ -331,10 +368,8 @@ impl RaftCore {
                         "    [INFO]  raft: contacted by leader {:016x}; joining its cluster",
                         msg.from
                     );
-                    if let Err(e) = self.build_node() {
-                        eprintln!("    [ERROR] raft: cannot start the Raft node: {e}; stopping");
-                        std::process::exit(1);
-                    }
+                    self.build_node()
+                        .map_err(|e| format!("cannot start the Raft node: {e}"))?;
                 }
                 if let Some(node) = self.node.as_mut() {
                     if msg.from == node.raft.leader_id {
@@ -347,18 +382,16 @@ impl RaftCore {
                 // and the sender retries.
             }
             RaftInput::Bootstrap(servers) => {
-                if let Err(e) = self.bootstrap(servers) {
-                    eprintln!("    [ERROR] raft: bootstrap write failed: {e}; stopping");
-                    std::process::exit(1);
-                }
+                self.bootstrap(servers)
+                    .map_err(|e| format!("bootstrap write failed: {e}"))?;
             }
             RaftInput::Snapshot { parts, meta } => self.snapshot(parts, meta),
             RaftInput::ReadIndex { reply } => self.read_index(reply),
             RaftInput::RemovePeer { raft_id, reply } => self.remove_peer(raft_id, reply),
             RaftInput::AddPeer { server, reply } => self.add_peer(server, reply),
-            RaftInput::Shutdown => return false,
+            RaftInput::Shutdown => return Ok(false),
         }
-        true
+        Ok(true)
     }
 
     /// A consistent cut of the state: every shard exports after everything dispatched so far
@@ -606,6 +639,13 @@ impl RaftCore {
         self.apply(committed)?;
         let node = self.node.as_mut().unwrap();
         node.advance_apply();
+        let log = &node.raft.raft_log;
+        assert!(
+            log.committed <= log.last_index(),
+            "commit index {} past the last entry {}",
+            log.committed,
+            log.last_index()
+        );
         let store = node.store();
         self.status
             .term
@@ -796,7 +836,14 @@ impl RaftCore {
         let Some(last) = entries.last().map(|e| e.index) else {
             return Ok(());
         };
+        let mut applied = self.status.applied_index.load(Ordering::Relaxed);
         for entry in entries {
+            assert!(
+                entry.index > applied,
+                "committed entry {} after {applied}: apply order is index order",
+                entry.index
+            );
+            applied = entry.index;
             let reply = self.take_reply(&entry);
             match entry.get_entry_type() {
                 EntryType::EntryNormal if entry.data.is_empty() => continue, // leader no-op
