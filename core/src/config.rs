@@ -12,6 +12,8 @@ pub const KV_VALUE_BYTES_MAX: usize = 512 * 1024;
 pub const TXN_BODY_BYTES_MAX: usize = 512 * 1024;
 /// Most operations in one transaction (Consul: `maxTxnOps`).
 pub const TXN_OPS_MAX: usize = 128;
+/// Longest lock-delay a session may set (Consul caps it at 60 s).
+pub const LOCK_DELAY_MAX_MS: u64 = 60_000;
 /// Body limit of every route that declares no larger one (`http::route::Route::spec`).
 pub const BODY_BYTES_DEFAULT_MAX: usize = 64 * 1024;
 /// Longest KV key we accept. Consul has no explicit cap below Raft's entry size; we cap keys so

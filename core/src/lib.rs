@@ -15,6 +15,7 @@ pub mod http;
 pub mod kv;
 pub mod raft;
 pub mod rpc;
+pub mod session;
 pub mod snapshot;
 pub mod state;
 pub mod version;

@@ -12,8 +12,8 @@ use crate::catalog::{CheckDef, CoordinateUpdate, NodeDef, ServiceDef};
 
 const MAGIC: &[u8; 8] = b"TRIBSNAP";
 /// The snapshot format version (`inspect` prints it as `Version`).
-/// 2 added coordinates; files of version 1 are still read.
-pub const SNAPSHOT_VERSION: u32 = 2;
+/// 2 added coordinates, 3 sessions; files of versions 1 and 2 are still read.
+pub const SNAPSHOT_VERSION: u32 = 3;
 const HEADER_BYTES: usize = 8 + 4 + 8 + 8 + 8 + 8;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -60,6 +60,19 @@ pub struct StateSnapshot {
     pub checks: Vec<SnapCheck>,
     /// Nodes' network coordinates, each with its modify index (format version 2).
     pub coordinates: Vec<(CoordinateUpdate, u64)>,
+    /// Sessions (format version 3).
+    pub sessions: Vec<crate::session::Session>,
+}
+
+/// Format version 2: before sessions. Read, never written.
+#[derive(Archive, Serialize, Deserialize)]
+struct StateSnapshotV2 {
+    kv: Vec<SnapKv>,
+    tombstones: Vec<(String, u64)>,
+    nodes: Vec<SnapNode>,
+    services: Vec<SnapService>,
+    checks: Vec<SnapCheck>,
+    coordinates: Vec<(CoordinateUpdate, u64)>,
 }
 
 /// Format version 1: before coordinates. Read, never written.
@@ -81,6 +94,7 @@ impl StateSnapshot {
         self.services.extend(other.services);
         self.checks.extend(other.checks);
         self.coordinates.extend(other.coordinates);
+        self.sessions.extend(other.sessions);
     }
 
     /// Sorted, so the same state always gives the same bytes.
@@ -94,6 +108,7 @@ impl StateSnapshot {
             .sort_by(|a, b| (&a.node, &a.def.id).cmp(&(&b.node, &b.def.id)));
         self.coordinates
             .sort_by(|a, b| (&a.0.node, &a.0.segment).cmp(&(&b.0.node, &b.0.segment)));
+        self.sessions.sort_by(|a, b| a.id.cmp(&b.id));
     }
 
     pub fn encode_body(&self) -> Vec<u8> {
@@ -102,11 +117,12 @@ impl StateSnapshot {
             .into_vec()
     }
 
-    /// Validates before use: the bytes may come from anywhere. A body of format version 1
-    /// (a `Restore` entry an older binary wrote to the log, or a version-1 file's body) is
-    /// read as such when it is not a valid current one.
+    /// Validates before use: the bytes may come from anywhere. A body of an older format
+    /// (a `Restore` entry an older binary wrote to the log, or an older file's body) is read
+    /// as such when it is not a valid current one.
     pub fn decode_body(bytes: &[u8]) -> Result<StateSnapshot, String> {
         Self::decode_body_of_version(bytes, SNAPSHOT_VERSION)
+            .or_else(|e| Self::decode_body_of_version(bytes, 2).map_err(|_| e))
             .or_else(|e| Self::decode_body_of_version(bytes, 1).map_err(|_| e))
     }
 
@@ -124,6 +140,20 @@ impl StateSnapshot {
                 services: v1.services,
                 checks: v1.checks,
                 coordinates: Vec::new(),
+                sessions: Vec::new(),
+            });
+        }
+        if version == 2 {
+            let v2 = rkyv::from_bytes::<StateSnapshotV2, rkyv::rancor::Error>(&aligned)
+                .map_err(invalid)?;
+            return Ok(StateSnapshot {
+                kv: v2.kv,
+                tombstones: v2.tombstones,
+                nodes: v2.nodes,
+                services: v2.services,
+                checks: v2.checks,
+                coordinates: v2.coordinates,
+                sessions: Vec::new(),
             });
         }
         rkyv::from_bytes::<StateSnapshot, rkyv::rancor::Error>(&aligned).map_err(invalid)
@@ -170,7 +200,7 @@ pub fn open_file(file: &[u8]) -> Result<(SnapshotMeta, &[u8]), String> {
     }
     let u64_at = |at: usize| u64::from_le_bytes(file[at..at + 8].try_into().unwrap());
     let version = u32::from_le_bytes(file[8..12].try_into().unwrap());
-    if version != SNAPSHOT_VERSION && version != 1 {
+    if !(1..=SNAPSHOT_VERSION).contains(&version) {
         return Err(format!("unsupported snapshot version {version}"));
     }
     let body_len = u64_at(36) as usize;
@@ -230,6 +260,18 @@ mod tests {
                 CoordinateUpdate::new("n1", &crate::gossip::vivaldi::Coordinate::default()),
                 6,
             )],
+            sessions: vec![crate::session::Session {
+                id: "adf4238a-882b-9ddc-4a9d-5b6758e4159e".into(),
+                name: "lock".into(),
+                node: "n1".into(),
+                lock_delay_ns: 15_000_000_000,
+                behavior: crate::session::Behavior::Delete,
+                ttl: "30s".into(),
+                node_checks: vec!["serfHealth".into()],
+                service_checks: Vec::new(),
+                create_index: 7,
+                modify_index: 7,
+            }],
         }
     }
 
@@ -248,6 +290,7 @@ mod tests {
     fn a_version_1_file_is_still_read() {
         let mut old = sample();
         old.coordinates.clear();
+        old.sessions.clear();
         let v1 = StateSnapshotV1 {
             kv: old.kv.clone(),
             tombstones: old.tombstones.clone(),
@@ -273,6 +316,28 @@ mod tests {
         file.extend_from_slice(&crc.to_le_bytes());
         let (meta, snap) = decode_file(&file).unwrap();
         assert_eq!((meta.version, snap), (1, old));
+    }
+
+    #[test]
+    fn a_version_2_body_is_still_read() {
+        let mut old = sample();
+        old.sessions.clear();
+        let v2 = StateSnapshotV2 {
+            kv: old.kv.clone(),
+            tombstones: old.tombstones.clone(),
+            nodes: old.nodes.clone(),
+            services: old.services.clone(),
+            checks: old.checks.clone(),
+            coordinates: old.coordinates.clone(),
+        };
+        let body = rkyv::to_bytes::<rkyv::rancor::Error>(&v2)
+            .unwrap()
+            .into_vec();
+        assert!(
+            StateSnapshot::decode_body_of_version(&body, 3).is_err(),
+            "a version-2 body is not a valid version-3 one"
+        );
+        assert_eq!(StateSnapshot::decode_body(&body).unwrap(), old);
     }
 
     proptest! {

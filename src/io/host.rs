@@ -1,4 +1,12 @@
-//! What the agent reads of its host: its name and the cores it may use.
+//! What the agent reads of its host: its name, the cores it may use, its clock.
+
+/// Wall-clock milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
 
 /// Cores this process may run on (respects `taskset`).
 pub fn available_cores() -> usize {

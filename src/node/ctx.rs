@@ -193,7 +193,8 @@ impl ShardCtx {
         );
         match msg {
             ShardMsg::Apply { index, work, reply } => {
-                let effects = self.state.borrow_mut().apply(index, work);
+                let now_ms = crate::io::host::unix_ms();
+                let effects = self.state.borrow_mut().apply(index, work, now_ms);
                 self.perform(effects, reply);
             }
             ShardMsg::Committed { index } => {

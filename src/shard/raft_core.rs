@@ -72,13 +72,6 @@ pub struct RaftCore {
     snapshot_job: Option<Receiver<Result<RaftSnapshot, String>>>,
 }
 
-fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// Messages only a leader sends, and only to members of its configuration.
 fn from_a_leader(t: raft::eraftpb::MessageType) -> bool {
     use raft::eraftpb::MessageType::*;
@@ -293,7 +286,12 @@ impl RaftCore {
                 ..Default::default()
             },
             peers: peers.clone(),
-            data: crate::snapshot::encode_file(&StateSnapshot::default(), 1, 1, now_unix_ms()),
+            data: crate::snapshot::encode_file(
+                &StateSnapshot::default(),
+                1,
+                1,
+                crate::io::host::unix_ms(),
+            ),
         });
         self.replace_log(&records)?;
         let names: Vec<&str> = peers.iter().map(|p| p.name.as_str()).collect();
@@ -758,7 +756,8 @@ impl RaftCore {
                     }
                 }
                 state.normalize();
-                let data = crate::snapshot::encode_file(&state, index, term, now_unix_ms());
+                let data =
+                    crate::snapshot::encode_file(&state, index, term, crate::io::host::unix_ms());
                 let _ = done.send(match data.len() <= crate::config::SNAPSHOT_BYTES_MAX {
                     true => Ok(RaftSnapshot {
                         index,
@@ -917,15 +916,16 @@ impl RaftCore {
                 self.deliver(shard, ShardMsg::Apply { index, work, reply });
             }
             Placement::Every(cmd) => {
-                for shard in 0..self.shards.len() {
+                // Shard 0 answers (a session create can be refused), and gets the command
+                // last: every other shard has it queued before the proposer hears back, so
+                // any later read queues behind it.
+                for shard in (1..self.shards.len()).rev() {
                     let work = ShardWork::Command(cmd.clone());
                     let reply = None;
                     self.deliver(shard, ShardMsg::Apply { index, work, reply });
                 }
-                // Every shard has the command queued ahead of any read sent after this reply.
-                if let Some(r) = reply {
-                    let _ = r.send(WriteOutcome::Bool(true));
-                }
+                let work = ShardWork::Command(cmd);
+                self.deliver(0, ShardMsg::Apply { index, work, reply });
             }
             Placement::Txn { parts } => {
                 // Registered first: a vote may come back while later parts are delivered.

@@ -224,6 +224,74 @@ impl KvPartition {
         self.delete_tree_inner(index, prefix, &mut None);
     }
 
+    /// `PUT /v1/kv/<key>?acquire=<session>` (`acquire`) or `?release=<session>`, for a
+    /// session the caller found alive. Consul's rules (§4.2): an acquire takes an absent or
+    /// unlocked key (`LockIndex` + 1) or updates a key the session already holds (`LockIndex`
+    /// kept), and fails on a key another session holds; a release clears `Session` on a key
+    /// the session holds (value set, `LockIndex` kept) and fails otherwise.
+    pub fn apply_lock(
+        &mut self,
+        index: u64,
+        key: &str,
+        value: Option<Bytes>,
+        flags: u64,
+        session: &str,
+        acquire: bool,
+    ) -> bool {
+        assert!(!session.is_empty(), "a lock operation names its session");
+        self.begin(index);
+        let existing = self.entries.get(key);
+        let held_by = existing.map(|e| e.session.as_str()).unwrap_or("");
+        let (lock_index, holder) = match (acquire, existing) {
+            (true, _) if held_by == session => (existing.map_or(1, |e| e.lock_index), session),
+            (true, _) if !held_by.is_empty() => return false,
+            (true, Some(e)) => (e.lock_index + 1, session),
+            (true, None) => (1, session),
+            (false, Some(e)) if held_by == session => (e.lock_index, ""),
+            (false, _) => return false,
+        };
+        let create_index = existing.map_or(index, |e| e.create_index);
+        let entry = DirEntry {
+            key: key.to_string(),
+            lock_index,
+            flags,
+            value,
+            session: holder.to_string(),
+            create_index,
+            modify_index: index,
+        };
+        self.entries.insert(key.to_string(), entry);
+        self.tombstones.remove(key);
+        self.index_max = self.index_max.max(index);
+        true
+    }
+
+    /// A session died at `index`: every key here it holds is released (`Session` cleared,
+    /// `ModifyIndex` moved, `LockIndex` kept) or deleted, per its behavior. Returns those
+    /// keys (their lock-delay is armed by the caller). Shares `index` with the entry that
+    /// killed the session (a destroy, or the catalog change that invalidated it).
+    pub fn release_session(&mut self, index: u64, session: &str, delete: bool) -> Vec<String> {
+        let held: Vec<String> = self
+            .entries
+            .values()
+            .filter(|e| e.session == session)
+            .map(|e| e.key.clone())
+            .collect();
+        for key in &held {
+            if delete {
+                self.entries.remove(key);
+                self.tombstones.insert(key.clone(), index);
+            } else if let Some(e) = self.entries.get_mut(key) {
+                e.session.clear();
+                e.modify_index = index;
+            }
+        }
+        if !held.is_empty() {
+            self.index_max = self.index_max.max(index);
+        }
+        held
+    }
+
     fn remember(&self, undo: &mut Option<&mut TxnUndo>, key: &str) {
         if let Some(undo) = undo.as_deref_mut() {
             undo.prior.push((

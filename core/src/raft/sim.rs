@@ -156,7 +156,7 @@ impl Shards {
             return Some(None);
         }
         let (index, work) = self.inboxes[s].pop_front().expect("movable");
-        let effects = self.machines[s].apply(index, work);
+        let effects = self.machines[s].apply(index, work, 0);
         assert!(effects.proposals.is_empty() && effects.warning.is_none());
         let Some(vote) = effects.vote else {
             return Some(None);

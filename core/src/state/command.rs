@@ -29,6 +29,25 @@ pub enum Command {
     /// `PUT /v1/snapshot`: replace the whole state with a validated snapshot body
     /// (`snapshot::StateSnapshot`); every shard keeps what it owns.
     Restore { snapshot: Vec<u8> },
+    /// `PUT /v1/session/create`: every shard keeps the table. Boxed, so the archived command
+    /// (every log entry) does not grow.
+    SessionCreate(Box<crate::session::Session>),
+    /// `PUT /v1/session/destroy/<id>`, and the leader's TTL expiry: every shard releases or
+    /// deletes the keys it owns that the session held.
+    SessionDestroy { id: String },
+    /// `PUT /v1/kv/<key>?acquire=` / `?release=`, applied by the key's owner.
+    KvLock(Box<KvLock>),
+}
+
+/// A lock operation on one key (`Command::KvLock`).
+#[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct KvLock {
+    pub key: String,
+    pub value: Option<Vec<u8>>,
+    pub flags: u64,
+    pub session: String,
+    /// `true` for `?acquire=`, `false` for `?release=`.
+    pub acquire: bool,
 }
 
 impl Command {

@@ -13,8 +13,13 @@ use super::command::Command;
 use super::read::{CatalogAnswer, CatalogQuery, KvAnswer, KvQuery};
 use super::txn::{txn_outcome, TxnVote};
 use super::WriteOutcome;
-use crate::catalog::CatalogShard;
+use std::collections::BTreeMap;
+
+use crate::catalog::{CatalogCommand, CatalogShard};
+use crate::config::LOCK_DELAY_MAX_MS;
+use crate::error::ApiError;
 use crate::kv::{shard_of, KvPartition, TxnKvOp, TxnUndo};
+use crate::session::{Behavior, SessionTable};
 use crate::snapshot::StateSnapshot;
 
 /// What one shard is handed for one committed entry (see `placement::place`).
@@ -63,6 +68,12 @@ pub struct ShardMachine {
     pub kv: KvPartition,
     /// The replicated nodes and node checks, and the services whose name this shard owns.
     pub catalog: CatalogShard,
+    /// Every session (replicated on every shard; see `session`).
+    pub sessions: SessionTable,
+    /// Keys this shard owns that may not be acquired before a time (ms on this server's
+    /// clock): armed when a holder dies, as Consul's lock-delay. Not replicated and not in
+    /// snapshots, as in Consul; read by the leader before it proposes an acquire.
+    lock_delays: BTreeMap<String, u64>,
     /// Highest index the Raft core has finished dispatching (blocking queries wake on it).
     committed: u64,
     /// Highest index of an entry handed to this shard (`apply`); strictly increasing.
@@ -79,6 +90,8 @@ impl ShardMachine {
             shards,
             kv: KvPartition::default(),
             catalog: CatalogShard::new(id, shards),
+            sessions: SessionTable::default(),
+            lock_delays: BTreeMap::new(),
             committed: 0,
             applied: 0,
             frozen: None,
@@ -112,8 +125,9 @@ impl ShardMachine {
     }
 
     /// Applies the committed entry at `index`. Entries arrive in index order and never while
-    /// frozen (the shell holds them).
-    pub fn apply(&mut self, index: u64, work: ShardWork) -> Effects {
+    /// frozen (the shell holds them). `now_ms` is this server's clock, read only to arm
+    /// lock-delays (soft state, never part of the replicated state).
+    pub fn apply(&mut self, index: u64, work: ShardWork, now_ms: u64) -> Effects {
         assert!(self.frozen.is_none(), "entry {index} applied while frozen");
         assert!(
             index > self.applied,
@@ -125,8 +139,8 @@ impl ShardMachine {
         let mut effects = Effects::default();
         match work {
             ShardWork::Command(cmd) => {
-                let ok = self.apply_command(index, cmd, &mut effects);
-                effects.outcome = Some(WriteOutcome::Bool(ok));
+                let outcome = self.apply_command(index, cmd, now_ms, &mut effects);
+                effects.outcome = Some(outcome);
             }
             ShardWork::TxnPart { ops, alone } => {
                 let part = self.kv.apply_txn(index, &ops);
@@ -151,9 +165,15 @@ impl ShardMachine {
         effects
     }
 
-    fn apply_command(&mut self, index: u64, cmd: Command, effects: &mut Effects) -> bool {
+    fn apply_command(
+        &mut self,
+        index: u64,
+        cmd: Command,
+        now_ms: u64,
+        effects: &mut Effects,
+    ) -> WriteOutcome {
         let kv = &mut self.kv;
-        match cmd {
+        let ok = match cmd {
             Command::KvSet {
                 key,
                 value,
@@ -173,7 +193,38 @@ impl ShardMachine {
             }
             Command::Catalog(cmd) => {
                 self.catalog.apply(index, &cmd);
+                // Sessions die with their node or a bound node check (same entry; every
+                // shard holds what decides it, so every shard kills the same ones).
+                if matches!(
+                    cmd,
+                    CatalogCommand::Register(_) | CatalogCommand::Deregister { .. }
+                ) {
+                    for id in self.sessions.invalidated_by(&self.catalog) {
+                        self.kill_session(index, &id, now_ms);
+                    }
+                }
                 true
+            }
+            Command::SessionCreate(session) => {
+                return match self.sessions.create(index, &session, &self.catalog) {
+                    Ok(()) => WriteOutcome::Bool(true),
+                    Err(text) => WriteOutcome::Failed(ApiError::Internal(text)),
+                };
+            }
+            Command::SessionDestroy { id } => {
+                self.kill_session(index, &id, now_ms);
+                true
+            }
+            Command::KvLock(lock) => {
+                debug_assert_eq!(shard_of(&lock.key, self.shards), self.id, "a key's owner");
+                if lock.acquire && self.sessions.get(&lock.session).is_none() {
+                    let text = format!("invalid session {:?}", lock.session);
+                    return WriteOutcome::Failed(ApiError::Internal(text));
+                }
+                let value = lock.value.map(Bytes::from);
+                let (key, flags, session) = (&lock.key, lock.flags, &lock.session);
+                self.kv
+                    .apply_lock(index, key, value, flags, session, lock.acquire)
             }
             Command::Restore { snapshot } => {
                 // Validated before it was proposed; a body that still fails to decode is
@@ -187,6 +238,31 @@ impl ShardMachine {
             Command::Noop | Command::Txn { .. } => {
                 unreachable!("placement never hands a shard a no-op or a whole transaction")
             }
+        };
+        WriteOutcome::Bool(ok)
+    }
+
+    /// A session dies at `index`: out of the table, its keys here released or deleted per
+    /// its behavior, and their lock-delay armed from `now_ms` (capped at 60 s, as Consul).
+    fn kill_session(&mut self, index: u64, id: &str, now_ms: u64) {
+        let Some(session) = self.sessions.destroy(index, id) else {
+            return;
+        };
+        let delete = session.behavior == Behavior::Delete;
+        let held = self.kv.release_session(index, id, delete);
+        let delay_ms = (session.lock_delay_ns / 1_000_000).min(LOCK_DELAY_MAX_MS);
+        if delay_ms > 0 {
+            for key in held {
+                self.lock_delays.insert(key, now_ms + delay_ms);
+            }
+        }
+    }
+
+    /// Until when (ms, this server's clock) `key` may not be acquired; 0 when it may.
+    pub fn lock_delay(&self, key: &str, now_ms: u64) -> u64 {
+        match self.lock_delays.get(key) {
+            Some(&until) if until > now_ms => until,
+            _ => 0,
         }
     }
 
@@ -195,6 +271,7 @@ impl ShardMachine {
         let (id, n) = (self.id, self.shards);
         self.kv.restore(index, snap, |k| shard_of(k, n) == id);
         self.catalog.restore(index, snap);
+        self.sessions.restore(index, &snap.sessions);
         self.applied = self.applied.max(index);
     }
 
@@ -234,6 +311,9 @@ impl ShardMachine {
         let mut part = StateSnapshot::default();
         self.kv.export(&mut part);
         self.catalog.export(&mut part, self.id == 0);
+        if self.id == 0 {
+            part.sessions = self.sessions.export();
+        }
         part
     }
 

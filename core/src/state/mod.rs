@@ -23,7 +23,7 @@ pub mod txn;
 #[cfg(test)]
 mod tests;
 
-pub use command::Command;
+pub use command::{Command, KvLock};
 pub use machine::{Effects, ShardMachine, ShardWork};
 pub use placement::{place, Placement};
 pub use read::{CatalogAnswer, CatalogQuery, KvAnswer, KvQuery};

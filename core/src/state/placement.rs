@@ -14,8 +14,9 @@ pub enum Placement {
     Nowhere(WriteOutcome),
     /// One shard applies it and answers (a single key, or a transaction on one shard).
     One { shard: usize, work: ShardWork },
-    /// Every shard applies it (delete-tree, catalog, restore); the dispatcher answers once
-    /// every shard has it queued, so any later read queues behind it.
+    /// Every shard applies it (delete-tree, catalog, restore, sessions). Shard 0 answers, and
+    /// is handed it last, so every other shard has it queued before the proposer hears back
+    /// and any later read queues behind it.
     Every(Command),
     /// A transaction over several shards: each part is applied tentatively and voted on;
     /// `TxnCoordinator` decides. Parts are in shard order, each with its ops' positions.
@@ -38,6 +39,12 @@ pub fn place(cmd: Command, shards: usize) -> Placement {
         Command::KvDeleteTree { .. } | Command::Catalog(_) | Command::Restore { .. } => {
             Placement::Every(cmd)
         }
+        Command::KvLock(ref lock) => Placement::One {
+            shard: shard_of(&lock.key, shards),
+            work: ShardWork::Command(cmd),
+        },
+        // Every shard keeps the session table and releases its own keys when one dies.
+        Command::SessionCreate(_) | Command::SessionDestroy { .. } => Placement::Every(cmd),
         Command::Txn { ops } => place_txn(ops, shards),
     }
 }

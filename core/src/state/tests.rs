@@ -5,7 +5,9 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::catalog::{CatalogCommand, CheckDef, NodeDef, RegisterRequest, CRITICAL, PASSING};
 use crate::kv::{KvVerb, TxnKvOp};
+use crate::session::{Behavior, Session};
 use crate::snapshot::StateSnapshot;
 
 /// Applies committed commands to a node's machines the way the Raft core dispatches them,
@@ -27,14 +29,14 @@ impl Node {
         let outcome = match place(cmd, self.machines.len()) {
             Placement::Nowhere(outcome) => outcome,
             Placement::One { shard, work } => {
-                let effects = self.machines[shard].apply(index, work);
+                let effects = self.machines[shard].apply(index, work, index);
                 assert!(effects.vote.is_none());
                 effects.outcome.expect("the owner answers")
             }
             Placement::Every(cmd) => {
                 let mut first = None;
                 for m in &mut self.machines {
-                    let effects = m.apply(index, ShardWork::Command(cmd.clone()));
+                    let effects = m.apply(index, ShardWork::Command(cmd.clone()), index);
                     first.get_or_insert(effects.outcome.expect("each shard reports"));
                 }
                 first.expect("at least one shard")
@@ -45,7 +47,7 @@ impl Node {
                 let mut decision = None;
                 for (shard, ops) in parts {
                     let work = ShardWork::TxnPart { ops, alone: false };
-                    let effects = self.machines[shard].apply(index, work);
+                    let effects = self.machines[shard].apply(index, work, index);
                     assert!(self.machines[shard].is_frozen());
                     let vote = effects.vote.expect("a participant votes");
                     if let Some(d) = self.coordinator.vote(vote) {
@@ -104,9 +106,80 @@ fn op() -> impl Strategy<Value = TxnKvOp> {
     })
 }
 
+/// A node (`n0`, `n1`) registered with its serfHealth in a state.
+fn node_health(node: u8, status: &str) -> Command {
+    Command::Catalog(CatalogCommand::Register(Box::new(RegisterRequest {
+        node: NodeDef {
+            name: format!("n{node}"),
+            address: "10.0.0.1".into(),
+            ..Default::default()
+        },
+        skip_node_update: false,
+        service: None,
+        checks: vec![CheckDef {
+            id: "serfHealth".into(),
+            name: "Serf Health Status".into(),
+            status: status.into(),
+            ..Default::default()
+        }],
+    })))
+}
+
+fn session(id: u8, node: u8, delete: bool, bound: bool) -> Session {
+    Session {
+        id: format!("s{id}"),
+        name: String::new(),
+        node: format!("n{node}"),
+        lock_delay_ns: 15_000_000_000,
+        behavior: if delete {
+            Behavior::Delete
+        } else {
+            Behavior::Release
+        },
+        ttl: String::new(),
+        node_checks: if bound {
+            vec!["serfHealth".into()]
+        } else {
+            Vec::new()
+        },
+        service_checks: Vec::new(),
+        create_index: 0,
+        modify_index: 0,
+    }
+}
+
+/// Sessions, locks and the catalog changes that kill sessions.
+fn session_command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        (0u8..2, any::<bool>())
+            .prop_map(|(n, up)| node_health(n, if up { PASSING } else { CRITICAL })),
+        (0u8..2).prop_map(|n| Command::Catalog(CatalogCommand::Deregister {
+            node: format!("n{n}"),
+            service_id: None,
+            check_id: None,
+        })),
+        (0u8..4, 0u8..2, any::<bool>(), any::<bool>()).prop_map(|(id, n, delete, bound)| {
+            Command::SessionCreate(Box::new(session(id, n, delete, bound)))
+        }),
+        (0u8..4).prop_map(|id| Command::SessionDestroy {
+            id: format!("s{id}")
+        }),
+        (key(), 0u8..4, any::<bool>(), any::<u8>()).prop_map(|(key, id, acquire, v)| {
+            Command::KvLock(Box::new(KvLock {
+                key,
+                value: Some(vec![v]),
+                flags: 0,
+                session: format!("s{id}"),
+                acquire,
+            }))
+        }),
+    ]
+}
+
 fn command() -> impl Strategy<Value = Command> {
     prop_oneof![
-        (key(), any::<u8>(), prop::option::of(0u64..40)).prop_map(|(key, v, cas)| {
+        4 => session_command(),
+        1 => (key(), any::<u8>(), prop::option::of(0u64..40)).prop_map(|(key, v, cas)| {
             Command::KvSet {
                 key,
                 value: Some(vec![v]),
@@ -114,13 +187,14 @@ fn command() -> impl Strategy<Value = Command> {
                 cas,
             }
         }),
-        (key(), prop::option::of(0u64..40)).prop_map(|(key, cas)| Command::KvDelete { key, cas }),
-        key().prop_map(|k| Command::KvDeleteTree {
+        1 => (key(), prop::option::of(0u64..40)).prop_map(|(key, cas)| Command::KvDelete { key, cas }),
+        1 => key().prop_map(|k| Command::KvDeleteTree {
             prefix: k[..k.len() - 2].to_string()
         }),
-        prop::collection::vec(op(), 1..6).prop_map(|ops| Command::Txn { ops }),
-        Just(Command::Noop),
+        1 => prop::collection::vec(op(), 1..6).prop_map(|ops| Command::Txn { ops }),
+        1 => Just(Command::Noop),
     ]
+    .boxed()
 }
 
 proptest! {
@@ -186,6 +260,222 @@ fn an_entry_applied_twice_is_refused() {
         key: "k".into(),
         cas: None,
     };
-    let _ = m.apply(5, ShardWork::Command(cmd.clone()));
-    let _ = m.apply(5, ShardWork::Command(cmd));
+    let _ = m.apply(5, ShardWork::Command(cmd.clone()), 0);
+    let _ = m.apply(5, ShardWork::Command(cmd), 0);
+}
+
+/// One step of the lock model test.
+#[derive(Debug, Clone)]
+enum LockOp {
+    Health(u8, bool),
+    Deregister(u8),
+    Create(u8, u8, bool, bool),
+    Destroy(u8),
+    Lock(String, u8, bool),
+    Set(String),
+    Delete(String),
+}
+
+fn lock_op() -> impl Strategy<Value = LockOp> {
+    prop_oneof![
+        1 => (0u8..2, any::<bool>()).prop_map(|(n, up)| LockOp::Health(n, up)),
+        1 => (0u8..2).prop_map(LockOp::Deregister),
+        1 => (0u8..4, 0u8..2, any::<bool>(), any::<bool>())
+            .prop_map(|(id, n, d, b)| LockOp::Create(id, n, d, b)),
+        1 => (0u8..4).prop_map(LockOp::Destroy),
+        3 => (key(), 0u8..4, any::<bool>()).prop_map(|(k, id, a)| LockOp::Lock(k, id, a)),
+        1 => key().prop_map(LockOp::Set),
+        1 => key().prop_map(LockOp::Delete),
+    ]
+}
+
+/// What the model keeps of a session: its node, whether it deletes, whether serfHealth binds it.
+type ModelSession = (u8, bool, bool);
+
+#[derive(Default)]
+struct LockModel {
+    /// Registered nodes and whether their serfHealth passes.
+    nodes: std::collections::BTreeMap<u8, bool>,
+    sessions: std::collections::BTreeMap<u8, ModelSession>,
+    /// key → (value byte, lock index, holder).
+    keys: std::collections::BTreeMap<String, (Option<u8>, u64, Option<u8>)>,
+    delays: std::collections::BTreeMap<String, u64>,
+}
+
+impl LockModel {
+    fn kill(&mut self, id: u8, now: u64) {
+        let Some((_, delete, _)) = self.sessions.remove(&id) else {
+            return;
+        };
+        let held: Vec<String> = self
+            .keys
+            .iter()
+            .filter(|(_, (_, _, holder))| *holder == Some(id))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in held {
+            match delete {
+                true => drop(self.keys.remove(&k)),
+                false => self.keys.get_mut(&k).unwrap().2 = None,
+            }
+            self.delays.insert(k, now + 15_000);
+        }
+    }
+
+    fn reap(&mut self, now: u64) {
+        let dead: Vec<u8> = self
+            .sessions
+            .iter()
+            .filter(|(_, (n, _, bound))| match self.nodes.get(n) {
+                None => true,
+                Some(up) => *bound && !up,
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in dead {
+            self.kill(id, now);
+        }
+    }
+
+    /// The outcome Consul gives, applying the op to the model.
+    fn apply(&mut self, op: &LockOp, now: u64) -> WriteOutcome {
+        let ok = match op {
+            LockOp::Health(n, up) => {
+                self.nodes.insert(*n, *up);
+                self.reap(now);
+                true
+            }
+            LockOp::Deregister(n) => {
+                self.nodes.remove(n);
+                self.reap(now);
+                true
+            }
+            LockOp::Create(id, n, delete, bound) => {
+                let refused = match self.nodes.get(n) {
+                    None => Some("Missing node registration".to_string()),
+                    Some(false) if *bound => Some("Check 'serfHealth' is in critical state".into()),
+                    _ if self.sessions.contains_key(id) => {
+                        Some(format!("Session 's{id}' already exists"))
+                    }
+                    _ => None,
+                };
+                if let Some(text) = refused {
+                    return WriteOutcome::Failed(crate::error::ApiError::Internal(text));
+                }
+                self.sessions.insert(*id, (*n, *delete, *bound));
+                true
+            }
+            LockOp::Destroy(id) => {
+                self.kill(*id, now);
+                true
+            }
+            LockOp::Lock(k, id, true) => {
+                if !self.sessions.contains_key(id) {
+                    let text = format!("invalid session \"s{id}\"");
+                    return WriteOutcome::Failed(crate::error::ApiError::Internal(text));
+                }
+                match self.keys.get(k).copied() {
+                    Some((_, li, Some(h))) if h == *id => {
+                        self.keys.insert(k.clone(), (Some(*id), li, Some(*id)))
+                    }
+                    Some((_, _, Some(_))) => return WriteOutcome::Bool(false),
+                    Some((_, li, None)) => {
+                        self.keys.insert(k.clone(), (Some(*id), li + 1, Some(*id)))
+                    }
+                    None => self.keys.insert(k.clone(), (Some(*id), 1, Some(*id))),
+                };
+                true
+            }
+            LockOp::Lock(k, id, false) => match self.keys.get(k).copied() {
+                Some((_, li, Some(h))) if h == *id => {
+                    self.keys.insert(k.clone(), (Some(*id), li, None));
+                    true
+                }
+                _ => false,
+            },
+            LockOp::Set(k) => {
+                let (li, holder) = self.keys.get(k).map_or((0, None), |e| (e.1, e.2));
+                self.keys.insert(k.clone(), (Some(200), li, holder));
+                true
+            }
+            LockOp::Delete(k) => {
+                self.keys.remove(k);
+                true
+            }
+        };
+        WriteOutcome::Bool(ok)
+    }
+}
+
+fn lock_command(op: &LockOp) -> Command {
+    match op {
+        LockOp::Health(n, up) => node_health(*n, if *up { PASSING } else { CRITICAL }),
+        LockOp::Deregister(n) => Command::Catalog(CatalogCommand::Deregister {
+            node: format!("n{n}"),
+            service_id: None,
+            check_id: None,
+        }),
+        LockOp::Create(id, n, d, b) => Command::SessionCreate(Box::new(session(*id, *n, *d, *b))),
+        LockOp::Destroy(id) => Command::SessionDestroy {
+            id: format!("s{id}"),
+        },
+        LockOp::Lock(key, id, acquire) => Command::KvLock(Box::new(KvLock {
+            key: key.clone(),
+            value: Some(vec![*id]),
+            flags: 0,
+            session: format!("s{id}"),
+            acquire: *acquire,
+        })),
+        LockOp::Set(key) => Command::KvSet {
+            key: key.clone(),
+            value: Some(vec![200]),
+            flags: 0,
+            cas: None,
+        },
+        LockOp::Delete(key) => Command::KvDelete {
+            key: key.clone(),
+            cas: None,
+        },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Acquire, release, invalidation (destroy, a critical or missing serfHealth, a removed
+    /// node), both behaviors and the lock-delay, against a small model; then a snapshot
+    /// restores the same locks and sessions.
+    #[test]
+    fn locks_follow_the_model(ops in prop::collection::vec(lock_op(), 1..80)) {
+        let mut node = Node::new(1);
+        let mut model = LockModel::default();
+        for (i, op) in ops.iter().enumerate() {
+            let index = i as u64 + 2;
+            let expected = model.apply(op, index);
+            let got = node.apply(index, lock_command(op));
+            prop_assert_eq!(&got, &expected, "{:?} at {}", op, index);
+            let m = &node.machines[0];
+            let (entries, _) = m.kv.list("");
+            let seen: std::collections::BTreeMap<String, (Option<u8>, u64, Option<u8>)> = entries
+                .iter()
+                .map(|e| {
+                    let holder = e.session.strip_prefix('s').map(|h| h.parse().unwrap());
+                    let value = e.value.as_ref().map(|v| v[0]);
+                    (e.key.clone(), (value, e.lock_index, holder))
+                })
+                .collect();
+            prop_assert_eq!(&seen, &model.keys);
+            for k in model.delays.keys().chain(model.keys.keys()) {
+                let want = model.delays.get(k).copied().filter(|&u| u > index).unwrap_or(0);
+                prop_assert_eq!(m.lock_delay(k, index), want, "lock-delay of {}", k);
+            }
+            let live: Vec<String> = m.sessions.list().into_iter().map(|s| s.id).collect();
+            let want: Vec<String> = model.sessions.keys().map(|id| format!("s{id}")).collect();
+            prop_assert_eq!(live, want);
+        }
+        let state = node.export();
+        let mut restored = Node::new(3);
+        let _ = restored.apply(1_000, Command::Restore { snapshot: state.encode_body() });
+        prop_assert_eq!(restored.export(), state);
+    }
 }
