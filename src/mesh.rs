@@ -184,6 +184,8 @@ pub enum ShardMsg {
     },
     /// A local-agent API request forwarded to shard 0, which owns the agent's state.
     AgentApi(Box<ForwardedRequest>),
+    /// A session renew for the leader's TTL timers, which live on shard 0.
+    RenewSession { id: String },
     /// This shard's part of a snapshot (sent by the Raft core in its dispatch order).
     SnapshotPart {
         reply: oneshot::Sender<crate::snapshot::StateSnapshot>,

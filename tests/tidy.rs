@@ -144,6 +144,7 @@ const PURE_HTTP: &[&str] = &[
     "filter",
     "catalog_json",
     "agent_defs",
+    "session_json",
 ];
 
 /// Every `<prefix><name>` path segment the file names.

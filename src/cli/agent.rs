@@ -509,18 +509,10 @@ pub fn validate(args: &[String]) -> i32 {
     }
 }
 
-fn random_uuid() -> String {
-    let b: [u8; 16] = rand::random();
-    format!(
-        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
-    )
-}
-
 /// A random node id, persisted in `<data_dir>/node-id` so restarts keep it.
 fn node_id(data_dir: Option<&std::path::Path>) -> Result<String, String> {
     let Some(dir) = data_dir else {
-        return Ok(random_uuid());
+        return Ok(crate::io::host::random_uuid());
     };
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("Error creating data dir {}: {e}", dir.display()))?;
@@ -528,7 +520,7 @@ fn node_id(data_dir: Option<&std::path::Path>) -> Result<String, String> {
     if let Ok(id) = std::fs::read_to_string(&path) {
         return Ok(id.trim().to_string());
     }
-    let id = random_uuid();
+    let id = crate::io::host::random_uuid();
     std::fs::write(&path, &id).map_err(|e| format!("Error writing {}: {e}", path.display()))?;
     Ok(id)
 }

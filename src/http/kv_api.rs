@@ -8,11 +8,12 @@ use super::query::read_options;
 use super::response::Reply;
 use super::ApiRequest;
 use crate::config::{KV_KEY_BYTES_MAX, KV_VALUE_BYTES_MAX};
+use crate::error::ApiError;
 use crate::kv::DirEntry;
 use crate::node::ctx::ShardCtx;
 use crate::node::kv_frontend::Busy;
-use crate::state::Command;
 use crate::state::WriteOutcome;
+use crate::state::{Command, KvLock};
 
 /// `structs.DirEntry` on the wire, fields in Consul's order.
 #[derive(Serialize)]
@@ -198,10 +199,6 @@ async fn put(ctx: &ShardCtx, key: &str, req: &ApiRequest) -> Reply {
         },
         None => None,
     };
-    // Sessions arrive with their own issue; until then no session id is valid.
-    if let Some(session) = q.get("acquire").or_else(|| q.get("release")) {
-        return Reply::text(500, format!("invalid session {session:?}"));
-    }
     if req.body.len() > KV_VALUE_BYTES_MAX {
         return Reply::text(413, too_large_text(req.body.len() as u64));
     }
@@ -210,6 +207,29 @@ async fn put(ctx: &ShardCtx, key: &str, req: &ApiRequest) -> Reply {
     } else {
         Some(req.body.to_vec())
     };
+    let acquire = q.get("acquire");
+    if let Some(session) = acquire.or_else(|| q.get("release")) {
+        if session.is_empty() {
+            return Reply::error(&ApiError::Internal("missing session".into()));
+        }
+        if acquire.is_some() {
+            // Lock-delay is wall-clock soft state, so the leader (which answers every write)
+            // checks it before proposing, as Consul's `kvsPreApply` does.
+            match ctx.kv_lock_delay(key, crate::io::host::unix_ms()).await {
+                Ok(0) => {}
+                Ok(_) => return Reply::json(&false, req.style),
+                Err(b) => return busy(b),
+            }
+        }
+        let lock = KvLock {
+            key: key.to_string(),
+            value,
+            flags,
+            session: session.to_string(),
+            acquire: acquire.is_some(),
+        };
+        return write_bool(ctx, Command::KvLock(Box::new(lock)), req).await;
+    }
     let cmd = Command::KvSet {
         key: key.to_string(),
         value,

@@ -9,12 +9,13 @@ pub mod catalog_api;
 pub mod coordinate_api;
 pub mod keyring_api;
 pub mod kv_api;
+pub mod session_api;
 pub mod snapshot_api;
 pub mod txn_api;
 
 // The pure parts (route table, queries, JSON shapes, decoding) live in `tribune-core`.
 pub use tribune_core::http::{
-    agent_defs, catalog_json, decode, filter, query, request, response, route,
+    agent_defs, catalog_json, decode, filter, query, request, response, route, session_json,
 };
 
 #[cfg(test)]
@@ -96,6 +97,11 @@ pub async fn dispatch(
         // forwarded: the sort is from this agent's node, not the answering server's.
         req.query = req.query.with_value("near", &config.node_name);
     }
+    if *route == Route::SessionCreate {
+        // As `_agent` above: a session's node defaults to the agent that got the request,
+        // not to the server that answers it.
+        req.body = session_json::with_default_node(&req.body, &config.node_name);
+    }
     if let Some(target) = crate::node::rpc_client::forward_target(ctx, config, route, &req) {
         return match target {
             Ok(addr) => crate::node::rpc_client::forward_http(config, addr, &req).await,
@@ -156,6 +162,12 @@ pub async fn dispatch(
         Route::CoordinateNodes => coordinate_api::nodes(ctx, req).await,
         Route::CoordinateNode(name) => coordinate_api::node(ctx, name, req).await,
         Route::CoordinateUpdate => coordinate_api::update(ctx, req).await,
+        Route::SessionCreate => session_api::create(ctx, config, req).await,
+        Route::SessionDestroy(id) => session_api::destroy(ctx, id, req).await,
+        Route::SessionRenew(id) => session_api::renew(ctx, id, req).await,
+        Route::SessionInfo(id) => session_api::info(ctx, id, req).await,
+        Route::SessionNode(node) => session_api::node(ctx, node, req).await,
+        Route::SessionList => session_api::list(ctx, req).await,
         Route::Root | Route::UnknownApi | Route::NotApi => unreachable!("answered by preflight"),
         _ => unreachable!("local-agent routes are handled above"),
     }

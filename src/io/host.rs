@@ -23,3 +23,12 @@ pub fn host_name() -> String {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".into())
 }
+
+/// A random (version-4 style) UUID from the OS's generator: node IDs, session IDs.
+pub fn random_uuid() -> String {
+    let b: [u8; 16] = rand::random();
+    format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+    )
+}

@@ -36,6 +36,8 @@ pub struct ShardCtx {
     pub agent: Option<Rc<AgentRuntime>>,
     /// Serves a local-agent request forwarded to shard 0 (the shell's HTTP handler).
     serve_agent_api: ServeAgentApi,
+    /// The leader's session TTL timers: only on shard 0 of a server.
+    pub session_ttl: Option<Rc<crate::node::sessions::SessionTtl>>,
 }
 
 /// How shard 0 serves a forwarded local-agent request; installed by the shell so that this
@@ -54,6 +56,7 @@ impl ShardCtx {
             thawed: Rc::new(Notify::new()),
             agent: None,
             serve_agent_api,
+            session_ttl: None,
         }
     }
 
@@ -62,6 +65,25 @@ impl ShardCtx {
         self.agent
             .as_deref()
             .expect("the agent runtime lives on shard 0")
+    }
+
+    /// Restarts a session's TTL timer, which lives on shard 0 (`node::sessions`). `false`
+    /// when the session does not exist here.
+    pub fn renew_session(&self, id: &str) -> bool {
+        let Some(session) = self.state.borrow().sessions.get(id).cloned() else {
+            return false;
+        };
+        match (&self.session_ttl, &self.agent) {
+            (Some(ttl), Some(agent)) => ttl.renew(&session, agent.now_ms()),
+            // Shard 0 of an agent that is no server keeps no timers (renews reach the leader).
+            _ if self.id == 0 => {}
+            _ => {
+                let id = id.to_string();
+                // A full inbox drops the renew; the client renews again within its TTL.
+                let _ = self.mesh.shards[0].try_send(ShardMsg::RenewSession { id });
+            }
+        }
+        true
     }
 
     /// Sends a local-agent request to shard 0 and waits for its answer.
@@ -212,6 +234,9 @@ impl ShardCtx {
                 let _ = reply.send(self.state.borrow().export());
             }
             ShardMsg::AgentApi(forwarded) => (self.serve_agent_api)(self, forwarded),
+            ShardMsg::RenewSession { id } => {
+                self.renew_session(&id);
+            }
         }
     }
 }

@@ -92,6 +92,17 @@ impl ShardCtx {
         }
     }
 
+    /// Until when `key` may not be acquired (ms, this server's clock), 0 when it may: asked
+    /// of the key's owner, which armed it when the key's holder died.
+    pub async fn kv_lock_delay(&self, key: &str, now_ms: u64) -> Result<u64, Busy> {
+        let owner = shard_of(key, self.mesh.shards.len());
+        let key = key.to_string();
+        let answer = self
+            .query(owner, KvQuery::LockDelay { key, now_ms })
+            .await?;
+        Ok(answer.lock_delay_until)
+    }
+
     /// Every entry under `prefix` in key order. Index as Consul's `kvsListTxn`: the highest
     /// index among matching entries and tombstones, else (or for the empty prefix) the table's.
     pub async fn kv_list(&self, prefix: &str) -> Result<Indexed<Vec<DirEntry>>, Busy> {

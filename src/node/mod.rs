@@ -15,3 +15,4 @@ pub mod ctx;
 pub mod gossip_runtime;
 pub mod kv_frontend;
 pub mod rpc_client;
+pub mod sessions;

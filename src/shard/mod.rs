@@ -17,6 +17,7 @@ use crate::mesh::{raft_id_of, ClusterView, ForwardedRequest, Inbox, Mesh, RaftIn
 use crate::node::agent_runtime::AgentRuntime;
 use crate::node::ctx::ShardCtx;
 use crate::node::rpc_client;
+use crate::node::sessions::SessionTtl;
 
 /// A started agent: its threads and the handle that stops the Raft core.
 pub struct RunningAgent {
@@ -245,8 +246,15 @@ fn run_shard(id: usize, sockets: ShardSockets, mesh: Mesh, config: AgentConfig) 
     let mut ctx = ShardCtx::new(id, mesh, serve_agent_api);
     if id == 0 {
         ctx.agent = Some(Rc::new(AgentRuntime::new(config.clone())));
+        if config.server {
+            ctx.session_ttl = Some(Rc::new(SessionTtl::default()));
+        }
     }
     local.spawn_local(ctx.clone().run_inbox());
+    if ctx.session_ttl.is_some() {
+        let agent = ctx.agent.clone().expect("shard 0 has the agent");
+        local.spawn_local(SessionTtl::run(ctx.clone(), move || agent.now_ms()));
+    }
     if id == 0 {
         let agent_ctx = ctx.clone();
         let (gossip, wan) = (sockets.gossip, sockets.wan);

@@ -10,3 +10,4 @@ pub mod query;
 pub mod request;
 pub mod response;
 pub mod route;
+pub mod session_json;

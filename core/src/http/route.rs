@@ -199,6 +199,16 @@ pub enum Route {
     Snapshot,
     EventFire(String),
     EventList,
+    SessionCreate,
+    /// `/v1/session/destroy/<id>`
+    SessionDestroy(String),
+    /// `/v1/session/renew/<id>`
+    SessionRenew(String),
+    /// `/v1/session/info/<id>`
+    SessionInfo(String),
+    /// `/v1/session/node/<node>`
+    SessionNode(String),
+    SessionList,
     /// `GET /` (no UI yet).
     Root,
     /// Under `/v1/` but not an endpoint we serve.
@@ -239,6 +249,10 @@ impl Route {
             ("/v1/agent/service/", Route::AgentService),
             ("/v1/agent/join/", Route::AgentJoin),
             ("/v1/event/fire/", Route::EventFire),
+            ("/v1/session/destroy/", Route::SessionDestroy),
+            ("/v1/session/renew/", Route::SessionRenew),
+            ("/v1/session/info/", Route::SessionInfo),
+            ("/v1/session/node/", Route::SessionNode),
             ("/v1/coordinate/node/", Route::CoordinateNode),
             ("/v1/agent/force-leave/", Route::AgentForceLeave),
             ("/v1/agent/check/deregister/", Route::AgentCheckDeregister),
@@ -277,6 +291,8 @@ impl Route {
             "/v1/coordinate/update" => Route::CoordinateUpdate,
             "/v1/snapshot" => Route::Snapshot,
             "/v1/event/list" => Route::EventList,
+            "/v1/session/create" => Route::SessionCreate,
+            "/v1/session/list" => Route::SessionList,
             "/v1/catalog/deregister" => Route::CatalogDeregister,
             "/v1/catalog/datacenters" => Route::CatalogDatacenters,
             "/v1/catalog/nodes" => Route::CatalogNodes,
@@ -419,6 +435,13 @@ impl Route {
                 Permission::global(R::Operator, Write),
             ),
             Route::AgentMembers => (GET, small, AgentLocal, false, Permission::filter(R::Node)),
+            // `session:write` on the session's node (from the body, or the session's record).
+            Route::SessionCreate | Route::SessionDestroy(_) | Route::SessionRenew(_) => {
+                (PUT, small, Leader, false, Permission::body(R::Session))
+            }
+            Route::SessionInfo(_) => (GET, small, Leader, true, Permission::filter(R::Session)),
+            Route::SessionNode(_) => (GET, small, Leader, true, Permission::path(R::Session, Read)),
+            Route::SessionList => (GET, small, Leader, true, Permission::filter(R::Session)),
             Route::Root | Route::UnknownApi | Route::NotApi => {
                 (&[][..], 0, ThisAgent, false, Permission::NONE)
             }

@@ -46,6 +46,19 @@ impl SessionTimers {
         }
     }
 
+    /// Brings the timers in line with the table: new TTL sessions armed at full length,
+    /// destroyed ones dropped; running timers are left as they are.
+    pub fn sync(&mut self, sessions: &[Session], now_ms: u64) {
+        let live: std::collections::BTreeSet<&str> =
+            sessions.iter().map(|s| s.id.as_str()).collect();
+        self.deadlines.retain(|id, _| live.contains(id.as_str()));
+        for s in sessions {
+            if !self.deadlines.contains_key(&s.id) {
+                self.arm(s, now_ms);
+            }
+        }
+    }
+
     /// Drops a session's timer (it was destroyed).
     pub fn remove(&mut self, id: &str) {
         self.deadlines.remove(id);

@@ -336,6 +336,9 @@ impl ShardMachine {
                 (answer.keys, answer.index) = kv.keys(prefix, separator)
             }
             KvQuery::IndexMax => answer.index = kv.index_max(),
+            KvQuery::LockDelay { key, now_ms } => {
+                answer.lock_delay_until = self.lock_delay(key, *now_ms)
+            }
         }
         answer
     }

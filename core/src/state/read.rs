@@ -14,6 +14,9 @@ pub enum KvQuery {
     Keys { prefix: String, separator: String },
     /// Only the partition's highest index (for a missing key's `X-Consul-Index`).
     IndexMax,
+    /// Until when a key's lock-delay holds (`KvAnswer::lock_delay_until`, ms on this
+    /// server's clock; 0 when it may be acquired at `now_ms`).
+    LockDelay { key: String, now_ms: u64 },
 }
 
 /// Answer to a `KvQuery`; `index` is the partition's index for the query, and
@@ -24,6 +27,7 @@ pub struct KvAnswer {
     pub keys: Vec<String>,
     pub index: u64,
     pub partition_index: u64,
+    pub lock_delay_until: u64,
 }
 
 /// A catalog read one shard asks of another (or of every other).

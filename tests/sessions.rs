@@ -1,0 +1,335 @@
+//! Sessions and locks on real agents: the HTTP surface with Consul's texts on one agent, and
+//! a 3-server cluster with clients on 127.0.0.131–.135 where the lock holder's agent is
+//! SIGKILLed and another agent's session takes the lock only once the holder's session was
+//! invalidated (serfHealth critical) and the lock-delay passed; TTL expiry across a leader
+//! SIGKILL with renewals keeping a session alive.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{eventually, free_port, Agent};
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+fn create(agent: &Agent, body: &str) -> String {
+    let (status, out) = agent.put("/v1/session/create", body.as_bytes());
+    assert_eq!(status, 200, "{out}");
+    json(&out)["ID"].as_str().unwrap().to_string()
+}
+
+fn kv(agent: &Agent, key: &str) -> Value {
+    let (status, body) = agent.get(&format!("/v1/kv/{key}")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    json(&body)[0].clone()
+}
+
+#[test]
+fn sessions_and_locks_on_one_agent() {
+    let agent = Agent::start(free_port(), None);
+    let node = json(&agent.get("/v1/agent/self").unwrap().1)["Config"]["NodeName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Defaults, and the JSON as Consul writes it (once the leader has registered its node).
+    eventually(10, "the agent's node and serfHealth in the catalog", || {
+        agent.put("/v1/session/create", br#"{"Name":"probe"}"#).0 == 200
+    });
+    for s in json(&agent.get("/v1/session/list").unwrap().1)
+        .as_array()
+        .unwrap()
+    {
+        let id = s["ID"].as_str().unwrap();
+        agent.put(&format!("/v1/session/destroy/{id}"), b"");
+    }
+    let a = create(&agent, r#"{"Name":"a","LockDelay":"1s"}"#);
+    let info = json(&agent.get(&format!("/v1/session/info/{a}")).unwrap().1);
+    assert_eq!(info[0]["Node"], node.as_str());
+    assert_eq!(info[0]["Behavior"], "release");
+    assert_eq!(info[0]["LockDelay"], 1_000_000_000u64);
+    assert_eq!(info[0]["NodeChecks"], serde_json::json!(["serfHealth"]));
+    let keys: Vec<&str> = info[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "ID",
+            "Name",
+            "Node",
+            "LockDelay",
+            "Behavior",
+            "TTL",
+            "NodeChecks",
+            "ServiceChecks",
+            "CreateIndex",
+            "ModifyIndex"
+        ]
+    );
+    assert_eq!(
+        agent.get("/v1/session/info/nope").unwrap(),
+        (200, "[]".into())
+    );
+    let listed = json(&agent.get(&format!("/v1/session/node/{node}")).unwrap().1);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    // Acquire, a second holder refused, re-acquire by the holder, release.
+    let b = create(&agent, r#"{"Name":"b","Behavior":"delete"}"#);
+    assert_eq!(
+        agent.put(&format!("/v1/kv/lead?acquire={a}"), b"a"),
+        (200, "true".into())
+    );
+    assert_eq!(kv(&agent, "lead")["LockIndex"], 1);
+    assert_eq!(kv(&agent, "lead")["Session"], a.as_str());
+    assert_eq!(
+        agent.put(&format!("/v1/kv/lead?acquire={b}"), b"b"),
+        (200, "false".into())
+    );
+    assert_eq!(
+        agent.put(&format!("/v1/kv/lead?acquire={a}"), b"a2"),
+        (200, "true".into())
+    );
+    assert_eq!(
+        kv(&agent, "lead")["LockIndex"],
+        1,
+        "the holder's re-acquire keeps it"
+    );
+    // A plain PUT keeps the lock.
+    assert_eq!(agent.put("/v1/kv/lead", b"plain"), (200, "true".into()));
+    assert_eq!(kv(&agent, "lead")["Session"], a.as_str());
+    assert_eq!(
+        agent.put(&format!("/v1/kv/lead?release={b}"), b""),
+        (200, "false".into())
+    );
+    assert_eq!(
+        agent.put(&format!("/v1/kv/lead?release={a}"), b"free"),
+        (200, "true".into())
+    );
+    let lead = kv(&agent, "lead");
+    assert!(
+        lead.get("Session").is_none(),
+        "Session is omitted once released: {lead}"
+    );
+    assert_eq!(lead["LockIndex"], 1);
+    // An explicit release arms no lock-delay: b takes it at once.
+    assert_eq!(
+        agent.put(&format!("/v1/kv/lead?acquire={b}"), b"b"),
+        (200, "true".into())
+    );
+    assert_eq!(kv(&agent, "lead")["LockIndex"], 2);
+
+    // Destroying a `delete` session deletes its keys; a `release` session's keys stay,
+    // unlocked, under lock-delay.
+    assert_eq!(
+        agent.put(&format!("/v1/kv/other?acquire={a}"), b"x"),
+        (200, "true".into())
+    );
+    assert_eq!(
+        agent.put(&format!("/v1/session/destroy/{b}"), b""),
+        (200, "true".into())
+    );
+    assert_eq!(
+        agent.get("/v1/kv/lead").unwrap().0,
+        404,
+        "deleted with its session"
+    );
+    assert_eq!(
+        agent.put(&format!("/v1/session/destroy/{a}"), b""),
+        (200, "true".into())
+    );
+    assert!(kv(&agent, "other").get("Session").is_none());
+    let c = create(&agent, "");
+    let refused_at = Instant::now();
+    assert_eq!(
+        agent.put(&format!("/v1/kv/other?acquire={c}"), b"c"),
+        (200, "false".into())
+    );
+    eventually(5, "the 1 s lock-delay to pass", || {
+        agent.put(&format!("/v1/kv/other?acquire={c}"), b"c").1 == "true"
+    });
+    assert!(refused_at.elapsed() >= Duration::from_millis(500));
+
+    // Consul's errors.
+    let texts = [
+        ("/v1/kv/x?acquire=bogus", 500, "invalid session \"bogus\""),
+        ("/v1/kv/x?acquire=", 500, "missing session"),
+        (
+            "/v1/kv/x?acquire=a&cas=1",
+            400,
+            "Conflicting flags: acquire=a&cas=1\n",
+        ),
+        ("/v1/session/destroy/", 400, "Missing session"),
+        ("/v1/session/renew/nope", 404, "Session id 'nope' not found"),
+    ];
+    for (path, status, text) in texts {
+        assert_eq!(agent.put(path, b""), (status, text.to_string()), "{path}");
+    }
+    let bad_bodies = [
+        (
+            r#"{"TTL":"5s"}"#,
+            500,
+            "Invalid Session TTL '5000000000', must be between [10s=24h0m0s]",
+        ),
+        (
+            r#"{"Behavior":"keep"}"#,
+            500,
+            "Invalid Behavior setting 'keep'",
+        ),
+        (r#"{"Node":"ghost"}"#, 500, "Missing node registration"),
+        (
+            r#"{"NodeChecks":["nope"]}"#,
+            500,
+            "Missing check 'nope' registration",
+        ),
+        (
+            r#"{"ServiceChecks":[{"ID":"nope"}]}"#,
+            500,
+            "Missing check 'nope' registration",
+        ),
+    ];
+    for (body, status, text) in bad_bodies {
+        let got = agent.put("/v1/session/create", body.as_bytes());
+        assert_eq!(got, (status, text.to_string()), "{body}");
+    }
+    let (status, text) = agent.put("/v1/session/create", br#"{"Bogus":1}"#);
+    assert_eq!(status, 400);
+    assert!(text.starts_with("Request decode failed: "), "{text}");
+
+    // A TTL session lives while renewed and dies at twice its TTL after the last renew.
+    let ttl = create(&agent, r#"{"TTL":"10s"}"#);
+    assert_eq!(
+        agent.put(&format!("/v1/kv/ttl?acquire={ttl}"), b"t"),
+        (200, "true".into())
+    );
+    let started = Instant::now();
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_secs(8));
+        let (status, body) = agent.put(&format!("/v1/session/renew/{ttl}"), b"");
+        assert_eq!(status, 200, "renewed at {:?}: {body}", started.elapsed());
+        assert_eq!(json(&body)[0]["ID"], ttl.as_str());
+    }
+    let renewed = Instant::now();
+    eventually(30, "the TTL session to expire", || {
+        agent.get(&format!("/v1/session/info/{ttl}")).unwrap().1 == "[]"
+    });
+    let lived = renewed.elapsed();
+    assert!(
+        lived >= Duration::from_secs(19) && lived <= Duration::from_secs(23),
+        "expired {lived:?} after the last renew (TTL 10 s: 2 × TTL)"
+    );
+    assert!(
+        kv(&agent, "ttl").get("Session").is_none(),
+        "its lock was released"
+    );
+}
+
+fn server(n: u8, dir: &std::path::Path) -> Agent {
+    let args = [
+        "-server",
+        "-bootstrap-expect=3",
+        "-retry-join=127.0.0.131",
+        "-retry-join=127.0.0.132",
+        "-retry-interval=1s",
+    ];
+    Agent::on_loopback(n, &format!("agent{n}"), dir, &args)
+}
+
+fn client(n: u8, dir: &std::path::Path) -> Agent {
+    let args = ["-retry-join=127.0.0.133", "-retry-interval=1s"];
+    Agent::on_loopback(n, &format!("client{n}"), dir, &args)
+}
+
+#[test]
+fn a_killed_holder_loses_its_lock_to_a_waiting_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut servers: Vec<Agent> = (131..=133).map(|n| server(n, dir.path())).collect();
+    let mut holder = client(134, dir.path());
+    let waiter = client(135, dir.path());
+    eventually(40, "a leader and 5 alive members", || {
+        let leader = servers[0].leader();
+        !leader.is_empty()
+            && servers.iter().all(|s| s.leader() == leader)
+            && matches!(waiter.get("/v1/agent/members"), Ok((200, b))
+                if json(&b).as_array().unwrap().iter().filter(|m| m["Status"] == 1).count() == 5)
+    });
+    // Each client's session is on its own node (filled in by the client, not the server).
+    eventually(
+        20,
+        "both clients registered with a passing serfHealth",
+        || {
+            let (s1, _) = holder.put("/v1/session/create", b"{}");
+            let (s2, _) = waiter.put("/v1/session/create", b"{}");
+            s1 == 200 && s2 == 200
+        },
+    );
+    let mine = create(&holder, r#"{"Name":"primary","LockDelay":"3s"}"#);
+    let theirs = create(&waiter, r#"{"Name":"standby","LockDelay":"3s"}"#);
+    let info = json(&waiter.get(&format!("/v1/session/info/{mine}")).unwrap().1);
+    assert_eq!(info[0]["Node"], "client134");
+    let acquire = |agent: &Agent, id: &str| {
+        agent.put(
+            &format!("/v1/kv/service/db/leader?acquire={id}"),
+            id.as_bytes(),
+        )
+    };
+    assert_eq!(acquire(&holder, &mine), (200, "true".into()));
+    assert_eq!(acquire(&waiter, &theirs), (200, "false".into()));
+
+    // The holder's agent dies: gossip marks it failed, the leader sets its serfHealth
+    // critical, and that invalidates its session in the same entry: the lock is released.
+    holder.kill();
+    let killed = Instant::now();
+    eventually(60, "the dead holder's session to be invalidated", || {
+        servers[1]
+            .get(&format!("/v1/session/info/{mine}"))
+            .unwrap()
+            .1
+            == "[]"
+    });
+    let invalidated = killed.elapsed();
+    let key = kv(&waiter, "service/db/leader");
+    assert!(key.get("Session").is_none(), "released, not held: {key}");
+    assert_eq!(key["LockIndex"], 1);
+    // The waiter polls; it wins only after the 3 s lock-delay.
+    let released = Instant::now();
+    eventually(20, "the standby to take the lock", || {
+        acquire(&waiter, &theirs).1 == "true"
+    });
+    assert!(
+        released.elapsed() >= Duration::from_millis(2_000),
+        "acquired {:?} after the release: the lock-delay was not honoured",
+        released.elapsed()
+    );
+    let key = kv(&servers[2], "service/db/leader");
+    assert_eq!(key["Session"], theirs.as_str());
+    assert_eq!(key["LockIndex"], 2);
+    eprintln!("holder killed → session invalidated in {invalidated:?}");
+
+    // A TTL session renewed through a client survives a leader SIGKILL (the new leader
+    // re-arms it in full).
+    let ttl = create(&waiter, r#"{"TTL":"10s","NodeChecks":[]}"#);
+    let leader_addr = servers[0].leader();
+    let leader = servers
+        .iter()
+        .position(|s| leader_addr.starts_with(&s.host))
+        .expect("the leader is one of ours");
+    servers[leader].kill();
+    let survivor = (leader + 1) % 3;
+    let until = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < until {
+        let (status, body) = waiter.put(&format!("/v1/session/renew/{ttl}"), b"");
+        assert!(status == 200 || status == 500, "{status} {body}");
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    let info = servers[survivor]
+        .get(&format!("/v1/session/info/{ttl}"))
+        .unwrap();
+    assert_ne!(info.1, "[]", "renewed every 3 s, it outlived the failover");
+}
