@@ -156,6 +156,54 @@ fn sessions_and_locks_on_one_agent() {
     });
     assert!(refused_at.elapsed() >= Duration::from_millis(500));
 
+    // The txn verbs: lock, unlock, check-session, and lock-delay checked before proposing.
+    let txn = |ops: serde_json::Value| {
+        let (status, body) = agent.put("/v1/txn", ops.to_string().as_bytes());
+        (status, json(&body))
+    };
+    let op = |verb: &str, key: &str, session: &str| serde_json::json!({"KV": {"Verb": verb, "Key": key, "Value": "dg==", "Session": session}});
+    let d = create(&agent, r#"{"LockDelay":"1s"}"#);
+    let (status, out) = txn(serde_json::json!([
+        op("lock", "t1", &c),
+        op("lock", "t2", &c)
+    ]));
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["Results"][0]["KV"]["Session"], c.as_str());
+    let (status, out) = txn(serde_json::json!([op("lock", "t1", &d)]));
+    assert_eq!(status, 409);
+    assert_eq!(
+        out["Errors"][0]["What"],
+        "failed to lock key \"t1\", lock is already held"
+    );
+    let (status, out) = txn(serde_json::json!([op("unlock", "t2", &d)]));
+    assert_eq!(status, 409);
+    assert_eq!(
+        out["Errors"][0]["What"],
+        "failed to unlock key \"t2\", lock isn't held, or is held by another session"
+    );
+    let (status, out) = txn(serde_json::json!([op("check-session", "t1", &d)]));
+    assert_eq!(status, 409);
+    let (status, _) = txn(serde_json::json!([
+        op("check-session", "t1", &c),
+        op("unlock", "t1", &c)
+    ]));
+    assert_eq!(status, 200);
+    let (status, out) = txn(serde_json::json!([op("lock", "t9", "nope")]));
+    assert_eq!(
+        (status, &out["Errors"][0]["What"]),
+        (409, &"invalid session \"nope\"".into())
+    );
+    assert_eq!(
+        agent.put(&format!("/v1/session/destroy/{c}"), b""),
+        (200, "true".into())
+    );
+    let (status, out) = txn(serde_json::json!([op("lock", "t2", &d)]));
+    assert_eq!(status, 409, "{out}");
+    assert_eq!(
+        out["Errors"][0]["What"],
+        "failed to lock key \"t2\" due to lock delay"
+    );
+
     // Consul's errors.
     let texts = [
         ("/v1/kv/x?acquire=bogus", 500, "invalid session \"bogus\""),

@@ -191,6 +191,25 @@ pub async fn handle(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
         Err(Invalid::Ops(errors)) => return failed(errors, req),
     };
     let read_only = ops.iter().all(|op| op.verb.is_read());
+    // Lock-delay is the leader's wall-clock soft state: checked here, before proposing, as
+    // Consul's `kvsPreApply` does for every `lock` op.
+    let now = crate::io::host::unix_ms();
+    let mut delayed = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if op.verb == KvVerb::Lock && !op.session.is_empty() {
+            match ctx.kv_lock_delay(&op.key, now).await {
+                Ok(0) => {}
+                Ok(_) => delayed.push((
+                    i,
+                    format!("failed to lock key {:?} due to lock delay", op.key),
+                )),
+                Err(b) => return Reply::error(&b.into()),
+            }
+        }
+    }
+    if !delayed.is_empty() {
+        return failed(delayed, req);
+    }
     let (results, errors) = match ctx.write(Command::Txn { ops }).await {
         WriteOutcome::Txn { results, errors } => (results, errors),
         WriteOutcome::Failed(e) => return Reply::error(&e),

@@ -238,8 +238,22 @@ impl KvPartition {
         session: &str,
         acquire: bool,
     ) -> bool {
-        assert!(!session.is_empty(), "a lock operation names its session");
         self.begin(index);
+        self.lock_inner(index, key, value, flags, session, acquire, &mut None)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn lock_inner(
+        &mut self,
+        index: u64,
+        key: &str,
+        value: Option<Bytes>,
+        flags: u64,
+        session: &str,
+        acquire: bool,
+        undo: &mut Option<&mut TxnUndo>,
+    ) -> bool {
+        assert!(!session.is_empty(), "a lock operation names its session");
         let existing = self.entries.get(key);
         let held_by = existing.map(|e| e.session.as_str()).unwrap_or("");
         let (lock_index, holder) = match (acquire, existing) {
@@ -260,6 +274,7 @@ impl KvPartition {
             create_index,
             modify_index: index,
         };
+        self.remember(undo, key);
         self.entries.insert(key.to_string(), entry);
         self.tombstones.remove(key);
         self.index_max = self.index_max.max(index);
@@ -380,7 +395,14 @@ impl KvPartition {
     /// Applies this partition's share of a transaction, op by op, so that later ops see the
     /// effects of earlier ones on the same key. The changes stay in place; the coordinator
     /// either keeps them or calls `undo_txn` when any partition reported an error.
-    pub fn apply_txn(&mut self, index: u64, ops: &[(usize, TxnKvOp)]) -> TxnPartOutcome {
+    /// `session_live` says whether a session exists (the replicated session table), for the
+    /// `lock` verb.
+    pub fn apply_txn(
+        &mut self,
+        index: u64,
+        ops: &[(usize, TxnKvOp)],
+        session_live: &dyn Fn(&str) -> bool,
+    ) -> TxnPartOutcome {
         self.begin(index);
         let mut outcome = TxnPartOutcome {
             undo: TxnUndo {
@@ -390,7 +412,7 @@ impl KvPartition {
             ..Default::default()
         };
         for (op_index, op) in ops {
-            match self.txn_op(index, op, &mut outcome) {
+            match self.txn_op(index, op, session_live, &mut outcome) {
                 Ok(entries) => {
                     outcome
                         .results
@@ -424,6 +446,7 @@ impl KvPartition {
         &mut self,
         index: u64,
         op: &TxnKvOp,
+        session_live: &dyn Fn(&str) -> bool,
         outcome: &mut TxnPartOutcome,
     ) -> Result<Vec<DirEntry>, String> {
         let key = op.key.as_str();
@@ -486,9 +509,24 @@ impl KvPartition {
                     Err(format!("failed to delete key {key:?}, index is stale"))
                 }
             }
-            // Sessions do not exist yet, so no session can be valid and no key is locked.
             KvVerb::Lock | KvVerb::Unlock if op.session.is_empty() => Err("missing session".into()),
-            KvVerb::Lock | KvVerb::Unlock => Err(format!("invalid session {:?}", op.session)),
+            KvVerb::Lock if !session_live(&op.session) => {
+                Err(format!("invalid session {:?}", op.session))
+            }
+            KvVerb::Lock | KvVerb::Unlock => {
+                let acquire = op.verb == KvVerb::Lock;
+                let session = op.session.as_str();
+                if self.lock_inner(index, key, value, op.flags, session, acquire, undo) {
+                    Ok(self.get(key).map(without_value).into_iter().collect())
+                } else if acquire {
+                    Err(format!("failed to lock key {key:?}, lock is already held"))
+                } else {
+                    Err(format!(
+                        "failed to unlock key {key:?}, lock isn't held, or is held by another \
+                         session"
+                    ))
+                }
+            }
             KvVerb::CheckSession => match self.get(key) {
                 None => Err(format!(
                     "failed to check session, key {key:?} doesn't exist"

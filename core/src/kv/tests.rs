@@ -116,7 +116,7 @@ proptest! {
             };
             (i, TxnKvOp { verb, key, value: Some(vec![9]), flags: 3, index: 1, session: String::new() })
         }).collect();
-        let outcome = part.apply_txn(3, &txn);
+        let outcome = part.apply_txn(3, &txn, &|_| false);
         part.undo_txn(outcome.undo);
         prop_assert_eq!((part.list(""), part.index_max()), before);
     }
@@ -196,6 +196,7 @@ fn txn_errors_use_consul_texts() {
             (3, op(KvVerb::CheckNotExists, "k", 0)),
             (4, op(KvVerb::Lock, "k", 0)),
         ],
+        &|_| false,
     );
     let texts: Vec<&str> = out.errors.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(

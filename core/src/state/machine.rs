@@ -143,7 +143,10 @@ impl ShardMachine {
                 effects.outcome = Some(outcome);
             }
             ShardWork::TxnPart { ops, alone } => {
-                let part = self.kv.apply_txn(index, &ops);
+                let sessions = &self.sessions;
+                let part = self
+                    .kv
+                    .apply_txn(index, &ops, &|id| sessions.get(id).is_some());
                 if alone {
                     if !part.errors.is_empty() {
                         self.kv.undo_txn(part.undo);

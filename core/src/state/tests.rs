@@ -95,6 +95,9 @@ fn op() -> impl Strategy<Value = TxnKvOp> {
         KvVerb::Delete,
         KvVerb::DeleteTree,
         KvVerb::DeleteCas,
+        KvVerb::Lock,
+        KvVerb::Unlock,
+        KvVerb::CheckSession,
     ]);
     (verb, key(), 0u64..40, any::<u8>()).prop_map(|(verb, key, index, v)| TxnKvOp {
         verb,
@@ -102,7 +105,7 @@ fn op() -> impl Strategy<Value = TxnKvOp> {
         value: Some(vec![v]),
         flags: v as u64,
         index,
-        session: String::new(),
+        session: format!("s{}", v % 5), // s4 never exists
     })
 }
 
