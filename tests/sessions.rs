@@ -250,6 +250,24 @@ fn sessions_and_locks_on_one_agent() {
     assert_eq!(status, 400);
     assert!(text.starts_with("Request decode failed: "), "{text}");
 
+    // A session bound to a service check dies when that check goes critical.
+    let service = br#"{"Name":"web","Check":{"TTL":"30s"}}"#;
+    assert_eq!(agent.put("/v1/agent/service/register", service).0, 200);
+    assert_eq!(agent.put("/v1/agent/check/pass/service:web", b"").0, 200);
+    let bound = r#"{"ServiceChecks":[{"ID":"service:web"}]}"#;
+    let mut web = String::new();
+    eventually(10, "the passing service check in the catalog", || {
+        let (status, body) = agent.put("/v1/session/create", bound.as_bytes());
+        if status == 200 {
+            web = json(&body)["ID"].as_str().unwrap().to_string();
+        }
+        status == 200
+    });
+    assert_eq!(agent.put("/v1/agent/check/fail/service:web", b"").0, 200);
+    eventually(10, "the session bound to the failed check to die", || {
+        agent.get(&format!("/v1/session/info/{web}")).unwrap().1 == "[]"
+    });
+
     // A TTL session lives while renewed and dies at twice its TTL after the last renew.
     let ttl = create(&agent, r#"{"TTL":"10s"}"#);
     assert_eq!(

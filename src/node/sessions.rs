@@ -6,12 +6,14 @@
 //! replicated table (as Consul's leader does after an election), so a session never dies
 //! because of another machine's clock; while leading it arms new sessions, drops destroyed
 //! ones and proposes a destroy for each that expires. A renew reaching any shard of the
-//! leader is passed to shard 0 (`ShardMsg::RenewSession`).
+//! leader is passed to shard 0 (`ShardMsg::RenewSession`). The same loop destroys sessions
+//! whose bound service check is gone or critical (`failed_service_checks`).
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::catalog::CRITICAL;
 use crate::node::ctx::ShardCtx;
 use crate::node::kv_frontend::Indexed;
 use crate::session::timers::SessionTimers;
@@ -53,6 +55,26 @@ impl ShardCtx {
     }
 }
 
+/// Sessions bound to a service check that is gone or critical. A service check lives only
+/// on the shard that owns its service, so the shards cannot decide this alike when the
+/// check changes (as they do for node checks); the leader sweeps for it every tick instead.
+async fn failed_service_checks(ctx: &ShardCtx, bound: &[Session]) -> Vec<String> {
+    let mut dead = Vec::new();
+    for s in bound {
+        let Ok(checks) = ctx.node_checks(&s.node).await else {
+            continue; // busy: the next tick looks again
+        };
+        let failed = s.service_checks.iter().any(|id| {
+            let found = checks.value.iter().find(|c| c.def.id == *id);
+            found.is_none_or(|c| c.def.status == CRITICAL)
+        });
+        if failed {
+            dead.push(s.id.clone());
+        }
+    }
+    dead
+}
+
 /// Shard 0's TTL timers.
 #[derive(Default)]
 pub struct SessionTtl {
@@ -90,7 +112,14 @@ impl SessionTtl {
                 }
                 timers.expired(now)
             };
-            for id in expired {
+            let bound: Vec<Session> = sessions
+                .into_iter()
+                .filter(|s| !s.service_checks.is_empty())
+                .collect();
+            let dead = expired
+                .into_iter()
+                .chain(failed_service_checks(&ctx, &bound).await);
+            for id in dead {
                 let ctx = ctx.clone();
                 tokio::task::spawn_local(async move {
                     let cmd = Command::SessionDestroy { id: id.clone() };
