@@ -16,9 +16,11 @@
 //!   one, as `ShardCtx::until_thawed` does) and never see a write of a transaction that
 //!   aborted, and a read that starts after a transaction was decided sees all of it.
 //!
-//! The workload is real `Command`s: single-key writes, delete-trees and transactions that
+//! The workload is real `Command`s: single-key writes, delete-trees, transactions that
 //! write one value under several keys (spread over the shards), a share of them made to
-//! abort by a failing `check-index`.
+//! abort by a failing `check-index`, and sessions: nodes whose serfHealth flips, sessions
+//! created and destroyed, locks taken and released. After every batch each server's shards
+//! hold the same session table and no key is held by a session that is not alive.
 //!
 //! With `compact_every`, servers take snapshots of their state (the agent's snapshot file
 //! format) and compact their logs
@@ -221,6 +223,8 @@ pub struct RaftSim {
     pub txns_committed: u64,
     pub txns_aborted: u64,
     pub scattered_reads: u64,
+    /// Sessions alive after each batch, summed (the workload reached sessions).
+    pub sessions_seen: u64,
     pub snapshots_installed: u64,
     pub compactions: u64,
     next_value: u64,
@@ -325,6 +329,7 @@ impl RaftSim {
             txns_committed: 0,
             txns_aborted: 0,
             scattered_reads: 0,
+            sessions_seen: 0,
             snapshots_installed: 0,
             compactions: 0,
             next_value: 0,
@@ -632,6 +637,21 @@ impl RaftSim {
             self.servers[i].id
         );
         assert!(shards.coordinator.is_empty(), "a transaction never decided");
+        // Every shard has the same session table, and no key is held by a session that is
+        // gone (so a dead holder can never keep a lock, and no two sessions hold one key).
+        let table = shards.machines[0].sessions.list();
+        for m in &shards.machines {
+            assert_eq!(m.sessions.list(), table, "shards disagree on the sessions");
+            for e in m.kv.list("").0 {
+                assert!(
+                    e.session.is_empty() || m.sessions.get(&e.session).is_some(),
+                    "{} is held by {}, which is not a live session",
+                    e.key,
+                    e.session
+                );
+            }
+        }
+        self.sessions_seen += table.len() as u64;
         for mut read in reads {
             while !read.to_visit.is_empty() {
                 read.visit_next(shards);
@@ -670,14 +690,29 @@ impl RaftSim {
         self.next_value += 1;
         let value = format!("v{}", self.next_value).into_bytes();
         let key = key_name(self.rng.gen_range(0..KEYS));
+        let session = format!("s{}", self.rng.gen_range(0..6));
         match self.rng.gen_range(0..100) {
-            0..=34 => Command::KvSet {
+            0..=24 => Command::KvSet {
                 key,
                 value: Some(value),
                 flags: 0,
                 cas: None,
             },
-            35..=44 => Command::KvDelete { key, cas: None },
+            25..=30 => Command::KvDelete { key, cas: None },
+            // Sessions: nodes whose serfHealth flips (a critical one kills their sessions and
+            // releases their locks), sessions created and destroyed, locks taken and released.
+            31..=33 => sim_node_health(self.rng.gen_range(0..2), self.rng.gen_bool(0.7)),
+            34..=36 => {
+                Command::SessionCreate(Box::new(sim_session(&session, self.rng.gen_range(0..2))))
+            }
+            37 => Command::SessionDestroy { id: session },
+            38..=44 => Command::KvLock(Box::new(crate::state::KvLock {
+                key,
+                value: Some(value),
+                flags: 0,
+                session,
+                acquire: self.rng.gen_bool(0.7),
+            })),
             45..=49 => Command::KvDeleteTree {
                 prefix: key[..2].to_string(),
             },
@@ -730,6 +765,43 @@ impl RaftSim {
             let propose = self.rng.gen_bool(rate);
             self.step(propose);
         }
+    }
+}
+
+/// Node `n<node>` registered with its serfHealth passing or critical.
+fn sim_node_health(node: u8, passing: bool) -> Command {
+    use crate::catalog::{CatalogCommand, CheckDef, NodeDef, RegisterRequest, CRITICAL, PASSING};
+    Command::Catalog(CatalogCommand::Register(Box::new(RegisterRequest {
+        node: NodeDef {
+            name: format!("n{node}"),
+            address: "10.0.0.1".into(),
+            ..Default::default()
+        },
+        skip_node_update: false,
+        service: None,
+        checks: vec![CheckDef {
+            id: "serfHealth".into(),
+            name: "Serf Health Status".into(),
+            status: if passing { PASSING } else { CRITICAL }.into(),
+            ..Default::default()
+        }],
+    })))
+}
+
+/// A session on node `n<node>` bound to its serfHealth. `release` only: the read checks
+/// account for deletes by the workload's own delete commands.
+fn sim_session(id: &str, node: u8) -> crate::session::Session {
+    crate::session::Session {
+        id: id.into(),
+        name: String::new(),
+        node: format!("n{node}"),
+        lock_delay_ns: 15_000_000_000,
+        behavior: crate::session::Behavior::Release,
+        ttl: String::new(),
+        node_checks: vec!["serfHealth".into()],
+        service_checks: Vec::new(),
+        create_index: 0,
+        modify_index: 0,
     }
 }
 

@@ -107,7 +107,7 @@ fn simulated_clusters_stay_safe_and_recover() {
     use super::sim::{RaftFaults, RaftSim};
     use rand::{Rng, SeedableRng};
     let mut installs = 0;
-    let (mut committed, mut aborted, mut reads) = (0, 0, 0);
+    let (mut committed, mut aborted, mut reads, mut sessions) = (0, 0, 0, 0);
     for (seed, compact_every) in (0..sim_seeds()).flat_map(|s| [(s, 0), (s, 25)]) {
         // Slow restarts (the term moves on meanwhile) and fast ones (a server back within the
         // same term must remember its vote).
@@ -162,6 +162,7 @@ fn simulated_clusters_stay_safe_and_recover() {
             committed += sim.txns_committed;
             aborted += sim.txns_aborted;
             reads += sim.scattered_reads;
+            sessions += sim.sessions_seen;
         }
     }
     // The workload reached what the checks are about: multi-shard transactions decided both
@@ -170,6 +171,7 @@ fn simulated_clusters_stay_safe_and_recover() {
         committed > 100 && aborted > 100 && reads > 1000,
         "{committed} {aborted} {reads}"
     );
+    assert!(sessions > 1000, "sessions alive after batches: {sessions}");
     assert!(
         installs > 0,
         "no server ever needed a snapshot: the shapes test too little"
