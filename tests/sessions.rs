@@ -181,7 +181,7 @@ fn sessions_and_locks_on_one_agent() {
         out["Errors"][0]["What"],
         "failed to unlock key \"t2\", lock isn't held, or is held by another session"
     );
-    let (status, out) = txn(serde_json::json!([op("check-session", "t1", &d)]));
+    let (status, _) = txn(serde_json::json!([op("check-session", "t1", &d)]));
     assert_eq!(status, 409);
     let (status, _) = txn(serde_json::json!([
         op("check-session", "t1", &c),
