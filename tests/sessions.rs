@@ -399,3 +399,105 @@ fn a_killed_holder_loses_its_lock_to_a_waiting_agent() {
         .unwrap();
     assert_ne!(info.1, "[]", "renewed every 3 s, it outlived the failover");
 }
+
+/// `tribune lock` against `agent`, its child's output in `out`.
+fn lock_cli(agent: &Agent, args: &[&str], out: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tribune"))
+        .arg("lock")
+        .arg(format!("-http-addr={}:{}", agent.host, agent.port))
+        .args(args)
+        .stdout(std::fs::File::create(out).unwrap())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn tribune_lock_runs_the_child_only_while_holding() {
+    let agent = Agent::start(free_port(), None);
+    eventually(10, "the agent's node in the catalog", || {
+        agent.put("/v1/session/create", b"{}").0 == 200
+    });
+    let dir = tempfile::tempdir().unwrap();
+
+    // A child whose lock is lost gets SIGTERM.
+    let log = dir.path().join("held.log");
+    // (The sleep lets go of stderr, so reading the lock's stderr does not wait for it.)
+    let child =
+        "trap 'echo terminated; exit 0' TERM; echo holding; sleep 60 >/dev/null 2>&1 & wait";
+    let mut holder = lock_cli(&agent, &["service/db", child], &log);
+    let mut session = String::new();
+    eventually(10, "the lock to be held", || {
+        match agent.get("/v1/kv/service/db/.lock") {
+            Ok((200, body)) => {
+                session = json(&body)[0]["Session"].as_str().unwrap_or("").to_string();
+                !session.is_empty()
+            }
+            _ => false,
+        }
+    });
+    let lock = kv(&agent, "service/db/.lock");
+    assert_eq!(
+        lock["Flags"], 0x2ddc_cbc0_58a5_0c18u64,
+        "the Go API's lock flag value"
+    );
+    assert_eq!(
+        agent.put(&format!("/v1/session/destroy/{session}"), b""),
+        (200, "true".into())
+    );
+    let status = holder.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "holding\nterminated\n"
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut holder.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("Lock lost, killing child"), "{stderr}");
+
+    // Exit codes: a failed child is 2 only with -child-exit-code.
+    let run = |args: &[&str]| {
+        let out = dir.path().join("run.log");
+        lock_cli(&agent, args, &out).wait().unwrap().code()
+    };
+    assert_eq!(run(&["-child-exit-code", "jobs/x", "exit 3"]), Some(2));
+    assert_eq!(run(&["jobs/x", "exit 3"]), Some(0));
+    assert_eq!(run(&["jobs/x"]), Some(1), "no child: usage error");
+
+    // A semaphore of 2 admits exactly two children at a time.
+    let marks = dir.path().join("marks");
+    let script = format!(
+        "echo start $(date +%s%N) >> {m}; sleep 2; echo end $(date +%s%N) >> {m}",
+        m = marks.display()
+    );
+    let mut children: Vec<_> = (0..4)
+        .map(|i| {
+            let log = dir.path().join(format!("sem{i}.log"));
+            lock_cli(&agent, &["-n=2", "batch", &script], &log)
+        })
+        .collect();
+    for c in &mut children {
+        assert!(c.wait().unwrap().success());
+    }
+    let mut events: Vec<(u128, i32)> = std::fs::read_to_string(&marks)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (what, at) = l.split_once(' ').unwrap();
+            (at.parse().unwrap(), if what == "start" { 1 } else { -1 })
+        })
+        .collect();
+    events.sort();
+    let (mut running, mut most) = (0, 0);
+    for (_, change) in &events {
+        running += change;
+        most = most.max(running);
+    }
+    assert_eq!(events.len(), 8, "every child ran once");
+    assert_eq!(most, 2, "never more than two holders, and two at once");
+    assert_eq!(
+        agent.get("/v1/kv/batch/.lock").unwrap().0,
+        404,
+        "the last one out cleans up"
+    );
+}

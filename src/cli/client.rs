@@ -7,6 +7,7 @@ use std::time::Duration;
 pub const HTTP_VALUE_FLAGS: &[&str] = &["http-addr", "token", "datacenter"];
 
 /// A connection to one agent's HTTP API.
+#[derive(Clone)]
 pub struct Client {
     base: String,
     token: Option<String>,

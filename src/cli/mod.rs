@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod config_file;
 pub mod flags;
 pub mod kv;
+pub mod lock;
 pub mod tls;
 pub mod watch;
 
@@ -26,6 +27,7 @@ Available commands are:
     keyring    Manages gossip layer encryption keys
     kv         Interact with the key-value store
     leave      Gracefully leaves the Consul cluster and shuts down
+    lock       Execute a command holding a lock
     maint      Controls node or service maintenance mode
     members    Lists the members of a Consul cluster
     operator   Provides cluster-level tools for Consul operators
@@ -64,6 +66,7 @@ pub fn run(args: Vec<String>) -> i32 {
         "event" => cluster::event(rest),
         "tls" => tls::run(rest),
         "watch" => watch::run(rest),
+        "lock" => lock::run(rest),
         "version" | "-version" | "--version" | "-v" => {
             if rest
                 .iter()

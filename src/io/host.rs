@@ -32,3 +32,11 @@ pub fn random_uuid() -> String {
         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
     )
 }
+
+/// Sends SIGTERM to a child process we started (`tribune lock`'s graceful kill).
+pub fn terminate(pid: u32) {
+    // SAFETY: kill(2) takes plain integers; a pid of ours that already exited is ESRCH.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+    }
+}
