@@ -467,14 +467,15 @@ fn cleanup(client: &Client, lock: &Held, session: &str, renewing: &AtomicBool) {
     renewing.store(false, Ordering::Relaxed);
     match lock {
         Held::Lock(key) => {
-            let key = escape_key(key);
-            let path = format!("/v1/kv/{key}?release={session}&flags={LOCK_FLAG_VALUE}");
+            let escaped = escape_key(key);
+            let path = format!("/v1/kv/{escaped}?release={session}&flags={LOCK_FLAG_VALUE}");
             let _ = client.call("PUT", &path, Some(b""));
             // The Go API's `Lock.Destroy`: the key goes unless someone holds it meanwhile.
-            if let Ok((Some(e), _)) = read_key(client, &format!("{key}"), 0) {
+            if let Ok((Some(e), _)) = read_key(client, key, 0) {
                 let free = e["Session"].as_str().is_none_or(str::is_empty);
                 if let (true, Some(modify)) = (free, e["ModifyIndex"].as_u64()) {
-                    let _ = client.call("DELETE", &format!("/v1/kv/{key}?cas={modify}"), None);
+                    let path = format!("/v1/kv/{escaped}?cas={modify}");
+                    let _ = client.call("DELETE", &path, None);
                 }
             }
         }
