@@ -250,6 +250,39 @@ fn sessions_and_locks_on_one_agent() {
     assert_eq!(status, 400);
     assert!(text.starts_with("Request decode failed: "), "{text}");
 
+    // Sessions and their locks survive snapshot save and restore.
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("s.snap").display().to_string();
+    let kept = create(&agent, r#"{"Name":"kept"}"#);
+    assert_eq!(
+        agent.put(&format!("/v1/kv/kept?acquire={kept}"), b"k"),
+        (200, "true".into())
+    );
+    let (code, out, err) = agent.cli(&["snapshot", "save"], &[&snap]);
+    assert_eq!(code, 0, "{out}{err}");
+    let inspect = std::process::Command::new(env!("CARGO_BIN_EXE_tribune"))
+        .args(["snapshot", "inspect", &snap])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&inspect.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().eq(["Session", "2"])),
+        "{table}"
+    );
+    assert_eq!(
+        agent.put(&format!("/v1/session/destroy/{kept}"), b""),
+        (200, "true".into())
+    );
+    let (code, out, err) = agent.cli(&["snapshot", "restore"], &[&snap]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        json(&agent.get(&format!("/v1/session/info/{kept}")).unwrap().1)[0]["Name"],
+        "kept"
+    );
+    assert_eq!(kv(&agent, "kept")["Session"], kept.as_str());
+
     // A session bound to a service check dies when that check goes critical.
     let service = br#"{"Name":"web","Check":{"TTL":"30s"}}"#;
     assert_eq!(agent.put("/v1/agent/service/register", service).0, 200);

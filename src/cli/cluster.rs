@@ -355,6 +355,7 @@ fn snapshot_inspect(args: &[String]) -> Result<(), String> {
                 {"Name": "Register", "Count": register},
                 {"Name": "KVS", "Count": snap.kv.len()},
                 {"Name": "Tombstone", "Count": snap.tombstones.len()},
+                {"Name": "Session", "Count": snap.sessions.len()},
                 {"Name": "CoordinateBatchUpdate", "Count": snap.coordinates.len()},
             ],
         });
@@ -377,6 +378,7 @@ fn snapshot_inspect(args: &[String]) -> Result<(), String> {
         ("Register", register),
         ("KVS", snap.kv.len()),
         ("Tombstone", snap.tombstones.len()),
+        ("Session", snap.sessions.len()),
         // Consul writes one single-coordinate batch per node.
         ("CoordinateBatchUpdate", snap.coordinates.len()),
     ] {
