@@ -57,6 +57,8 @@ struct Options {
     monitor_retries: u32,
     child_exit_code: bool,
     verbose: bool,
+    /// The child reads our stdin only with `-pass-stdin`, as Consul's.
+    pass_stdin: bool,
 }
 
 /// Runs `tribune lock`; the process exit code.
@@ -114,6 +116,7 @@ pub fn run(args: &[String]) -> i32 {
             .unwrap_or(3),
         child_exit_code: p.flag("child-exit-code"),
         verbose: p.flag("verbose"),
+        pass_stdin: p.flag("pass-stdin"),
     };
     match hold_and_run(&client, &options) {
         Ok(code) => code,
@@ -443,6 +446,9 @@ fn start_child(o: &Options) -> Result<Child, String> {
             c
         }
     };
+    if !o.pass_stdin {
+        command.stdin(std::process::Stdio::null());
+    }
     command
         .spawn()
         .map_err(|e| format!("Error running handler: {e}"))
