@@ -768,8 +768,9 @@ impl RaftSim {
     }
 }
 
-/// Node `n<node>` registered with its serfHealth passing or critical.
-fn sim_node_health(node: u8, passing: bool) -> Command {
+/// Node `n<node>` registered with its serfHealth passing or critical (the state tests use it
+/// too).
+pub(crate) fn sim_node_health(node: u8, passing: bool) -> Command {
     use crate::catalog::{CatalogCommand, CheckDef, NodeDef, RegisterRequest, CRITICAL, PASSING};
     Command::Catalog(CatalogCommand::Register(Box::new(RegisterRequest {
         node: NodeDef {

@@ -5,8 +5,9 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::catalog::{CatalogCommand, CheckDef, NodeDef, RegisterRequest, CRITICAL, PASSING};
+use crate::catalog::CatalogCommand;
 use crate::kv::{KvVerb, TxnKvOp};
+use crate::raft::sim::sim_node_health;
 use crate::session::{Behavior, Session};
 use crate::snapshot::StateSnapshot;
 
@@ -109,25 +110,6 @@ fn op() -> impl Strategy<Value = TxnKvOp> {
     })
 }
 
-/// A node (`n0`, `n1`) registered with its serfHealth in a state.
-fn node_health(node: u8, status: &str) -> Command {
-    Command::Catalog(CatalogCommand::Register(Box::new(RegisterRequest {
-        node: NodeDef {
-            name: format!("n{node}"),
-            address: "10.0.0.1".into(),
-            ..Default::default()
-        },
-        skip_node_update: false,
-        service: None,
-        checks: vec![CheckDef {
-            id: "serfHealth".into(),
-            name: "Serf Health Status".into(),
-            status: status.into(),
-            ..Default::default()
-        }],
-    })))
-}
-
 fn session(id: u8, node: u8, delete: bool, bound: bool) -> Session {
     Session {
         id: format!("s{id}"),
@@ -154,8 +136,7 @@ fn session(id: u8, node: u8, delete: bool, bound: bool) -> Session {
 /// Sessions, locks and the catalog changes that kill sessions.
 fn session_command() -> impl Strategy<Value = Command> {
     prop_oneof![
-        (0u8..2, any::<bool>())
-            .prop_map(|(n, up)| node_health(n, if up { PASSING } else { CRITICAL })),
+        (0u8..2, any::<bool>()).prop_map(|(n, up)| sim_node_health(n, up)),
         (0u8..2).prop_map(|n| Command::Catalog(CatalogCommand::Deregister {
             node: format!("n{n}"),
             service_id: None,
@@ -412,7 +393,7 @@ impl LockModel {
 
 fn lock_command(op: &LockOp) -> Command {
     match op {
-        LockOp::Health(n, up) => node_health(*n, if *up { PASSING } else { CRITICAL }),
+        LockOp::Health(n, up) => sim_node_health(*n, *up),
         LockOp::Deregister(n) => Command::Catalog(CatalogCommand::Deregister {
             node: format!("n{n}"),
             service_id: None,
