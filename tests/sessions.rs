@@ -368,6 +368,13 @@ fn a_killed_holder_loses_its_lock_to_a_waiting_agent() {
             s1 == 200 && s2 == 200
         },
     );
+    assert_eq!(
+        waiter.put("/v1/session/create?dc=dc2", b"{}"),
+        (
+            500,
+            "cross datacenter lock must be created at server agent".into()
+        )
+    );
     let mine = create(&holder, r#"{"Name":"primary","LockDelay":"3s"}"#);
     let theirs = create(&waiter, r#"{"Name":"standby","LockDelay":"3s"}"#);
     let info = json(&waiter.get(&format!("/v1/session/info/{mine}")).unwrap().1);

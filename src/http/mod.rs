@@ -97,6 +97,15 @@ pub async fn dispatch(
         // forwarded: the sort is from this agent's node, not the answering server's.
         req.query = req.query.with_value("near", &config.node_name);
     }
+    let other_dc = req
+        .query
+        .get("dc")
+        .is_some_and(|dc| !dc.is_empty() && dc != config.datacenter);
+    if *route == Route::SessionCreate && !config.server && other_dc {
+        // As Consul: a client agent's node is not in the other datacenter's catalog.
+        let text = "cross datacenter lock must be created at server agent";
+        return Reply::error(&crate::error::ApiError::Internal(text.into()));
+    }
     if *route == Route::SessionCreate {
         // As `_agent` above: a session's node defaults to the agent that got the request,
         // not to the server that answers it.

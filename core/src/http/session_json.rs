@@ -203,6 +203,44 @@ impl<'a> SessionJson<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The create body faces the network: any bytes, and any object with Consul's keys
+        /// and values of any JSON type, give a session or an error, never a panic; a body
+        /// the receiving agent rewrote still parses the same way.
+        #[test]
+        fn create_bodies_never_panic(
+            raw in prop::collection::vec(any::<u8>(), 0..200),
+            keys in prop::collection::vec(prop::sample::select(vec![
+                "Name", "Node", "LockDelay", "Behavior", "TTL", "NodeChecks", "ServiceChecks",
+                "Checks", "lock_delay", "ID",
+            ]), 0..6),
+            values in prop::collection::vec(prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(|f| serde_json::json!(f)),
+                "[a-z0-9.]{0,6}".prop_map(Value::from),
+                Just(serde_json::json!(["serfHealth", 3])),
+                Just(serde_json::json!([{"ID": "c"}, {"ID": 4}, "x"])),
+            ], 0..6),
+        ) {
+            let _ = parse_create(&raw, "a");
+            let _ = with_default_node(&raw, "a");
+            let body: serde_json::Map<String, Value> = keys
+                .iter()
+                .zip(values)
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            let bytes = Value::Object(body).to_string();
+            let direct = parse_create(bytes.as_bytes(), "a");
+            let _ = parse_create(&with_default_node(bytes.as_bytes(), "a"), "a");
+            if let Ok(s) = direct {
+                prop_assert!(!s.node.is_empty());
+            }
+        }
+    }
 
     #[test]
     fn defaults_are_consuls() {
