@@ -495,6 +495,28 @@ fn tribune_lock_runs_the_child_only_while_holding() {
     std::io::Read::read_to_string(&mut holder.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("Lock lost, killing child"), "{stderr}");
 
+    // SIGTERM to `tribune lock` itself stops the child and releases the lock (no orphan
+    // keeps running while the next holder starts).
+    let log = dir.path().join("stopped.log");
+    let mut stopped = lock_cli(&agent, &["service/db", child], &log);
+    eventually(
+        30,
+        "the lock to be held again (after the lock-delay)",
+        || std::fs::read_to_string(&log).is_ok_and(|l| l.contains("holding")),
+    );
+    // SAFETY: a signal to the child process this test started.
+    unsafe { libc::kill(stopped.id() as i32, libc::SIGTERM) };
+    assert_eq!(stopped.wait().unwrap().code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "holding\nterminated\n"
+    );
+    assert_eq!(
+        agent.get("/v1/kv/service/db/.lock").unwrap().0,
+        404,
+        "released and removed"
+    );
+
     // Exit codes: a failed child is 2 only with -child-exit-code.
     let run = |args: &[&str]| {
         let out = dir.path().join("run.log");

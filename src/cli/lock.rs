@@ -29,7 +29,7 @@ const SEMAPHORE_FLAG_VALUE: u64 = 0xe0f6_9a2b_aa41_4de0;
 const SESSION_TTL: &str = "15s";
 const RENEW_EVERY: Duration = Duration::from_millis(7_500);
 /// How long one blocking read waits (`DefaultLockWaitTime`).
-const WAIT: &str = "15s";
+const WAIT_MS: u64 = 15_000;
 /// Retry after a refused acquire (lock-delay) (`DefaultLockRetryTime`).
 const RETRY: Duration = Duration::from_secs(5);
 /// The child gets this long between SIGTERM and SIGKILL.
@@ -128,6 +128,9 @@ pub fn run(args: &[String]) -> i32 {
 }
 
 fn hold_and_run(client: &Client, o: &Options) -> Result<i32, String> {
+    // A SIGINT or SIGTERM to us must stop the child and release the lock, never leave an
+    // orphan running while another holder starts (`consul lock` does the same).
+    crate::io::host::catch_termination();
     let session = create_session(client, &o.name)?;
     let renewing = Arc::new(AtomicBool::new(true));
     spawn_renewer(client.clone(), session.clone(), renewing.clone());
@@ -160,7 +163,13 @@ fn hold_and_run(client: &Client, o: &Options) -> Result<i32, String> {
             return Err(format!("Lock acquisition failed: {e}"));
         }
     }
-    let mut child = start_child(o)?;
+    let mut child = match start_child(o) {
+        Ok(child) => child,
+        Err(e) => {
+            cleanup(client, &lock, &session, &renewing);
+            return Err(e);
+        }
+    };
     if o.verbose {
         println!("Starting handler");
     }
@@ -175,12 +184,23 @@ fn hold_and_run(client: &Client, o: &Options) -> Result<i32, String> {
             }
         });
     }
+    let mut interrupted = false;
     let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("Error waiting for the child: {e}; killing it");
+                break kill(&mut child);
+            }
         }
         if lost_rx.try_recv().is_ok() {
             eprintln!("Lock lost, killing child");
+            break kill(&mut child);
+        }
+        if crate::io::host::terminating() {
+            eprintln!("Shutdown triggered, killing child");
+            interrupted = true;
             break kill(&mut child);
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -190,8 +210,9 @@ fn hold_and_run(client: &Client, o: &Options) -> Result<i32, String> {
     if o.verbose {
         println!("Cleanup succeeded");
     }
-    Ok(match (status.success(), o.child_exit_code) {
-        (false, true) => 2,
+    Ok(match (interrupted, status.success(), o.child_exit_code) {
+        (true, _, _) => 1,
+        (_, false, true) => 2,
         _ => 0,
     })
 }
@@ -245,9 +266,23 @@ fn spawn_renewer(client: Client, session: String, renewing: Arc<AtomicBool>) {
     });
 }
 
+/// How long the next blocking read may wait: `WAIT_MS`, or less to end by the deadline.
+fn wait_ms(deadline: Option<Instant>) -> u64 {
+    let left = deadline.map_or(WAIT_MS, |d| {
+        d.saturating_duration_since(Instant::now()).as_millis() as u64
+    });
+    left.clamp(1, WAIT_MS)
+}
+
 /// One blocking read of a key: its entry (if any) and the index to wait on next.
-fn read_key(client: &Client, key: &str, index: u64) -> Result<(Option<Value>, u64), String> {
-    let path = format!("/v1/kv/{}?index={index}&wait={WAIT}", escape_key(key));
+fn read_key(
+    client: &Client,
+    key: &str,
+    index: u64,
+    deadline: Option<Instant>,
+) -> Result<(Option<Value>, u64), String> {
+    let wait = wait_ms(deadline);
+    let path = format!("/v1/kv/{}?index={index}&wait={wait}ms", escape_key(key));
     let a = client.call("GET", &path, None)?;
     let next = a.index.unwrap_or(0);
     match a.status {
@@ -273,10 +308,10 @@ fn acquire_lock(
 ) -> Result<bool, String> {
     let mut index = 0;
     loop {
-        if timed_out(deadline) {
+        if timed_out(deadline) || crate::io::host::terminating() {
             return Ok(false);
         }
-        let (entry, next) = read_key(client, key, index)?;
+        let (entry, next) = read_key(client, key, index, deadline)?;
         index = next;
         if let Some(e) = &entry {
             if e["Flags"].as_u64() != Some(LOCK_FLAG_VALUE) {
@@ -301,11 +336,12 @@ fn acquire_lock(
             return Ok(true);
         }
         std::thread::sleep(RETRY); // lock-delay, or someone was faster
+        index = 0; // read again at once: the key may have been free all along
     }
 }
 
-/// The semaphore's coordination record.
-fn parse_slots(entry: &Option<Value>) -> (u32, BTreeMap<String, bool>, u64) {
+/// The semaphore's coordination record (`.lock`): its limit, holders, and `ModifyIndex`.
+fn parse_slots(entry: Option<&Value>) -> (u32, BTreeMap<String, bool>, u64) {
     let Some(e) = entry else {
         return (0, BTreeMap::new(), 0);
     };
@@ -323,24 +359,45 @@ fn parse_slots(entry: &Option<Value>) -> (u32, BTreeMap<String, bool>, u64) {
     (limit, holders, modify)
 }
 
-/// Sessions that hold a contender key under `prefix` (holders not among them are gone).
-fn live_contenders(client: &Client, prefix: &str) -> Result<Vec<String>, String> {
-    let a = client.call(
-        "GET",
-        &format!("/v1/kv/{}/?recurse", escape_key(prefix)),
-        None,
-    )?;
-    if a.status == 404 {
-        return Ok(Vec::new());
-    }
-    let v: Value = serde_json::from_slice(&a.body).map_err(|e| e.to_string())?;
-    Ok(v.as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| !e["Key"].as_str().unwrap_or("").ends_with("/.lock"))
+/// Everything under `<prefix>/` (the `.lock` record and the contender keys), with a blocking
+/// read: a holder's contender key released by its session's death wakes it as well as a
+/// change of the record (the Go API watches the prefix too).
+struct Semaphore {
+    record: Option<Value>,
+    /// Sessions that hold a contender key (holders not among them are gone).
+    live: Vec<String>,
+}
+
+fn read_semaphore(
+    client: &Client,
+    prefix: &str,
+    index: u64,
+    deadline: Option<Instant>,
+) -> Result<(Semaphore, u64), String> {
+    let wait = wait_ms(deadline);
+    let path = format!(
+        "/v1/kv/{}/?recurse&index={index}&wait={wait}ms",
+        escape_key(prefix)
+    );
+    let a = client.call("GET", &path, None)?;
+    let next = a.index.unwrap_or(0);
+    let entries: Vec<Value> = match a.status {
+        200 => serde_json::from_slice(&a.body).map_err(|e| e.to_string())?,
+        404 => Vec::new(),
+        _ => return Err(a.error_text()),
+    };
+    let lock_key = format!("{prefix}/.lock");
+    let record = entries
+        .iter()
+        .find(|e| e["Key"] == lock_key.as_str())
+        .cloned();
+    let live = entries
+        .iter()
+        .filter(|e| e["Key"] != lock_key.as_str())
         .filter_map(|e| e["Session"].as_str().filter(|s| !s.is_empty()))
         .map(str::to_string)
-        .collect())
+        .collect();
+    Ok((Semaphore { record, live }, next))
 }
 
 /// The Go API's `Semaphore.Acquire`: hold a contender key, then take a slot in the `.lock`
@@ -367,18 +424,17 @@ fn acquire_slot(
     let lock_key = format!("{prefix}/.lock");
     let mut index = 0;
     loop {
-        if timed_out(deadline) {
+        if timed_out(deadline) || crate::io::host::terminating() {
             return Ok(false);
         }
-        let (entry, next) = read_key(client, &lock_key, index)?;
-        let (found_limit, mut holders, modify) = parse_slots(&entry);
-        if entry.is_some() && found_limit != limit {
+        let (sem, next) = read_semaphore(client, prefix, index, deadline)?;
+        let (found_limit, mut holders, modify) = parse_slots(sem.record.as_ref());
+        if sem.record.is_some() && found_limit != limit {
             return Err(format!(
                 "Semaphore limit conflict (lock: {found_limit}, local: {limit})"
             ));
         }
-        let live = live_contenders(client, prefix)?;
-        holders.retain(|h, _| live.contains(h));
+        holders.retain(|h, _| sem.live.contains(h));
         if holders.len() as u32 >= limit {
             index = next;
             continue;
@@ -398,7 +454,8 @@ fn acquire_slot(
 }
 
 /// Blocks while the lock (or our slot) is held; returns false once it is lost, after
-/// `retries` failed reads in a row, or true when `watching` is switched off.
+/// `retries` failed reads in a row, or true when `watching` is switched off. A slot is lost
+/// when our session no longer holds our contender key (it died) or the record drops us.
 fn still_held(
     client: &Client,
     lock: &Held,
@@ -408,17 +465,22 @@ fn still_held(
 ) -> bool {
     let (mut index, mut failures) = (0, 0);
     while watching.load(Ordering::Relaxed) {
-        match read_key(client, &lock.path(), index) {
-            Ok((entry, next)) => {
+        let read = match lock {
+            Held::Lock(key) => read_key(client, key, index, None).map(|(entry, next)| {
+                let holder = entry.as_ref().and_then(|e| e["Session"].as_str());
+                (holder == Some(session), next)
+            }),
+            Held::Semaphore { prefix, .. } => {
+                read_semaphore(client, prefix, index, None).map(|(sem, next)| {
+                    let in_record = parse_slots(sem.record.as_ref()).1.contains_key(session);
+                    (in_record && sem.live.iter().any(|s| s == session), next)
+                })
+            }
+        };
+        match read {
+            Ok((held, next)) => {
                 failures = 0;
                 index = next;
-                let held = match lock {
-                    Held::Lock(_) => entry
-                        .as_ref()
-                        .and_then(|e| e["Session"].as_str())
-                        .is_some_and(|s| s == session),
-                    Held::Semaphore { .. } => parse_slots(&entry).1.contains_key(session),
-                };
                 if !held {
                     return !watching.load(Ordering::Relaxed);
                 }
@@ -477,7 +539,7 @@ fn cleanup(client: &Client, lock: &Held, session: &str, renewing: &AtomicBool) {
             let path = format!("/v1/kv/{escaped}?release={session}&flags={LOCK_FLAG_VALUE}");
             let _ = client.call("PUT", &path, Some(b""));
             // The Go API's `Lock.Destroy`: the key goes unless someone holds it meanwhile.
-            if let Ok((Some(e), _)) = read_key(client, key, 0) {
+            if let Ok((Some(e), _)) = read_key(client, key, 0, None) {
                 let free = e["Session"].as_str().is_none_or(str::is_empty);
                 if let (true, Some(modify)) = (free, e["ModifyIndex"].as_u64()) {
                     let path = format!("/v1/kv/{escaped}?cas={modify}");
@@ -488,10 +550,10 @@ fn cleanup(client: &Client, lock: &Held, session: &str, renewing: &AtomicBool) {
         Held::Semaphore { prefix, .. } => {
             let key = format!("{prefix}/.lock");
             for _ in 0..5 {
-                let Ok((entry, _)) = read_key(client, &key, 0) else {
+                let Ok((entry, _)) = read_key(client, &key, 0, None) else {
                     break;
                 };
-                let (limit, mut holders, modify) = parse_slots(&entry);
+                let (limit, mut holders, modify) = parse_slots(entry.as_ref());
                 if holders.remove(session).is_none() {
                     break;
                 }

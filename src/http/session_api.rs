@@ -71,7 +71,7 @@ pub async fn renew(ctx: &ShardCtx, id: &str, req: &ApiRequest) -> Reply {
     if id.is_empty() {
         return Reply::text(400, "Missing session");
     }
-    let found = ctx.session_info(id);
+    let found = ctx.session_info(id).await;
     if found.value.is_empty() || !ctx.renew_session(id) {
         return Reply::text(404, format!("Session id '{id}' not found"));
     }
@@ -83,7 +83,7 @@ pub async fn info(ctx: &ShardCtx, id: &str, req: &ApiRequest) -> Reply {
     if id.is_empty() {
         return Reply::text(400, "Missing session");
     }
-    let read = || async { Ok(ctx.session_info(id)) };
+    let read = || async { Ok(ctx.session_info(id).await) };
     blocking(ctx, req, read, |s| sessions_json(s, req)).await
 }
 
@@ -92,12 +92,12 @@ pub async fn node(ctx: &ShardCtx, node: &str, req: &ApiRequest) -> Reply {
     if node.is_empty() {
         return Reply::text(400, "Missing node name");
     }
-    let read = || async { Ok(ctx.sessions_of_node(node)) };
+    let read = || async { Ok(ctx.sessions_of_node(node).await) };
     blocking(ctx, req, read, |s| sessions_json(s, req)).await
 }
 
 /// `GET /v1/session/list`. Blocking.
 pub async fn list(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
-    let read = || async { Ok(ctx.session_list()) };
+    let read = || async { Ok(ctx.session_list().await) };
     blocking(ctx, req, read, |s| sessions_json(s, req)).await
 }

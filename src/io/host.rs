@@ -40,3 +40,26 @@ pub fn terminate(pid: u32) {
         libc::kill(pid as libc::pid_t, libc::SIGTERM);
     }
 }
+
+static TERMINATING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_termination(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    TERMINATING.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// From now on SIGINT and SIGTERM only raise a flag (`terminating`), so a command that holds
+/// something (`tribune lock`) can stop its child and let go before it exits.
+pub fn catch_termination() {
+    let handler = on_termination as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+/// True once SIGINT or SIGTERM arrived after `catch_termination`.
+pub fn terminating() -> bool {
+    TERMINATING.load(std::sync::atomic::Ordering::SeqCst)
+}

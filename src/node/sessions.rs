@@ -24,9 +24,12 @@ use crate::state::{Command, WriteOutcome};
 const TTL_TICK_MS: u64 = 500;
 
 impl ShardCtx {
-    /// `/v1/session/info/<id>`: zero or one session, from the local replica.
-    pub fn session_info(&self, id: &str) -> Indexed<Vec<Session>> {
+    /// `/v1/session/info/<id>`: zero or one session, from the local replica. Like every
+    /// local read, it first applies what waits in this shard's inbox, and waits out a frozen
+    /// transaction (a session created after it is queued behind it).
+    pub async fn session_info(&self, id: &str) -> Indexed<Vec<Session>> {
         self.catch_up();
+        self.until_thawed().await;
         let state = self.state.borrow();
         Indexed {
             value: state.sessions.get(id).cloned().into_iter().collect(),
@@ -35,8 +38,9 @@ impl ShardCtx {
     }
 
     /// `/v1/session/node/<node>`.
-    pub fn sessions_of_node(&self, node: &str) -> Indexed<Vec<Session>> {
+    pub async fn sessions_of_node(&self, node: &str) -> Indexed<Vec<Session>> {
         self.catch_up();
+        self.until_thawed().await;
         let state = self.state.borrow();
         Indexed {
             value: state.sessions.of_node(node),
@@ -45,8 +49,9 @@ impl ShardCtx {
     }
 
     /// `/v1/session/list`.
-    pub fn session_list(&self) -> Indexed<Vec<Session>> {
+    pub async fn session_list(&self) -> Indexed<Vec<Session>> {
         self.catch_up();
+        self.until_thawed().await;
         let state = self.state.borrow();
         Indexed {
             value: state.sessions.list(),
@@ -80,6 +85,9 @@ async fn failed_service_checks(ctx: &ShardCtx, bound: &[Session]) -> Vec<String>
 pub struct SessionTtl {
     timers: RefCell<SessionTimers>,
     leading: Cell<bool>,
+    /// The term this server led in at the last tick: a new term means leadership was lost
+    /// and regained in between (renews may have gone to another leader), so re-arm.
+    term: Cell<u64>,
 }
 
 impl SessionTtl {
@@ -103,9 +111,11 @@ impl SessionTtl {
             }
             ctx.catch_up();
             let sessions = ctx.state.borrow().sessions.list();
+            let term = ctx.mesh.status.term.load(Ordering::Relaxed);
             let expired = {
                 let mut timers = ttl.timers.borrow_mut();
-                if !ttl.leading.replace(true) {
+                let new_term = ttl.term.replace(term) != term;
+                if !ttl.leading.replace(true) || new_term {
                     timers.rearm(&sessions, now);
                 } else {
                     timers.sync(&sessions, now);

@@ -85,6 +85,17 @@ pub fn parse_create(body: &[u8], default_node: &str) -> Result<Session, CreateEr
                 "Session TTL '{ttl}' invalid: time: invalid duration \"{ttl}\""
             ))
         })?;
+        // Go keeps a negative duration negative (ours clamps it to zero): refuse it too.
+        let negative = ttl
+            .strip_prefix('-')
+            .and_then(parse_go_duration)
+            .filter(|d| !d.is_zero());
+        if let Some(magnitude) = negative {
+            return Err(CreateError::Invalid(format!(
+                "Invalid Session TTL '-{}', must be between [10s=24h0m0s]",
+                magnitude.as_nanos()
+            )));
+        }
         if !parsed.is_zero() && !(SESSION_TTL_MIN..=SESSION_TTL_MAX).contains(&parsed) {
             return Err(CreateError::Invalid(format!(
                 "Invalid Session TTL '{}', must be between [10s=24h0m0s]",
@@ -309,6 +320,10 @@ mod tests {
         assert_eq!(
             invalid(br#"{"TTL":"5s"}"#),
             "Invalid Session TTL '5000000000', must be between [10s=24h0m0s]"
+        );
+        assert_eq!(
+            invalid(br#"{"TTL":"-5s"}"#),
+            "Invalid Session TTL '-5000000000', must be between [10s=24h0m0s]"
         );
         assert_eq!(
             invalid(br#"{"TTL":"soon"}"#),

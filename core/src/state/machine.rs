@@ -254,6 +254,8 @@ impl ShardMachine {
         let delete = session.behavior == Behavior::Delete;
         let held = self.kv.release_session(index, id, delete);
         let delay_ms = (session.lock_delay_ns / 1_000_000).min(LOCK_DELAY_MAX_MS);
+        // Expired delays go here, so the map holds only keys still delayed.
+        self.lock_delays.retain(|_, until| *until > now_ms);
         if delay_ms > 0 {
             for key in held {
                 self.lock_delays.insert(key, now_ms + delay_ms);
