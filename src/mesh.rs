@@ -283,6 +283,10 @@ pub struct RaftStatus {
     pub configured: AtomicBool,
     /// When a follower last heard from the leader (ms since the Raft core started).
     pub last_contact_ms: AtomicU64,
+    /// This server leads and has reconciled membership into the catalog once (itself and its
+    /// serfHealth registered): Consul's leader establishes leadership so before it answers
+    /// `status/leader`. Written by the leader loop on shard 0.
+    pub leadership_established: AtomicBool,
 }
 
 impl RaftStatus {

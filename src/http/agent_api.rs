@@ -12,8 +12,13 @@ use crate::version::{CONSUL_API_VERSION, REVISION};
 
 /// `GET /v1/status/leader`: the leader's RPC address, `""` when none is known.
 pub fn status_leader(ctx: &ShardCtx, _config: &AgentConfig, req: &ApiRequest) -> Reply {
-    let leader = ctx.mesh.status.leader_id.load(Ordering::Relaxed);
-    let addr = if leader == 0 {
+    let status = &ctx.mesh.status;
+    let leader = status.leader_id.load(Ordering::Relaxed);
+    // As Consul's leader: no answer until it has established leadership (registered itself
+    // and its serfHealth), so a client that waits for a leader finds the node in the catalog.
+    let establishing = status.is_leader.load(Ordering::Relaxed)
+        && !status.leadership_established.load(Ordering::Relaxed);
+    let addr = if leader == 0 || establishing {
         String::new()
     } else {
         ctx.mesh

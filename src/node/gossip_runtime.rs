@@ -685,6 +685,8 @@ impl GossipRuntime {
                     self.reconcile(&ctx).await;
                     last_reconcile = Instant::now();
                 }
+                // Leading here means a reconcile ran while leading (above, on gaining it).
+                status.leadership_established.store(leader, Relaxed);
                 was_leader = leader;
             }
             event = tokio::select! {
