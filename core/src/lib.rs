@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod catalog;
+pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod dns;

@@ -397,7 +397,7 @@ where
 }
 
 /// `GET /v1/catalog/datacenters`: ours first, then the WAN pool's by measured round-trip
-/// time (`mesh::sort_by_rtt`).
+/// time (`cluster::sort_by_rtt`).
 pub fn datacenters(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Reply {
     Reply::json(&ctx.mesh.cluster.datacenters(&config.datacenter), req.style)
 }

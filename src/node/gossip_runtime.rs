@@ -20,6 +20,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::Notify;
 
 use crate::catalog::{CatalogCommand, CheckDef, NodeDef, RegisterRequest, CRITICAL, PASSING};
+use crate::cluster::{raft_id_of, ServerInfo};
 use crate::config::{
     AgentConfig, GOSSIP_MEMBERS_MAX, GOSSIP_PACKET_RECV_BYTES_MAX, GOSSIP_PUSH_PULL_BYTES_MAX,
     GOSSIP_QUERY_TIMEOUT_MS, GOSSIP_STREAM_TIMEOUT_MS, USER_EVENTS_KEPT,
@@ -28,7 +29,7 @@ use crate::gossip::crypto::Keyring;
 use crate::gossip::keyring_query::{self, KeyOp, PoolTally};
 use crate::gossip::wire::{decode_push_pull, encode_push_pull, UserEvent};
 use crate::gossip::{MemberEvent, MemberState, Output, Swim, SwimConfig};
-use crate::mesh::{raft_id_of, RaftInput, ServerInfo};
+use crate::mesh::RaftInput;
 use crate::node::ctx::ShardCtx;
 use crate::state::Command;
 use crate::state::WriteOutcome;

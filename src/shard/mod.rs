@@ -12,8 +12,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use crate::cluster::raft_id_of;
 use crate::config::{AgentConfig, PROPOSAL_QUEUE_DEPTH};
-use crate::mesh::{raft_id_of, ClusterView, ForwardedRequest, Inbox, Mesh, RaftInput, RaftStatus};
+use crate::mesh::{ClusterView, ForwardedRequest, Inbox, Mesh, RaftInput, RaftStatus};
 use crate::node::agent_runtime::AgentRuntime;
 use crate::node::ctx::ShardCtx;
 use crate::node::rpc_client;

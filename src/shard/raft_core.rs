@@ -15,12 +15,11 @@ use crossbeam::channel::Receiver;
 use raft::eraftpb::{ConfState, Entry, EntryType};
 use raft::{RawNode, StateRole};
 
+use crate::cluster::{RaftPeer, ServerInfo};
 use crate::config::{PROPOSALS_PER_BATCH_MAX, PROPOSAL_TIMEOUT_MS, RAFT_TICK_MS};
 use crate::error::ApiError;
 use crate::io::log_files::LogFiles;
-use crate::mesh::{
-    ClusterView, Inbox, RaftInput, RaftPeer, RaftStatus, ServerInfo, ShardMsg, WriteReply,
-};
+use crate::mesh::{ClusterView, Inbox, RaftInput, RaftStatus, ShardMsg, WriteReply};
 use crate::raft::log_store::{LogStore, RaftSnapshot};
 use crate::raft::record::{self, LogRecord, PeerRecord};
 use crate::snapshot::StateSnapshot;
