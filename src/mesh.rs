@@ -176,11 +176,6 @@ impl Inbox {
         self.decision.pop()
     }
 
-    /// True when the ring is full (a sender would be refused).
-    pub fn is_full(&self) -> bool {
-        self.queue.is_full()
-    }
-
     /// Messages waiting.
     pub fn len(&self) -> usize {
         self.queue.len()

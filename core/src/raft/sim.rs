@@ -790,8 +790,8 @@ pub(crate) fn sim_node_health(node: u8, passing: bool) -> Command {
 }
 
 /// A session on node `n<node>` bound to its serfHealth. `release` only: the read checks
-/// account for deletes by the workload's own delete commands.
-fn sim_session(id: &str, node: u8) -> crate::session::Session {
+/// account for deletes by the workload's own delete commands. (The state tests vary it.)
+pub(crate) fn sim_session(id: &str, node: u8) -> crate::session::Session {
     crate::session::Session {
         id: id.into(),
         name: String::new(),

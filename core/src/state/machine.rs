@@ -98,30 +98,10 @@ impl ShardMachine {
         }
     }
 
-    /// This shard's id.
-    pub fn id(&self) -> usize {
-        self.id
-    }
-
-    /// Highest index dispatched to every shard (`advance`).
-    pub fn committed(&self) -> u64 {
-        self.committed
-    }
-
-    /// Highest index of an entry this shard applied.
-    pub fn applied(&self) -> u64 {
-        self.applied
-    }
-
     /// True while a multi-shard transaction waits for its decision: the shell must hold
     /// every later entry and every read until `decide`.
     pub fn is_frozen(&self) -> bool {
         self.frozen.is_some()
-    }
-
-    /// The index of the transaction this shard waits on, if any.
-    pub fn frozen_at(&self) -> Option<u64> {
-        self.frozen.as_ref().map(|f| f.index)
     }
 
     /// Applies the committed entry at `index`. Entries arrive in index order and never while

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::catalog::CatalogCommand;
 use crate::kv::{KvVerb, TxnKvOp};
-use crate::raft::sim::sim_node_health;
+use crate::raft::sim::{sim_node_health, sim_session};
 use crate::session::{Behavior, Session};
 use crate::snapshot::StateSnapshot;
 
@@ -111,26 +111,14 @@ fn op() -> impl Strategy<Value = TxnKvOp> {
 }
 
 fn session(id: u8, node: u8, delete: bool, bound: bool) -> Session {
-    Session {
-        id: format!("s{id}"),
-        name: String::new(),
-        node: format!("n{node}"),
-        lock_delay_ns: 15_000_000_000,
-        behavior: if delete {
-            Behavior::Delete
-        } else {
-            Behavior::Release
-        },
-        ttl: String::new(),
-        node_checks: if bound {
-            vec!["serfHealth".into()]
-        } else {
-            Vec::new()
-        },
-        service_checks: Vec::new(),
-        create_index: 0,
-        modify_index: 0,
+    let mut s = sim_session(&format!("s{id}"), node);
+    if delete {
+        s.behavior = Behavior::Delete;
     }
+    if !bound {
+        s.node_checks.clear();
+    }
+    s
 }
 
 /// Sessions, locks and the catalog changes that kill sessions.

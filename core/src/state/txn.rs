@@ -103,11 +103,6 @@ impl<R> TxnCoordinator<R> {
         })
     }
 
-    /// Transactions still waiting for votes.
-    pub fn len(&self) -> usize {
-        self.pending.len()
-    }
-
     /// True when no transaction waits.
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
