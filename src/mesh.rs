@@ -236,4 +236,6 @@ pub struct Mesh {
     pub votes: crossbeam::channel::Sender<RaftInput>,
     pub status: Arc<RaftStatus>,
     pub cluster: Arc<ClusterView>,
+    /// The agent's own ACL tokens (`acl.tokens.*`, changed by `/v1/agent/token/<kind>`).
+    pub agent_tokens: crate::node::acl::SharedAgentTokens,
 }

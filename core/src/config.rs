@@ -26,6 +26,9 @@ pub const HTTP_HEAD_TIMEOUT_MS: u64 = 10_000;
 /// HTTP connections one shard serves at once; more wait in the listen backlog. Room for the
 /// 10,000 blocking watchers of the read-path target on a single shard.
 pub const HTTP_CONNECTIONS_PER_SHARD_MAX: usize = 32 * 1024;
+/// Resolved tokens each shard keeps (authorizers are built once per token; the cache is
+/// emptied when the ACL table moves, or when full).
+pub const ACL_CACHE_ENTRIES_MAX: usize = 4096;
 /// Most bytes of an oversized body read and discarded before answering 413, so a client that
 /// is still sending sees the answer instead of a reset.
 pub const HTTP_BODY_DRAIN_BYTES_MAX: usize = 4 * 1024 * 1024;
@@ -158,6 +161,22 @@ pub struct AgentConfig {
     pub shards: usize,
     /// `acl.default_policy`, reported in `X-Consul-Default-ACL-Policy`.
     pub acl_default_policy: String,
+    /// `acl.enabled`: every request is checked against its token. Off: no check at all.
+    pub acl_enabled: bool,
+    /// `acl.down_policy` (`extend-cache`): a client that cannot reach a server to resolve
+    /// a token uses what it cached (`extend-cache`, `async-cache`), or allows/denies.
+    pub acl_down_policy: String,
+    /// `acl.token_ttl` (30 s): how long a client agent trusts a token it resolved.
+    pub acl_token_ttl_ms: u64,
+    /// `acl.enable_token_persistence`: tokens set over the API survive a restart
+    /// (`<data_dir>/acl-tokens.json`).
+    pub acl_enable_token_persistence: bool,
+    /// `acl.enable_key_list_policy`: recursive KV reads also need `key:list`.
+    pub acl_enable_key_list_policy: bool,
+    /// `acl.tokens.*` from the configuration (the API may change them at run time).
+    pub acl_tokens: crate::acl::model::AgentTokens,
+    /// `primary_datacenter` (default: this datacenter).
+    pub primary_datacenter: Option<String>,
     /// `-enable-script-checks`: allow script checks registered over HTTP.
     pub enable_script_checks: bool,
     /// `enable_local_script_checks`: allow script checks from config files only.
@@ -244,6 +263,13 @@ impl AgentConfig {
             data_dir: None,
             shards: cores,
             acl_default_policy: "allow".into(),
+            acl_enabled: false,
+            acl_down_policy: "extend-cache".into(),
+            acl_token_ttl_ms: 30_000,
+            acl_enable_token_persistence: false,
+            acl_enable_key_list_policy: false,
+            acl_tokens: Default::default(),
+            primary_datacenter: None,
             enable_script_checks: false,
             enable_local_script_checks: false,
             domain: "consul.".into(),

@@ -26,6 +26,10 @@ pub enum ApiError {
     PermissionDenied(String),
     /// The request's token does not exist (403 `ACL not found`).
     AclNotFound,
+    /// What the request names does not exist (404, the text as Consul words it).
+    NotFound(String),
+    /// An ACL endpoint while `acl.enabled` is false (401 `ACL support disabled`).
+    AclDisabled,
     /// The request is malformed (400, the text as Consul words it).
     BadRequest(String),
     /// Anything else that went wrong on our side (500, the text as Consul words it).
@@ -41,6 +45,8 @@ impl ApiError {
             ApiError::RateLimited => 429,
             ApiError::PermissionDenied(_) | ApiError::AclNotFound => 403,
             ApiError::BadRequest(_) => 400,
+            ApiError::NotFound(_) => 404,
+            ApiError::AclDisabled => 401,
             ApiError::Remote { status, .. } => *status,
             ApiError::NoLeader
             | ApiError::LeadershipLost(_)
@@ -63,7 +69,10 @@ impl fmt::Display for ApiError {
             }
             ApiError::PermissionDenied(what) => write!(f, "Permission denied: {what}"),
             ApiError::AclNotFound => f.write_str("ACL not found"),
-            ApiError::BadRequest(text) | ApiError::Internal(text) => f.write_str(text),
+            ApiError::AclDisabled => f.write_str("ACL support disabled"),
+            ApiError::BadRequest(text) | ApiError::Internal(text) | ApiError::NotFound(text) => {
+                f.write_str(text)
+            }
             ApiError::Remote { text, .. } => f.write_str(text),
         }
     }

@@ -4,6 +4,7 @@
 //! name (`tribune::kv`, `tribune::state`, ...) and adds the shell around them.
 #![deny(unsafe_code)]
 
+pub mod acl;
 pub mod agent;
 pub mod catalog;
 pub mod cluster;

@@ -12,8 +12,8 @@ use crate::catalog::{CheckDef, CoordinateUpdate, NodeDef, ServiceDef};
 
 const MAGIC: &[u8; 8] = b"TRIBSNAP";
 /// The snapshot format version (`inspect` prints it as `Version`).
-/// 2 added coordinates, 3 sessions; files of versions 1 and 2 are still read.
-pub const SNAPSHOT_VERSION: u32 = 3;
+/// 2 added coordinates, 3 sessions, 4 ACLs; files of versions 1 to 3 are still read.
+pub const SNAPSHOT_VERSION: u32 = 4;
 const HEADER_BYTES: usize = 8 + 4 + 8 + 8 + 8 + 8;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -62,6 +62,20 @@ pub struct StateSnapshot {
     pub coordinates: Vec<(CoordinateUpdate, u64)>,
     /// Sessions (format version 3).
     pub sessions: Vec<crate::session::Session>,
+    /// ACL policies, tokens, roles, auth methods, binding rules (format version 4).
+    pub acl: crate::acl::model::AclSnapshot,
+}
+
+/// Format version 3: before ACLs. Read, never written.
+#[derive(Archive, Serialize, Deserialize)]
+struct StateSnapshotV3 {
+    kv: Vec<SnapKv>,
+    tombstones: Vec<(String, u64)>,
+    nodes: Vec<SnapNode>,
+    services: Vec<SnapService>,
+    checks: Vec<SnapCheck>,
+    coordinates: Vec<(CoordinateUpdate, u64)>,
+    sessions: Vec<crate::session::Session>,
 }
 
 /// Format version 2: before sessions. Read, never written.
@@ -95,6 +109,9 @@ impl StateSnapshot {
         self.checks.extend(other.checks);
         self.coordinates.extend(other.coordinates);
         self.sessions.extend(other.sessions);
+        if other.acl != crate::acl::model::AclSnapshot::default() {
+            self.acl = other.acl; // replicated: exported by shard 0 alone
+        }
     }
 
     /// Sorted, so the same state always gives the same bytes.
@@ -122,6 +139,7 @@ impl StateSnapshot {
     /// as such when it is not a valid current one.
     pub fn decode_body(bytes: &[u8]) -> Result<StateSnapshot, String> {
         Self::decode_body_of_version(bytes, SNAPSHOT_VERSION)
+            .or_else(|e| Self::decode_body_of_version(bytes, 3).map_err(|_| e))
             .or_else(|e| Self::decode_body_of_version(bytes, 2).map_err(|_| e))
             .or_else(|e| Self::decode_body_of_version(bytes, 1).map_err(|_| e))
     }
@@ -141,6 +159,7 @@ impl StateSnapshot {
                 checks: v1.checks,
                 coordinates: Vec::new(),
                 sessions: Vec::new(),
+                acl: Default::default(),
             });
         }
         if version == 2 {
@@ -154,6 +173,21 @@ impl StateSnapshot {
                 checks: v2.checks,
                 coordinates: v2.coordinates,
                 sessions: Vec::new(),
+                acl: Default::default(),
+            });
+        }
+        if version == 3 {
+            let v3 = rkyv::from_bytes::<StateSnapshotV3, rkyv::rancor::Error>(&aligned)
+                .map_err(invalid)?;
+            return Ok(StateSnapshot {
+                kv: v3.kv,
+                tombstones: v3.tombstones,
+                nodes: v3.nodes,
+                services: v3.services,
+                checks: v3.checks,
+                coordinates: v3.coordinates,
+                sessions: v3.sessions,
+                acl: Default::default(),
             });
         }
         rkyv::from_bytes::<StateSnapshot, rkyv::rancor::Error>(&aligned).map_err(invalid)
@@ -272,6 +306,20 @@ mod tests {
                 create_index: 7,
                 modify_index: 7,
             }],
+            acl: crate::acl::model::AclSnapshot {
+                policies: vec![crate::acl::model::AclPolicy {
+                    id: "6b53aa87-88be-6e70-8b1b-35be50823c52".into(),
+                    name: "node-policy".into(),
+                    description: String::new(),
+                    rules: "node_prefix \"\" { policy = \"write\" }".into(),
+                    datacenters: Vec::new(),
+                    create_index: 8,
+                    modify_index: 8,
+                }],
+                bootstrap_index: 8,
+                index: 8,
+                ..Default::default()
+            },
         }
     }
 
@@ -291,6 +339,7 @@ mod tests {
         let mut old = sample();
         old.coordinates.clear();
         old.sessions.clear();
+        old.acl = Default::default();
         let v1 = StateSnapshotV1 {
             kv: old.kv.clone(),
             tombstones: old.tombstones.clone(),
@@ -322,6 +371,7 @@ mod tests {
     fn a_version_2_body_is_still_read() {
         let mut old = sample();
         old.sessions.clear();
+        old.acl = Default::default();
         let v2 = StateSnapshotV2 {
             kv: old.kv.clone(),
             tombstones: old.tombstones.clone(),
@@ -336,6 +386,29 @@ mod tests {
         assert!(
             StateSnapshot::decode_body_of_version(&body, 3).is_err(),
             "a version-2 body is not a valid version-3 one"
+        );
+        assert_eq!(StateSnapshot::decode_body(&body).unwrap(), old);
+    }
+
+    #[test]
+    fn a_version_3_body_is_still_read() {
+        let mut old = sample();
+        old.acl = Default::default();
+        let v3 = StateSnapshotV3 {
+            kv: old.kv.clone(),
+            tombstones: old.tombstones.clone(),
+            nodes: old.nodes.clone(),
+            services: old.services.clone(),
+            checks: old.checks.clone(),
+            coordinates: old.coordinates.clone(),
+            sessions: old.sessions.clone(),
+        };
+        let body = rkyv::to_bytes::<rkyv::rancor::Error>(&v3)
+            .unwrap()
+            .into_vec();
+        assert!(
+            StateSnapshot::decode_body_of_version(&body, 4).is_err(),
+            "a version-3 body is not a valid version-4 one"
         );
         assert_eq!(StateSnapshot::decode_body(&body).unwrap(), old);
     }

@@ -227,9 +227,7 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
     if let Some(v) = file.boolean("enable_local_script_checks") {
         config.enable_local_script_checks = v;
     }
-    if let Some(v) = file.acl("default_policy") {
-        config.acl_default_policy = v.to_string();
-    }
+    apply_acl_keys(file, config)?;
     if let Some(v) = file.string("node_id") {
         config.node_id = v.to_string();
     }
@@ -251,6 +249,90 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
 }
 
 /// `consul` → `consul.`; answers and matching use the dotted form.
+/// The `acl { ... }` block, the legacy top-level `acl_*` keys Consul still maps, and
+/// `primary_datacenter`.
+fn apply_acl_keys(file: &config_file::FileConfig, config: &mut AgentConfig) -> Result<(), String> {
+    use serde_json::Value;
+    let flag = |v: Option<&Value>| v.and_then(Value::as_bool);
+    if let Some(v) = flag(file.acl_value("enabled")) {
+        config.acl_enabled = v;
+    }
+    for (key, legacy) in [
+        ("default_policy", "acl_default_policy"),
+        ("down_policy", "acl_down_policy"),
+    ] {
+        let Some(v) = file.acl(key).or_else(|| file.string(legacy)) else {
+            continue;
+        };
+        let allowed: &[&str] = if key == "default_policy" {
+            &["allow", "deny"]
+        } else {
+            &["allow", "deny", "extend-cache", "async-cache"]
+        };
+        if !allowed.contains(&v) {
+            return Err(format!("Invalid acl.{key} {v:?}"));
+        }
+        if key == "default_policy" {
+            config.acl_default_policy = v.to_string();
+        } else {
+            config.acl_down_policy = v.to_string();
+        }
+    }
+    if let Some(v) = file.acl("token_ttl").or_else(|| file.string("acl_ttl")) {
+        let d = crate::http::query::parse_go_duration(v)
+            .ok_or_else(|| format!("acl.token_ttl: invalid duration {v:?}"))?;
+        config.acl_token_ttl_ms = d.as_millis() as u64;
+    }
+    if let Some(v) = flag(file.acl_value("enable_token_persistence")) {
+        config.acl_enable_token_persistence = v;
+    }
+    if let Some(v) = flag(file.acl_value("enable_key_list_policy"))
+        .or_else(|| file.boolean("acl_enable_key_list_policy"))
+    {
+        config.acl_enable_key_list_policy = v;
+    }
+    let tokens = file.acl_value("tokens").and_then(Value::as_object);
+    let token = |names: &[&str], legacy: &str| -> Option<String> {
+        names
+            .iter()
+            .find_map(|n| tokens.and_then(|t| t.get(*n)).and_then(Value::as_str))
+            .or_else(|| file.string(legacy))
+            .map(str::to_string)
+    };
+    let t = &mut config.acl_tokens;
+    if let Some(v) = token(&["initial_management", "master"], "acl_master_token") {
+        t.initial_management = v;
+    }
+    if let Some(v) = token(&["agent"], "acl_agent_token") {
+        t.agent = v;
+    }
+    if let Some(v) = token(
+        &["agent_recovery", "agent_master"],
+        "acl_agent_master_token",
+    ) {
+        t.agent_recovery = v;
+    }
+    if let Some(v) = token(&["default"], "acl_token") {
+        t.default = v;
+    }
+    if let Some(v) = token(&["replication"], "acl_replication_token") {
+        t.replication = v;
+    }
+    if let Some(v) = token(&["config_file_service_registration"], "") {
+        t.config_file_service_registration = v;
+    }
+    if let Some(v) = token(&["dns"], "") {
+        t.dns = v;
+    }
+    if let Some(v) = file
+        .string("primary_datacenter")
+        .or_else(|| file.string("acl_datacenter"))
+    {
+        config.primary_datacenter = Some(v.to_string());
+    }
+    Ok(())
+}
+
 fn dotted(domain: &str) -> String {
     let d = domain.trim_matches('.').to_ascii_lowercase();
     format!("{d}.")
@@ -578,7 +660,7 @@ pub fn run(args: &[String]) -> i32 {
     );
     println!("     Gossip Encryption: {}", config.encrypt.is_some());
     println!("      Auto-Encrypt-TLS: false");
-    println!("           ACL Enabled: false");
+    println!("           ACL Enabled: {}", config.acl_enabled);
     println!("    ACL Default Policy: {}", config.acl_default_policy);
     let t = &config.tls;
     println!("             HTTPS TLS: Verify Incoming: false, Verify Outgoing: false, Min Version: TLSv1_2");

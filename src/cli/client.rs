@@ -4,7 +4,7 @@ use std::io::Read;
 use std::time::Duration;
 
 /// Flags every client command accepts (Consul's `flags.HTTPFlags`, the ones we honour).
-pub const HTTP_VALUE_FLAGS: &[&str] = &["http-addr", "token", "datacenter"];
+pub const HTTP_VALUE_FLAGS: &[&str] = &["http-addr", "token", "token-file", "datacenter"];
 
 /// A connection to one agent's HTTP API.
 #[derive(Clone)]
@@ -44,11 +44,22 @@ impl Client {
         } else {
             addr
         };
-        let token = flags.value("token").map(str::to_string).or_else(|| {
-            std::env::var("CONSUL_HTTP_TOKEN")
-                .ok()
-                .filter(|t| !t.is_empty())
-        });
+        // Consul's order: -token, -token-file, CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE.
+        let from_file = |path: &str| -> Result<String, String> {
+            std::fs::read_to_string(path)
+                .map(|t| t.trim().to_string())
+                .map_err(|e| format!("Error loading token file: {e}"))
+        };
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let token = match (flags.value("token"), flags.value("token-file")) {
+            (Some(t), _) => Some(t.to_string()),
+            (None, Some(f)) => Some(from_file(f)?),
+            (None, None) => match (env("CONSUL_HTTP_TOKEN"), env("CONSUL_HTTP_TOKEN_FILE")) {
+                (Some(t), _) => Some(t),
+                (None, Some(f)) => Some(from_file(&f)?),
+                (None, None) => None,
+            },
+        };
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(330))
             .build();

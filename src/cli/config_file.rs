@@ -18,6 +18,18 @@ const SUPPORTED: &[&str] = &[
     "enable_script_checks",
     "enable_local_script_checks",
     "acl",
+    "primary_datacenter",
+    // Consul's pre-1.4 names for the `acl` block's keys, mapped onto it.
+    "acl_datacenter",
+    "acl_default_policy",
+    "acl_down_policy",
+    "acl_ttl",
+    "acl_token",
+    "acl_agent_token",
+    "acl_agent_master_token",
+    "acl_master_token",
+    "acl_replication_token",
+    "acl_enable_key_list_policy",
     "service",
     "services",
     "check",
@@ -91,7 +103,6 @@ const NOT_YET: &[&str] = &[
     "peering",
     "performance",
     "pid_file",
-    "primary_datacenter",
     "raft_protocol",
     "reconnect_timeout",
     "retry_interval_wan",
@@ -247,9 +258,11 @@ impl FileConfig {
 
     /// `acl.<key>` as a string.
     pub fn acl(&self, key: &str) -> Option<&str> {
-        self.settings
-            .get("acl")
-            .and_then(|a| a.get(key))
-            .and_then(Value::as_str)
+        self.acl_value(key).and_then(Value::as_str)
+    }
+
+    /// `acl.<key>` (`acl.tokens` is an object).
+    pub fn acl_value(&self, key: &str) -> Option<&Value> {
+        self.settings.get("acl").and_then(|a| a.get(key))
     }
 }

@@ -1,6 +1,7 @@
 //! The `tribune` command line: `agent` runs an agent; every other verb is a client of our
 //! HTTP API (never of internals), as Consul's CLI is.
 
+pub mod acl;
 pub mod agent;
 pub mod catalog;
 pub mod client;
@@ -17,6 +18,7 @@ use crate::version::{CONSUL_API_VERSION, REVISION};
 const USAGE: &str = "Usage: tribune [--version] [--help] <command> [<args>]
 
 Available commands are:
+    acl        Interact with Consul's ACLs
     agent      Runs a Tribune agent
     catalog    Interact with the catalog
     event      Fire a new event
@@ -47,6 +49,7 @@ pub fn run(args: Vec<String>) -> i32 {
     };
     let rest = &args[1..];
     match verb.as_str() {
+        "acl" => acl::run(rest),
         "agent" => agent::run(rest),
         "kv" => kv::run(rest),
         "validate" => agent::validate(rest),

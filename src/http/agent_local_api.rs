@@ -1,6 +1,8 @@
 //! `/v1/agent/services|service/...|checks|check/...|health/service/...|maintenance|members`:
 //! the agent's local state. Runs on shard 0 only; other shards forward these requests there.
 
+use crate::acl::{Need, Resource};
+use crate::error::ApiError;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -136,20 +138,28 @@ fn unknown_check(id: &str) -> Reply {
 /// Runs a local-agent route on shard 0.
 pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply {
     let rt = ctx.agent();
+    if let Err(e) = local_allowed(rt, route, req) {
+        return Reply::error(&e);
+    }
     match route {
+        Route::AgentToken(kind) => super::acl_api::set_agent_token(ctx, &rt.config, kind, req),
         Route::AgentServices => {
             let filter = match request_filter(req) {
                 Ok(f) => f,
                 Err(e) => return Reply::text(500, e),
             };
             let local = rt.local.borrow();
+            let readable =
+                |s: &&LocalService| req.allows(Resource::Service, &s.def.name, Need::Read);
+            let acl_filtered = !local.services.values().all(|s| readable(&s));
             let map: BTreeMap<&str, AgentServiceJson> = local
                 .services
                 .iter()
+                .filter(|(_, s)| readable(s))
                 .map(|(id, s)| (id.as_str(), service_json(s, &rt.config.datacenter, false)))
                 .filter(|(_, j)| passes(filter.as_ref(), j))
                 .collect();
-            Reply::json(&map, req.style)
+            super::acl_filtered(Reply::json(&map, req.style), acl_filtered)
         }
         Route::AgentService(id) => {
             let local = rt.local.borrow();
@@ -186,12 +196,15 @@ pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply 
                 .iter()
                 .map(|c| as_check(rt, c))
                 .collect();
+            let readable = |c: &&Check| check_access(rt, &c.def, req, Need::Read).is_ok();
+            let acl_filtered = !checks.iter().all(|c| readable(&c));
             let map: BTreeMap<&str, CheckJson> = checks
                 .iter()
+                .filter(readable)
                 .map(|c| (c.def.id.as_str(), CheckJson::new(c)))
                 .filter(|(_, j)| passes(filter.as_ref(), j))
                 .collect();
-            Reply::json(&map, req.style)
+            super::acl_filtered(Reply::json(&map, req.style), acl_filtered)
         }
         Route::AgentCheckRegister => register_check(ctx, rt, req),
         Route::AgentCheckDeregister(id) => {
@@ -406,11 +419,11 @@ async fn list_events(rt: &AgentRuntime, req: &ApiRequest) -> Reply {
 
 /// `GET /v1/agent/members`: the LAN pool (or with `?wan` the WAN pool), sorted by name.
 fn members(rt: &AgentRuntime, req: &ApiRequest) -> Reply {
-    let gossip = if req
+    let wan = req
         .query
         .get("wan")
-        .is_some_and(|v| !v.is_empty() && v != "0")
-    {
+        .is_some_and(|v| !v.is_empty() && v != "0");
+    let gossip = if wan {
         if req.query.has("segment") {
             return Reply::text(400, "Cannot provide a segment with wan=true");
         }
@@ -425,11 +438,22 @@ fn members(rt: &AgentRuntime, req: &ApiRequest) -> Reply {
     let swim = gossip.swim.borrow();
     let mut list: Vec<&crate::gossip::Member> = swim.members().collect();
     list.sort_by(|a, b| a.name.cmp(&b.name));
+    let before = list.len();
+    // A member is shown to tokens with `node:read` on it (WAN members are `<node>.<dc>`).
+    list.retain(|m| {
+        let node = m
+            .name
+            .rsplit_once('.')
+            .filter(|_| wan)
+            .map_or(m.name.as_str(), |(n, _)| n);
+        req.allows(Resource::Node, node, Need::Read)
+    });
+    let acl_filtered = list.len() != before;
     let json: Vec<serde_json::Value> = list
         .into_iter()
         .map(super::agent_api::member_json)
         .collect();
-    Reply::json(&json, req.style)
+    super::acl_filtered(Reply::json(&json, req.style), acl_filtered)
 }
 
 fn register_service(ctx: &ShardCtx, rt: &AgentRuntime, req: &ApiRequest) -> Reply {
@@ -623,4 +647,81 @@ fn health_by_name(rt: &AgentRuntime, name: &str, req: &ApiRequest) -> Reply {
         })
         .collect();
     Reply::json_status(status_code(worst), &body, req.style)
+}
+
+/// What a check needs: `service:<level>` on its service's name, or `node:<level>` on this
+/// node for a node-level check (Consul's `vetCheckRegister`/`vetCheckUpdate`).
+fn check_access(
+    rt: &AgentRuntime,
+    def: &crate::catalog::CheckDef,
+    req: &ApiRequest,
+    need: Need,
+) -> Result<(), ApiError> {
+    if def.service_id.is_empty() {
+        return req.require(Resource::Node, &rt.config.node_name, need);
+    }
+    let name = match rt.local.borrow().services.get(&def.service_id) {
+        Some(s) => s.def.name.clone(),
+        None => def.service_id.clone(),
+    };
+    req.require(Resource::Service, &name, need)
+}
+
+/// The checks of local-agent routes whose permission names come from the body or from
+/// what the path's ID refers to (`Permission::body` in the route table); `dispatch` checked
+/// the others. A name that is not found is left to the handler's own 404.
+fn local_allowed(rt: &AgentRuntime, route: &Route, req: &ApiRequest) -> Result<(), ApiError> {
+    if req.identity.is_none() {
+        return Ok(());
+    }
+    let service_name = |id: &str| {
+        rt.local
+            .borrow()
+            .services
+            .get(id)
+            .map(|s| s.def.name.clone())
+    };
+    let check_def = |id: &str| rt.local.borrow().checks.get(id).map(|c| c.spec.def.clone());
+    let body_field = |name: &str| -> Option<String> {
+        let v: serde_json::Value = serde_json::from_slice(&req.body).ok()?;
+        let m = v.as_object()?;
+        let found = m.get(name).or_else(|| {
+            m.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })?;
+        found.as_str().map(str::to_string)
+    };
+    match route {
+        Route::AgentService(id) | Route::AgentHealthServiceId(id) => match service_name(id) {
+            Some(name) => req.require(Resource::Service, &name, Need::Read),
+            None => Ok(()),
+        },
+        Route::AgentServiceRegister => {
+            let name = body_field("Name").unwrap_or_default();
+            req.require(Resource::Service, &name, Need::Write)
+        }
+        Route::AgentServiceDeregister(id) | Route::AgentServiceMaintenance(id) => {
+            match service_name(id) {
+                Some(name) => req.require(Resource::Service, &name, Need::Write),
+                None => Ok(()),
+            }
+        }
+        Route::AgentCheckRegister => match body_field("ServiceID").filter(|s| !s.is_empty()) {
+            Some(id) => {
+                let name = service_name(&id).unwrap_or(id);
+                req.require(Resource::Service, &name, Need::Write)
+            }
+            None => req.require(Resource::Node, &rt.config.node_name, Need::Write),
+        },
+        Route::AgentCheckDeregister(id)
+        | Route::AgentCheckPass(id)
+        | Route::AgentCheckWarn(id)
+        | Route::AgentCheckFail(id)
+        | Route::AgentCheckUpdate(id) => match check_def(id) {
+            Some(def) => check_access(rt, &def, req, Need::Write),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
 }

@@ -1,5 +1,6 @@
 //! `/v1/catalog/*` and `/v1/health/*`.
 
+use crate::acl::{Need, Resource};
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -210,12 +211,29 @@ pub async fn register(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) ->
     if let Err(e) = validate_register(ctx, &reg, &check_nodes).await {
         return Reply::error(&e);
     }
+    if let Err(e) = register_allowed(&reg, req) {
+        return Reply::error(&e);
+    }
     write_bool(
         ctx,
         Command::Catalog(CatalogCommand::Register(Box::new(reg))),
         req,
     )
     .await
+}
+
+/// Consul's `vetRegisterWithACL`, simplified: `node:write` to write the node (unless
+/// `SkipNodeUpdate`) or a node-level check, `service:write` on the service registered and on
+/// the service of each service check in the request.
+fn register_allowed(reg: &RegisterRequest, req: &ApiRequest) -> Result<(), ApiError> {
+    let node_checks = reg.checks.iter().any(|c| c.service_id.is_empty());
+    if !reg.skip_node_update || node_checks || reg.service.is_none() {
+        req.require(Resource::Node, &reg.node.name, Need::Write)?;
+    }
+    if let Some(s) = &reg.service {
+        req.require(Resource::Service, &s.name, Need::Write)?;
+    }
+    Ok(())
 }
 
 async fn validate_register(
@@ -293,6 +311,10 @@ pub async fn deregister(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
         };
     if node.is_empty() {
         return Reply::text(500, "Must provide node");
+    }
+    // Consul: `node:write` (a service's own `service:write` also suffices there; not yet).
+    if let Err(e) = req.require(Resource::Node, &node, Need::Write) {
+        return Reply::error(&e);
     }
     let cmd = CatalogCommand::Deregister {
         node,
@@ -410,13 +432,16 @@ pub async fn nodes(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
         req,
         || async { Ok(ctx.catalog_nodes()) },
         |nodes| {
+            let readable = |n: &&Node| req.allows(Resource::Node, &n.def.name, Need::Read);
+            let acl_filtered = !nodes.iter().all(|n| readable(&n));
             let mut nodes: Vec<&Node> = nodes
                 .iter()
+                .filter(readable)
                 .filter(|n| meta_matches(&n.def.meta, &filters))
                 .collect();
             sort_near(ctx, req, &mut nodes, |n| &n.def.name);
             let out: Vec<NodeJson> = nodes.into_iter().map(NodeJson::new).collect();
-            Reply::json(&filtered(req, out), req.style)
+            super::acl_filtered(Reply::json(&filtered(req, out), req.style), acl_filtered)
         },
     )
     .await
@@ -439,9 +464,10 @@ pub async fn services(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
         |tags| {
             let out: BTreeMap<&str, Vec<&str>> = tags
                 .iter()
+                .filter(|(name, _)| req.allows(Resource::Service, name, Need::Read))
                 .map(|(name, t)| (name.as_str(), t.iter().map(String::as_str).collect()))
                 .collect();
-            Reply::json(&out, req.style)
+            super::acl_filtered(Reply::json(&out, req.style), out.len() != tags.len())
         },
     )
     .await
@@ -540,9 +566,18 @@ pub async fn node_services(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Repl
 /// A list of checks, sorted by `?near=` when given.
 fn checks_reply(ctx: &ShardCtx, checks: &[Check], req: &ApiRequest) -> Reply {
     let mut checks: Vec<&Check> = checks.iter().collect();
+    let before = checks.len();
+    // Consul's filter: a check needs `node:read` on its node, and `service:read` on its
+    // service when it has one.
+    checks.retain(|c| {
+        req.allows(Resource::Node, &c.node, Need::Read)
+            && (c.service_name.is_empty()
+                || req.allows(Resource::Service, &c.service_name, Need::Read))
+    });
+    let acl_filtered = checks.len() != before;
     sort_near(ctx, req, &mut checks, |c| &c.node);
     let out: Vec<CheckJson> = checks.into_iter().map(CheckJson::new).collect();
-    Reply::json(&filtered(req, out), req.style)
+    super::acl_filtered(Reply::json(&filtered(req, out), req.style), acl_filtered)
 }
 
 /// `GET /v1/health/node/<node>`.

@@ -256,6 +256,7 @@ async fn remote_lan(
         jitter: req.jitter,
         hops: req.hops,
         headers: req.headers.clone(),
+        identity: None,
     };
     forwarded.style.indent = false;
     let reply = rpc::forward_http(config, addr, &forwarded).await;

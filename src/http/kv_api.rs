@@ -95,6 +95,22 @@ pub async fn handle(ctx: &ShardCtx, key: &str, req: &ApiRequest) -> Reply {
     }
 }
 
+/// Leaves out the items whose key the token may not read; `true` when any was.
+fn retain_readable<T>(req: &ApiRequest, items: &mut Vec<T>, key: impl Fn(&T) -> &str) -> bool {
+    let before = items.len();
+    items.retain(|item| req.allows(crate::acl::Resource::Key, key(item), crate::acl::Need::Read));
+    items.len() != before
+}
+
+/// With `acl.enable_key_list_policy`, a recursive read also needs `key:list` on the prefix.
+fn list_allowed(req: &ApiRequest, prefix: &str) -> Result<(), crate::error::ApiError> {
+    let key_list_policy = req.identity.as_ref().is_some_and(|i| i.key_list_policy);
+    if !key_list_policy {
+        return Ok(());
+    }
+    req.require(crate::acl::Resource::Key, prefix, crate::acl::Need::List)
+}
+
 async fn get(ctx: &ShardCtx, key: &str, req: &ApiRequest) -> Reply {
     let q = &req.query;
     let opts = match read_options(q, req.jitter) {
@@ -111,14 +127,16 @@ async fn get(ctx: &ShardCtx, key: &str, req: &ApiRequest) -> Reply {
         let read = ctx
             .block_on(opts.min_index, opts.wait, || ctx.kv_keys(key, separator))
             .await;
-        let read = match read {
+        let mut read = match read {
             Ok(r) => r,
             Err(b) => return busy(b),
         };
+        let filtered = retain_readable(req, &mut read.value, |k| k.as_str());
         if read.value.is_empty() && !key.is_empty() {
-            return meta(Reply::empty(404), read.index);
+            return super::acl_filtered(meta(Reply::empty(404), read.index), filtered);
         }
-        return meta(Reply::json(&read.value, req.style), read.index);
+        let reply = meta(Reply::json(&read.value, req.style), read.index);
+        return super::acl_filtered(reply, filtered);
     }
     if q.has("recurse") {
         let read = match ctx
@@ -128,15 +146,20 @@ async fn get(ctx: &ShardCtx, key: &str, req: &ApiRequest) -> Reply {
             Ok(r) => r,
             Err(b) => return busy(b),
         };
-        if read.value.is_empty() {
-            return meta(Reply::empty(404), read.index);
+        let mut entries = read.value;
+        if let Err(e) = list_allowed(req, key) {
+            return Reply::error(&e);
         }
-        let out: Vec<DirEntryJson> = read
-            .value
+        let filtered = retain_readable(req, &mut entries, |e| e.key.as_str());
+        if entries.is_empty() {
+            return super::acl_filtered(meta(Reply::empty(404), read.index), filtered);
+        }
+        let out: Vec<DirEntryJson> = entries
             .iter()
             .map(|e| DirEntryJson::from_entry(e, true))
             .collect();
-        return meta(Reply::json(&out, req.style), read.index);
+        let reply = meta(Reply::json(&out, req.style), read.index);
+        return super::acl_filtered(reply, filtered);
     }
     if key.is_empty() {
         return Reply::text(400, "Missing key name");

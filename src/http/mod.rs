@@ -3,6 +3,7 @@
 //! `query`, `route` and `response` are pure. Handlers (`kv_api`, `txn_api`, `agent_api`)
 //! are async functions of a shard context; the hyper glue lives in `shard::http_server`.
 
+pub mod acl_api;
 pub mod agent_api;
 pub mod agent_local_api;
 pub mod catalog_api;
@@ -15,7 +16,8 @@ pub mod txn_api;
 
 // The pure parts (route table, queries, JSON shapes, decoding) live in `tribune-core`.
 pub use tribune_core::http::{
-    agent_defs, catalog_json, decode, filter, query, request, response, route, session_json,
+    acl_json, agent_defs, catalog_json, decode, filter, query, request, response, route,
+    session_json,
 };
 
 #[cfg(test)]
@@ -111,11 +113,22 @@ pub async fn dispatch(
         // not to the server that answers it.
         req.body = session_json::with_default_node(&req.body, &config.node_name);
     }
+    if config.acl_enabled && req.token().is_none() {
+        // A request without a token acts with this agent's default token, wherever it is
+        // answered (Consul's client agents send theirs along).
+        let default = ctx.mesh.agent_tokens.load().default.clone();
+        if !default.is_empty() {
+            req.headers.push(("x-consul-token".into(), default));
+        }
+    }
     if let Some(target) = crate::node::rpc_client::forward_target(ctx, config, route, &req) {
         return match target {
             Ok(addr) => crate::node::rpc_client::forward_http(config, addr, &req).await,
             Err(reply) => reply,
         };
+    }
+    if let Err(reply) = acl_gate(ctx, config, route, &mut req).await {
+        return reply;
     }
     if req.query.has("consistent")
         && matches!(req.method.as_str(), "GET" | "HEAD")
@@ -177,7 +190,74 @@ pub async fn dispatch(
         Route::SessionInfo(id) => session_api::info(ctx, id, req).await,
         Route::SessionNode(node) => session_api::node(ctx, node, req).await,
         Route::SessionList => session_api::list(ctx, req).await,
+        Route::Acl(endpoint) => acl_api::handle(ctx, config, endpoint, req).await,
+        Route::AclResolve => acl_api::resolve(ctx, config, req).await,
         Route::Root | Route::UnknownApi | Route::NotApi => unreachable!("answered by preflight"),
         _ => unreachable!("local-agent routes are handled above"),
+    }
+}
+
+/// The one point of ACL enforcement, on the agent that answers (after forwarding): resolves
+/// the request's token (403 `ACL not found` for an unknown one), keeps the identity on the
+/// request for handlers that check names from the body or filter lists, and checks the
+/// permission the route table declares. With ACLs off it does nothing.
+async fn acl_gate(
+    ctx: &ShardCtx,
+    config: &AgentConfig,
+    route: &Route,
+    req: &mut ApiRequest,
+) -> Result<(), Reply> {
+    use crate::acl::Need;
+    use route::{Access, NameFrom};
+    if !config.acl_enabled {
+        return Ok(());
+    }
+    let secret = ctx.effective_token(req);
+    let identity = ctx
+        .resolve_token(config, &secret)
+        .await
+        .map_err(|e| Reply::error(&e))?;
+    req.identity = Some(identity.clone());
+    let permission = route.spec().permission;
+    let Some(resource) = permission.resource else {
+        return Ok(());
+    };
+    let reading = matches!(req.method.as_str(), "GET" | "HEAD");
+    let need = match permission.access {
+        Access::Read => Need::Read,
+        Access::Write => Need::Write,
+        Access::ByMethod if reading => Need::Read,
+        Access::ByMethod => Need::Write,
+        Access::Filter => return Ok(()), // the handler leaves out what may not be read
+    };
+    let name = match permission.name {
+        NameFrom::Global => "",
+        NameFrom::Path => route.path_arg(),
+        NameFrom::AgentName => config.node_name.as_str(),
+        NameFrom::Body => return Ok(()), // the handler checks the names it finds
+    };
+    if let Route::Kv(key) = route {
+        if reading && (req.query.has("recurse") || req.query.has("keys")) {
+            return Ok(()); // a listing: entries the token may not read are left out
+        }
+        if req.method == "DELETE" && req.query.has("recurse") {
+            if identity.authorizer.key_write_prefix(key) {
+                return Ok(());
+            }
+            let e = crate::acl::denied(&identity.accessor_id, resource, key, Need::Write);
+            return Err(Reply::error(&e));
+        }
+    }
+    req.require(resource, name, need)
+        .map_err(|e| Reply::error(&e))
+}
+
+/// Marks an answer some of whose items the token could not read (Consul's
+/// `X-Consul-Results-Filtered-By-ACLs`).
+pub fn acl_filtered(reply: Reply, filtered: bool) -> Reply {
+    if filtered {
+        reply.with("X-Consul-Results-Filtered-By-ACLs", "true")
+    } else {
+        reply
     }
 }

@@ -4,6 +4,8 @@
 
 use serde_json::json;
 
+use crate::acl::{Need, Resource};
+
 use super::catalog_api::blocking;
 use super::response::Reply;
 use super::session_json::{parse_create, CreateError, SessionJson};
@@ -15,9 +17,26 @@ use crate::node::ctx::ShardCtx;
 use crate::session::Session;
 use crate::state::{Command, WriteOutcome};
 
+/// The sessions the token may read (`session:read` on their node), as JSON.
 fn sessions_json(sessions: &[Session], req: &ApiRequest) -> Reply {
-    let out: Vec<SessionJson> = sessions.iter().map(SessionJson::new).collect();
-    Reply::json(&out, req.style)
+    let out: Vec<SessionJson> = sessions
+        .iter()
+        .filter(|s| req.allows(Resource::Session, &s.node, Need::Read))
+        .map(SessionJson::new)
+        .collect();
+    let acl_filtered = out.len() != sessions.len();
+    super::acl_filtered(Reply::json(&out, req.style), acl_filtered)
+}
+
+/// `session:write` on the node of session `id` (nothing to check for an unknown one).
+async fn may_write_session(ctx: &ShardCtx, id: &str, req: &ApiRequest) -> Result<(), ApiError> {
+    if req.identity.is_none() {
+        return Ok(());
+    }
+    match ctx.session_info(id).await.value.first() {
+        Some(s) => req.require(Resource::Session, &s.node, Need::Write),
+        None => Ok(()),
+    }
 }
 
 /// `PUT /v1/session/create`.
@@ -45,6 +64,9 @@ pub async fn create(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> R
             return Reply::error(&ApiError::Internal(text));
         }
     }
+    if let Err(e) = req.require(Resource::Session, &session.node, Need::Write) {
+        return Reply::error(&e);
+    }
     session.id = crate::io::host::random_uuid();
     let id = session.id.clone();
     match ctx.write(Command::SessionCreate(Box::new(session))).await {
@@ -59,6 +81,9 @@ pub async fn destroy(ctx: &ShardCtx, id: &str, req: &ApiRequest) -> Reply {
     if id.is_empty() {
         return Reply::text(400, "Missing session");
     }
+    if let Err(e) = may_write_session(ctx, id, req).await {
+        return Reply::error(&e);
+    }
     let cmd = Command::SessionDestroy { id: id.to_string() };
     match ctx.write(cmd).await {
         WriteOutcome::Failed(e) => Reply::error(&e),
@@ -70,6 +95,9 @@ pub async fn destroy(ctx: &ShardCtx, id: &str, req: &ApiRequest) -> Reply {
 pub async fn renew(ctx: &ShardCtx, id: &str, req: &ApiRequest) -> Reply {
     if id.is_empty() {
         return Reply::text(400, "Missing session");
+    }
+    if let Err(e) = may_write_session(ctx, id, req).await {
+        return Reply::error(&e);
     }
     let found = ctx.session_info(id).await;
     if found.value.is_empty() || !ctx.renew_session(id) {

@@ -296,6 +296,7 @@ fn the_token_is_found_where_consul_looks() {
         jitter: 0.0,
         hops: 0,
         headers: super::carried_headers(headers.iter().copied()),
+        identity: None,
     };
     let both = [("X-Consul-Token", "a"), ("Authorization", "Bearer b")];
     assert_eq!(request(&both, "token=c").token(), Some("a"));

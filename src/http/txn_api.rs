@@ -190,6 +190,16 @@ pub async fn handle(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
         Err(Invalid::TooLarge(why)) => return Reply::text(413, why),
         Err(Invalid::Ops(errors)) => return failed(errors, req),
     };
+    // As Consul's `vetKVSTxnOp`: each op is checked on its own key; denials come back as
+    // the transaction's errors (409), nothing applied.
+    let denied: Vec<(usize, String)> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| op_allowed(op, req).err().map(|e| (i, e.to_string())))
+        .collect();
+    if !denied.is_empty() {
+        return failed(denied, req);
+    }
     let read_only = ops.iter().all(|op| op.verb.is_read());
     // Lock-delay is the leader's wall-clock soft state: checked here, before proposing, as
     // Consul's `kvsPreApply` does for every `lock` op.
@@ -255,6 +265,32 @@ pub async fn handle(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
         },
         req.style,
     )
+}
+
+/// The permission one KV op needs: `key:read` to read, `key:write` to write, write on the
+/// whole prefix for a tree delete.
+fn op_allowed(op: &TxnKvOp, req: &ApiRequest) -> Result<(), crate::error::ApiError> {
+    use crate::acl::{Need, Resource};
+    let Some(identity) = &req.identity else {
+        return Ok(());
+    };
+    if op.verb == KvVerb::DeleteTree {
+        if identity.authorizer.key_write_prefix(&op.key) {
+            return Ok(());
+        }
+        return Err(crate::acl::denied(
+            &identity.accessor_id,
+            Resource::Key,
+            &op.key,
+            Need::Write,
+        ));
+    }
+    let need = if op.verb.is_read() {
+        Need::Read
+    } else {
+        Need::Write
+    };
+    req.require(Resource::Key, &op.key, need)
 }
 
 fn too_large_text(bytes: usize) -> String {

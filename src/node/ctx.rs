@@ -38,6 +38,8 @@ pub struct ShardCtx {
     serve_agent_api: ServeAgentApi,
     /// The leader's session TTL timers: only on shard 0 of a server.
     pub session_ttl: Option<Rc<crate::node::sessions::SessionTtl>>,
+    /// Tokens this shard resolved (`node::acl`).
+    pub acl_cache: Rc<RefCell<crate::node::acl::AclCache>>,
 }
 
 /// How shard 0 serves a forwarded local-agent request; installed by the shell so that this
@@ -57,6 +59,7 @@ impl ShardCtx {
             agent: None,
             serve_agent_api,
             session_ttl: None,
+            acl_cache: crate::node::acl::new_cache(),
         }
     }
 

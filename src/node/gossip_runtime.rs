@@ -103,7 +103,10 @@ pub fn local_tags(config: &AgentConfig) -> Vec<(String, String)> {
             ("raft_vsn".into(), "3".into()),
             ("segment".into(), "<all>".into()),
             ("wan_join_port".into(), config.serf_wan_port.to_string()),
-            ("acls".into(), "0".into()),
+            (
+                "acls".into(),
+                if config.acl_enabled { "1" } else { "0" }.into(),
+            ),
             ("ft_fs".into(), "1".into()),
             ("ft_si".into(), "1".into()),
         ]);
@@ -667,6 +670,7 @@ impl GossipRuntime {
         use std::sync::atomic::Ordering::Relaxed;
         let status = ctx.mesh.status.clone();
         let mut was_leader = false;
+        let mut acls_ready = false;
         let mut last_reconcile = Instant::now();
         let mut event = true;
         loop {
@@ -682,6 +686,11 @@ impl GossipRuntime {
                 let leader = status.is_leader.load(Relaxed);
                 // Reconcile on gaining leadership, on a membership event, and periodically.
                 let due = last_reconcile.elapsed() >= Duration::from_millis(RECONCILE_INTERVAL_MS);
+                if leader && self.config.acl_enabled && !acls_ready {
+                    // Consul's leader initializes ACLs before it reconciles members.
+                    acls_ready = crate::node::acl::establish_acls(&ctx, &self.config).await;
+                }
+                acls_ready &= leader;
                 if leader && (!was_leader || event || due) {
                     self.reconcile(&ctx).await;
                     last_reconcile = Instant::now();

@@ -8,6 +8,7 @@
 //! handlers or `shard`: the one call back into a handler (a local-agent request another shard
 //! forwarded) goes through a function the shell installs (`ShardCtx::new`).
 
+pub mod acl;
 pub mod agent_runtime;
 pub mod catalog_frontend;
 pub mod checks;

@@ -125,6 +125,7 @@ async fn answer(req: Request<Incoming>, ctx: &ShardCtx, config: &AgentConfig) ->
         jitter: rand::thread_rng().gen::<f64>(),
         hops: 0,
         headers,
+        identity: None,
     };
     (http::dispatch(ctx, config, &route, api).await, true)
 }

@@ -50,6 +50,9 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
         votes: votes_tx,
         status: status.clone(),
         cluster: cluster.clone(),
+        agent_tokens: Arc::new(arc_swap::ArcSwap::from_pointee(
+            crate::node::acl::load_agent_tokens(&config),
+        )),
     };
 
     let http_addr = SocketAddr::new(config.client_addr, config.http_port);

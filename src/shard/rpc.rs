@@ -150,6 +150,7 @@ async fn serve_http(ctx: &ShardCtx, config: &AgentConfig, req: HttpRequest) -> H
                     headers: http::carried_headers(
                         req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
                     ),
+                    identity: None,
                 };
                 http::dispatch(ctx, config, &route, api).await
             }

@@ -2,6 +2,7 @@
 //! decoding, `?filter=`, the request as handlers see it. The handlers themselves (async, on a
 //! shard) are `tribune::http`.
 
+pub mod acl_json;
 pub mod agent_defs;
 pub mod catalog_json;
 pub mod decode;

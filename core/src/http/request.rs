@@ -23,6 +23,9 @@ pub struct ApiRequest {
     /// The request headers the API reads (`CARRIED_HEADERS`, lowercase names), carried
     /// through dispatch and RPC forwarding, so the answering server sees the client's token.
     pub headers: Vec<(String, String)>,
+    /// Who the token is and what it may do, once `http::dispatch` resolved it on the agent
+    /// that answers; `None` with ACLs off (everything allowed). Never forwarded.
+    pub identity: Option<std::sync::Arc<crate::acl::Identity>>,
 }
 
 /// Request headers that travel with a request to whichever agent answers it: the ACL token
@@ -39,6 +42,36 @@ pub const CARRIED_HEADERS: &[&str] = &[
 const _: () = assert!(CARRIED_HEADERS.len() + 2 <= crate::config::RPC_HEADERS_MAX);
 
 impl ApiRequest {
+    /// Whether the request's token may `need` on `resource` named `name` (always, with ACLs
+    /// off). For handlers that check names from the body and filter lists.
+    pub fn allows(
+        &self,
+        resource: crate::acl::Resource,
+        name: &str,
+        need: crate::acl::Need,
+    ) -> bool {
+        self.identity
+            .as_ref()
+            .is_none_or(|i| i.authorizer.allows(resource, name, need))
+    }
+
+    /// `allows`, or Consul's 403 naming the permission that is missing.
+    pub fn require(
+        &self,
+        resource: crate::acl::Resource,
+        name: &str,
+        need: crate::acl::Need,
+    ) -> Result<(), crate::error::ApiError> {
+        if self.allows(resource, name, need) {
+            return Ok(());
+        }
+        let accessor = self
+            .identity
+            .as_ref()
+            .map_or("", |i| i.accessor_id.as_str());
+        Err(crate::acl::denied(accessor, resource, name, need))
+    }
+
     /// A carried header's value (names compare case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
         let found = self

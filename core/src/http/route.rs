@@ -38,19 +38,7 @@ pub enum Serve {
 }
 
 /// An ACL resource kind, as Consul's rules name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resource {
-    Key,
-    Node,
-    Service,
-    Session,
-    Event,
-    Query,
-    Agent,
-    Operator,
-    Acl,
-    Keyring,
-}
+pub use crate::acl::Resource;
 
 /// Where the resource's name comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,6 +197,13 @@ pub enum Route {
     /// `/v1/session/node/<node>`
     SessionNode(String),
     SessionList,
+    /// `/v1/acl/*`.
+    Acl(AclEndpoint),
+    /// `/v1/agent/token/<kind>`.
+    AgentToken(String),
+    /// `/v1/internal/acl/resolve`: what a client agent asks a server for a token it must
+    /// check itself (its accessor and rules); the presented token alone is the credential.
+    AclResolve,
     /// `GET /` (no UI yet).
     Root,
     /// Under `/v1/` but not an endpoint we serve.
@@ -217,11 +212,124 @@ pub enum Route {
     NotApi,
 }
 
+/// An endpoint under `/v1/acl/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclEndpoint {
+    Bootstrap,
+    PolicyCreate,
+    /// `/v1/acl/policy/<id>`
+    Policy(String),
+    /// `/v1/acl/policy/name/<name>`
+    PolicyByName(String),
+    Policies,
+    TokenCreate,
+    TokenSelf,
+    /// `/v1/acl/token/<accessor>`
+    Token(String),
+    /// `/v1/acl/token/<accessor>/clone`
+    TokenClone(String),
+    Tokens,
+    RoleCreate,
+    Role(String),
+    RoleByName(String),
+    Roles,
+    AuthMethodCreate,
+    AuthMethod(String),
+    AuthMethods,
+    BindingRuleCreate,
+    BindingRule(String),
+    BindingRules,
+    Login,
+    Logout,
+    TemplatedPolicies,
+    /// `/v1/acl/templated-policy/name/<name>` (names hold a slash: `builtin/service`)
+    TemplatedPolicy(String),
+    /// `/v1/acl/templated-policy/preview/<name>`
+    TemplatedPreview(String),
+}
+
+impl AclEndpoint {
+    fn resolve(rest: &str) -> Option<AclEndpoint> {
+        use AclEndpoint::*;
+        let arg = |p: &str| rest.strip_prefix(p).map(str::to_string);
+        Some(match rest {
+            "bootstrap" => Bootstrap,
+            "policy" => PolicyCreate,
+            "policies" => Policies,
+            "token" => TokenCreate,
+            "token/self" => TokenSelf,
+            "tokens" => Tokens,
+            "role" => RoleCreate,
+            "roles" => Roles,
+            "auth-method" => AuthMethodCreate,
+            "auth-methods" => AuthMethods,
+            "binding-rule" => BindingRuleCreate,
+            "binding-rules" => BindingRules,
+            "login" => Login,
+            "logout" => Logout,
+            "templated-policies" => TemplatedPolicies,
+            _ => {
+                if let Some(name) = arg("policy/name/") {
+                    PolicyByName(name)
+                } else if let Some(id) = arg("policy/") {
+                    Policy(id)
+                } else if let Some(id) = rest
+                    .strip_prefix("token/")
+                    .and_then(|r| r.strip_suffix("/clone"))
+                {
+                    TokenClone(id.to_string())
+                } else if let Some(id) = arg("token/") {
+                    Token(id)
+                } else if let Some(name) = arg("role/name/") {
+                    RoleByName(name)
+                } else if let Some(id) = arg("role/") {
+                    Role(id)
+                } else if let Some(name) = arg("auth-method/") {
+                    AuthMethod(name)
+                } else if let Some(id) = arg("binding-rule/") {
+                    BindingRule(id)
+                } else if let Some(name) = arg("templated-policy/name/") {
+                    TemplatedPolicy(name)
+                } else if let Some(name) = arg("templated-policy/preview/") {
+                    TemplatedPreview(name)
+                } else {
+                    return None;
+                }
+            }
+        })
+    }
+
+    /// Methods, and the permission: reads need `acl:read`, writes `acl:write`; bootstrap,
+    /// login, logout and token/self need only what they carry.
+    fn spec(&self) -> (&'static [&'static str], Permission) {
+        use Access::*;
+        use AclEndpoint::*;
+        let acl = |a| Permission::global(Resource::Acl, a);
+        const CRUD: &[&str] = &["GET", "PUT", "DELETE"];
+        match self {
+            Bootstrap => (&["PUT"], Permission::NONE),
+            Login | Logout => (&["POST"], Permission::NONE),
+            TokenSelf => (&["GET"], Permission::NONE),
+            PolicyCreate | TokenCreate | RoleCreate | AuthMethodCreate | BindingRuleCreate
+            | TokenClone(_) => (&["PUT"], acl(Write)),
+            Policy(_) | Token(_) | Role(_) | AuthMethod(_) | BindingRule(_) => {
+                (CRUD, acl(ByMethod))
+            }
+            PolicyByName(_) | RoleByName(_) | Policies | Tokens | Roles | AuthMethods
+            | BindingRules | TemplatedPolicies | TemplatedPolicy(_) => (&["GET"], acl(Read)),
+            TemplatedPreview(_) => (&["POST"], acl(Read)),
+        }
+    }
+}
+
 impl Route {
     /// Resolves a percent-decoded path.
     pub fn resolve(path: &str) -> Route {
         if let Some(key) = path.strip_prefix("/v1/kv/") {
             return Route::Kv(key.to_string());
+        }
+        if let Some(rest) = path.strip_prefix("/v1/acl/") {
+            return AclEndpoint::resolve(rest).map_or(Route::UnknownApi, Route::Acl);
         }
         match path {
             "/v1/agent/service/register" => return Route::AgentServiceRegister,
@@ -248,6 +356,7 @@ impl Route {
             ),
             ("/v1/agent/service/", Route::AgentService),
             ("/v1/agent/join/", Route::AgentJoin),
+            ("/v1/agent/token/", Route::AgentToken),
             ("/v1/event/fire/", Route::EventFire),
             ("/v1/session/destroy/", Route::SessionDestroy),
             ("/v1/session/renew/", Route::SessionRenew),
@@ -293,6 +402,7 @@ impl Route {
             "/v1/event/list" => Route::EventList,
             "/v1/session/create" => Route::SessionCreate,
             "/v1/session/list" => Route::SessionList,
+            "/v1/internal/acl/resolve" => Route::AclResolve,
             "/v1/catalog/deregister" => Route::CatalogDeregister,
             "/v1/catalog/datacenters" => Route::CatalogDatacenters,
             "/v1/catalog/nodes" => Route::CatalogNodes,
@@ -442,6 +552,19 @@ impl Route {
             Route::SessionInfo(_) => (GET, small, Leader, true, Permission::filter(R::Session)),
             Route::SessionNode(_) => (GET, small, Leader, true, Permission::path(R::Session, Read)),
             Route::SessionList => (GET, small, Leader, true, Permission::filter(R::Session)),
+            Route::Acl(endpoint) => {
+                let (methods, permission) = endpoint.spec();
+                (methods, small, Leader, false, permission)
+            }
+            // Consul: updating an agent's tokens needs `acl:write`.
+            Route::AgentToken(_) => (
+                PUT,
+                small,
+                AgentLocal,
+                false,
+                Permission::global(R::Acl, Write),
+            ),
+            Route::AclResolve => (GET, small, AnyServer, false, Permission::NONE),
             Route::Root | Route::UnknownApi | Route::NotApi => {
                 (&[][..], 0, ThisAgent, false, Permission::NONE)
             }
@@ -452,6 +575,24 @@ impl Route {
             serve,
             blocking,
             permission,
+        }
+    }
+
+    /// The path argument a `NameFrom::Path` permission names (a key, a service, a node).
+    pub fn path_arg(&self) -> &str {
+        match self {
+            Route::Kv(s)
+            | Route::CatalogService(s)
+            | Route::HealthService(s)
+            | Route::HealthChecks(s)
+            | Route::CatalogNode(s)
+            | Route::CatalogNodeServices(s)
+            | Route::HealthNode(s)
+            | Route::CoordinateNode(s)
+            | Route::EventFire(s)
+            | Route::AgentHealthServiceName(s)
+            | Route::SessionNode(s) => s,
+            _ => "",
         }
     }
 

@@ -37,6 +37,9 @@ pub enum Command {
     SessionDestroy { id: String },
     /// `PUT /v1/kv/<key>?acquire=` / `?release=`, applied by the key's owner.
     KvLock(Box<KvLock>),
+    /// Every ACL write (`/v1/acl/*`, the leader's ACL init and token reaper); every shard
+    /// keeps the ACL table, so each resolves tokens from its own replica.
+    Acl(Box<crate::acl::AclCommand>),
 }
 
 /// A lock operation on one key (`Command::KvLock`).

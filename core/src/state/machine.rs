@@ -15,6 +15,7 @@ use super::txn::{txn_outcome, TxnVote};
 use super::WriteOutcome;
 use std::collections::BTreeMap;
 
+use crate::acl::AclTable;
 use crate::catalog::{CatalogCommand, CatalogShard};
 use crate::config::LOCK_DELAY_MAX_MS;
 use crate::error::ApiError;
@@ -70,6 +71,8 @@ pub struct ShardMachine {
     pub catalog: CatalogShard,
     /// Every session (replicated on every shard; see `session`).
     pub sessions: SessionTable,
+    /// Policies, tokens, roles, auth methods, binding rules (replicated on every shard).
+    pub acl: AclTable,
     /// Keys this shard owns that may not be acquired before a time (ms on this server's
     /// clock): armed when a holder dies, as Consul's lock-delay. Not replicated and not in
     /// snapshots, as in Consul; read by the leader before it proposes an acquire.
@@ -91,6 +94,7 @@ impl ShardMachine {
             kv: KvPartition::default(),
             catalog: CatalogShard::new(id, shards),
             sessions: SessionTable::default(),
+            acl: AclTable::default(),
             lock_delays: BTreeMap::new(),
             committed: 0,
             applied: 0,
@@ -209,6 +213,12 @@ impl ShardMachine {
                 self.kv
                     .apply_lock(index, key, value, flags, session, lock.acquire)
             }
+            Command::Acl(cmd) => {
+                return match self.acl.apply(index, &cmd) {
+                    Ok(()) => WriteOutcome::Bool(true),
+                    Err(e) => WriteOutcome::Failed(e),
+                };
+            }
             Command::Restore { snapshot } => {
                 // Validated before it was proposed; a body that still fails to decode is
                 // skipped (and reported) rather than taking the shard down.
@@ -257,6 +267,7 @@ impl ShardMachine {
         self.kv.restore(index, snap, |k| shard_of(k, n) == id);
         self.catalog.restore(index, snap);
         self.sessions.restore(index, &snap.sessions);
+        self.acl.restore(index, &snap.acl);
         self.applied = self.applied.max(index);
     }
 
@@ -298,6 +309,7 @@ impl ShardMachine {
         self.catalog.export(&mut part, self.id == 0);
         if self.id == 0 {
             part.sessions = self.sessions.export();
+            part.acl = self.acl.export();
         }
         part
     }

@@ -45,6 +45,8 @@ pub fn place(cmd: Command, shards: usize) -> Placement {
         },
         // Every shard keeps the session table and releases its own keys when one dies.
         Command::SessionCreate(_) | Command::SessionDestroy { .. } => Placement::Every(cmd),
+        // Every shard keeps the ACL table (tokens are resolved where a request lands).
+        Command::Acl(_) => Placement::Every(cmd),
         Command::Txn { ops } => place_txn(ops, shards),
     }
 }
