@@ -134,9 +134,9 @@ pub async fn handle(
                     }
                     match t.token(accessor) {
                         Some(token) if !expired(token) => Ok(j::token_json(t, token, show)),
-                        _ => Err(ApiError::NotFound(
-                            "Requested token does not exist: ACL not found".into(),
-                        )),
+                        // Consul answers an unknown accessor with `acl.ErrNotFound`, which
+                        // its HTTP layer renders as 403 (py-consul's suite relies on it).
+                        _ => Err(ApiError::AclNotFound),
                     }
                 })
                 .await
@@ -170,12 +170,8 @@ pub async fn handle(
                     .filter(|tk| j::token_matches(tk, policy, role, method_name, service))
                     .map(|tk| j::token_json(t, tk, show))
                     .collect();
-                // Consul answers `null`, not `[]`, for an empty list.
-                Ok(if list.is_empty() {
-                    Value::Null
-                } else {
-                    Value::Array(list)
-                })
+                // `[]` when nothing matches (py-consul's suite checks it against Consul).
+                Ok(Value::Array(list))
             })
             .await
         }

@@ -342,7 +342,11 @@ impl<'a> Lexer<'a> {
     }
 
     fn bump(&mut self) -> Option<char> {
-        let c = self.peek()?;
+        let Some(c) = self.peek() else {
+            // HCL1 advances past the end for error reporting.
+            self.last = self.at;
+            return None;
+        };
         self.last = self.at;
         self.at.offset += c.len_utf8();
         if c == '\n' {
@@ -592,12 +596,29 @@ impl<'a> Lexer<'a> {
     }
 }
 
-/// A HCL1 string token's value: quotes removed, escapes resolved, `${...}` kept as written.
+/// A HCL1 string token's value (hcl/strconv `Unquote`): quotes removed, escapes resolved,
+/// `${...}` copied as written.
 fn unquote(text: &str) -> String {
     let inner = &text[1..text.len() - 1];
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {
+        if c == '$' && chars.peek() == Some(&'{') {
+            out.push('$');
+            let mut braces = 0usize;
+            for c in chars.by_ref() {
+                out.push(c);
+                match c {
+                    '{' => braces += 1,
+                    '}' => braces -= 1,
+                    _ => {}
+                }
+                if braces == 0 {
+                    break;
+                }
+            }
+            continue;
+        }
         if c != '\\' {
             out.push(c);
             continue;
@@ -1294,9 +1315,11 @@ fn decode_named(f: &Field, top: &Body<'_>) -> Result<Vec<RawRule>, String> {
                     )?);
                 }
             }
+            // Every element fails to decode, so the first one's error is the answer (an
+            // empty list is no rules).
             NodeKind::List(list) => {
-                for (i, elem) in list.iter().enumerate() {
-                    let at = format!("{path}[{i}]");
+                if let Some(elem) = list.first() {
+                    let at = format!("{path}[0]");
                     return Err(match &elem.kind {
                         // A bare object has no label to be the rule's name.
                         NodeKind::Object(items) => pos_error(

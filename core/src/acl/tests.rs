@@ -267,10 +267,8 @@ fn empty_comments_and_unknown_keys() {
     assert!(parse(r#"operator = """#).is_empty());
     // A number is a string to HCL1's decoder.
     assert_eq!(
-        parse("key \"k\" { policy = 1 }".replace('1', "\"read\"").as_str())
-            .named
-            .len(),
-        1
+        parse_err(r#"key "k" { policy = 1 }"#),
+        r#"Invalid key policy: &acl.KeyRule{Prefix:"k", Policy:"1", EnterpriseRule:acl.EnterpriseRule{}}"#
     );
 }
 
@@ -278,14 +276,11 @@ fn empty_comments_and_unknown_keys() {
 fn escapes_and_heredocs() {
     let named = parse(r#"key "a\"b\\c\u00e9\t" { policy = "read" }"#).named;
     assert_eq!(named[0].name, "a\"b\\c\u{e9}\t");
-    let named = parse("key \"k\" {\n  policy = <<EOF\nread\nEOF\n}\n").named;
+    // A heredoc value keeps its final newline, so it is no level.
     assert_eq!(
-        named.len(),
-        0,
-        "a heredoc value keeps its newline, so it is no level: {named:?}"
+        parse_err("key \"k\" {\n  policy = <<EOF\nread\nEOF\n}\n"),
+        "Invalid key policy: &acl.KeyRule{Prefix:\"k\", Policy:\"read\\n\", EnterpriseRule:acl.EnterpriseRule{}}"
     );
-    assert!(parse_err("key \"k\" {\n  policy = <<EOF\nread\nEOF\n}\n")
-        .starts_with("Invalid key policy: "));
     // `${...}` may hold quotes.
     assert_eq!(
         parse(r#"key "${a "b"}" { policy = "read" }"#).named[0].name,
@@ -947,7 +942,8 @@ proptest! {
     fn rendered_rules_parse_back(rules in rules_strategy(), upper in any::<bool>(), name in "\\PC{0,6}") {
         let mut rules = rules;
         if let Some(first) = rules.named.first_mut() {
-            first.name = name;
+            // `${` opens an interpolation, which HCL1 copies without unescaping.
+            first.name = name.replace("${", "$");
         }
         let field_order = |r: &NamedRule| {
             let group = [Resource::Agent, Resource::Key, Resource::Node, Resource::Service, Resource::Session, Resource::Event, Resource::Query]
