@@ -145,6 +145,7 @@ const PURE_HTTP: &[&str] = &[
     "catalog_json",
     "agent_defs",
     "session_json",
+    "acl_json",
 ];
 
 /// Every `<prefix><name>` path segment the file names.

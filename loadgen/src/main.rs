@@ -29,6 +29,8 @@ pub struct Args {
     value_bytes: usize,
     keys: usize,
     json: bool,
+    /// `--token`: sent as `X-Consul-Token` on every request (ACL-enabled targets).
+    token: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -42,6 +44,7 @@ fn parse_args() -> Result<Args, String> {
         value_bytes: 100,
         keys: 1000,
         json: false,
+        token: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -69,6 +72,7 @@ fn parse_args() -> Result<Args, String> {
             "rate" => a.rate = Some(num(&value)?),
             "value-bytes" => a.value_bytes = num(&value)? as usize,
             "keys" => a.keys = num(&value)? as usize,
+            "token" => a.token = Some(value),
             "nodes" => return Err("--nodes is handled by the suite parser".into()),
             _ => return Err(format!("unknown flag --{flag}")),
         }
@@ -84,7 +88,12 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn request(a: &Args, n: u64) -> Vec<u8> {
-    let host = &a.target;
+    // Every request line below ends its head with `Host: {host}\r\n`: a token rides along
+    // as the header after it.
+    let host = match &a.token {
+        Some(t) => format!("{}\r\nX-Consul-Token: {t}", a.target),
+        None => a.target.clone(),
+    };
     match a.mode.as_str() {
         "kv-put" => {
             let key = n % a.keys as u64;
@@ -360,6 +369,7 @@ pub async fn run_http(args: std::rc::Rc<Args>) -> (Outcome, Duration) {
             value_bytes: args.value_bytes,
             keys: args.keys,
             json: false,
+            token: args.token.clone(),
         };
         let mut s = TcpStream::connect(&args.target)
             .await

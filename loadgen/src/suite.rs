@@ -504,6 +504,7 @@ pub async fn run(a: SuiteArgs) -> Result<(), String> {
             value_bytes: 100,
             keys: 1000,
             json: false,
+            token: None,
         });
         let (o, e) = run_http(args).await;
         phases.push(Phase {

@@ -348,16 +348,29 @@ fn snapshot_inspect(args: &[String]) -> Result<(), String> {
     let (meta, snap) = crate::snapshot::decode_file(&bytes)
         .map_err(|e| format!("Error inspecting snapshot: {e}"))?;
     let register = snap.nodes.len() + snap.services.len() + snap.checks.len();
+    let acl = &snap.acl;
+    let stats = [
+        ("Register", register),
+        ("KVS", snap.kv.len()),
+        ("Tombstone", snap.tombstones.len()),
+        ("Session", snap.sessions.len()),
+        // Consul writes one single-coordinate batch per node.
+        ("CoordinateBatchUpdate", snap.coordinates.len()),
+        ("ACLToken", acl.tokens.len()),
+        ("ACLPolicy", acl.policies.len()),
+        ("ACLRole", acl.roles.len()),
+        ("ACLBindingRule", acl.binding_rules.len()),
+        ("ACLAuthMethod", acl.auth_methods.len()),
+    ];
     if p.value("format") == Some("json") {
+        let counts: Vec<serde_json::Value> = stats
+            .iter()
+            .filter(|(name, count)| *count > 0 || !name.starts_with("ACL"))
+            .map(|(name, count)| serde_json::json!({"Name": name, "Count": count}))
+            .collect();
         let v = serde_json::json!({
             "Meta": {"ID": meta.id(), "Size": meta.size, "Index": meta.index, "Term": meta.term, "Version": meta.version},
-            "Stats": [
-                {"Name": "Register", "Count": register},
-                {"Name": "KVS", "Count": snap.kv.len()},
-                {"Name": "Tombstone", "Count": snap.tombstones.len()},
-                {"Name": "Session", "Count": snap.sessions.len()},
-                {"Name": "CoordinateBatchUpdate", "Count": snap.coordinates.len()},
-            ],
+            "Stats": counts,
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap());
         return Ok(());
@@ -374,14 +387,7 @@ fn snapshot_inspect(args: &[String]) -> Result<(), String> {
     }
     println!();
     let mut table = vec![vec!["Type".to_string(), "Count".into()]];
-    for (name, count) in [
-        ("Register", register),
-        ("KVS", snap.kv.len()),
-        ("Tombstone", snap.tombstones.len()),
-        ("Session", snap.sessions.len()),
-        // Consul writes one single-coordinate batch per node.
-        ("CoordinateBatchUpdate", snap.coordinates.len()),
-    ] {
+    for (name, count) in stats {
         if count > 0 {
             table.push(vec![name.into(), count.to_string()]);
         }

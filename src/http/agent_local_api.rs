@@ -175,6 +175,7 @@ pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply 
         Route::AgentServiceRegister => register_service(ctx, rt, req),
         Route::AgentServiceDeregister(id) => {
             rt.stop_service_runners(id);
+            rt.service_tokens.borrow_mut().remove(id);
             if !rt.local.borrow_mut().remove_service(id) {
                 return Reply::text(404, format!("Unknown service ID {id:?}. Ensure that the service ID is passed, not the service name."));
             }
@@ -404,6 +405,7 @@ async fn list_events(rt: &AgentRuntime, req: &ApiRequest) -> Reply {
             let list: Vec<serde_json::Value> = events
                 .iter()
                 .filter(|e| name.is_empty() || e.name == name)
+                .filter(|e| req.allows(Resource::Event, &e.name, Need::Read))
                 .map(event_json)
                 .collect();
             let index = events.back().map_or(0, |e| event_index(&e.id));
@@ -472,6 +474,13 @@ fn register_service(ctx: &ShardCtx, rt: &AgentRuntime, req: &ApiRequest) -> Repl
     };
     let now = rt.now_ms();
     let service_id = def.id.clone();
+    // Anti-entropy writes the service with the token it was registered with.
+    let mut tokens = rt.service_tokens.borrow_mut();
+    match req.token() {
+        Some(t) => tokens.insert(service_id.clone(), t.to_string()),
+        None => tokens.remove(&service_id),
+    };
+    drop(tokens);
     rt.local.borrow_mut().add_service(def, checks, replace, now);
     // (Re)start probes for the service's checks as registered now.
     rt.stop_service_runners(&service_id);

@@ -7,6 +7,7 @@
 //! `COORDINATE_RATE_TARGET` per second cluster-wide, as Consul's do), so the reply means the
 //! coordinate is stored.
 
+use crate::acl::{Need, Resource};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -92,7 +93,13 @@ pub async fn nodes(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
         ctx,
         req,
         || async { Ok(ctx.coordinates()) },
-        |coords| Reply::json(&filtered(req, in_segment(req, coords)), req.style),
+        |coords| {
+            let mut out = in_segment(req, coords);
+            let before = out.len();
+            out.retain(|c| req.allows(Resource::Node, c.node, Need::Read));
+            let acl_filtered = out.len() != before;
+            super::acl_filtered(Reply::json(&filtered(req, out), req.style), acl_filtered)
+        },
     )
     .await
 }
@@ -234,6 +241,9 @@ pub async fn update(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
             )))
         }
     };
+    if let Err(e) = req.require(Resource::Node, &update.node, Need::Write) {
+        return Reply::error(&e);
+    }
     let cmd = Command::Catalog(CatalogCommand::CoordinateBatch(vec![update]));
     match ctx.write(cmd).await {
         WriteOutcome::Failed(e) => Reply::error(&e),

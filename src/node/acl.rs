@@ -293,3 +293,20 @@ pub fn persist_agent_tokens(config: &AgentConfig, tokens: &AgentTokens) -> std::
     let bytes = serde_json::to_vec(tokens).expect("tokens serialize");
     crate::io::write_file_atomically(&path, &bytes)
 }
+
+/// The leader's token reaper: proposes the deletion of every expired token, with its own
+/// clock carried in the entry (so every replica deletes the same ones). Called from the
+/// leader's loop; proposes nothing while no token has expired.
+pub async fn reap_expired_tokens(ctx: &ShardCtx) {
+    let now_ns = crate::io::host::unix_ms() * 1_000_000;
+    let any_expired = ctx
+        .state
+        .borrow()
+        .acl
+        .tokens()
+        .any(|t| t.expiration_time_ns != 0 && t.expiration_time_ns <= now_ns);
+    if any_expired {
+        let cmd = crate::acl::AclCommand::ReapExpired { now_ns };
+        let _ = ctx.write(crate::state::Command::Acl(Box::new(cmd))).await;
+    }
+}

@@ -16,6 +16,7 @@ use crate::catalog::{
     CatalogCommand, CheckDef, NodeDef, NodeView, RegisterRequest, ServiceDef, CRITICAL,
 };
 use crate::config::{AgentConfig, ANTI_ENTROPY_INTERVAL_MS, SYNC_RETRY_MS};
+use crate::error::ApiError;
 use crate::node::checks;
 use crate::node::ctx::ShardCtx;
 use crate::state::Command;
@@ -33,6 +34,9 @@ pub struct AgentRuntime {
     gossip: RefCell<Option<std::rc::Rc<crate::node::gossip_runtime::GossipRuntime>>>,
     /// Servers only: the WAN pool.
     wan: RefCell<Option<std::rc::Rc<crate::node::gossip_runtime::GossipRuntime>>>,
+    /// The ACL token each service was registered with (service ID → secret): anti-entropy
+    /// writes a service with it, as Consul's agent does.
+    pub service_tokens: RefCell<BTreeMap<String, String>>,
 }
 
 impl AgentRuntime {
@@ -47,6 +51,7 @@ impl AgentRuntime {
             started: Instant::now(),
             gossip: RefCell::new(None),
             wan: RefCell::new(None),
+            service_tokens: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -219,12 +224,90 @@ impl AgentRuntime {
 
     /// A catalog write: through our Raft core on a server, through a server on a client agent.
     pub async fn write_catalog(&self, ctx: &ShardCtx, cmd: CatalogCommand) -> WriteOutcome {
+        if self.config.acl_enabled {
+            if let Err(e) = self.catalog_write_allowed(ctx, &cmd).await {
+                return WriteOutcome::Failed(e);
+            }
+        }
         let cmd = Command::Catalog(cmd);
         if self.config.server {
             ctx.write(cmd).await
         } else {
             crate::node::rpc_client::propose_remote(ctx, &self.config, &cmd).await
         }
+    }
+
+    /// Consul's agent ACLs for its own catalog writes: a service with the token it was
+    /// registered with (else the agent's `default` token), the node and its checks with the
+    /// `agent` token (else `default`); the token must allow `service:write` / `node:write`.
+    /// Without them the write is blocked, and the agent stays out of the catalog.
+    async fn catalog_write_allowed(
+        &self,
+        ctx: &ShardCtx,
+        cmd: &CatalogCommand,
+    ) -> Result<(), ApiError> {
+        use crate::acl::{Need, Resource};
+        let tokens = ctx.mesh.agent_tokens.load();
+        let pick = |first: &str| -> String {
+            [first, tokens.default.as_str()]
+                .into_iter()
+                .find(|t| !t.is_empty())
+                .unwrap_or(crate::acl::model::ANONYMOUS_SECRET)
+                .to_string()
+        };
+        // The service a write is about: registered with it, or the owner of its checks.
+        let service = match cmd {
+            CatalogCommand::Register(reg) => match &reg.service {
+                Some(s) => Some((s.id.clone(), s.name.clone())),
+                None => reg
+                    .checks
+                    .iter()
+                    .find(|c| !c.service_id.is_empty())
+                    .map(|c| {
+                        let local = self.local.borrow();
+                        let name = local
+                            .services
+                            .get(&c.service_id)
+                            .map(|s| s.def.name.clone());
+                        (
+                            c.service_id.clone(),
+                            name.unwrap_or_else(|| c.service_id.clone()),
+                        )
+                    }),
+            },
+            _ => None,
+        };
+        let (secret, resource, name) = match service {
+            // The server's own `consul` service is the agent's to write (Consul's leader
+            // registers it without any token).
+            Some((_, name)) if self.config.server && name == "consul" => {
+                (pick(&tokens.agent), Resource::Service, name)
+            }
+            Some((id, name)) => {
+                let own = self
+                    .service_tokens
+                    .borrow()
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_default();
+                (pick(&own), Resource::Service, name)
+            }
+            None => (
+                pick(&tokens.agent),
+                Resource::Node,
+                self.config.node_name.clone(),
+            ),
+        };
+        let identity = ctx.resolve_token(&self.config, &secret).await?;
+        if identity.authorizer.allows(resource, &name, Need::Write) {
+            return Ok(());
+        }
+        Err(crate::acl::denied(
+            &identity.accessor_id,
+            resource,
+            &name,
+            Need::Write,
+        ))
     }
 
     /// True when catalog writes can go somewhere: a leader (server) or a known server (client).
@@ -247,6 +330,7 @@ impl AgentRuntime {
         };
         let desired = self.desired();
         let ops = reconcile(&desired, &catalog);
+        let mut in_sync = true;
         for op in &ops {
             let node = desired.node.clone();
             let register = |service: Option<ServiceDef>, checks: Vec<CheckDef>| {
@@ -282,10 +366,12 @@ impl AgentRuntime {
             };
             if let WriteOutcome::Failed(e) = self.write_catalog(ctx, cmd).await {
                 eprintln!("    [WARN]  agent: anti-entropy write failed: {e}");
-                return false; // retried after SYNC_RETRY_MS
+                // The others still go (one service blocked by ACLs must not hold back the
+                // rest); the round is retried after SYNC_RETRY_MS.
+                in_sync = false;
             }
         }
-        true
+        in_sync
     }
 
     async fn sync_loop(&self, ctx: &ShardCtx) {

@@ -671,6 +671,7 @@ impl GossipRuntime {
         let status = ctx.mesh.status.clone();
         let mut was_leader = false;
         let mut acls_ready = false;
+        let mut last_reap = Instant::now();
         let mut last_reconcile = Instant::now();
         let mut event = true;
         loop {
@@ -689,6 +690,13 @@ impl GossipRuntime {
                 if leader && self.config.acl_enabled && !acls_ready {
                     // Consul's leader initializes ACLs before it reconciles members.
                     acls_ready = crate::node::acl::establish_acls(&ctx, &self.config).await;
+                }
+                if leader
+                    && self.config.acl_enabled
+                    && last_reap.elapsed() >= Duration::from_secs(1)
+                {
+                    crate::node::acl::reap_expired_tokens(&ctx).await;
+                    last_reap = Instant::now();
                 }
                 acls_ready &= leader;
                 if leader && (!was_leader || event || due) {

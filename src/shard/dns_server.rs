@@ -2,6 +2,7 @@
 //! Facts come from this shard's catalog replica (nodes) or the shard that owns a service
 //! name; planning and encoding are the pure `dns` module's.
 
+use crate::acl::{Need, Resource};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -137,7 +138,33 @@ pub async fn respond(
             None => config.dns.udp_answer_limit.min(8),
         }
     };
-    let plan = match facts(&parsed.lookup, ctx, room, config.dns.only_passing).await {
+    // ACLs: the agent's `dns` token, else its `default` token, else anonymous, decides
+    // what may be answered (an unknown token answers nothing).
+    let identity = if config.acl_enabled {
+        let tokens = ctx.mesh.agent_tokens.load();
+        let secret = [&tokens.dns, &tokens.default]
+            .into_iter()
+            .find(|t| !t.is_empty())
+            .map_or(crate::acl::model::ANONYMOUS_SECRET, |t| t.as_str())
+            .to_string();
+        Some(ctx.resolve_token(config, &secret).await.ok())
+    } else {
+        None
+    };
+    let readable = |resource: Resource, name: &str| match &identity {
+        None => true,
+        Some(None) => false,
+        Some(Some(i)) => i.authorizer.allows(resource, name, Need::Read),
+    };
+    let plan = match facts(
+        &parsed.lookup,
+        ctx,
+        room,
+        config.dns.only_passing,
+        &readable,
+    )
+    .await
+    {
         Ok(f) => plan::answer(
             &parsed.lookup,
             &q.name,
@@ -200,6 +227,7 @@ async fn facts(
     ctx: &ShardCtx,
     room: usize,
     only_passing: bool,
+    readable: &dyn Fn(Resource, &str) -> bool,
 ) -> Result<Facts, ()> {
     let mut f = Facts {
         now_secs: SystemTime::now()
@@ -212,7 +240,8 @@ async fn facts(
     match lookup {
         Lookup::Node { name } => {
             ctx.catch_up();
-            f.node = ctx.state.borrow().catalog.node(name).map(node_data);
+            let node = ctx.state.borrow().catalog.node(name).map(node_data);
+            f.node = node.filter(|n| readable(Resource::Node, &n.name));
         }
         Lookup::Service { name, tag } => {
             let tags: Vec<String> = tag.iter().cloned().collect();
@@ -220,12 +249,30 @@ async fn facts(
                 .pick_instances(name, &tags, room, only_passing, f.seed)
                 .await
                 .map_err(|_| ())?;
-            f.instances = found.into_iter().map(picked_data).collect();
+            if readable(Resource::Service, name) {
+                let nodes_readable = |i: &InstanceData| readable(Resource::Node, &i.node.name);
+                f.instances = found
+                    .into_iter()
+                    .map(picked_data)
+                    .filter(nodes_readable)
+                    .collect();
+            }
         }
-        Lookup::Ptr(_) => f.nodes = ctx.catalog_nodes().value.iter().map(node_data).collect(),
+        Lookup::Ptr(_) => {
+            let nodes = ctx.catalog_nodes().value;
+            let nodes = nodes
+                .iter()
+                .filter(|n| readable(Resource::Node, &n.def.name));
+            f.nodes = nodes.map(node_data).collect();
+        }
         Lookup::Apex => {
             let found = ctx.service_instances("consul", &[]).await.map_err(|_| ())?;
-            f.servers = found.value.iter().map(instance_data).collect();
+            if readable(Resource::Service, "consul") {
+                let servers = found.value.iter().map(instance_data);
+                f.servers = servers
+                    .filter(|i| readable(Resource::Node, &i.node.name))
+                    .collect();
+            }
         }
         Lookup::Addr(_) | Lookup::Invalid | Lookup::OtherDatacenter(_) | Lookup::OutOfZone => {}
     }

@@ -234,11 +234,16 @@ pub fn health_checks(agent: &Agent, name: &str) -> Vec<(String, String, String)>
 
 /// `dig +short` against the agent DNS port 8600 on `ip`, answers sorted.
 pub fn dig(ip: &str, name: &str) -> Vec<String> {
+    dig_port(ip, 8600, name)
+}
+
+/// `dig +short` against `ip:port`, answers sorted.
+pub fn dig_port(ip: &str, port: u16, name: &str) -> Vec<String> {
     let out = Command::new("dig")
         .args([
             &format!("@{ip}"),
             "-p",
-            "8600",
+            &port.to_string(),
             "+short",
             "+time=2",
             "+tries=1",

@@ -735,7 +735,9 @@ pub fn prepare_auth_method(
         )));
     }
     if !matches!(kind.as_str(), "kubernetes" | "jwt" | "oidc") {
-        return Err(internal("Invalid Auth Method: Type should be one of: [jwt kubernetes oidc]"));
+        return Err(internal(
+            "Invalid Auth Method: Type should be one of: [jwt kubernetes oidc]",
+        ));
     }
     let config = field(&m, "Config").cloned().unwrap_or(json!({}));
     if kind == "jwt" {
@@ -762,7 +764,9 @@ pub fn prepare_auth_method(
     };
     let token_locality = string(&m, "TokenLocality")?;
     if !matches!(token_locality.as_str(), "" | "local" | "global") {
-        return Err(internal("Invalid Auth Method: TokenLocality should be one of 'local' or 'global'"));
+        return Err(internal(
+            "Invalid Auth Method: TokenLocality should be one of 'local' or 'global'",
+        ));
     }
     Ok(AclAuthMethod {
         name,

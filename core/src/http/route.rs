@@ -48,7 +48,7 @@ pub enum NameFrom {
     /// The request body or the state it names (register bodies, txn ops, a service by ID):
     /// checked by the handler, which alone knows the names.
     Body,
-    /// The answering agent's own node name (`agent` rules).
+    /// The answering agent's own node name (`agent` rules, or `node` for maintenance).
     AgentName,
     /// A global resource with no name (`operator`, `keyring`, `acl`).
     Global,
@@ -111,6 +111,16 @@ impl Permission {
 
     fn agent(access: Access) -> Permission {
         let (resource, name) = (Some(Resource::Agent), NameFrom::AgentName);
+        Permission {
+            resource,
+            name,
+            access,
+        }
+    }
+
+    /// On this agent's own node (`node` rules).
+    fn own_node(access: Access) -> Permission {
+        let (resource, name) = (Some(Resource::Node), NameFrom::AgentName);
         Permission {
             resource,
             name,
@@ -534,7 +544,9 @@ impl Route {
             | Route::AgentCheckUpdate(_) => {
                 (PUT, small, AgentLocal, false, Permission::body(R::Service))
             }
-            Route::AgentMaintenance | Route::AgentJoin(_) | Route::AgentLeave => {
+            // Consul: node maintenance needs `node:write` on this agent's node.
+            Route::AgentMaintenance => (PUT, small, AgentLocal, false, Permission::own_node(Write)),
+            Route::AgentJoin(_) | Route::AgentLeave => {
                 (PUT, small, AgentLocal, false, Permission::agent(Write))
             }
             Route::AgentForceLeave(_) => (

@@ -716,6 +716,9 @@ impl RaftSim {
             45..=49 => Command::KvDeleteTree {
                 prefix: key[..2].to_string(),
             },
+            // ACLs: policies whose names sometimes collide (refused alike everywhere), tokens
+            // linking them, some expiring, deleted and reaped.
+            50..=52 => Command::Acl(Box::new(self.acl_command())),
             _ => {
                 let n = self.rng.gen_range(2..=5);
                 let mut ops: Vec<TxnKvOp> = (0..n)
@@ -743,6 +746,49 @@ impl RaftSim {
                 }
                 Command::Txn { ops }
             }
+        }
+    }
+
+    fn acl_command(&mut self) -> crate::acl::AclCommand {
+        use crate::acl::model::{AclPolicy, AclToken, Grants, Link};
+        use crate::acl::AclCommand;
+        let policy = self.rng.gen_range(0..4);
+        let token = self.rng.gen_range(0..4);
+        match self.rng.gen_range(0..5) {
+            0 => AclCommand::PolicySet(AclPolicy {
+                id: format!("policy-{policy}"),
+                name: format!("name-{}", self.rng.gen_range(0..3)),
+                description: String::new(),
+                rules: format!("key_prefix \"k{policy}\" {{ policy = \"write\" }}"),
+                datacenters: Vec::new(),
+                create_index: 0,
+                modify_index: 0,
+            }),
+            1 | 2 => AclCommand::TokenSet(AclToken {
+                accessor_id: format!("accessor-{token}"),
+                secret_id: format!("secret-{}", self.rng.gen_range(0..6)),
+                description: String::new(),
+                grants: Grants {
+                    policies: vec![Link {
+                        id: format!("policy-{policy}"),
+                        name: String::new(),
+                    }],
+                    ..Grants::default()
+                },
+                local: false,
+                auth_method: String::new(),
+                expiration_time_ns: self.rng.gen_range(0..3) * 1_000,
+                expiration_ttl: String::new(),
+                create_time_ns: 0,
+                create_index: 0,
+                modify_index: 0,
+            }),
+            3 => AclCommand::TokenDelete {
+                accessor_id: format!("accessor-{token}"),
+            },
+            _ => AclCommand::ReapExpired {
+                now_ns: self.rng.gen_range(0..3) * 1_000,
+            },
         }
     }
 
