@@ -25,8 +25,9 @@ use crate::node::ctx::ShardCtx;
 pub struct AclCache {
     /// The ACL table index the entries were resolved at (servers).
     index: u64,
-    /// Secret → identity and, on client agents, until when (ms) it may be used.
-    entries: HashMap<String, (Arc<Identity>, u64)>,
+    /// Secret → identity and, on client agents, until when (ms) it may be used. foldhash:
+    /// every request looks here, and SipHash was a visible part of that (perf/acl.sh).
+    entries: HashMap<String, (Arc<Identity>, u64), foldhash::fast::RandomState>,
 }
 
 /// The accessor shown for the agent recovery token (it has none: it never leaves the agent).
@@ -35,15 +36,16 @@ const AGENT_RECOVERY_ACCESSOR: &str = "agent-recovery-token";
 impl ShardCtx {
     /// The token this request acts with: its own, else the agent's `default` token, else
     /// the anonymous token (Consul §1.2).
-    pub fn effective_token(&self, req: &ApiRequest) -> String {
+    /// Borrowed when the request carries one (the hot path allocates nothing).
+    pub fn effective_token<'r>(&self, req: &'r ApiRequest) -> std::borrow::Cow<'r, str> {
         if let Some(t) = req.token() {
-            return t.to_string();
+            return std::borrow::Cow::Borrowed(t);
         }
         let tokens = self.mesh.agent_tokens.load();
         if !tokens.default.is_empty() {
-            return tokens.default.clone();
+            return std::borrow::Cow::Owned(tokens.default.clone());
         }
-        ANONYMOUS_SECRET.to_string()
+        std::borrow::Cow::Borrowed(ANONYMOUS_SECRET)
     }
 
     /// Resolves `secret` into who it is and what it may do. `Err(AclNotFound)` for an
