@@ -1022,3 +1022,143 @@ fn acls_disabled_answer_401_and_change_nothing() {
         200
     );
 }
+
+#[test]
+fn login_through_a_jwt_auth_method_and_logout() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_acl_agent(dir.path(), json!({}));
+    let m = Some(MGMT);
+    let key = rcgen::KeyPair::generate().unwrap(); // ECDSA P-256
+    let method = json!({
+        "Name": "test-jwt", "Type": "jwt", "MaxTokenTTL": "10m",
+        "Config": {
+            "JWTValidationPubKeys": [key.public_key_pem()],
+            "JWTSupportedAlgs": ["ES256"],
+            "BoundIssuer": "test-issuer",
+            "ClaimMappings": {"service": "svc"},
+        },
+    });
+    let (s, out, _) = call(&agent, m, "PUT", "/v1/acl/auth-method", &method.to_string());
+    assert_eq!(s, 200, "{out}");
+    let rule = r#"{"AuthMethod":"test-jwt","Selector":"value.svc == \"web\"","BindType":"service","BindName":"${value.svc}"}"#;
+    let (s, out, _) = call(&agent, m, "PUT", "/v1/acl/binding-rule", rule);
+    assert_eq!(s, 200, "{out}");
+    let bad = r#"{"AuthMethod":"test-jwt","Selector":"value.svc ==","BindType":"service","BindName":"x"}"#;
+    let (s, out, _) = call(&agent, m, "PUT", "/v1/acl/binding-rule", bad);
+    assert!(s == 500 && out.contains("Selector is invalid"), "{s} {out}");
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sign = |claims: Value| {
+        let pem = key.serialize_pem();
+        let encoding = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+            &claims,
+            &encoding,
+        )
+        .unwrap()
+    };
+    let login = |jwt: &str| {
+        let body = json!({"AuthMethod": "test-jwt", "BearerToken": jwt, "Meta": {"pod": "p1"}});
+        call(&agent, None, "POST", "/v1/acl/login", &body.to_string())
+    };
+    let (s, out, _) = login(&sign(
+        json!({"iss": "test-issuer", "service": "web", "exp": now + 60}),
+    ));
+    assert_eq!(s, 200, "{out}");
+    let token = json_of(&out);
+    assert_eq!(token["AuthMethod"], "test-jwt");
+    assert_eq!(
+        token["Description"],
+        r#"token created via login: {"pod":"p1"}"#
+    );
+    assert_eq!(token["ServiceIdentities"], json!([{"ServiceName": "web"}]));
+    assert_eq!(token["Local"], true);
+    assert!(token["ExpirationTime"].is_string(), "{token}");
+    let secret = token["SecretID"].as_str().unwrap().to_string();
+    // The service identity's rules: write on `web`, nothing on `api`.
+    let s = Some(secret.as_str());
+    assert_eq!(
+        call(
+            &agent,
+            s,
+            "PUT",
+            "/v1/agent/service/register",
+            r#"{"Name":"web"}"#
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        call(
+            &agent,
+            s,
+            "PUT",
+            "/v1/agent/service/register",
+            r#"{"Name":"api"}"#
+        )
+        .0,
+        403
+    );
+
+    // Refused: another issuer, a claim no rule binds, an expired token, another key.
+    let (s1, o1, _) = login(&sign(json!({"iss": "other", "service": "web"})));
+    assert!(s1 == 500 && o1.contains("issuer"), "{s1} {o1}");
+    let (s2, o2, _) = login(&sign(json!({"iss": "test-issuer", "service": "db"})));
+    assert_eq!(s2, 403, "{o2}");
+    let (s3, o3, _) = login(&sign(
+        json!({"iss": "test-issuer", "service": "web", "exp": now - 3600}),
+    ));
+    assert!(s3 == 500 && o3.contains("expired"), "{s3} {o3}");
+    let other = rcgen::KeyPair::generate().unwrap();
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+        &json!({"iss": "test-issuer", "service": "web"}),
+        &jsonwebtoken::EncodingKey::from_ec_pem(other.serialize_pem().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let (s4, o4, _) = login(&forged);
+    assert!(s4 == 500 && o4.contains("signature"), "{s4} {o4}");
+
+    // `tribune login` writes the new token's secret to the sink file; `tribune logout` ends it.
+    let bearer = dir.path().join("jwt");
+    std::fs::write(
+        &bearer,
+        sign(json!({"iss": "test-issuer", "service": "web"})),
+    )
+    .unwrap();
+    let sink = dir.path().join("token");
+    let (code, out, err) = cli(
+        &agent,
+        &[
+            "login",
+            &format!("-bearer-token-file={}", bearer.display()),
+            "-method=test-jwt",
+            &format!("-token-sink-file={}", sink.display()),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let cli_secret = std::fs::read_to_string(&sink).unwrap();
+    assert_eq!(
+        call(&agent, Some(&cli_secret), "GET", "/v1/acl/token/self", "").0,
+        200
+    );
+    let (code, out, err) = cli(&agent, &["logout", &format!("-token={cli_secret}")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        call(&agent, Some(&cli_secret), "GET", "/v1/acl/token/self", "").0,
+        403
+    );
+
+    // Logout deletes the login's token; a token not made by login cannot log out.
+    let (s, out, _) = call(&agent, Some(&secret), "POST", "/v1/acl/logout", "");
+    assert_eq!((s, out.trim()), (200, "true"));
+    assert_eq!(
+        call(&agent, Some(&secret), "GET", "/v1/acl/token/self", "").0,
+        403
+    );
+    assert_eq!(call(&agent, m, "POST", "/v1/acl/logout", "").0, 403);
+}

@@ -715,3 +715,68 @@ fn delete(args: &[String], kind: &str, key_flag: &str, extra: &[&str]) -> Result
     println!("{what} {key:?} deleted successfully");
     Ok(())
 }
+
+/// `tribune login -method=NAME -bearer-token-file=FILE -token-sink-file=FILE [-meta k=v]`:
+/// a token from an auth method, its secret written to the sink file (as Consul's CLI does).
+pub fn login(args: &[String]) -> i32 {
+    let result = (|| -> Result<(), String> {
+        let (p, client) = connect(
+            args,
+            &[],
+            &["method", "bearer-token-file", "token-sink-file", "meta"],
+        )?;
+        let method = p.value("method").ok_or("Missing required '-method' flag")?;
+        let bearer_file = p
+            .value("bearer-token-file")
+            .ok_or("Missing required '-bearer-token-file' flag")?;
+        let sink = p
+            .value("token-sink-file")
+            .ok_or("Missing required '-token-sink-file' flag")?;
+        let bearer = std::fs::read_to_string(bearer_file)
+            .map_err(|e| format!("Error reading bearer token file: {e}"))?;
+        let mut meta = serde_json::Map::new();
+        for kv in p.values.get("meta").into_iter().flatten() {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| format!("Malformed -meta argument: {kv:?}"))?;
+            meta.insert(k.into(), json!(v));
+        }
+        let body = json!({"AuthMethod": method, "BearerToken": bearer.trim(), "Meta": meta});
+        let token = call(
+            &client,
+            "POST",
+            "/v1/acl/login",
+            Some(&body),
+            "Error logging in",
+        )?;
+        let secret = token["SecretID"].as_str().unwrap_or_default();
+        std::fs::write(sink, secret).map_err(|e| format!("Error writing token to file sink: {e}"))
+    })();
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+/// `tribune logout -token=<secret of a login token>`.
+pub fn logout(args: &[String]) -> i32 {
+    let result = connect(args, &[], &[]).and_then(|(_, client)| {
+        call(
+            &client,
+            "POST",
+            "/v1/acl/logout",
+            None,
+            "Error destroying token",
+        )
+    });
+    match result {
+        Ok(_) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}

@@ -30,6 +30,8 @@ Available commands are:
     kv         Interact with the key-value store
     leave      Gracefully leaves the Consul cluster and shuts down
     lock       Execute a command holding a lock
+    login      Login to Consul using an auth method
+    logout     Destroy a Consul token created with login
     maint      Controls node or service maintenance mode
     members    Lists the members of a Consul cluster
     operator   Provides cluster-level tools for Consul operators
@@ -50,6 +52,8 @@ pub fn run(args: Vec<String>) -> i32 {
     let rest = &args[1..];
     match verb.as_str() {
         "acl" => acl::run(rest),
+        "login" => acl::login(rest),
+        "logout" => acl::logout(rest),
         "agent" => agent::run(rest),
         "kv" => kv::run(rest),
         "validate" => agent::validate(rest),

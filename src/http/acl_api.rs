@@ -336,7 +336,7 @@ pub async fn handle(
             })
             .await
         }
-        E::Login => login(ctx, req).await,
+        E::Login => login(ctx, config, req).await,
         E::Logout => logout(ctx, req).await,
         E::TemplatedPolicies => {
             let all: serde_json::Map<String, Value> = crate::acl::templates::TEMPLATES
@@ -461,22 +461,100 @@ async fn bootstrap(
     .ok_or_else(|| ApiError::Internal("the bootstrap was applied but is gone again".into()))
 }
 
-/// `POST /v1/acl/login`. Auth methods are stored and checked; logging in through one is not
-/// built yet (no JWT validation), and says so.
-async fn login(ctx: &ShardCtx, req: &ApiRequest) -> Result<Value, ApiError> {
+/// `POST /v1/acl/login`: a bearer JWT exchanged, through a `jwt` auth method, for a new
+/// token whose grants the method's binding rules decide (`acl::login`). The signature is
+/// checked here against the method's public keys (or a JWKS document from a `file://` URL).
+async fn login(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Result<Value, ApiError> {
+    use crate::acl::login;
     let body: Value = serde_json::from_slice(&req.body)
         .map_err(|e| ApiError::BadRequest(format!("Failed to decode request body: {e}")))?;
     let name = body["AuthMethod"].as_str().unwrap_or_default().to_string();
-    let known = read(ctx, |t| t.auth_method(&name).is_some()).await;
-    if !known {
+    let bearer = body["BearerToken"].as_str().unwrap_or_default().to_string();
+    let Some(method) = read(ctx, |t| t.auth_method(&name).cloned()).await else {
+        // Consul: `acl.ErrNotFound`, which its HTTP layer answers with 403.
         return Err(ApiError::Remote {
             status: 403,
             text: format!("ACL not found: auth method {name:?} not found"),
         });
+    };
+    if method.kind != "jwt" {
+        return Err(ApiError::Internal(format!(
+            "login through a {:?} auth method is not supported by this agent (only \"jwt\")",
+            method.kind
+        )));
     }
-    Err(ApiError::Internal(format!(
-        "login through auth method {name:?} is not supported by this agent yet"
-    )))
+    let jwt = login::jwt_config(&method.config_json);
+    let claims = verify_jwt(&bearer, &jwt).map_err(ApiError::Internal)?;
+    login::check_claims(&claims, &jwt, unix_ms() / 1000).map_err(ApiError::Internal)?;
+    let vars = login::claim_vars(&claims, &jwt).map_err(ApiError::Internal)?;
+    let grants = read(ctx, |t| {
+        login::grants_for(t, &name, &vars, &config.datacenter)
+    })
+    .await?;
+    let mut token = j::management_token(random_uuid(), random_uuid(), "", now_ns());
+    token.grants = grants;
+    token.description = login::login_description(body.get("Meta").and_then(Value::as_object));
+    token.auth_method = name;
+    token.local = method.token_locality != "global";
+    if method.max_token_ttl_ns > 0 {
+        token.expiration_time_ns = now_ns() + method.max_token_ttl_ns;
+        token.expiration_ttl = crate::http::decode::format_go_duration(method.max_token_ttl_ns);
+    }
+    let accessor = token.accessor_id.clone();
+    propose(ctx, AclCommand::TokenSet(token)).await?;
+    // The caller logged in: it is shown its new token's secret whatever else it may do.
+    read(ctx, |t| {
+        t.token(&accessor).map(|tk| j::token_json(t, tk, true))
+    })
+    .await
+    .ok_or_else(|| ApiError::Internal("the login was applied but is gone again".into()))
+}
+
+/// The JWT's claims once its signature verifies against one of the method's keys. Time,
+/// issuer and audience are `acl::login::check_claims`'s (against the server's clock).
+fn verify_jwt(bearer: &str, config: &crate::acl::login::JwtConfig) -> Result<Value, String> {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    let header =
+        jsonwebtoken::decode_header(bearer).map_err(|e| format!("failed to parse JWT: {e}"))?;
+    let allowed: Vec<Algorithm> = config
+        .supported_algs
+        .iter()
+        .filter_map(|a| a.parse::<Algorithm>().ok())
+        .collect();
+    if !allowed.contains(&header.alg) {
+        return Err(format!("unsupported signing algorithm: {:?}", header.alg));
+    }
+    let mut validation = Validation::new(header.alg);
+    validation.algorithms = allowed;
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let mut keys: Vec<DecodingKey> = Vec::new();
+    for pem in &config.pub_keys {
+        let key = DecodingKey::from_rsa_pem(pem.as_bytes())
+            .or_else(|_| DecodingKey::from_ec_pem(pem.as_bytes()));
+        keys.extend(key.ok());
+    }
+    if let Some(path) = config.jwks_url.strip_prefix("file://") {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("reading JWKS {path}: {e}"))?;
+        let set: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_str(&text).map_err(|e| format!("parsing JWKS {path}: {e}"))?;
+        keys.extend(
+            set.keys
+                .iter()
+                .filter_map(|k| DecodingKey::from_jwk(k).ok()),
+        );
+    } else if !config.jwks_url.is_empty() {
+        return Err("JWKSURL: only file:// URLs are read by this agent".into());
+    }
+    for key in &keys {
+        if let Ok(data) = jsonwebtoken::decode::<Value>(bearer, key, &validation) {
+            return Ok(data.claims);
+        }
+    }
+    Err("failed to verify id token signature".into())
 }
 
 /// `POST /v1/acl/logout`: deletes the presented token if an auth method issued it.

@@ -9,6 +9,7 @@
 //! names they alone know (`ApiRequest::require`) and filtering lists (`ApiRequest::allows`).
 
 pub mod authorizer;
+pub mod login;
 pub mod model;
 pub mod rules;
 pub mod table;

@@ -849,11 +849,19 @@ pub fn prepare_binding_rule(
     if bind_name.is_empty() {
         return Err(internal("Invalid Binding Rule: no BindName is set"));
     }
+    let selector = string(&m, "Selector")?;
+    if !selector.trim().is_empty() {
+        if let Err(e) = super::filter::parse(&selector) {
+            return Err(internal(format!(
+                "invalid Binding Rule: Selector is invalid: {e}"
+            )));
+        }
+    }
     Ok(AclBindingRule {
         id,
         description: string(&m, "Description")?,
         auth_method,
-        selector: string(&m, "Selector")?,
+        selector,
         bind_type,
         bind_name,
         create_index: 0,
