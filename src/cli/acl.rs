@@ -50,9 +50,16 @@ pub fn run(args: &[String]) -> i32 {
         "role create" => role_create(rest),
         "role read" => role_read(rest),
         "role list" => role_list(rest),
+        "role update" => role_update(rest),
         "role delete" => delete(rest, "role", "id", &["name"]),
+        "auth-method create" => auth_method_write(rest, false),
+        "auth-method update" => auth_method_write(rest, true),
+        "auth-method read" => read_one(rest, "auth-method", "name", auth_method_text),
         "auth-method list" => simple_list(rest, "/v1/acl/auth-methods", "Name"),
         "auth-method delete" => delete(rest, "auth-method", "name", &[]),
+        "binding-rule create" => binding_rule_write(rest, false),
+        "binding-rule update" => binding_rule_write(rest, true),
+        "binding-rule read" => read_one(rest, "binding-rule", "id", binding_rule_text),
         "binding-rule list" => simple_list(rest, "/v1/acl/binding-rules", "ID"),
         "binding-rule delete" => delete(rest, "binding-rule", "id", &[]),
         _ => Err(format!("Unknown command: acl {verb}\n\n{USAGE}")),
@@ -779,4 +786,181 @@ pub fn logout(args: &[String]) -> i32 {
             1
         }
     }
+}
+
+fn auth_method_text(m: &Value) -> String {
+    let s = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+    let mut out = format!("Name:          {}\nType:          {}", s("Name"), s("Type"));
+    if !s("DisplayName").is_empty() {
+        out.push_str(&format!("\nDisplay Name:  {}", s("DisplayName")));
+    }
+    out.push_str(&format!("\nDescription:   {}", s("Description")));
+    if !s("MaxTokenTTL").is_empty() {
+        out.push_str(&format!("\nMaxTokenTTL:   {}", s("MaxTokenTTL")));
+    }
+    if !s("TokenLocality").is_empty() {
+        out.push_str(&format!("\nTokenLocality: {}", s("TokenLocality")));
+    }
+    out.push_str(&format!("\nConfig:\n{}", pretty(&m["Config"])));
+    out
+}
+
+fn binding_rule_text(r: &Value) -> String {
+    let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+    format!(
+        "ID:           {}\nAuthMethod:   {}\nDescription:  {}\nBindType:     {}\nBindName:     {}\nSelector:     {}",
+        s("ID"),
+        s("AuthMethod"),
+        s("Description"),
+        s("BindType"),
+        s("BindName"),
+        s("Selector")
+    )
+}
+
+/// `read -<key_flag> X` of one object at `/v1/acl/<kind>/X`.
+fn read_one(
+    args: &[String],
+    kind: &str,
+    key_flag: &str,
+    text: fn(&Value) -> String,
+) -> Result<(), String> {
+    let (p, client) = connect(args, &[], &[key_flag, "format"])?;
+    let key = p
+        .value(key_flag)
+        .ok_or_else(|| format!("Must specify the -{key_flag} parameter"))?;
+    let v = call(
+        &client,
+        "GET",
+        &format!("/v1/acl/{kind}/{key}"),
+        None,
+        &format!("Error reading {kind}"),
+    )?;
+    print(json_flag(&p)?, &v, text);
+    Ok(())
+}
+
+/// `auth-method create|update -type -name -display-name -description -max-token-ttl
+/// -token-locality -config=<json|@file>`.
+fn auth_method_write(args: &[String], update: bool) -> Result<(), String> {
+    let flags = [
+        "type",
+        "name",
+        "display-name",
+        "description",
+        "max-token-ttl",
+        "token-locality",
+        "config",
+        "format",
+    ];
+    let (p, client) = connect(args, &[], &flags)?;
+    let name = p.value("name").ok_or("Missing required '-name' flag")?;
+    let mut body = serde_json::Map::new();
+    for (flag, key) in [
+        ("type", "Type"),
+        ("display-name", "DisplayName"),
+        ("description", "Description"),
+        ("max-token-ttl", "MaxTokenTTL"),
+        ("token-locality", "TokenLocality"),
+    ] {
+        if let Some(v) = p.value(flag) {
+            body.insert(key.into(), json!(v));
+        }
+    }
+    body.insert("Name".into(), json!(name));
+    if let Some(c) = p.value("config") {
+        let text = rules_arg(c)?;
+        let config: Value =
+            serde_json::from_str(&text).map_err(|e| format!("Error parsing the config: {e}"))?;
+        body.insert("Config".into(), config);
+    }
+    let (method, path) = match update {
+        true => ("PUT", format!("/v1/acl/auth-method/{name}")),
+        false => ("PUT", "/v1/acl/auth-method".to_string()),
+    };
+    let what = if update {
+        "Failed to update auth method"
+    } else {
+        "Failed to create new auth method"
+    };
+    let v = call(&client, method, &path, Some(&Value::Object(body)), what)?;
+    print(json_flag(&p)?, &v, auth_method_text);
+    Ok(())
+}
+
+/// `binding-rule create|update -method -bind-type -bind-name -selector -description [-id]`.
+fn binding_rule_write(args: &[String], update: bool) -> Result<(), String> {
+    let flags = [
+        "id",
+        "method",
+        "bind-type",
+        "bind-name",
+        "selector",
+        "description",
+        "format",
+    ];
+    let (p, client) = connect(args, &[], &flags)?;
+    let mut body = serde_json::Map::new();
+    for (flag, key) in [
+        ("method", "AuthMethod"),
+        ("bind-type", "BindType"),
+        ("bind-name", "BindName"),
+        ("selector", "Selector"),
+        ("description", "Description"),
+    ] {
+        if let Some(v) = p.value(flag) {
+            body.insert(key.into(), json!(v));
+        }
+    }
+    let path = if update {
+        let id = p
+            .value("id")
+            .ok_or("Cannot update a binding rule without specifying the -id parameter")?;
+        body.insert("ID".into(), json!(id));
+        format!("/v1/acl/binding-rule/{id}")
+    } else {
+        "/v1/acl/binding-rule".to_string()
+    };
+    let what = if update {
+        "Failed to update binding rule"
+    } else {
+        "Failed to create new binding rule"
+    };
+    let v = call(&client, "PUT", &path, Some(&Value::Object(body)), what)?;
+    print(json_flag(&p)?, &v, binding_rule_text);
+    Ok(())
+}
+
+/// `role update -id|-name ... [-description] [-policy-name ...]`: the role with the flags'
+/// fields replaced.
+fn role_update(args: &[String]) -> Result<(), String> {
+    let flags = [
+        "id",
+        "name",
+        "description",
+        "policy-id",
+        "policy-name",
+        "service-identity",
+        "node-identity",
+        "format",
+    ];
+    let (p, client) = connect(args, &[], &flags)?;
+    let id = id_of(&client, &p, "role")?;
+    let path = format!("/v1/acl/role/{id}");
+    let mut body = call(&client, "GET", &path, None, "Error reading role")?
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for (k, v) in token_body(&p)? {
+        body.insert(k, v);
+    }
+    let r = call(
+        &client,
+        "PUT",
+        &path,
+        Some(&Value::Object(body)),
+        "Failed to update role",
+    )?;
+    print(json_flag(&p)?, &r, role_text);
+    Ok(())
 }
