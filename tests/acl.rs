@@ -700,15 +700,12 @@ fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
     let missing: Vec<usize> = (0..ROUTES).filter(|i| !seen.contains(i)).collect();
     assert!(missing.is_empty(), "routes without a sample: {missing:?}");
 
-    // An unknown token is refused outright, not treated as anonymous.
-    let unknown = call(
-        &agent,
-        Some("3f5e9c2a-0000-4000-8000-000000000000"),
-        "GET",
-        "/v1/status/leader",
-        "",
-    );
-    assert_eq!((unknown.0, unknown.1.trim()), (403, "ACL not found"));
+    // An unknown token is refused outright, not treated as anonymous; routes open to anyone
+    // (status) answer whatever the token is, as Consul's do.
+    let unknown = Some("3f5e9c2a-0000-4000-8000-000000000000");
+    let refused = call(&agent, unknown, "GET", "/v1/kv/foo", "");
+    assert_eq!((refused.0, refused.1.trim()), (403, "ACL not found"));
+    assert_eq!(call(&agent, unknown, "GET", "/v1/status/leader", "").0, 200);
     // Recursive KV reads leave out what the token may not read; a recursive delete needs
     // write on the whole prefix.
     call(&agent, m, "PUT", "/v1/kv/app/public", "1");
@@ -886,6 +883,15 @@ fn the_walkthrough_acl_chapter_on_a_cluster() {
     let node_secret = field(&out, "SecretID:").to_string();
     let node_accessor = field(&out, "AccessorID:").to_string();
 
+    // Without an agent token, the client's own anti-entropy is refused by the server (its
+    // write arrives over RPC carrying the anonymous token).
+    let client_log = dir.path().join("client0.log");
+    eventually(30, "the client's node write refused", || {
+        std::fs::read_to_string(&client_log).unwrap_or_default().contains(
+            "anti-entropy write failed: Permission denied: anonymous token lacks permission 'node:write'",
+        )
+    });
+
     // Every agent gets the node token as its agent token and registers itself with it.
     for a in &agents {
         let (code, out, err) = cli(
@@ -906,11 +912,16 @@ fn the_walkthrough_acl_chapter_on_a_cluster() {
         );
     }
     let m = Some(mgmt.as_str());
-    eventually(30, "all four nodes in the catalog", || {
+    // The leader registers members' nodes from gossip; the agents' own anti-entropy, now
+    // allowed, adds what only they know (`consul-version` in the node meta).
+    eventually(30, "all four nodes synced by their own agents", || {
         let (s, body, _) = call(client, m, "GET", "/v1/catalog/nodes", "");
         s == 200
-            && serde_json::from_str::<Value>(&body)
-                .is_ok_and(|n| n.as_array().is_some_and(|n| n.len() == 4))
+            && serde_json::from_str::<Value>(&body).is_ok_and(|n| {
+                n.as_array().is_some_and(|n| {
+                    n.len() == 4 && n.iter().all(|n| n["Meta"]["consul-version"].is_string())
+                })
+            })
     });
     // The token was persisted (enable_token_persistence).
     let persisted = std::fs::read_to_string(dir.path().join("client0/acl-tokens.json")).unwrap();

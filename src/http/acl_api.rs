@@ -426,6 +426,14 @@ async fn bootstrap(
     config: &AgentConfig,
     req: &ApiRequest,
 ) -> Result<Value, ApiError> {
+    // Consul bootstraps only in the primary datacenter (no ACL replication here either).
+    if config
+        .primary_datacenter
+        .as_ref()
+        .is_some_and(|p| *p != config.datacenter)
+    {
+        return Err(ApiError::AclDisabled);
+    }
     let secret = j::bootstrap_secret(&req.body)?.unwrap_or_else(random_uuid);
     let reset_file = config
         .data_dir
@@ -497,7 +505,7 @@ async fn login(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Result
     token.auth_method = name;
     token.local = method.token_locality != "global";
     if method.max_token_ttl_ns > 0 {
-        token.expiration_time_ns = now_ns() + method.max_token_ttl_ns;
+        token.expiration_time_ns = now_ns().saturating_add(method.max_token_ttl_ns);
         token.expiration_ttl = crate::http::decode::format_go_duration(method.max_token_ttl_ns);
     }
     let accessor = token.accessor_id.clone();
@@ -525,7 +533,9 @@ fn verify_jwt(bearer: &str, config: &crate::acl::login::JwtConfig) -> Result<Val
         return Err(format!("unsupported signing algorithm: {:?}", header.alg));
     }
     let mut validation = Validation::new(header.alg);
-    validation.algorithms = allowed;
+    // Only the token's own algorithm: jsonwebtoken refuses a key when the list mixes key
+    // families (RS256 with ES256), which would fail every login.
+    validation.algorithms = vec![header.alg];
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;

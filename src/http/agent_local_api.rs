@@ -472,6 +472,19 @@ fn register_service(ctx: &ShardCtx, rt: &AgentRuntime, req: &ApiRequest) -> Repl
         Ok(p) => p,
         Err(r) => return refused(r),
     };
+    // Consul's `vetServiceRegister`: write on the name registered, and on the name of the
+    // service this ID replaces (so one service cannot take over another's ID).
+    let replaced = rt
+        .local
+        .borrow()
+        .services
+        .get(&def.id)
+        .map(|s| s.def.name.clone());
+    for name in std::iter::once(&def.name).chain(replaced.as_ref()) {
+        if let Err(e) = req.require(Resource::Service, name, Need::Write) {
+            return Reply::error(&e);
+        }
+    }
     let now = rt.now_ms();
     let service_id = def.id.clone();
     // Anti-entropy writes the service with the token it was registered with.
@@ -511,6 +524,19 @@ fn register_check(ctx: &ShardCtx, rt: &AgentRuntime, req: &ApiRequest) -> Reply 
     let sid = &spec.def.service_id;
     if !sid.is_empty() && !rt.local.borrow().services.contains_key(sid) {
         return Reply::text(404, format!("ServiceID {sid:?} does not exist"));
+    }
+    // Consul's `vetCheckRegister`: write on what the check belongs to, and on what the check
+    // it replaces belonged to.
+    let replaced = rt
+        .local
+        .borrow()
+        .checks
+        .get(&spec.def.id)
+        .map(|c| c.spec.def.clone());
+    for def in std::iter::once(&spec.def).chain(replaced.as_ref()) {
+        if let Err(e) = check_access(rt, def, req, Need::Write) {
+            return Reply::error(&e);
+        }
     }
     let now = rt.now_ms();
     rt.local.borrow_mut().add_check(spec.clone(), now);
@@ -676,9 +702,10 @@ fn check_access(
     req.require(Resource::Service, &name, need)
 }
 
-/// The checks of local-agent routes whose permission names come from the body or from
-/// what the path's ID refers to (`Permission::body` in the route table); `dispatch` checked
-/// the others. A name that is not found is left to the handler's own 404.
+/// The checks of local-agent routes whose permission names come from what the path's ID
+/// refers to (`Permission::body` in the route table); `dispatch` checked the others, and the
+/// register handlers check the definitions they decoded. A name that is not found is left
+/// to the handler's own 404.
 fn local_allowed(rt: &AgentRuntime, route: &Route, req: &ApiRequest) -> Result<(), ApiError> {
     if req.identity.is_none() {
         return Ok(());
@@ -691,38 +718,17 @@ fn local_allowed(rt: &AgentRuntime, route: &Route, req: &ApiRequest) -> Result<(
             .map(|s| s.def.name.clone())
     };
     let check_def = |id: &str| rt.local.borrow().checks.get(id).map(|c| c.spec.def.clone());
-    let body_field = |name: &str| -> Option<String> {
-        let v: serde_json::Value = serde_json::from_slice(&req.body).ok()?;
-        let m = v.as_object()?;
-        let found = m.get(name).or_else(|| {
-            m.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        })?;
-        found.as_str().map(str::to_string)
-    };
     match route {
         Route::AgentService(id) | Route::AgentHealthServiceId(id) => match service_name(id) {
             Some(name) => req.require(Resource::Service, &name, Need::Read),
             None => Ok(()),
         },
-        Route::AgentServiceRegister => {
-            let name = body_field("Name").unwrap_or_default();
-            req.require(Resource::Service, &name, Need::Write)
-        }
         Route::AgentServiceDeregister(id) | Route::AgentServiceMaintenance(id) => {
             match service_name(id) {
                 Some(name) => req.require(Resource::Service, &name, Need::Write),
                 None => Ok(()),
             }
         }
-        Route::AgentCheckRegister => match body_field("ServiceID").filter(|s| !s.is_empty()) {
-            Some(id) => {
-                let name = service_name(&id).unwrap_or(id);
-                req.require(Resource::Service, &name, Need::Write)
-            }
-            None => req.require(Resource::Node, &rt.config.node_name, Need::Write),
-        },
         Route::AgentCheckDeregister(id)
         | Route::AgentCheckPass(id)
         | Route::AgentCheckWarn(id)

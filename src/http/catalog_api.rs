@@ -15,8 +15,8 @@ use super::query::{read_options, Consistency, ReadOptions};
 use super::response::Reply;
 use super::ApiRequest;
 use crate::catalog::{
-    CatalogCommand, Check, CheckDef, Node, NodeDef, RegisterRequest, ServiceDef, ServiceInstance,
-    CRITICAL, PASSING, WARNING,
+    CatalogCommand, Check, CheckDef, Node, NodeDef, RegisterRequest, Service, ServiceDef,
+    ServiceInstance, CRITICAL, PASSING, WARNING,
 };
 use crate::config::AgentConfig;
 use crate::error::ApiError;
@@ -211,7 +211,7 @@ pub async fn register(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) ->
     if let Err(e) = validate_register(ctx, &reg, &check_nodes).await {
         return Reply::error(&e);
     }
-    if let Err(e) = register_allowed(&reg, req) {
+    if let Err(e) = register_allowed(ctx, &reg, req).await {
         return Reply::error(&e);
     }
     write_bool(
@@ -222,16 +222,44 @@ pub async fn register(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) ->
     .await
 }
 
-/// Consul's `vetRegisterWithACL`, simplified: `node:write` to write the node (unless
-/// `SkipNodeUpdate`) or a node-level check, `service:write` on the service registered and on
-/// the service of each service check in the request.
-fn register_allowed(reg: &RegisterRequest, req: &ApiRequest) -> Result<(), ApiError> {
+/// Consul's `vetRegisterWithACL`: `node:write` to write the node (unless `SkipNodeUpdate`)
+/// or a node-level check; `service:write` on the service registered, on the service whose ID
+/// it replaces, and on the service of each service check in the request.
+async fn register_allowed(
+    ctx: &ShardCtx,
+    reg: &RegisterRequest,
+    req: &ApiRequest,
+) -> Result<(), ApiError> {
+    if req.identity.is_none() {
+        return Ok(());
+    }
     let node_checks = reg.checks.iter().any(|c| c.service_id.is_empty());
     if !reg.skip_node_update || node_checks || reg.service.is_none() {
         req.require(Resource::Node, &reg.node.name, Need::Write)?;
     }
+    let existing = ctx
+        .node_view(&reg.node.name)
+        .await
+        .map(|v| v.services)
+        .unwrap_or_default();
+    let name_of = |id: &str| -> Option<String> {
+        match &reg.service {
+            Some(s) if s.id.eq_ignore_ascii_case(id) => Some(s.name.clone()),
+            _ => existing
+                .iter()
+                .find(|s| s.id.eq_ignore_ascii_case(id))
+                .map(|s| s.name.clone()),
+        }
+    };
     if let Some(s) = &reg.service {
         req.require(Resource::Service, &s.name, Need::Write)?;
+        if let Some(old) = existing.iter().find(|e| e.id.eq_ignore_ascii_case(&s.id)) {
+            req.require(Resource::Service, &old.name, Need::Write)?;
+        }
+    }
+    for check in reg.checks.iter().filter(|c| !c.service_id.is_empty()) {
+        let name = name_of(&check.service_id).unwrap_or_else(|| check.service_id.clone());
+        req.require(Resource::Service, &name, Need::Write)?;
     }
     Ok(())
 }
@@ -484,14 +512,19 @@ pub async fn service(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
         req,
         || ctx.service_instances(name, &tags),
         |instances| {
+            // Consul also needs `node:read` on each instance's node.
+            let node_ok =
+                |i: &&ServiceInstance| req.allows(Resource::Node, &i.node.def.name, Need::Read);
+            let acl_filtered = !instances.iter().all(|i| node_ok(&i));
             let mut instances: Vec<&ServiceInstance> = instances
                 .iter()
+                .filter(node_ok)
                 .filter(|i| meta_matches(&i.node.def.meta, &filters))
                 .collect();
             sort_near(ctx, req, &mut instances, |i| &i.node.def.name);
             let out: Vec<ServiceNodeJson> =
                 instances.into_iter().map(ServiceNodeJson::new).collect();
-            Reply::json(&filtered(req, out), req.style)
+            super::acl_filtered(Reply::json(&filtered(req, out), req.style), acl_filtered)
         },
     )
     .await
@@ -512,18 +545,24 @@ pub async fn node(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
                 // The filter applies to the Services map's values.
                 let filter = request_filter(req).ok().flatten();
                 let passes = |j: &NodeServiceJson| filter.as_ref().is_none_or(|f| f.passes(j));
+                // A node's services need `service:read` each.
+                let readable =
+                    |s: &&Service| req.allows(Resource::Service, &s.def.name, Need::Read);
+                let acl_filtered = !services.iter().all(|s| readable(&s));
                 let map: BTreeMap<&str, NodeServiceJson> = services
                     .iter()
+                    .filter(readable)
                     .map(|s| (s.def.id.as_str(), NodeServiceJson::new(s)))
                     .filter(|(_, j)| passes(j))
                     .collect();
-                Reply::json(
+                let reply = Reply::json(
                     &NodeWithServices {
                         node: Some(NodeJson::new(node)),
                         services: Some(map),
                     },
                     req.style,
-                )
+                );
+                super::acl_filtered(reply, acl_filtered)
             }
         },
     )
@@ -548,15 +587,25 @@ pub async fn node_services(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Repl
                 req.style,
             ),
             Some((node, services)) => {
-                let list: Vec<NodeServiceJson> =
-                    filtered(req, services.iter().map(NodeServiceJson::new).collect());
-                Reply::json(
+                let readable =
+                    |s: &&Service| req.allows(Resource::Service, &s.def.name, Need::Read);
+                let acl_filtered = !services.iter().all(|s| readable(&s));
+                let list: Vec<NodeServiceJson> = filtered(
+                    req,
+                    services
+                        .iter()
+                        .filter(readable)
+                        .map(NodeServiceJson::new)
+                        .collect(),
+                );
+                let reply = Reply::json(
                     &NodeWithServices {
                         node: Some(NodeJson::new(node)),
                         services: Some(list),
                     },
                     req.style,
-                )
+                );
+                super::acl_filtered(reply, acl_filtered)
             }
         },
     )
@@ -650,15 +699,20 @@ pub async fn health_service(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Rep
         req,
         || ctx.service_instances(name, &tags),
         |instances| {
+            // Consul also needs `node:read` on each instance's node.
+            let node_ok =
+                |i: &&ServiceInstance| req.allows(Resource::Node, &i.node.def.name, Need::Read);
+            let acl_filtered = !instances.iter().all(|i| node_ok(&i));
             let mut instances: Vec<&ServiceInstance> = instances
                 .iter()
+                .filter(node_ok)
                 .filter(|i| meta_matches(&i.node.def.meta, &filters))
                 .filter(|i| !passing || i.checks.iter().all(|c| c.def.status == PASSING))
                 .collect();
             sort_near(ctx, req, &mut instances, |i| &i.node.def.name);
             let out: Vec<ServiceEntryJson> =
                 instances.into_iter().map(ServiceEntryJson::new).collect();
-            Reply::json(&filtered(req, out), req.style)
+            super::acl_filtered(Reply::json(&filtered(req, out), req.style), acl_filtered)
         },
     )
     .await

@@ -113,9 +113,10 @@ pub async fn dispatch(
         // not to the server that answers it.
         req.body = session_json::with_default_node(&req.body, &config.node_name);
     }
-    if config.acl_enabled && req.token().is_none() {
-        // A request without a token acts with this agent's default token, wherever it is
-        // answered (Consul's client agents send theirs along).
+    if config.acl_enabled && req.token().is_none() && req.hops == 0 {
+        // A request without a token acts with the default token of the agent it was sent
+        // to, wherever it is answered (Consul's client agents send theirs along); one that
+        // was forwarded to us without a token stays anonymous.
         let default = ctx.mesh.agent_tokens.load().default.clone();
         if !default.is_empty() {
             req.headers.push(("x-consul-token".into(), default));
@@ -212,16 +213,24 @@ async fn acl_gate(
     if !config.acl_enabled {
         return Ok(());
     }
-    let secret = ctx.effective_token(req);
-    let identity = ctx
-        .resolve_token(config, &secret)
-        .await
-        .map_err(|e| Reply::error(&e))?;
-    req.identity = Some(identity.clone());
     let permission = route.spec().permission;
+    let secret = ctx.effective_token(req);
+    let resolved = ctx.resolve_token(config, &secret).await;
     let Some(resource) = permission.resource else {
+        // Open routes (status, bootstrap, login, token/self) answer whatever the token is, as
+        // Consul's do: one that does not resolve acts as anonymous for what they show.
+        let identity = match resolved {
+            Ok(identity) => identity,
+            Err(_) => ctx
+                .resolve_token(config, crate::acl::model::ANONYMOUS_SECRET)
+                .await
+                .map_err(|e| Reply::error(&e))?,
+        };
+        req.identity = Some(identity);
         return Ok(());
     };
+    let identity = resolved.map_err(|e| Reply::error(&e))?;
+    req.identity = Some(identity.clone());
     let reading = matches!(req.method.as_str(), "GET" | "HEAD");
     let need = match permission.access {
         Access::Read => Need::Read,

@@ -299,8 +299,10 @@ fn the_token_is_found_where_consul_looks() {
         identity: None,
     };
     let both = [("X-Consul-Token", "a"), ("Authorization", "Bearer b")];
-    assert_eq!(request(&both, "token=c").token(), Some("a"));
-    assert_eq!(request(&both[1..], "token=c").token(), Some("b"));
+    // consul-api.md §1.2: `?token=` first, then `X-Consul-Token`, then `Bearer`.
+    assert_eq!(request(&both, "token=c").token(), Some("c"));
+    assert_eq!(request(&both, "").token(), Some("a"));
+    assert_eq!(request(&both[1..], "").token(), Some("b"));
     assert_eq!(
         request(&[("authorization", "bearer  b ")], "").token(),
         Some("b")

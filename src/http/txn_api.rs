@@ -228,8 +228,18 @@ pub async fn handle(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
     if !errors.is_empty() {
         return failed(errors, req);
     }
+    // Consul's `filterTxnResults`: a `get-tree` returns only the keys the token may read.
+    let readable = |r: &&crate::kv::TxnOpResult| {
+        req.allows(
+            crate::acl::Resource::Key,
+            &r.entry.key,
+            crate::acl::Need::Read,
+        )
+    };
+    let acl_filtered = !results.iter().all(|r| readable(&r));
     let results: Vec<KvResult> = results
         .iter()
+        .filter(readable)
         .map(|r| KvResult {
             kv: DirEntryJson::from_entry(&r.entry, true),
         })
@@ -252,7 +262,7 @@ pub async fn handle(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
             consistency_level,
             not_modified: false,
             backend: 0,
-            results_filtered_by_acls: false,
+            results_filtered_by_acls: acl_filtered,
         };
         return Reply::json(&body, req.style)
             .with("X-Consul-KnownLeader", known_leader.to_string())

@@ -7,11 +7,18 @@ pub mod log_files;
 pub mod rpc_tls;
 
 /// Replaces `path` with `bytes` so that a crash leaves the old file or the new one, never a
-/// torn one (the gossip keyring: a torn file would lock the agent out of its pool).
+/// torn one (the gossip keyring: a torn file would lock the agent out of its pool). The file
+/// is the owner's alone (0600): what goes through here holds secrets (keys, ACL tokens).
 pub fn write_file_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
+    let _ = std::fs::remove_file(&tmp); // a leftover could carry wider permissions
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;

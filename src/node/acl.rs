@@ -25,7 +25,8 @@ use crate::node::ctx::ShardCtx;
 pub struct AclCache {
     /// The ACL table index the entries were resolved at (servers).
     index: u64,
-    /// Secret → identity and, on client agents, until when (ms) it may be used. foldhash:
+    /// Secret → identity and until when it may be used: on servers the token's expiry (ns,
+    /// 0 = never), on client agents the end of `acl.token_ttl` (ms). foldhash:
     /// every request looks here, and SipHash was a visible part of that (perf/acl.sh).
     entries: HashMap<String, (Arc<Identity>, u64), foldhash::fast::RandomState>,
 }
@@ -89,10 +90,14 @@ impl ShardCtx {
             cache.entries.clear();
             cache.index = table.index();
         }
-        if let Some((identity, _)) = cache.entries.get(secret) {
-            return Ok(identity.clone());
-        }
         let now_ns = crate::io::host::unix_ms() * 1_000_000;
+        if let Some((identity, expires_ns)) = cache.entries.get(secret) {
+            // An expired token stops working at once, before the leader's reaper runs.
+            if *expires_ns == 0 || *expires_ns > now_ns {
+                return Ok(identity.clone());
+            }
+            return Err(ApiError::AclNotFound);
+        }
         let mut identity = match table.resolve(secret, &config.datacenter, default_allow, now_ns) {
             Ok(identity) => identity,
             // Before the leader's ACL init has created it, the anonymous token is what the
@@ -105,10 +110,13 @@ impl ShardCtx {
             Err(ResolveError::NotFound) => return Err(ApiError::AclNotFound),
         };
         identity.key_list_policy = config.acl_enable_key_list_policy;
+        let expires_ns = table
+            .token_by_secret(secret)
+            .map_or(0, |t| t.expiration_time_ns);
         let identity = Arc::new(identity);
         cache
             .entries
-            .insert(secret.to_string(), (identity.clone(), 0));
+            .insert(secret.to_string(), (identity.clone(), expires_ns));
         Ok(identity)
     }
 
@@ -311,4 +319,66 @@ pub async fn reap_expired_tokens(ctx: &ShardCtx) {
         let cmd = crate::acl::AclCommand::ReapExpired { now_ns };
         let _ = ctx.write(crate::state::Command::Acl(Box::new(cmd))).await;
     }
+}
+
+/// Whether `secret` may make the catalog write `cmd` (an agent's own anti-entropy, on the
+/// server that proposes it, or a client agent's write arriving over RPC): Consul's
+/// `vetRegisterWithACL` / `vetDeregisterWithACL` for what agents send — `service:write` on a registered service, or on the service of the checks
+/// registered without one; `node:write` on the node for the node, its checks and
+/// deregistrations; `node:write` on each node of a coordinate batch.
+pub async fn check_catalog_write(
+    ctx: &ShardCtx,
+    config: &AgentConfig,
+    cmd: &crate::catalog::CatalogCommand,
+    secret: &str,
+) -> Result<(), ApiError> {
+    use crate::acl::{Need, Resource};
+    use crate::catalog::CatalogCommand;
+    let identity = ctx.resolve_token(config, secret).await?;
+    let mut needs: Vec<(Resource, String)> = Vec::new();
+    match cmd {
+        CatalogCommand::Register(reg) => match &reg.service {
+            Some(s) => needs.push((Resource::Service, s.name.clone())),
+            None => {
+                let mut node_level = false;
+                let services = match reg.checks.iter().any(|c| !c.service_id.is_empty()) {
+                    true => ctx
+                        .node_view(&reg.node.name)
+                        .await
+                        .map(|v| v.services)
+                        .unwrap_or_default(),
+                    false => Vec::new(),
+                };
+                for c in &reg.checks {
+                    if c.service_id.is_empty() {
+                        node_level = true;
+                        continue;
+                    }
+                    let name = services
+                        .iter()
+                        .find(|s| s.id.eq_ignore_ascii_case(&c.service_id))
+                        .map_or_else(|| c.service_id.clone(), |s| s.name.clone());
+                    needs.push((Resource::Service, name));
+                }
+                if node_level || reg.checks.is_empty() {
+                    needs.push((Resource::Node, reg.node.name.clone()));
+                }
+            }
+        },
+        CatalogCommand::Deregister { node, .. } => needs.push((Resource::Node, node.clone())),
+        CatalogCommand::CoordinateBatch(updates) => {
+            needs.extend(updates.iter().map(|u| (Resource::Node, u.node.clone())));
+        }
+    }
+    for (resource, name) in needs {
+        if !identity.authorizer.allows(resource, &name, Need::Write) {
+            return Err(crate::acl::denied(
+                &identity.accessor_id,
+                resource,
+                &name,
+                Need::Write,
+            ));
+        }
+    }
+    Ok(())
 }

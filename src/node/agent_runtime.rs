@@ -16,7 +16,6 @@ use crate::catalog::{
     CatalogCommand, CheckDef, NodeDef, NodeView, RegisterRequest, ServiceDef, CRITICAL,
 };
 use crate::config::{AgentConfig, ANTI_ENTROPY_INTERVAL_MS, SYNC_RETRY_MS};
-use crate::error::ApiError;
 use crate::node::checks;
 use crate::node::ctx::ShardCtx;
 use crate::state::Command;
@@ -223,30 +222,33 @@ impl AgentRuntime {
     }
 
     /// A catalog write: through our Raft core on a server, through a server on a client agent.
+    /// With ACLs the write carries the agent's token for it (`catalog_token`) and is checked
+    /// where it is proposed, on a server (`node::acl::check_catalog_write`).
     pub async fn write_catalog(&self, ctx: &ShardCtx, cmd: CatalogCommand) -> WriteOutcome {
-        if self.config.acl_enabled {
-            if let Err(e) = self.catalog_write_allowed(ctx, &cmd).await {
-                return WriteOutcome::Failed(e);
-            }
-        }
-        let cmd = Command::Catalog(cmd);
+        let token = match self.config.acl_enabled {
+            true => self.catalog_token(ctx, &cmd),
+            false => None,
+        };
         if self.config.server {
-            ctx.write(cmd).await
+            if let Some(secret) = &token {
+                let check = crate::node::acl::check_catalog_write(ctx, &self.config, &cmd, secret);
+                if let Err(e) = check.await {
+                    return WriteOutcome::Failed(e);
+                }
+            }
+            ctx.write(Command::Catalog(cmd)).await
         } else {
-            crate::node::rpc_client::propose_remote(ctx, &self.config, &cmd).await
+            let cmd = Command::Catalog(cmd);
+            crate::node::rpc_client::propose_remote(ctx, &self.config, &cmd, token.as_deref()).await
         }
     }
 
-    /// Consul's agent ACLs for its own catalog writes: a service with the token it was
-    /// registered with (else the agent's `default` token), the node and its checks with the
-    /// `agent` token (else `default`); the token must allow `service:write` / `node:write`.
-    /// Without them the write is blocked, and the agent stays out of the catalog.
-    async fn catalog_write_allowed(
-        &self,
-        ctx: &ShardCtx,
-        cmd: &CatalogCommand,
-    ) -> Result<(), ApiError> {
-        use crate::acl::{Need, Resource};
+    /// The token an agent's own catalog write carries, as Consul's agent picks it: a service
+    /// (or its checks) with the token it was registered with, else the agent's `default`
+    /// token; the node and node checks with the `agent` token, else `default`; else
+    /// anonymous. `None` for a server's own `consul` service, which Consul's leader registers
+    /// with no token.
+    fn catalog_token(&self, ctx: &ShardCtx, cmd: &CatalogCommand) -> Option<String> {
         let tokens = ctx.mesh.agent_tokens.load();
         let pick = |first: &str| -> String {
             [first, tokens.default.as_str()]
@@ -263,51 +265,18 @@ impl AgentRuntime {
                     .checks
                     .iter()
                     .find(|c| !c.service_id.is_empty())
-                    .map(|c| {
-                        let local = self.local.borrow();
-                        let name = local
-                            .services
-                            .get(&c.service_id)
-                            .map(|s| s.def.name.clone());
-                        (
-                            c.service_id.clone(),
-                            name.unwrap_or_else(|| c.service_id.clone()),
-                        )
-                    }),
+                    .map(|c| (c.service_id.clone(), String::new())),
             },
             _ => None,
         };
-        let (secret, resource, name) = match service {
-            // The server's own `consul` service is the agent's to write (Consul's leader
-            // registers it without any token).
-            Some((_, name)) if self.config.server && name == "consul" => {
-                (pick(&tokens.agent), Resource::Service, name)
+        match service {
+            Some((_, name)) if self.config.server && name == "consul" => None,
+            Some((id, _)) => {
+                let own = self.service_tokens.borrow().get(&id).cloned();
+                Some(pick(&own.unwrap_or_default()))
             }
-            Some((id, name)) => {
-                let own = self
-                    .service_tokens
-                    .borrow()
-                    .get(&id)
-                    .cloned()
-                    .unwrap_or_default();
-                (pick(&own), Resource::Service, name)
-            }
-            None => (
-                pick(&tokens.agent),
-                Resource::Node,
-                self.config.node_name.clone(),
-            ),
-        };
-        let identity = ctx.resolve_token(&self.config, &secret).await?;
-        if identity.authorizer.allows(resource, &name, Need::Write) {
-            return Ok(());
+            None => Some(pick(&tokens.agent)),
         }
-        Err(crate::acl::denied(
-            &identity.accessor_id,
-            resource,
-            &name,
-            Need::Write,
-        ))
     }
 
     /// True when catalog writes can go somewhere: a leader (server) or a known server (client).

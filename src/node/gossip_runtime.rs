@@ -670,8 +670,7 @@ impl GossipRuntime {
         use std::sync::atomic::Ordering::Relaxed;
         let status = ctx.mesh.status.clone();
         let mut was_leader = false;
-        let mut acls_ready = false;
-        let mut last_reap = Instant::now();
+        let mut last_acl_pass = Instant::now();
         let mut last_reconcile = Instant::now();
         let mut event = true;
         loop {
@@ -687,18 +686,15 @@ impl GossipRuntime {
                 let leader = status.is_leader.load(Relaxed);
                 // Reconcile on gaining leadership, on a membership event, and periodically.
                 let due = last_reconcile.elapsed() >= Duration::from_millis(RECONCILE_INTERVAL_MS);
-                if leader && self.config.acl_enabled && !acls_ready {
-                    // Consul's leader initializes ACLs before it reconciles members.
-                    acls_ready = crate::node::acl::establish_acls(&ctx, &self.config).await;
-                }
-                if leader
-                    && self.config.acl_enabled
-                    && last_reap.elapsed() >= Duration::from_secs(1)
-                {
+                // Consul's leader initializes ACLs before it reconciles members; looked at again
+                // every second (a restored snapshot may have taken the built-ins away), and
+                // expired tokens reaped.
+                let acl_due = !was_leader || last_acl_pass.elapsed() >= Duration::from_secs(1);
+                if leader && self.config.acl_enabled && acl_due {
+                    crate::node::acl::establish_acls(&ctx, &self.config).await;
                     crate::node::acl::reap_expired_tokens(&ctx).await;
-                    last_reap = Instant::now();
+                    last_acl_pass = Instant::now();
                 }
-                acls_ready &= leader;
                 if leader && (!was_leader || event || due) {
                     self.reconcile(&ctx).await;
                     last_reconcile = Instant::now();

@@ -238,16 +238,25 @@ pub fn forward_target(
     Some(ctx.mesh.cluster.rpc_addr_of(leader).ok_or_else(no_leader))
 }
 
-/// A client agent's catalog write, proposed through a server.
+/// A client agent's catalog write, proposed through a server (with the ACL token it acts
+/// with, when ACLs are on).
 pub async fn propose_remote(
     ctx: &ShardCtx,
     config: &AgentConfig,
     cmd: &crate::state::Command,
+    token: Option<&str>,
 ) -> WriteOutcome {
     let Some(addr) = pick_server(ctx) else {
         return WriteOutcome::Failed(ApiError::NoKnownServers);
     };
-    match call(config, addr, &Frame::Propose(cmd.encode())).await {
+    let frame = match token {
+        Some(token) => Frame::ProposeAs {
+            token: token.to_string(),
+            command: cmd.encode(),
+        },
+        None => Frame::Propose(cmd.encode()),
+    };
+    match call(config, addr, &frame).await {
         Ok(Frame::ProposeAnswer(ProposeOutcome::Done(b))) => WriteOutcome::Bool(b),
         Ok(Frame::ProposeAnswer(ProposeOutcome::Failed { status, text })) => {
             WriteOutcome::Failed(ApiError::Remote { status, text })

@@ -76,7 +76,10 @@ async fn serve_conn(mut s: RpcStream, ctx: ShardCtx, config: Rc<AgentConfig>) {
             }
             Frame::Http(req) => Frame::HttpAnswer(serve_http(&ctx, &config, req).await),
             Frame::Propose(bytes) => {
-                Frame::ProposeAnswer(serve_propose(&ctx, &config, &bytes).await)
+                Frame::ProposeAnswer(serve_propose(&ctx, &config, &bytes, None).await)
+            }
+            Frame::ProposeAs { token, command } => {
+                Frame::ProposeAnswer(serve_propose(&ctx, &config, &command, Some(&token)).await)
             }
             Frame::NodeView(name) => match ctx.node_view(&name).await {
                 Some(view) => Frame::NodeViewAnswer(view.encode()),
@@ -96,11 +99,26 @@ async fn serve_conn(mut s: RpcStream, ctx: ShardCtx, config: Rc<AgentConfig>) {
     }
 }
 
-async fn serve_propose(ctx: &ShardCtx, config: &AgentConfig, bytes: &[u8]) -> ProposeOutcome {
+/// A client agent's catalog write. With ACLs on it is checked against the token it carries
+/// (none: anonymous) before it is proposed, as a catalog write over HTTP would be.
+async fn serve_propose(
+    ctx: &ShardCtx,
+    config: &AgentConfig,
+    bytes: &[u8],
+    token: Option<&str>,
+) -> ProposeOutcome {
     if !config.server {
         return ProposeOutcome::failed(&ApiError::Internal("not a server".into()));
     }
     let cmd = match crate::state::Command::decode(bytes) {
+        Ok(crate::state::Command::Catalog(catalog)) if config.acl_enabled => {
+            let secret = token.unwrap_or(crate::acl::model::ANONYMOUS_SECRET);
+            let check = crate::node::acl::check_catalog_write(ctx, config, &catalog, secret);
+            if let Err(e) = check.await {
+                return ProposeOutcome::failed(&e);
+            }
+            crate::state::Command::Catalog(catalog)
+        }
         Ok(cmd @ crate::state::Command::Catalog(_)) => cmd,
         Ok(_) => {
             let e = ApiError::BadRequest("only catalog writes are proposed over RPC".into());

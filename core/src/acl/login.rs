@@ -210,6 +210,14 @@ pub fn grants_for(
         }
         matched = true;
         let name = interpolate(&rule.bind_name, vars).map_err(ApiError::Internal)?;
+        // Claims are the caller's: a computed name goes into rules text only when valid.
+        let identity = matches!(rule.bind_type.as_str(), "service" | "node");
+        if identity && !super::valid_identity_name(&name) {
+            return Err(ApiError::Internal(format!(
+                "computed bind name {name:?} is not a valid {} identity name",
+                rule.bind_type
+            )));
+        }
         match rule.bind_type.as_str() {
             "service" => grants.service_identities.push(ServiceIdentity {
                 service_name: name,
@@ -338,6 +346,17 @@ mod tests {
         assert_eq!(grants.node_identities.len(), 1);
         assert_eq!(grants.node_identities[0].node_name, "n-web");
         let nothing = table_with_rules(&[(r#"value.env == "staging""#, "service", "x")]);
+        // A claim that would break out of the rules text is refused, not bound.
+        let evil = r#"x" {policy="write"}
+acl = "write"
+service "y"#;
+        let evil = json!({"value": {"svc": evil, "env": "prod"}, "list": {}});
+        let err = grants_for(&table, "jwt", &evil, "dc1").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is not a valid service identity name"),
+            "{err}"
+        );
         assert!(matches!(
             grants_for(&nothing, "jwt", &vars, "dc1"),
             Err(ApiError::PermissionDenied(_))

@@ -146,10 +146,13 @@ pub fn render(template: &Template, name: &str) -> String {
 /// The synthetic rules `grants` carry in `datacenter`: service identities (everywhere, or
 /// in their listed datacenters), node identities (in their datacenter), templated policies.
 pub fn synthetic_rules(grants: &Grants, datacenter: &str) -> Vec<String> {
+    // Names are checked when written (`valid_identity_name`); one that is not valid grants
+    // nothing rather than reach the rules text (it could close the quoted name).
     let in_dc = |dcs: &[String]| dcs.is_empty() || dcs.iter().any(|d| d == datacenter);
+    let ok = |name: &str| super::valid_identity_name(name);
     let mut out = Vec::new();
     for si in &grants.service_identities {
-        if in_dc(&si.datacenters) {
+        if in_dc(&si.datacenters) && ok(&si.service_name) {
             out.push(render(
                 template("builtin/service").expect("a built-in"),
                 &si.service_name,
@@ -157,7 +160,7 @@ pub fn synthetic_rules(grants: &Grants, datacenter: &str) -> Vec<String> {
         }
     }
     for ni in &grants.node_identities {
-        if ni.datacenter == datacenter {
+        if ni.datacenter == datacenter && ok(&ni.node_name) {
             out.push(render(
                 template("builtin/node").expect("a built-in"),
                 &ni.node_name,
@@ -166,7 +169,7 @@ pub fn synthetic_rules(grants: &Grants, datacenter: &str) -> Vec<String> {
     }
     for tp in &grants.templated_policies {
         if let Some(t) = template(&tp.template_name) {
-            if in_dc(&tp.datacenters) {
+            if in_dc(&tp.datacenters) && (!t.needs_name || ok(&tp.name)) {
                 out.push(render(t, &tp.name));
             }
         }

@@ -285,6 +285,12 @@ fn decode_grants(
                 "service identity"
             )));
         }
+        if !crate::acl::valid_identity_name(&service_name) {
+            return Err(internal(format!(
+                "Service identity {service_name:?} has an invalid name. Only lowercase \
+                 alphanumeric characters, '-' and '_' are allowed"
+            )));
+        }
         if local && !datacenters.is_empty() {
             return Err(internal(
                 "cannot specify a list of datacenters on a local token",
@@ -308,6 +314,12 @@ fn decode_grants(
                 "{what} node identity is missing a datacenter"
             )));
         }
+        if !crate::acl::valid_identity_name(&node_name) {
+            return Err(internal(
+                "Node identity has an invalid name. Only lowercase alphanumeric characters, \
+                 '-' and '_' are allowed",
+            ));
+        }
         grants.node_identities.push(NodeIdentity {
             node_name,
             datacenter,
@@ -327,6 +339,12 @@ fn decode_grants(
         if template.needs_name && name.is_empty() {
             return Err(internal(format!(
                 "validation error for templated policy {template_name:?}: name: name is required"
+            )));
+        }
+        if template.needs_name && !crate::acl::valid_identity_name(&name) {
+            return Err(internal(format!(
+                "validation error for templated policy {template_name:?}: name: Does not \
+                 match pattern '^[a-z0-9]([a-z0-9\\-_]*[a-z0-9])?$'"
             )));
         }
         grants.templated_policies.push(TemplatedPolicyLink {
@@ -514,7 +532,7 @@ pub fn prepare_token(
                         format_go_duration(ttl_ns)
                     )));
                 }
-                (now_ns + ttl_ns, ttl_text)
+                (now_ns.saturating_add(ttl_ns), ttl_text)
             } else {
                 (0, String::new())
             }
@@ -762,6 +780,16 @@ pub fn prepare_auth_method(
             .as_nanos() as u64,
         Some(v) => v.as_u64().unwrap_or(0),
     };
+    // Consul's bounds for a login token's lifetime (0: no limit).
+    let bounded = (EXPIRATION_MIN_NS..=EXPIRATION_MAX_NS).contains(&max_token_ttl_ns);
+    if max_token_ttl_ns != 0 && !bounded {
+        return Err(internal(format!(
+            "MaxTokenTTL {} must be between {} and {}",
+            format_go_duration(max_token_ttl_ns),
+            format_go_duration(EXPIRATION_MIN_NS),
+            format_go_duration(EXPIRATION_MAX_NS)
+        )));
+    }
     let token_locality = string(&m, "TokenLocality")?;
     if !matches!(token_locality.as_str(), "" | "local" | "global") {
         return Err(internal(
@@ -906,6 +934,12 @@ pub fn templated_preview(name: &str, body: &[u8], id: String) -> Result<Value, A
     if t.needs_name && var.is_empty() {
         return Err(bad(format!(
             "validation error for templated policy {name:?}: name: name is required"
+        )));
+    }
+    if t.needs_name && !crate::acl::valid_identity_name(&var) {
+        return Err(bad(format!(
+            "validation error for templated policy {name:?}: name: Does not match pattern \
+             '^[a-z0-9]([a-z0-9\\-_]*[a-z0-9])?$'"
         )));
     }
     let rules = templates::render(t, &var);
@@ -1073,8 +1107,13 @@ pub fn parse_rfc3339_ns(s: &str) -> Option<u64> {
             sign * (oh * 3600 + om * 60)
         }
     };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
     let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset_s;
-    u64::try_from(secs * 1_000_000_000 + frac_ns).ok()
+    // Times outside u64 nanoseconds (before 1970, after 2554) are not ones we take.
+    let ns = secs.checked_mul(1_000_000_000)?.checked_add(frac_ns)?;
+    u64::try_from(ns).ok()
 }
 
 #[cfg(test)]

@@ -81,17 +81,18 @@ impl ApiRequest {
         found.map(|(_, v)| v.as_str())
     }
 
-    /// The request's ACL token, where Consul looks for it: `X-Consul-Token`, then
-    /// `Authorization: Bearer`, then `?token=`. `None` is the anonymous token.
+    /// The request's ACL token, where Consul looks for it: `?token=`, then `X-Consul-Token`,
+    /// then `Authorization: Bearer`. `None`: the agent's default token, else anonymous.
     pub fn token(&self) -> Option<&str> {
         let bearer = || {
             let auth = self.header("authorization")?;
             let (scheme, token) = auth.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         };
-        self.header("x-consul-token")
+        // Consul's `parseTokenInternal`: the query parameter first, then the headers.
+        (self.query.get("token").filter(|t| !t.is_empty()))
+            .or_else(|| self.header("x-consul-token"))
             .or_else(bearer)
-            .or_else(|| self.query.get("token"))
             .filter(|t| !t.is_empty())
     }
 }

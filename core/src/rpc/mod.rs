@@ -79,6 +79,13 @@ pub enum Frame {
     Dns(Vec<u8>),
     DnsAnswer(Vec<u8>),
     Error(String),
+    /// `Propose` on behalf of an ACL token (a client agent's own catalog writes): the server
+    /// checks the token before it proposes. Added after `Error`, so older frames keep their
+    /// kinds.
+    ProposeAs {
+        token: String,
+        command: Vec<u8>,
+    },
 }
 
 const STR_MAX: usize = 64 * 1024;
@@ -175,6 +182,11 @@ impl Frame {
                 out.push(11);
                 put_str(out, t);
             }
+            Frame::ProposeAs { token, command } => {
+                out.push(12);
+                put_str(out, token);
+                put_bytes(out, command);
+            }
         }
         let len = (out.len() - start - 4) as u32;
         out[start..start + 4].copy_from_slice(&len.to_le_bytes());
@@ -229,6 +241,10 @@ impl Frame {
             9 => Frame::Dns(r.bytes(max)?.to_vec()),
             10 => Frame::DnsAnswer(r.bytes(max)?.to_vec()),
             11 => Frame::Error(r.str(STR_MAX)?),
+            12 => Frame::ProposeAs {
+                token: r.str(STR_MAX)?,
+                command: r.bytes(max)?.to_vec(),
+            },
             _ => return Err(WireError("unknown frame kind")),
         };
         r.end()?;

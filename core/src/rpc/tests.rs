@@ -47,6 +47,7 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
         b().prop_map(Frame::Dns),
         b().prop_map(Frame::DnsAnswer),
         s().prop_map(Frame::Error),
+        (s(), b()).prop_map(|(token, command)| Frame::ProposeAs { token, command }),
     ]
 }
 
