@@ -44,6 +44,12 @@ pub enum RaftInput {
         raft_id: u64,
         reply: oneshot::Sender<Result<u64, String>>,
     },
+    /// Leader only: hand leadership to `to` (a voter's Raft id), or to the most caught-up
+    /// other voter (`/v1/operator/raft/transfer-leader`). Answered once the transfer started.
+    TransferLeader {
+        to: Option<u64>,
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
     /// Leader only: add a server gossip found (same datacenter, not yet a voter) as a voter.
     AddPeer {
         server: ServerInfo,

@@ -175,6 +175,7 @@ fn covers(route: &Route) -> usize {
         Route::OperatorRaftConfiguration => 37,
         Route::OperatorRaftPeer => 38,
         Route::OperatorKeyring => 39,
+        Route::OperatorRaftTransferLeader => 83,
         Route::CoordinateDatacenters => 40,
         Route::CoordinateNodes => 41,
         Route::CoordinateNode(_) => 42,
@@ -222,7 +223,7 @@ fn covers(route: &Route) -> usize {
         },
     }
 }
-const ROUTES: usize = 83;
+const ROUTES: usize = 84;
 
 #[test]
 fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
@@ -486,6 +487,13 @@ fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
             "/v1/operator/keyring".into(),
             "",
             r#"keyring = "read""#,
+        ),
+        // Admitted, a single server answers that there is no peer to hand leadership to.
+        (
+            "POST",
+            "/v1/operator/raft/transfer-leader".into(),
+            "",
+            r#"operator = "write""#,
         ),
         ("GET", "/v1/coordinate/datacenters".into(), "", ""),
         (

@@ -206,6 +206,15 @@ fn registration_errors_and_rules() {
         put("/v1/agent/service/register", r#"{"Name":"x","Check":{"HTTP":"http://x"}}"#),
         (400, "Invalid check: Interval must be > 0 for Script, HTTP, H2PING, TCP, UDP or OSService checks".into())
     );
+    // A bare number is nanoseconds, as Go reads a `time.Duration` (py-consul's `Check.script(args,
+    // 10)` sends one): positive, so accepted, and raised to the minimum interval.
+    assert_eq!(
+        put(
+            "/v1/agent/service/register",
+            r#"{"Name":"y","Check":{"HTTP":"http://127.0.0.1:1/","Interval":10}}"#
+        ),
+        (200, String::new())
+    );
     assert_eq!(
         put(
             "/v1/agent/service/register",

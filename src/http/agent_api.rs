@@ -77,6 +77,34 @@ pub async fn remove_peer(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
     }
 }
 
+/// `POST /v1/operator/raft/transfer-leader[?id=]`: `{"Success": true}` once the transfer
+/// started; with no other voter (or an unknown `id`) Consul's 500.
+pub async fn transfer_leader(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
+    let to = match req.query.get("id").filter(|i| !i.is_empty()) {
+        None => None,
+        Some(id) => {
+            let peers = ctx.mesh.cluster.peers.load();
+            match peers.iter().find(|p| p.node_id == id) {
+                Some(p) => Some(p.raft_id),
+                None => {
+                    let text = format!("id {id:?} was not found in the Raft configuration");
+                    return Reply::text(500, text);
+                }
+            }
+        }
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let input = crate::mesh::RaftInput::TransferLeader { to, reply: tx };
+    if ctx.mesh.raft.try_send(input).is_err() {
+        return Reply::text(500, "No cluster leader");
+    }
+    match rx.await {
+        Ok(Ok(_)) => Reply::json(&serde_json::json!({"Success": true}), req.style),
+        Ok(Err(e)) => Reply::text(500, format!("failed to transfer leadership: {e}")),
+        Err(_) => Reply::text(500, "No cluster leader"),
+    }
+}
+
 /// `GET /v1/operator/raft/configuration`.
 pub fn raft_configuration(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
     let status = &ctx.mesh.status;

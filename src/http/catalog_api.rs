@@ -512,6 +512,12 @@ pub async fn service(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
         req,
         || ctx.service_instances(name, &tags),
         |instances| {
+            // `?peer=`: instances imported from a cluster peer. This agent has no peerings,
+            // so a peer name finds none (Consul CE answers the same for an unknown peer).
+            let instances: &[ServiceInstance] = match peer_named(req) {
+                true => &[],
+                false => instances,
+            };
             // Consul also needs `node:read` on each instance's node.
             let node_ok =
                 |i: &&ServiceInstance| req.allows(Resource::Node, &i.node.def.name, Need::Read);
@@ -671,6 +677,11 @@ pub async fn health_state(ctx: &ShardCtx, state: &str, req: &ApiRequest) -> Repl
     .await
 }
 
+/// Whether the request names a cluster peer (`?peer=`, non-empty).
+fn peer_named(req: &ApiRequest) -> bool {
+    req.query.get("peer").is_some_and(|p| !p.is_empty())
+}
+
 /// Go's `strconv.ParseBool`.
 pub fn parse_bool(v: &str) -> Option<bool> {
     match v {
@@ -699,6 +710,12 @@ pub async fn health_service(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Rep
         req,
         || ctx.service_instances(name, &tags),
         |instances| {
+            // `?peer=`: instances imported from a cluster peer. This agent has no peerings,
+            // so a peer name finds none (Consul CE answers the same for an unknown peer).
+            let instances: &[ServiceInstance] = match peer_named(req) {
+                true => &[],
+                false => instances,
+            };
             // Consul also needs `node:read` on each instance's node.
             let node_ok =
                 |i: &&ServiceInstance| req.allows(Resource::Node, &i.node.def.name, Need::Read);

@@ -165,6 +165,7 @@ pub async fn dispatch(
         Route::StatusPeers => agent_api::status_peers(ctx, req),
         Route::OperatorRaftConfiguration => agent_api::raft_configuration(ctx, req),
         Route::OperatorRaftPeer => agent_api::remove_peer(ctx, req).await,
+        Route::OperatorRaftTransferLeader => agent_api::transfer_leader(ctx, req).await,
         Route::Snapshot if req.method == "PUT" => snapshot_api::restore(ctx, req).await,
         Route::Snapshot => snapshot_api::save(ctx, req).await,
 

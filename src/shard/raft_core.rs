@@ -385,6 +385,7 @@ impl RaftCore {
             RaftInput::Snapshot { parts, meta } => self.snapshot(parts, meta),
             RaftInput::ReadIndex { reply } => self.read_index(reply),
             RaftInput::RemovePeer { raft_id, reply } => self.remove_peer(raft_id, reply),
+            RaftInput::TransferLeader { to, reply } => self.transfer_leader(to, reply),
             RaftInput::AddPeer { server, reply } => self.add_peer(server, reply),
             RaftInput::Shutdown => return Ok(false),
         }
@@ -467,6 +468,43 @@ impl RaftCore {
             }
             Err(e) => {
                 let _ = reply.send(Err(format!("cannot remove the peer now: {e}")));
+            }
+        }
+    }
+
+    /// Starts a leadership transfer, as hashicorp/raft's `LeadershipTransfer`: to the voter
+    /// asked for, or to the other voter with the highest match index. raft-rs brings the
+    /// transferee up to date and tells it to campaign at once.
+    fn transfer_leader(&mut self, to: Option<u64>, reply: ReadReply) {
+        let Some(node) = self
+            .node
+            .as_mut()
+            .filter(|n| n.raft.state == StateRole::Leader)
+        else {
+            let _ = reply.send(Err("No cluster leader".into()));
+            return;
+        };
+        let me = node.raft.id;
+        let voters: Vec<u64> = node.raft.prs().conf().voters().ids().iter().collect();
+        let target = match to {
+            Some(id) if id == me => Err("cannot transfer leadership to itself".to_string()),
+            Some(id) if voters.contains(&id) => Ok(id),
+            Some(id) => Err(format!("no voter with Raft id {id:016x}")),
+            None => voters
+                .iter()
+                .filter(|&&id| id != me)
+                .max_by_key(|&&id| node.raft.prs().get(id).map_or(0, |p| p.matched))
+                .copied()
+                .ok_or_else(|| "cannot find peer".to_string()),
+        };
+        match target {
+            Ok(id) => {
+                eprintln!("    [INFO]  raft: transferring leadership to {id:016x}");
+                node.transfer_leader(id);
+                let _ = reply.send(Ok(id));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
             }
         }
     }

@@ -100,9 +100,12 @@ fn check_spec(
             "Status for checks must 'passing', 'warning', 'critical'",
         ));
     }
+    // Rounded up: any positive duration is positive (a bare JSON number is nanoseconds, as
+    // Go's `time.Duration` reads it; `"interval": 10` passes Consul's `> 0` and is then
+    // raised to the minimum interval).
     let ms = |field: &str| {
         f.duration_ns(field)
-            .map(|ns| ns / 1_000_000)
+            .map(|ns| ns.div_ceil(1_000_000))
             .map_err(decode_failed)
     };
     let (interval_ms, ttl_ms, timeout_ms) = (ms("Interval")?, ms("TTL")?, ms("Timeout")?);

@@ -188,6 +188,8 @@ pub enum Route {
     AgentForceLeave(String),
     OperatorRaftConfiguration,
     OperatorRaftPeer,
+    /// `/v1/operator/raft/transfer-leader`
+    OperatorRaftTransferLeader,
     OperatorKeyring,
     CoordinateDatacenters,
     CoordinateNodes,
@@ -404,6 +406,7 @@ impl Route {
             "/v1/agent/leave" => Route::AgentLeave,
             "/v1/operator/raft/configuration" => Route::OperatorRaftConfiguration,
             "/v1/operator/raft/peer" => Route::OperatorRaftPeer,
+            "/v1/operator/raft/transfer-leader" => Route::OperatorRaftTransferLeader,
             "/v1/operator/keyring" => Route::OperatorKeyring,
             "/v1/coordinate/datacenters" => Route::CoordinateDatacenters,
             "/v1/coordinate/nodes" => Route::CoordinateNodes,
@@ -481,6 +484,13 @@ impl Route {
             ),
             Route::OperatorRaftPeer => (
                 &["DELETE"][..],
+                small,
+                Leader,
+                false,
+                Permission::global(R::Operator, Write),
+            ),
+            Route::OperatorRaftTransferLeader => (
+                &["POST"][..],
                 small,
                 Leader,
                 false,

@@ -30,6 +30,21 @@ def free_port() -> int:
     return port
 
 
+def http_port() -> int:
+    """8500 when free: inside the original fixture's container the agent listens there, and
+    some tests point HTTP checks at http://localhost:8500 (the agent itself). Otherwise any
+    free port."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", 8500))
+        return 8500
+    except OSError:
+        return free_port()
+    finally:
+        s.close()
+
+
 class Agent:
     """A running agent (stands in for the original fixture's container)."""
 
@@ -51,7 +66,7 @@ class Agent:
         path = os.path.join(self.dir, "local.json")
         with open(path, "w", encoding="utf-8") as f:
             json.dump(config, f)
-        self.port = free_port()
+        self.port = http_port()
         args = [BIN, "agent", "-dev", "-client", "127.0.0.1", "-http-port", str(self.port),
                 "-shards", "2", "-serf-lan-port", str(free_port()), "-serf-wan-port", str(free_port()),
                 "-server-port", str(free_port()), "-config-file", path]
