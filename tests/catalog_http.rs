@@ -16,6 +16,16 @@ fn register(agent: &Agent, body: serde_json::Value) {
 #[test]
 fn catalog_and_health_surface() {
     let agent = Agent::start(free_port(), None);
+    // A write goes to the datacenter its body names, as Consul routes it: ours is served
+    // here, an unknown one has no path (and nothing is written).
+    for (dc, status) in [("dc1", 200), ("dc2", 500)] {
+        let body = serde_json::json!({"Node": format!("in-{dc}"), "Address": "10.9.9.9", "Datacenter": dc});
+        let (s, out) = agent.put("/v1/catalog/register", body.to_string().as_bytes());
+        assert_eq!(s, status, "{dc}: {out}");
+    }
+    assert!(agent.get("/v1/catalog/node/in-dc2").unwrap().1.trim() == "null");
+    let (s, _) = agent.put("/v1/catalog/deregister", br#"{"Node":"in-dc1"}"#);
+    assert_eq!(s, 200);
     for (n, status) in [(1, "passing"), (2, "warning"), (3, "passing")] {
         register(
             &agent,

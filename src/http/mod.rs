@@ -99,6 +99,13 @@ pub async fn dispatch(
         // forwarded: the sort is from this agent's node, not the answering server's.
         req.query = req.query.with_value("near", &config.node_name);
     }
+    if matches!(route, Route::CatalogRegister | Route::CatalogDeregister) && !req.query.has("dc") {
+        // Consul routes a catalog write by its body's `Datacenter` (the agent's own when
+        // empty): another datacenter's is forwarded there, an unknown one has no path.
+        if let Some(dc) = body_datacenter(&req.body).filter(|dc| *dc != config.datacenter) {
+            req.query = req.query.with_value("dc", &dc);
+        }
+    }
     let other_dc = req
         .query
         .get("dc")
@@ -270,4 +277,16 @@ pub fn acl_filtered(reply: Reply, filtered: bool) -> Reply {
     } else {
         reply
     }
+}
+
+/// A write body's `Datacenter` field (matched as Go's decoder matches field names), if any.
+fn body_datacenter(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let m = v.as_object()?;
+    let dc = m.get("Datacenter").or_else(|| {
+        m.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("datacenter"))
+            .map(|(_, v)| v)
+    })?;
+    dc.as_str().filter(|dc| !dc.is_empty()).map(str::to_string)
 }

@@ -77,6 +77,15 @@ fn a_query_value_is_replaced_in_the_pairs_and_the_raw_form() {
 }
 
 #[test]
+fn a_query_value_is_added_when_absent() {
+    let q = Query::parse("stale");
+    let r = q.with_value("dc", "dc 2");
+    assert_eq!((r.get("dc"), r.has("stale")), (Some("dc 2"), true));
+    assert_eq!(Query::parse(r.raw()).get("dc"), Some("dc 2"));
+    assert_eq!(Query::parse("").with_value("dc", "x").raw(), "dc=x");
+}
+
+#[test]
 fn routes_and_paths() {
     assert_eq!(Route::resolve("/v1/kv/a/b"), Route::Kv("a/b".into()));
     assert_eq!(Route::resolve("/v1/kv/"), Route::Kv(String::new()));

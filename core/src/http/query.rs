@@ -54,25 +54,32 @@ impl Query {
             .collect()
     }
 
-    /// The same query with every value of `name` replaced by `value` (the raw form too, since
-    /// forwarding sends the raw form on).
+    /// The same query with every value of `name` replaced by `value`, or `name=value` added
+    /// when it has none (the raw form too, since forwarding sends the raw form on).
     pub fn with_value(&self, name: &str, value: &str) -> Query {
         let encoded: String =
             percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
                 .to_string();
-        let raw = self
-            .raw
-            .split('&')
+        let mut found = false;
+        let mut parts: Vec<String> = (self.raw.split('&'))
+            .filter(|p| !p.is_empty())
             .map(|p| {
                 let key = p.split_once('=').map_or(p, |(k, _)| k);
                 match decode_component(key) == name {
-                    true => format!("{key}={encoded}"),
+                    true => {
+                        found = true;
+                        format!("{key}={encoded}")
+                    }
                     false => p.to_string(),
                 }
             })
-            .collect::<Vec<_>>()
-            .join("&");
-        Query::parse(&raw)
+            .collect();
+        if !found {
+            let key =
+                percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+            parts.push(format!("{key}={encoded}"));
+        }
+        Query::parse(&parts.join("&"))
     }
 
     /// First value of `name` (empty string when present without a value).
