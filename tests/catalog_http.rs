@@ -332,6 +332,21 @@ fn filter_expressions_on_catalog_health_and_agent() {
         )),
         2
     );
+    // catalog/services: the filter sees each instance; a service keeps the tags of the
+    // instances that matched.
+    let services = |expr: &str| -> serde_json::Value {
+        let path = format!("/v1/catalog/services?filter={}", q(expr));
+        serde_json::from_str(&agent.get(&path).unwrap().1).unwrap()
+    };
+    assert_eq!(
+        services("\"dev\" in ServiceTags"),
+        serde_json::json!({"api": ["dev"]})
+    );
+    assert_eq!(
+        services("ServicePort == 9003"),
+        serde_json::json!({"api": ["prod"]})
+    );
+    assert_eq!(services("ServiceName == nothing"), serde_json::json!({}));
     assert_eq!(
         count(&format!(
             "/v1/health/service/api?filter={}",

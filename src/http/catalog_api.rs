@@ -1,7 +1,7 @@
 //! `/v1/catalog/*` and `/v1/health/*`.
 
 use crate::acl::{Need, Resource};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -475,20 +475,40 @@ pub async fn nodes(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
     .await
 }
 
-/// `GET /v1/catalog/services`.
+/// `GET /v1/catalog/services`. With `?filter=`, as Consul: the expression is evaluated on
+/// every instance (the `catalog/service` entry shape), and a service is listed with the tags
+/// of its instances that match.
 pub async fn services(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
-    if req.query.get("filter").is_some_and(|f| !f.is_empty()) {
-        // Consul filters this one on instance fields; we answer from tag sets. Say so rather
-        // than return an unfiltered answer.
-        return Reply::text(
-            400,
-            "filter on /v1/catalog/services is not supported by this agent yet",
-        );
-    }
+    let filter = match request_filter(req) {
+        Ok(f) => f,
+        Err(e) => return Reply::text(500, e),
+    };
+    let filter = &filter;
     blocking(
         ctx,
         req,
-        || ctx.service_tags(),
+        || async move {
+            let tags = ctx.service_tags().await?;
+            let Some(f) = filter else {
+                return Ok(tags);
+            };
+            let mut matched: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for name in tags.value.keys() {
+                let instances = ctx.service_instances(name, &[]).await?;
+                for i in instances
+                    .value
+                    .iter()
+                    .filter(|i| f.passes(&ServiceNodeJson::new(i)))
+                {
+                    let entry = matched.entry(name.clone()).or_default();
+                    entry.extend(i.service.def.tags.iter().cloned());
+                }
+            }
+            Ok(Indexed {
+                value: matched,
+                index: tags.index,
+            })
+        },
         |tags| {
             let out: BTreeMap<&str, Vec<&str>> = tags
                 .iter()
