@@ -77,7 +77,11 @@ fn two_datacenters_answer_each_others_requests() {
                 m["Datacenter"] == *dc
                     && m["AreaID"] == "wan"
                     && m["Coordinates"].as_array().is_some_and(|c| {
-                        c.len() == 1 && c[0]["Coord"]["Vec"].as_array().map(Vec::len) == Some(8)
+                        // Node names without the WAN pool's `.<dc>`, as Consul lists them.
+                        let node = if *dc == "dc1" { "s101" } else { "s102" };
+                        c.len() == 1
+                            && c[0]["Node"] == node
+                            && c[0]["Coord"]["Vec"].as_array().map(Vec::len) == Some(8)
                     })
             })
         })

@@ -474,8 +474,8 @@ pub fn rtt(args: &[String]) -> i32 {
             });
         }
         let found: [Option<Value>; 2] = if wan {
-            // WAN members are named `<node>.<dc>` in the pool; Consul matches the node part
-            // against the entries of the datacenter named after the dot.
+            // WAN members are named `<node>.<dc>` in the pool; `coordinate/datacenters` lists
+            // the node part under the datacenter named after the dot, as Consul does.
             let dcs = coordinates("/v1/coordinate/datacenters")?;
             let lookup = |(node, dc): (&str, Option<&str>)| {
                 dcs.as_array().into_iter().flatten().find_map(|d| {

@@ -147,8 +147,14 @@ pub fn datacenters(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
                 .iter()
                 .filter(|s| s.datacenter == *dc)
                 .filter_map(|s| {
+                    // Consul's `ListDatacenters` strips the `.<dc>` its WAN member names carry.
+                    let suffix_at = s.name.len().saturating_sub(dc.len() + 1);
+                    let plain = match s.name.strip_suffix(*dc) {
+                        Some(rest) if rest.ends_with('.') => &s.name[..suffix_at],
+                        _ => s.name.as_str(),
+                    };
                     Some(NodeCoordJson {
-                        node: &s.name,
+                        node: plain,
                         segment: "",
                         coord: CoordJson::new(s.coord.as_ref()?),
                     })

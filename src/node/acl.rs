@@ -72,6 +72,10 @@ impl ShardCtx {
             }));
         }
         if config.server {
+            // Read-your-writes: a token created a moment ago may still wait in this shard's
+            // inbox (the write was answered once every shard had it queued).
+            self.catch_up();
+            self.until_thawed().await;
             return self.resolve_locally(config, secret, default_allow);
         }
         self.resolve_remotely(config, secret, default_allow).await
