@@ -81,6 +81,18 @@ impl ShardCtx {
         self.resolve_remotely(config, secret, default_allow).await
     }
 
+    /// A server's resolution from its replica as it stands, without first applying what
+    /// waits in the inbox: for the agent's own tokens on a hot path (DNS answers with the
+    /// `dns` token once per query), where a token created a moment ago is not in question.
+    pub fn resolve_agent_token(
+        &self,
+        config: &AgentConfig,
+        secret: &str,
+    ) -> Result<Arc<Identity>, ApiError> {
+        debug_assert!(config.server, "client agents resolve through a server");
+        self.resolve_locally(config, secret, config.acl_default_policy == "allow")
+    }
+
     fn resolve_locally(
         &self,
         config: &AgentConfig,
@@ -94,14 +106,16 @@ impl ShardCtx {
             cache.entries.clear();
             cache.index = table.index();
         }
-        let now_ns = crate::io::host::unix_ms() * 1_000_000;
         if let Some((identity, expires_ns)) = cache.entries.get(secret) {
-            // An expired token stops working at once, before the leader's reaper runs.
-            if *expires_ns == 0 || *expires_ns > now_ns {
-                return Ok(identity.clone());
-            }
-            return Err(ApiError::AclNotFound);
+            // An expired token stops working at once, before the leader's reaper runs (the
+            // clock is read only for tokens that expire).
+            let live = *expires_ns == 0 || *expires_ns > crate::io::host::unix_ms() * 1_000_000;
+            return match live {
+                true => Ok(identity.clone()),
+                false => Err(ApiError::AclNotFound),
+            };
         }
+        let now_ns = crate::io::host::unix_ms() * 1_000_000;
         let mut identity = match table.resolve(secret, &config.datacenter, default_allow, now_ns) {
             Ok(identity) => identity,
             // Before the leader's ACL init has created it, the anonymous token is what the

@@ -141,12 +141,12 @@ pub async fn respond(
     // ACLs: the agent's `dns` token, else its `default` token, else anonymous, decides
     // what may be answered (an unknown token answers nothing).
     let identity = if config.acl_enabled {
-        let tokens = ctx.mesh.agent_tokens.load_full();
+        let tokens = ctx.mesh.agent_tokens.load();
         let secret = [&tokens.dns, &tokens.default]
             .into_iter()
             .find(|t| !t.is_empty())
             .map_or(crate::acl::model::ANONYMOUS_SECRET, |t| t.as_str());
-        Some(ctx.resolve_token(config, secret).await.ok())
+        Some(ctx.resolve_agent_token(config, secret).ok())
     } else {
         None
     };
