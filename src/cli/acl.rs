@@ -38,8 +38,8 @@ pub fn run(args: &[String]) -> i32 {
         "set-agent-token" => set_agent_token(rest),
         "policy create" => policy_write(rest, None),
         "policy update" => policy_update(rest),
-        "policy read" => policy_read(rest),
-        "policy list" => policy_list(rest),
+        "policy read" => read_named(rest, "policy", POLICY_FLAGS, policy_text),
+        "policy list" => named_list(rest, "/v1/acl/policies", "policy", true),
         "policy delete" => delete(rest, "policy", "id", &["name"]),
         "token create" => token_create(rest),
         "token update" => token_update(rest),
@@ -48,8 +48,8 @@ pub fn run(args: &[String]) -> i32 {
         "token clone" => token_clone(rest),
         "token delete" => delete(rest, "token", "id", &[]),
         "role create" => role_create(rest),
-        "role read" => role_read(rest),
-        "role list" => role_list(rest),
+        "role read" => read_named(rest, "role", &["id", "name", "format"], role_text),
+        "role list" => named_list(rest, "/v1/acl/roles", "role", false),
         "role update" => role_update(rest),
         "role delete" => delete(rest, "role", "id", &["name"]),
         "auth-method create" => auth_method_write(rest, false),
@@ -361,46 +361,6 @@ fn policy_update(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn policy_read(args: &[String]) -> Result<(), String> {
-    let (p, client) = connect(args, &[], POLICY_FLAGS)?;
-    let id = id_of(&client, &p, "policy")?;
-    let policy = call(
-        &client,
-        "GET",
-        &format!("/v1/acl/policy/{id}"),
-        None,
-        "Error reading policy",
-    )?;
-    print(json_flag(&p)?, &policy, policy_text);
-    Ok(())
-}
-
-fn policy_list(args: &[String]) -> Result<(), String> {
-    let (p, client) = connect(args, &[], &["format"])?;
-    let list = call(
-        &client,
-        "GET",
-        "/v1/acl/policies",
-        None,
-        "Failed to retrieve the policy list",
-    )?;
-    print(json_flag(&p)?, &list, |list| {
-        let items: Vec<String> = (list.as_array().into_iter().flatten())
-            .map(|pl| {
-                let s = |k: &str| pl[k].as_str().unwrap_or_default().to_string();
-                format!(
-                    "{}:\n   ID:           {}\n   Description:  {}\n   Datacenters:  ",
-                    s("Name"),
-                    s("ID"),
-                    s("Description")
-                )
-            })
-            .collect();
-        items.join("\n")
-    });
-    Ok(())
-}
-
 const TOKEN_FLAGS: &[&str] = &[
     "description",
     "policy-id",
@@ -640,39 +600,47 @@ fn role_create(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn role_read(args: &[String]) -> Result<(), String> {
-    let (p, client) = connect(args, &[], &["id", "name", "format"])?;
-    let id = id_of(&client, &p, "role")?;
-    let r = call(
+/// `policy|role read -id|-name`: the object, by ID or by the ID its name has.
+fn read_named(
+    args: &[String],
+    kind: &str,
+    flags: &[&str],
+    text: fn(&Value) -> String,
+) -> Result<(), String> {
+    let (p, client) = connect(args, &[], flags)?;
+    let id = id_of(&client, &p, kind)?;
+    let path = format!("/v1/acl/{kind}/{id}");
+    let v = call(
         &client,
         "GET",
-        &format!("/v1/acl/role/{id}"),
+        &path,
         None,
-        "Error reading role",
+        &format!("Error reading {kind}"),
     )?;
-    print(json_flag(&p)?, &r, role_text);
+    print(json_flag(&p)?, &v, text);
     Ok(())
 }
 
-fn role_list(args: &[String]) -> Result<(), String> {
+/// `policy|role list`: `Name:` then the indented `ID:`, `Description:` (and, for policies,
+/// `Datacenters:`) of each, as Consul prints them.
+fn named_list(args: &[String], path: &str, kind: &str, datacenters: bool) -> Result<(), String> {
     let (p, client) = connect(args, &[], &["format"])?;
-    let list = call(
-        &client,
-        "GET",
-        "/v1/acl/roles",
-        None,
-        "Failed to retrieve the role list",
-    )?;
+    let what = format!("Failed to retrieve the {kind} list");
+    let list = call(&client, "GET", path, None, &what)?;
     print(json_flag(&p)?, &list, |list| {
         let items: Vec<String> = (list.as_array().into_iter().flatten())
-            .map(|r| {
-                let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
-                format!(
+            .map(|item| {
+                let s = |k: &str| item[k].as_str().unwrap_or_default().to_string();
+                let mut out = format!(
                     "{}:\n   ID:           {}\n   Description:  {}",
                     s("Name"),
                     s("ID"),
                     s("Description")
-                )
+                );
+                if datacenters {
+                    out.push_str("\n   Datacenters:  ");
+                }
+                out
             })
             .collect();
         items.join("\n")

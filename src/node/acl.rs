@@ -241,9 +241,9 @@ pub fn new_cache() -> std::rc::Rc<RefCell<AclCache>> {
 }
 
 /// The leader's ACL init (Consul's `initializeACLs`): the built-in policies, the anonymous
-/// token, and `acl.tokens.initial_management`, proposed once per leadership when missing.
-/// `true` once the table has them.
-pub async fn establish_acls(ctx: &ShardCtx, config: &AgentConfig) -> bool {
+/// token, and `acl.tokens.initial_management`, proposed when missing (the leader looks
+/// again every second).
+pub async fn establish_acls(ctx: &ShardCtx, config: &AgentConfig) {
     use crate::acl::model::GLOBAL_MANAGEMENT_ID;
     use crate::acl::AclCommand;
     let initial = config.acl_tokens.initial_management.clone();
@@ -255,7 +255,7 @@ pub async fn establish_acls(ctx: &ShardCtx, config: &AgentConfig) -> bool {
             || (!initial.is_empty() && t.token_by_secret(&initial).is_none())
     };
     if !missing {
-        return true;
+        return;
     }
     if !initial.is_empty() && !crate::http::acl_json::is_uuid(&initial) {
         eprintln!("    [WARN]  agent.server: Configuring a non-UUID initial management token is deprecated");
@@ -273,7 +273,8 @@ pub async fn establish_acls(ctx: &ShardCtx, config: &AgentConfig) -> bool {
         initial_management,
         anonymous_create_time_ns: now_ns,
     }));
-    matches!(ctx.write(cmd).await, crate::state::WriteOutcome::Bool(true))
+    // A refused or lost init is proposed again on the leader's next pass.
+    let _ = ctx.write(cmd).await;
 }
 
 /// The agent tokens to start with: the configuration's, overridden by what was set over

@@ -79,6 +79,12 @@ fn from_a_leader(t: raft::eraftpb::MessageType) -> bool {
 
 type ReadReply = tokio::sync::oneshot::Sender<Result<u64, String>>;
 
+/// The Raft node when it leads: what leader-only requests (membership, transfer, ReadIndex)
+/// act on. A free function of the field, so callers may still use the core's other fields.
+fn leading(node: &mut Option<RawNode<LogStore>>) -> Option<&mut RawNode<LogStore>> {
+    node.as_mut().filter(|n| n.raft.state == StateRole::Leader)
+}
+
 /// raft-rs's log (elections, leadership, configuration changes) in the agent's log, at info
 /// and above; its debug chatter (every message) is left out.
 fn agent_logger() -> slog::Logger {
@@ -444,11 +450,7 @@ impl RaftCore {
     /// Proposes removing a voter (a server that left, was force-left, or `remove-peer`).
     /// Answers once proposed; the change takes effect when committed (`apply_conf_change`).
     fn remove_peer(&mut self, raft_id: u64, reply: ReadReply) {
-        let Some(node) = self
-            .node
-            .as_mut()
-            .filter(|n| n.raft.state == StateRole::Leader)
-        else {
+        let Some(node) = leading(&mut self.node) else {
             let _ = reply.send(Err("No cluster leader".into()));
             return;
         };
@@ -476,11 +478,7 @@ impl RaftCore {
     /// asked for, or to the other voter with the highest match index. raft-rs brings the
     /// transferee up to date and tells it to campaign at once.
     fn transfer_leader(&mut self, to: Option<u64>, reply: ReadReply) {
-        let Some(node) = self
-            .node
-            .as_mut()
-            .filter(|n| n.raft.state == StateRole::Leader)
-        else {
+        let Some(node) = leading(&mut self.node) else {
             let _ = reply.send(Err("No cluster leader".into()));
             return;
         };
@@ -513,11 +511,7 @@ impl RaftCore {
     /// leader does on a member join). Its identity and address ride in the change's context,
     /// so every server's address book learns them when the change applies.
     fn add_peer(&mut self, server: ServerInfo, reply: ReadReply) {
-        let Some(node) = self
-            .node
-            .as_mut()
-            .filter(|n| n.raft.state == StateRole::Leader)
-        else {
+        let Some(node) = leading(&mut self.node) else {
             let _ = reply.send(Err("No cluster leader".into()));
             return;
         };
@@ -552,11 +546,7 @@ impl RaftCore {
     }
 
     fn read_index(&mut self, reply: ReadReply) {
-        let Some(node) = self
-            .node
-            .as_mut()
-            .filter(|n| n.raft.state == StateRole::Leader)
-        else {
+        let Some(node) = leading(&mut self.node) else {
             let _ = reply.send(Err("No cluster leader".into()));
             return;
         };

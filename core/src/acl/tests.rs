@@ -461,34 +461,7 @@ fn management_allows_everything() {
 /// authorizer that allows everything, even under a deny default.
 #[test]
 fn global_management_rules_allow_everything() {
-    let text = r#"
-acl = "write"
-agent_prefix "" {
-	policy = "write"
-}
-event_prefix "" {
-	policy = "write"
-}
-key_prefix "" {
-	policy = "write"
-}
-keyring = "write"
-node_prefix "" {
-	policy = "write"
-}
-operator = "write"
-mesh = "write"
-peering = "write"
-query_prefix "" {
-	policy = "write"
-}
-service_prefix "" {
-	policy = "write"
-	intentions = "write"
-}
-session_prefix "" {
-	policy = "write"
-}"#;
+    let text = super::model::GLOBAL_MANAGEMENT_RULES;
     let rules = parse(text);
     let authz = Authorizer::new(&[&rules], false);
     for r in Resource::ALL {
