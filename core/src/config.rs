@@ -110,6 +110,8 @@ pub const RAFT_OUTBOX_DEPTH: usize = 64 * 1024;
 /// A proposal forwarded to the leader that has not been applied here after this fails with a
 /// timeout (it may still commit, as with Consul's RPC timeouts).
 pub const PROPOSAL_TIMEOUT_MS: u64 = 10_000;
+/// A log snapshot still being assembled after this long is reported (once) in the log.
+pub const SNAPSHOT_STALL_WARNING_MS: u64 = 30_000;
 
 const _: () = assert!(LOG_RECORD_BYTES_MAX < RPC_FRAME_BYTES_MAX);
 const _: () = assert!(SNAPSHOT_BYTES_MAX + 4096 < LOG_RECORD_BYTES_MAX);

@@ -16,7 +16,9 @@ use raft::eraftpb::{ConfState, Entry, EntryType};
 use raft::{RawNode, StateRole};
 
 use crate::cluster::{RaftPeer, ServerInfo};
-use crate::config::{PROPOSALS_PER_BATCH_MAX, PROPOSAL_TIMEOUT_MS, RAFT_TICK_MS};
+use crate::config::{
+    PROPOSALS_PER_BATCH_MAX, PROPOSAL_TIMEOUT_MS, RAFT_TICK_MS, SNAPSHOT_STALL_WARNING_MS,
+};
 use crate::error::ApiError;
 use crate::io::log_files::LogFiles;
 use crate::mesh::{ClusterView, Inbox, RaftInput, RaftStatus, ShardMsg, WriteReply};
@@ -67,8 +69,16 @@ pub struct RaftCore {
     confirmed_reads: Vec<(u64, ReadReply)>,
     /// Entries applied since the last snapshot before the next one (`raft_snapshot_threshold`).
     snapshot_threshold: u64,
-    /// A snapshot being assembled off this thread (`maybe_snapshot`).
-    snapshot_job: Option<Receiver<Result<RaftSnapshot, String>>>,
+    /// A snapshot being assembled off this thread (`maybe_snapshot`): its result, its index,
+    /// and when it started (a job that never ends is reported once, see `maybe_snapshot`).
+    snapshot_job: Option<SnapshotJob>,
+}
+
+struct SnapshotJob {
+    done: Receiver<Result<RaftSnapshot, String>>,
+    index: u64,
+    started: Instant,
+    reported: bool,
 }
 
 /// Messages only a leader sends, and only to members of its configuration.
@@ -733,8 +743,8 @@ impl RaftCore {
     /// and compacts the log when it is ready. The cut is taken here, in dispatch order (as
     /// `GET /v1/snapshot` does); merging and encoding run on a thread of their own.
     fn maybe_snapshot(&mut self) -> std::io::Result<()> {
-        if let Some(job) = &self.snapshot_job {
-            match job.try_recv() {
+        if let Some(job) = &mut self.snapshot_job {
+            match job.done.try_recv() {
                 Ok(Ok(snapshot)) => {
                     self.snapshot_job = None;
                     return self.compact(snapshot);
@@ -743,7 +753,18 @@ impl RaftCore {
                     eprintln!("    [WARN]  raft: snapshot failed: {e}");
                     self.snapshot_job = None;
                 }
-                Err(crossbeam::channel::TryRecvError::Empty) => {}
+                Err(crossbeam::channel::TryRecvError::Empty) => {
+                    // A shard that never answers its part stalls compaction for good (the log
+                    // grows); say so once, so a stuck shard shows in the log.
+                    if !job.reported && job.started.elapsed() > Duration::from_millis(SNAPSHOT_STALL_WARNING_MS) {
+                        job.reported = true;
+                        eprintln!(
+                            "    [WARN]  raft: snapshot at index {} still assembling after {:?}",
+                            job.index,
+                            job.started.elapsed()
+                        );
+                    }
+                }
                 Err(crossbeam::channel::TryRecvError::Disconnected) => self.snapshot_job = None,
             }
             return Ok(());
@@ -796,7 +817,12 @@ impl RaftCore {
                     false => Err(format!("state is {} bytes, over the limit", data.len())),
                 });
             })?;
-        self.snapshot_job = Some(job);
+        self.snapshot_job = Some(SnapshotJob {
+            done: job,
+            index,
+            started: Instant::now(),
+            reported: false,
+        });
         Ok(())
     }
 

@@ -20,12 +20,31 @@ pub struct Agent {
     pub host: String,
 }
 
+/// A port no other test of this process has been given, free for TCP and UDP on loopback now.
+///
+/// Drawn below the kernel's ephemeral range (32768–60999), from a counter: asking the kernel for
+/// port 0 and releasing it let two agents of one test binary draw the same port, or an outgoing
+/// connection take it before the agent bound it (seen on CI as "Address already in use").
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    // Each test process starts somewhere else in the span, so binaries run back to back do not
+    // walk the same ports while the last one's sockets linger.
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() * 7919) % SPAN,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    loop {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        let addr = ("127.0.0.1", port);
+        if TcpListener::bind(addr).is_ok() && std::net::UdpSocket::bind(addr).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl Agent {
