@@ -130,6 +130,17 @@ pub enum ShardMsg {
     SnapshotPart {
         reply: oneshot::Sender<crate::snapshot::StateSnapshot>,
     },
+    /// A reload's service and check definitions from the config files, for shard 0's agent.
+    ReloadDefinitions {
+        definitions: Box<crate::node::agent_runtime::FileDefinitions>,
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// `PUT /v1/agent/reload`: asks the agent's main thread (which owns the command line and the
+/// config sources) to reload; answered with the reload's error, if any.
+pub struct ReloadRequest {
+    pub reply: oneshot::Sender<Result<(), String>>,
 }
 
 /// An HTTP request another shard hands to shard 0 (boxed: it is much larger than the rest).
@@ -244,4 +255,6 @@ pub struct Mesh {
     pub cluster: Arc<ClusterView>,
     /// The agent's own ACL tokens (`acl.tokens.*`, changed by `/v1/agent/token/<kind>`).
     pub agent_tokens: crate::node::acl::SharedAgentTokens,
+    /// Reload requests to the main thread (`cli::agent`), which re-reads the config.
+    pub reload: tokio::sync::mpsc::Sender<ReloadRequest>,
 }

@@ -110,6 +110,11 @@ pub const RAFT_OUTBOX_DEPTH: usize = 64 * 1024;
 /// A proposal forwarded to the leader that has not been applied here after this fails with a
 /// timeout (it may still commit, as with Consul's RPC timeouts).
 pub const PROPOSAL_TIMEOUT_MS: u64 = 10_000;
+/// Log lines queued for one `monitor` reader; a reader slower than the log loses (and is
+/// told the count of) what does not fit, so the agent never waits on it (Consul's 512).
+pub const MONITOR_QUEUE_LINES: usize = 512;
+/// Reload requests waiting for the agent's main thread; more answer 429.
+pub const RELOAD_QUEUE_DEPTH: usize = 4;
 /// A log snapshot still being assembled after this long is reported (once) in the log.
 pub const SNAPSHOT_STALL_WARNING_MS: u64 = 30_000;
 
@@ -233,6 +238,44 @@ pub struct AgentConfig {
     /// `autopilot.cleanup_dead_servers` (default true): the leader removes failed servers
     /// from the Raft configuration while the rest keep a quorum.
     pub cleanup_dead_servers: bool,
+    /// Where and how the agent logs (`io::logging`).
+    pub log: LogConfig,
+    /// `pid_file` / `-pid-file`: written at start, removed at exit.
+    pub pid_file: Option<PathBuf>,
+}
+
+/// `log_level`, `log_json`, `log_file` and its rotation, `enable_syslog`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogConfig {
+    /// `trace`, `debug`, `info`, `warn` or `error` (checked where it is read).
+    pub level: String,
+    pub json: bool,
+    /// `log_file`: a directory (`consul.log` in it) or a file path.
+    pub file: Option<PathBuf>,
+    /// `log_rotate_duration` (24 h).
+    pub rotate_duration_ms: u64,
+    /// `log_rotate_bytes` (0: no size limit).
+    pub rotate_bytes: u64,
+    /// `log_rotate_max_files` (0: keep all rotated files; -1: keep none).
+    pub rotate_max_files: i64,
+    /// `enable_syslog`, with `syslog_facility` (`LOCAL0`).
+    pub syslog: bool,
+    pub syslog_facility: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            json: false,
+            file: None,
+            rotate_duration_ms: 24 * 3600 * 1000,
+            rotate_bytes: 0,
+            rotate_max_files: 0,
+            syslog: false,
+            syslog_facility: "LOCAL0".into(),
+        }
+    }
 }
 
 /// TLS for server RPC: `tls { defaults {...}, internal_rpc {...} }` or Consul's deprecated
@@ -299,6 +342,8 @@ impl AgentConfig {
             coordinate_rate_target: COORDINATE_RATE_TARGET,
             leave_on_terminate: None,
             skip_leave_on_interrupt: None,
+            log: LogConfig::default(),
+            pid_file: None,
         }
     }
 

@@ -4,49 +4,13 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::config_file;
-use super::flags::{self, FlagSpec};
+use super::agent_flags;
+use super::flags;
 use crate::config::AgentConfig;
 use crate::http::agent_defs;
+use crate::io::logging::{self, LogSettings};
+use crate::shard::RunningAgent;
 use crate::version::{CONSUL_API_VERSION, REVISION};
-
-const BOOLS: &[&str] = &[
-    "dev",
-    "server",
-    "bootstrap",
-    "ui",
-    "log-json",
-    "enable-script-checks",
-    "enable-local-script-checks",
-    "rejoin",
-    "disable-keyring-file",
-];
-const VALUES: &[&str] = &[
-    "node",
-    "datacenter",
-    "bind",
-    "client",
-    "data-dir",
-    "http-port",
-    "dns-port",
-    "server-port",
-    "shards",
-    "log-level",
-    "node-id",
-    "config-file",
-    "config-dir",
-    "domain",
-    "alt-domain",
-    "recursor",
-    "bootstrap-expect",
-    "join",
-    "retry-join",
-    "join-wan",
-    "retry-join-wan",
-    "retry-interval",
-    "encrypt",
-    "serf-lan-port",
-    "serf-wan-port",
-];
 
 fn parse_port(name: &str, value: &str) -> Result<i32, String> {
     value
@@ -58,13 +22,8 @@ fn parse_port(name: &str, value: &str) -> Result<i32, String> {
 /// then the other flags (Consul's precedence). Returns it with warnings to print. Creates
 /// nothing on disk (the node id is assigned by `run`).
 pub fn config_from_args(args: &[String]) -> Result<(AgentConfig, Vec<String>), String> {
-    let p = flags::parse(
-        args,
-        &FlagSpec {
-            bools: BOOLS,
-            values: VALUES,
-        },
-    )?;
+    let names = agent_flags::spec();
+    let p = flags::parse(args, &agent_flags::flag_spec(&names))?;
     if let Some(extra) = p.positional.first() {
         return Err(format!("unexpected argument: {extra}"));
     }
@@ -82,7 +41,23 @@ pub fn config_from_args(args: &[String]) -> Result<(AgentConfig, Vec<String>), S
         .filter(|(dir, _)| !dir)
         .map(|(_, f)| f.clone())
         .collect();
-    let file = config_file::load(&files, &named_files)?;
+    let hcl: Vec<String> = p.values.get("hcl").cloned().unwrap_or_default();
+    let sources = config_file::Sources {
+        format: p.value("config-format"),
+        hcl: &hcl,
+    };
+    let mut file = config_file::load_sources(&files, &named_files, &sources)?;
+    let idle: Vec<String> = agent_flags::NOT_ACTED_ON
+        .iter()
+        .filter(|f| p.values.contains_key(**f))
+        .map(|f| format!("-{f}"))
+        .collect();
+    if !idle.is_empty() {
+        file.warnings.push(format!(
+            "flags accepted but not acted on yet: {}",
+            idle.join(", ")
+        ));
+    }
     apply_file(&mut config, &file)?;
     apply_flags(&mut config, &p)?;
     load_definitions(&mut config, &file)?;
@@ -228,6 +203,7 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
         config.enable_local_script_checks = v;
     }
     apply_acl_keys(file, config)?;
+    apply_log_keys(file, config)?;
     if let Some(v) = file.string("node_id") {
         config.node_id = v.to_string();
     }
@@ -244,6 +220,45 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
     }
     if let Some(dns) = file.settings.get("dns_config") {
         apply_dns_config(&mut config.dns, dns)?;
+    }
+    Ok(())
+}
+
+/// `log_*`, `enable_syslog`, `syslog_facility`, `pid_file`.
+fn apply_log_keys(file: &config_file::FileConfig, config: &mut AgentConfig) -> Result<(), String> {
+    let log = &mut config.log;
+    if let Some(v) = file.string("log_level") {
+        log.level = v.to_string();
+    }
+    if let Some(v) = file.boolean("log_json") {
+        log.json = v;
+    }
+    if let Some(v) = file.string("log_file") {
+        log.file = Some(PathBuf::from(v));
+    }
+    if let Some(v) = file.string("log_rotate_duration") {
+        let d = crate::http::query::parse_go_duration(v)
+            .ok_or_else(|| format!("log_rotate_duration: invalid duration {v:?}"))?;
+        log.rotate_duration_ms = d.as_millis() as u64;
+    }
+    if let Some(v) = file.settings.get("log_rotate_bytes") {
+        log.rotate_bytes = v
+            .as_u64()
+            .ok_or_else(|| format!("log_rotate_bytes: expected a number, got {v}"))?;
+    }
+    if let Some(v) = file.settings.get("log_rotate_max_files") {
+        log.rotate_max_files = v
+            .as_i64()
+            .ok_or_else(|| format!("log_rotate_max_files: expected a number, got {v}"))?;
+    }
+    if let Some(v) = file.boolean("enable_syslog") {
+        log.syslog = v;
+    }
+    if let Some(v) = file.string("syslog_facility") {
+        log.syslog_facility = v.to_string();
+    }
+    if let Some(v) = file.string("pid_file") {
+        config.pid_file = Some(PathBuf::from(v));
     }
     Ok(())
 }
@@ -506,6 +521,36 @@ fn apply_flags(config: &mut AgentConfig, p: &flags::Parsed) -> Result<(), String
     for r in p.values.get("recursor").into_iter().flatten() {
         config.recursors.push(recursor(r)?);
     }
+    if let Some(v) = p.value("log-level") {
+        config.log.level = v.to_string();
+    }
+    if p.values.contains_key("log-json") {
+        config.log.json = p.flag("log-json");
+    }
+    if let Some(v) = p.value("log-file") {
+        config.log.file = Some(PathBuf::from(v));
+    }
+    if let Some(v) = p.value("log-rotate-duration") {
+        let d = crate::http::query::parse_go_duration(v)
+            .ok_or_else(|| format!("invalid value {v:?} for flag -log-rotate-duration"))?;
+        config.log.rotate_duration_ms = d.as_millis() as u64;
+    }
+    if let Some(v) = p.value("log-rotate-bytes") {
+        config.log.rotate_bytes = v
+            .parse()
+            .map_err(|_| format!("invalid value {v:?} for flag -log-rotate-bytes: parse error"))?;
+    }
+    if let Some(v) = p.value("log-rotate-max-files") {
+        config.log.rotate_max_files = v.parse().map_err(|_| {
+            format!("invalid value {v:?} for flag -log-rotate-max-files: parse error")
+        })?;
+    }
+    if p.flag("syslog") {
+        config.log.syslog = true;
+    }
+    if let Some(v) = p.value("pid-file") {
+        config.pid_file = Some(PathBuf::from(v));
+    }
     config.dns.datacenter = config.datacenter.clone();
     Ok(())
 }
@@ -607,8 +652,62 @@ fn node_id(data_dir: Option<&std::path::Path>) -> Result<String, String> {
     Ok(id)
 }
 
-/// Runs the agent until SIGINT or SIGTERM.
+/// The log as the configuration describes it; a bad `log_level` is Consul's error.
+fn log_settings(log: &crate::config::LogConfig) -> Result<LogSettings, String> {
+    let level = logging::parse_level(&log.level).ok_or_else(|| {
+        format!(
+            "Invalid log level: {}. Valid log levels are: {}",
+            log.level,
+            logging::VALID_LEVELS
+        )
+    })?;
+    Ok(LogSettings {
+        level,
+        json: log.json,
+        file: log.file.clone().map(|path| logging::LogFileConfig {
+            path,
+            rotate_duration: std::time::Duration::from_millis(log.rotate_duration_ms),
+            rotate_bytes: log.rotate_bytes,
+            rotate_max_files: log.rotate_max_files,
+        }),
+        syslog: log.syslog.then(|| log.syslog_facility.clone()),
+    })
+}
+
+/// The pid file: written at start, removed when the agent exits (whichever way `run` ends).
+struct PidFile(Option<PathBuf>);
+
+impl PidFile {
+    fn write(path: Option<&std::path::Path>) -> Result<PidFile, String> {
+        let Some(path) = path else {
+            return Ok(PidFile(None));
+        };
+        std::fs::write(path, std::process::id().to_string())
+            .map_err(|e| format!("Could not write pid file {}: {e}", path.display()))?;
+        Ok(PidFile(Some(path.to_path_buf())))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Runs the agent until SIGINT or SIGTERM; SIGHUP and `PUT /v1/agent/reload` reload it.
 pub fn run(args: &[String]) -> i32 {
+    if flags::wants_help(args) {
+        println!("{}", agent_flags::usage());
+        return 0;
+    }
+    let names = agent_flags::spec();
+    if let Err(e) = flags::parse(args, &agent_flags::flag_spec(&names)) {
+        eprintln!("{e}\n{}", agent_flags::usage());
+        eprintln!("==> error parsing flags: {e}");
+        return 1;
+    }
     let mut config = match config_from_args(args) {
         Ok((config, warnings)) => {
             for w in warnings {
@@ -621,6 +720,10 @@ pub fn run(args: &[String]) -> i32 {
             return 1;
         }
     };
+    if let Err(e) = log_settings(&config.log).and_then(|s| logging::install(&s)) {
+        eprintln!("==> {e}");
+        return 1;
+    }
     if config.node_id.is_empty() {
         config.node_id = match node_id(config.data_dir.as_deref()) {
             Ok(id) => id,
@@ -637,6 +740,89 @@ pub fn run(args: &[String]) -> i32 {
             return 1;
         }
     }
+    let _pid_file = match PidFile::write(config.pid_file.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("==> {e}");
+            return 1;
+        }
+    };
+    // Consul prints no banner when it logs JSON: stdout is then the log alone.
+    if !config.log.json {
+        print_banner(&config);
+    }
+    if config.server && !config.dev && config.bootstrap_expect == 0 {
+        tracing::warn!(
+            target: "agent",
+            "no bootstrap_expect: this server waits to be part of an existing cluster"
+        );
+    }
+    if config.bootstrap_expect > 1 {
+        tracing::warn!(
+            target: "agent",
+            "bootstrap_expect > 0: expecting {} servers",
+            config.bootstrap_expect
+        );
+    }
+    let running_config = config.clone();
+    // Consul's defaults: clients leave on SIGINT and SIGTERM; servers on neither.
+    let leave_on_interrupt = !config.skip_leave_on_interrupt.unwrap_or(config.server);
+    let leave_on_terminate = config.leave_on_terminate.unwrap_or(!config.server);
+    let local_api = {
+        let ip = if config.client_addr.is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            config.client_addr
+        };
+        std::net::SocketAddr::new(ip, config.http_port)
+    };
+    let mut agent = match crate::shard::start(config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("==> Error starting agent: {e}");
+            return 1;
+        }
+    };
+    match (&running_config.data_dir, agent.log_uses_io_uring) {
+        (Some(dir), Some(uring)) => tracing::info!(
+            target: "agent",
+            "raft log in {} ({})",
+            dir.join("raft").display(),
+            if uring {
+                "io_uring, group commit"
+            } else {
+                "pwrite + fdatasync, group commit"
+            }
+        ),
+        _ if !running_config.server => tracing::info!(
+            target: "agent",
+            "client agent: no local state; servers are found by gossip"
+        ),
+        _ => tracing::info!(target: "agent", "dev mode: raft log in memory, nothing is kept"),
+    }
+    tracing::info!(target: "agent", "started state syncer");
+    tracing::info!(target: "agent", "Consul agent running!");
+    notify_ready_when_serving(local_api);
+    let interrupted = serve_until_signal(args, &running_config, &mut agent);
+    let signal = if interrupted { "interrupt" } else { "terminated" };
+    tracing::info!(target: "agent", signal, "Caught");
+    let _ = crate::io::systemd::notify(crate::io::systemd::STOPPING);
+    if (interrupted && leave_on_interrupt) || (!interrupted && leave_on_terminate) {
+        tracing::info!(target: "agent", "Gracefully shutting down agent...");
+        // The leave endpoint broadcasts our leave and then exits the process; the pid file
+        // goes first, since that exit skips destructors.
+        drop(_pid_file);
+        let _ = ureq::put(&format!("http://{local_api}/v1/agent/leave"))
+            .timeout(std::time::Duration::from_secs(5))
+            .call();
+        agent.stop_raft();
+        return 0;
+    }
+    agent.stop_raft();
+    0
+}
+
+fn print_banner(config: &AgentConfig) {
     println!("==> Starting Consul agent...");
     println!("               Version: '{CONSUL_API_VERSION}' ({REVISION})");
     println!("               Node ID: '{}'", config.node_id);
@@ -676,93 +862,127 @@ pub fn run(args: &[String]) -> i32 {
     println!();
     println!("==> Log data will now stream in as it occurs:");
     println!();
-    if config.server && !config.dev && config.bootstrap_expect == 0 {
-        println!(
-            "    [WARN]  agent: no bootstrap_expect: this server waits to be part of an existing \
-             cluster; adding servers after bootstrap needs Raft snapshot transfer, which is not \
-             built yet"
-        );
-    }
-    if config.bootstrap_expect > 1 {
-        println!(
-            "    [WARN]  agent: bootstrap_expect > 0: expecting {} servers",
-            config.bootstrap_expect
-        );
-    }
-    let data_dir = config.data_dir.clone();
-    let config_is_server = config.server;
-    // Consul's defaults: clients leave on SIGINT and SIGTERM; servers on neither.
-    let leave_on_interrupt = !config.skip_leave_on_interrupt.unwrap_or(config.server);
-    let leave_on_terminate = config.leave_on_terminate.unwrap_or(!config.server);
-    let leave_url = {
-        let ip = if config.client_addr.is_unspecified() {
-            IpAddr::from([127, 0, 0, 1])
-        } else {
-            config.client_addr
-        };
-        format!(
-            "http://{}/v1/agent/leave",
-            std::net::SocketAddr::new(ip, config.http_port)
-        )
-    };
-    let agent = match crate::shard::start(config) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("==> Error starting agent: {e}");
-            return 1;
-        }
-    };
-    match (data_dir, agent.log_uses_io_uring) {
-        (Some(dir), Some(uring)) => println!(
-            "    [INFO]  agent: raft log in {} ({})",
-            dir.join("raft").display(),
-            if uring {
-                "io_uring, group commit"
-            } else {
-                "pwrite + fdatasync, group commit"
-            }
-        ),
-        _ if !config_is_server => {
-            println!("    [INFO]  agent: client agent: no local state; servers are found by gossip")
-        }
-        _ => println!("    [INFO]  agent: dev mode: raft log in memory, nothing is kept"),
-    }
-    println!("    [INFO]  agent: started state syncer");
-    println!("    [INFO]  agent: Consul agent running!");
-    let interrupted = wait_for_signal();
-    println!(
-        "==> Caught signal: {}",
-        if interrupted {
-            "interrupt"
-        } else {
-            "terminated"
-        }
-    );
-    if (interrupted && leave_on_interrupt) || (!interrupted && leave_on_terminate) {
-        println!("==> Gracefully shutting down agent...");
-        // The leave endpoint broadcasts our leave and then exits the process.
-        let _ = ureq::put(&leave_url)
-            .timeout(std::time::Duration::from_secs(5))
-            .call();
-    }
-    agent.stop_raft();
-    0
 }
 
-/// Waits for SIGINT (true) or SIGTERM (false).
-fn wait_for_signal() -> bool {
+/// Tells systemd `READY=1` once the local HTTP API answers (on a thread of its own: the
+/// main thread goes on to wait for signals).
+fn notify_ready_when_serving(api: std::net::SocketAddr) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    let url = format!("http://{api}/v1/status/leader");
+    let _ = std::thread::Builder::new()
+        .name("notify-ready".into())
+        .spawn(move || loop {
+            let answered = match ureq::get(&url)
+                .timeout(std::time::Duration::from_secs(2))
+                .call()
+            {
+                Ok(_) | Err(ureq::Error::Status(..)) => true,
+                Err(_) => false,
+            };
+            if answered {
+                if let Err(e) = crate::io::systemd::notify(crate::io::systemd::READY) {
+                    tracing::error!(target: "agent", "failed to notify systemd: {e}");
+                }
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        });
+}
+
+/// Serves signals and reload requests until SIGINT (true) or SIGTERM (false).
+fn serve_until_signal(args: &[String], running: &AgentConfig, agent: &mut RunningAgent) -> bool {
+    use tokio::signal::unix::{signal, SignalKind};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => true,
-            _ = term.recv() => false,
+        let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut hangup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => return true,
+                _ = term.recv() => return false,
+                _ = hangup.recv() => {
+                    tracing::info!(target: "agent", signal = "hangup", "Caught");
+                    let _ = reload(args, running, agent).await;
+                }
+                Some(request) = agent.reload_requests.recv() => {
+                    let outcome = reload(args, running, agent).await;
+                    let _ = request.reply.send(outcome);
+                }
+            }
         }
     })
+}
+
+/// Re-reads every config source and applies what can change at run time: the log level, the
+/// services and checks of the config files. A config that no longer loads is refused with its
+/// error and the running one stays. Keys that need a restart are named in the log.
+async fn reload(args: &[String], running: &AgentConfig, agent: &RunningAgent) -> Result<(), String> {
+    use crate::io::systemd;
+    let _ = systemd::notify(systemd::RELOADING);
+    let outcome = async {
+        let (config, warnings) = config_from_args(args)?;
+        for w in warnings {
+            tracing::warn!(target: "agent", "{w}");
+        }
+        let settings = log_settings(&config.log)?;
+        for key in restart_only_changes(running, &config) {
+            tracing::warn!(
+                target: "agent",
+                "config key {key:?} changed; it takes effect only after a restart"
+            );
+        }
+        logging::set_level(settings.level);
+        let (reply, done) = tokio::sync::oneshot::channel();
+        let msg = crate::mesh::ShardMsg::ReloadDefinitions {
+            definitions: Box::new((config.services, config.checks)),
+            reply,
+        };
+        agent.mesh.shards[0]
+            .try_send(msg)
+            .map_err(|_| "agent is busy; try again".to_string())?;
+        done.await.map_err(|_| "agent did not answer".to_string())
+    }
+    .await;
+    if let Err(e) = &outcome {
+        tracing::error!(target: "agent", error = e.as_str(), "Reload config failed");
+    }
+    let _ = systemd::notify(systemd::READY);
+    outcome
+}
+
+/// Settings a running agent keeps until restarted, named as in the config files.
+fn restart_only_changes(old: &AgentConfig, new: &AgentConfig) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut check = |key: &'static str, differs: bool| {
+        if differs {
+            changed.push(key);
+        }
+    };
+    check("node_name", old.node_name != new.node_name);
+    check("datacenter", old.datacenter != new.datacenter);
+    check("data_dir", old.data_dir != new.data_dir);
+    check("server", old.server != new.server);
+    check("bind_addr", old.bind_addr != new.bind_addr);
+    check("client_addr", old.client_addr != new.client_addr);
+    check(
+        "ports",
+        (old.http_port, old.dns_port, old.server_port, old.serf_lan_port, old.serf_wan_port)
+            != (new.http_port, new.dns_port, new.server_port, new.serf_lan_port, new.serf_wan_port),
+    );
+    check("bootstrap_expect", old.bootstrap_expect != new.bootstrap_expect);
+    check("domain", old.domain != new.domain);
+    check("acl", old.acl_enabled != new.acl_enabled || old.acl_default_policy != new.acl_default_policy);
+    check("log_json", old.log.json != new.log.json);
+    check("log_file", old.log.file != new.log.file);
+    check("enable_syslog", old.log.syslog != new.log.syslog);
+    check("pid_file", old.pid_file != new.pid_file);
+    changed
 }
 
 /// A TLS setting for internal RPC: `tls.internal_rpc.<key>`, then `tls.defaults.<key>`, then

@@ -67,6 +67,14 @@ const SUPPORTED: &[&str] = &[
     "disable_coordinates",
     "sync_coordinate_interval_min",
     "sync_coordinate_rate_target",
+    "log_json",
+    "log_file",
+    "log_rotate_bytes",
+    "log_rotate_duration",
+    "log_rotate_max_files",
+    "enable_syslog",
+    "syslog_facility",
+    "pid_file",
 ];
 
 /// Keys Consul accepts that this agent does not act on yet: loaded with a warning, so that
@@ -86,23 +94,16 @@ const NOT_YET: &[&str] = &[
     "disable_update_check",
     "discovery_max_stale",
     "enable_debug",
-    "enable_syslog",
     "encrypt_verify_incoming",
     "encrypt_verify_outgoing",
     "gossip_lan",
     "gossip_wan",
     "http_config",
     "limits",
-    "log_file",
-    "log_json",
-    "log_rotate_bytes",
-    "log_rotate_duration",
-    "log_rotate_max_files",
     "max_query_time",
     "node_meta",
     "peering",
     "performance",
-    "pid_file",
     "raft_protocol",
     "reconnect_timeout",
     "retry_interval_wan",
@@ -111,7 +112,6 @@ const NOT_YET: &[&str] = &[
     "serf_lan",
     "serf_wan",
     "session_ttl_min",
-    "syslog_facility",
     "tagged_addresses",
     "telemetry",
     "translate_wan_addrs",
@@ -148,8 +148,27 @@ pub fn files(args: &[(bool, PathBuf)]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-fn parse(path: &Path, strict_extension: bool) -> Result<Option<Value>, String> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+/// How files are read: by extension, or all in one format (`-config-format`), plus `-hcl`
+/// fragments read after the files.
+#[derive(Debug, Default)]
+pub struct Sources<'a> {
+    pub format: Option<&'a str>,
+    pub hcl: &'a [String],
+}
+
+fn parse_text(text: &str, hcl: bool, name: &str) -> Result<Value, String> {
+    if text.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    if hcl {
+        hcl::from_str::<Value>(text).map_err(|e| format!("Error parsing {name}: {e}"))
+    } else {
+        serde_json::from_str(text).map_err(|e| format!("Error parsing {name}: {e}"))
+    }
+}
+
+fn parse(path: &Path, strict_extension: bool, format: Option<&str>) -> Result<Option<Value>, String> {
+    let ext = format.unwrap_or_else(|| path.extension().and_then(|e| e.to_str()).unwrap_or(""));
     if ext != "json" && ext != "hcl" {
         if strict_extension {
             return Err(format!("file {} has unknown extension; must be .hcl or .json, or config format must be set", path.display()));
@@ -158,16 +177,7 @@ fn parse(path: &Path, strict_extension: bool) -> Result<Option<Value>, String> {
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("Error reading {}: {e}", path.display()))?;
-    if text.trim().is_empty() {
-        return Ok(Some(Value::Object(Map::new())));
-    }
-    let value = if ext == "json" {
-        serde_json::from_str(&text).map_err(|e| format!("Error parsing {}: {e}", path.display()))?
-    } else {
-        hcl::from_str::<Value>(&text)
-            .map_err(|e| format!("Error parsing {}: {e}", path.display()))?
-    };
-    Ok(Some(value))
+    parse_text(&text, ext == "hcl", &path.display().to_string()).map(Some)
 }
 
 fn merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
@@ -192,11 +202,33 @@ fn push_definitions(list: &mut Vec<Value>, value: Value) {
 /// Loads and merges `files`. Files named with `-config-file` must be `.json` or `.hcl`;
 /// others found in a directory are skipped with a warning.
 pub fn load(files: &[PathBuf], named: &[PathBuf]) -> Result<FileConfig, String> {
+    load_sources(files, named, &Sources::default())
+}
+
+/// `load`, with `-config-format` and `-hcl` fragments (merged after the files, as Consul
+/// merges them).
+pub fn load_sources(
+    files: &[PathBuf],
+    named: &[PathBuf],
+    sources: &Sources,
+) -> Result<FileConfig, String> {
+    if sources.format.is_some_and(|f| f != "hcl" && f != "json") {
+        return Err("config: -config-format must be either 'hcl' or 'json'".into());
+    }
     let mut out = FileConfig::default();
     let mut unknown = Vec::new();
-    for path in files {
-        let strict = named.contains(path);
-        let Some(value) = parse(path, strict)? else {
+    let fragments = sources
+        .hcl
+        .iter()
+        .enumerate()
+        .map(|(i, text)| parse_text(text, true, &format!("flags-{i}.hcl")).map(Some));
+    let parsed = files
+        .iter()
+        .map(|path| parse(path, named.contains(path), sources.format))
+        .chain(fragments);
+    for (i, value) in parsed.enumerate() {
+        let path = files.get(i).cloned().unwrap_or_else(|| PathBuf::from("-hcl"));
+        let Some(value) = value? else {
             out.warnings.push(format!(
                 "skipping file {}, extension must be .hcl or .json, or config format must be set",
                 path.display()

@@ -80,6 +80,57 @@ pub fn parse(args: &[String], spec: &FlagSpec) -> Result<Parsed, String> {
     Ok(parsed)
 }
 
+/// A flag's usage text as Consul's help prints it: wrapped at `72 - indent` columns with
+/// kr/text's minimal-raggedness algorithm (not greedily), each line indented.
+pub fn wrap(text: &str, indent: usize) -> String {
+    const LINE_MAX: usize = 72;
+    const OVERLONG_PENALTY: i64 = 100_000;
+    let limit = (LINE_MAX - indent) as i64;
+    let joined = text.trim().replace('\n', " ");
+    let words: Vec<&str> = joined.split(' ').collect();
+    let n = words.len();
+    // width(i, j): words i..=j on one line.
+    let width = |i: usize, j: usize| -> i64 {
+        words[i..=j].iter().map(|w| w.len() as i64).sum::<i64>() + (j - i) as i64
+    };
+    let mut cost = vec![i64::MAX; n];
+    let mut next_break = vec![n; n];
+    for i in (0..n).rev() {
+        if width(i, n - 1) <= limit || i == n - 1 {
+            cost[i] = 0;
+            next_break[i] = n;
+            continue;
+        }
+        for j in i + 1..n {
+            let slack = limit - width(i, j - 1);
+            let mut c = slack * slack + cost[j];
+            if width(i, j - 1) > limit {
+                c += OVERLONG_PENALTY;
+            }
+            if c < cost[i] {
+                cost[i] = c;
+                next_break[i] = j;
+            }
+        }
+    }
+    let pad = " ".repeat(indent);
+    let mut lines = Vec::new();
+    let mut i = 0;
+    while i < n {
+        lines.push(format!("{pad}{}", words[i..next_break[i]].join(" ")));
+        i = next_break[i];
+    }
+    lines.join("\n")
+}
+
+/// True when the arguments ask for help (`-h`, `-help`, `--help` before `--`), which Consul's
+/// CLI answers with the command's usage on stdout and exit 0, whatever else was given.
+pub fn wants_help(args: &[String]) -> bool {
+    args.iter()
+        .take_while(|a| *a != "--")
+        .any(|a| matches!(a.as_str(), "-h" | "-help" | "--help" | "--h"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +171,17 @@ mod tests {
             parse(&args(&["-node"]), &spec).unwrap_err(),
             "flag needs an argument: -node"
         );
+    }
+
+    #[test]
+    fn usage_text_wraps_like_consul() {
+        // As `consul agent -h` prints -allow-write-http-from.
+        assert_eq!(
+            wrap("Only allow write endpoint calls from given network. CIDR format, can be specified multiple times.", 5),
+            "     Only allow write endpoint calls from given network. CIDR format,\n     can be specified multiple times."
+        );
+        assert_eq!(wrap("Log level of the agent.", 5), "     Log level of the agent.");
+        assert!(wants_help(&args(&["-dev", "--help"])));
+        assert!(!wants_help(&args(&["--", "-h"])));
     }
 }

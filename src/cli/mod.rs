@@ -3,6 +3,7 @@
 
 pub mod acl;
 pub mod agent;
+pub mod agent_flags;
 pub mod catalog;
 pub mod client;
 pub mod cluster;

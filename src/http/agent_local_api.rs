@@ -283,7 +283,7 @@ pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply 
             // Consul shuts the agent down after a graceful leave; answer first.
             tokio::task::spawn_local(async {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                eprintln!("    [INFO]  agent: graceful leave complete, shutting down");
+                tracing::info!(target: "agent", "graceful leave complete, shutting down");
                 std::process::exit(0);
             });
             Reply::empty(200)

@@ -4,7 +4,9 @@
 pub mod host;
 pub mod listen;
 pub mod log_files;
+pub mod logging;
 pub mod rpc_tls;
+pub mod systemd;
 
 /// Replaces `path` with `bytes` so that a crash leaves the old file or the new one, never a
 /// torn one (the gossip keyring: a torn file would lock the agent out of its pool). The file

@@ -258,7 +258,7 @@ pub async fn establish_acls(ctx: &ShardCtx, config: &AgentConfig) {
         return;
     }
     if !initial.is_empty() && !crate::http::acl_json::is_uuid(&initial) {
-        eprintln!("    [WARN]  agent.server: Configuring a non-UUID initial management token is deprecated");
+        tracing::warn!(target: "agent.server", "Configuring a non-UUID initial management token is deprecated");
     }
     let now_ns = crate::io::host::unix_ms() * 1_000_000;
     let initial_management = (!initial.is_empty()).then(|| {

@@ -3,7 +3,7 @@
 //! and runs one probe task per HTTP/TCP/UDP/script check.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -36,7 +36,16 @@ pub struct AgentRuntime {
     /// The ACL token each service was registered with (service ID → secret): anti-entropy
     /// writes a service with it, as Consul's agent does.
     pub service_tokens: RefCell<BTreeMap<String, String>>,
+    /// IDs of the services and checks that came from config files: a reload replaces these
+    /// and leaves the ones registered over HTTP alone.
+    from_files: RefCell<(BTreeSet<String>, BTreeSet<String>)>,
 }
+
+/// Service and check definitions from config files (`AgentConfig::services`, `checks`).
+pub type FileDefinitions = (
+    Vec<(crate::catalog::ServiceDef, Vec<CheckSpec>)>,
+    Vec<CheckSpec>,
+);
 
 impl AgentRuntime {
     /// A runtime for `config`; call `start` on shard 0's runtime.
@@ -51,6 +60,7 @@ impl AgentRuntime {
             gossip: RefCell::new(None),
             wan: RefCell::new(None),
             service_tokens: RefCell::new(BTreeMap::new()),
+            from_files: RefCell::new(Default::default()),
         }
     }
 
@@ -100,19 +110,7 @@ impl AgentRuntime {
     pub fn start(ctx: &ShardCtx) {
         // Definitions from config files first, as Consul's agent loads them at start.
         let rt = ctx.agent();
-        let now = rt.now_ms();
-        for (def, checks) in rt.config.services.clone() {
-            rt.local
-                .borrow_mut()
-                .add_service(def, checks.clone(), false, now);
-            for spec in &checks {
-                rt.start_runner(ctx, spec);
-            }
-        }
-        for spec in rt.config.checks.clone() {
-            rt.local.borrow_mut().add_check(spec.clone(), now);
-            rt.start_runner(ctx, &spec);
-        }
+        rt.load_file_definitions(ctx, (rt.config.services.clone(), rt.config.checks.clone()));
         let (a, b) = (ctx.clone(), ctx.clone());
         tokio::task::spawn_local(async move { a.agent().sync_loop(&a).await });
         tokio::task::spawn_local(async move { b.agent().ttl_loop().await });
@@ -120,6 +118,48 @@ impl AgentRuntime {
             let c = ctx.clone();
             tokio::task::spawn_local(async move { c.agent().coordinate_loop(&c).await });
         }
+    }
+
+    /// Makes the config files' services and checks the ones given (start and reload): those
+    /// no longer defined are removed with their probes, the others added or replaced (a
+    /// check keeps its status across a reload). Services and checks registered over HTTP are
+    /// not touched.
+    pub fn load_file_definitions(&self, ctx: &ShardCtx, (services, checks): FileDefinitions) {
+        let now = self.now_ms();
+        let new_services: BTreeSet<String> = services.iter().map(|(d, _)| d.id.clone()).collect();
+        let mut new_checks: BTreeSet<String> = checks.iter().map(|c| c.def.id.clone()).collect();
+        new_checks.extend(
+            services
+                .iter()
+                .flat_map(|(_, checks)| checks.iter().map(|c| c.def.id.clone())),
+        );
+        let (old_services, old_checks) = self.from_files.replace((new_services, new_checks));
+        let (kept_services, kept_checks) = {
+            let f = self.from_files.borrow();
+            (f.0.clone(), f.1.clone())
+        };
+        for id in old_services.difference(&kept_services) {
+            self.stop_service_runners(id);
+            self.local.borrow_mut().remove_service(id);
+            tracing::info!(target: "agent", "removed service {id:?} (no longer in the config files)");
+        }
+        for id in old_checks.difference(&kept_checks) {
+            self.stop_runner(id);
+            self.local.borrow_mut().remove_check(id);
+        }
+        for (def, checks) in services {
+            self.local
+                .borrow_mut()
+                .add_service(def, checks.clone(), true, now);
+            for spec in &checks {
+                self.start_runner(ctx, spec);
+            }
+        }
+        for spec in checks {
+            self.local.borrow_mut().add_check(spec.clone(), now);
+            self.start_runner(ctx, &spec);
+        }
+        self.changed();
     }
 
     /// Asks for an immediate sync (after a local change).
@@ -205,7 +245,7 @@ impl AgentRuntime {
             match crate::node::rpc_client::call(&self.config, addr, &frame).await {
                 Ok(crate::rpc::Frame::NodeViewAnswer(b)) => NodeView::decode(&b).ok()?,
                 other => {
-                    eprintln!("    [WARN]  agent: anti-entropy could not read the catalog from {addr}: {other:?}");
+                    tracing::warn!(target: "agent", "anti-entropy could not read the catalog from {addr}: {other:?}");
                     return None;
                 }
             }
@@ -334,7 +374,7 @@ impl AgentRuntime {
                 },
             };
             if let WriteOutcome::Failed(e) = self.write_catalog(ctx, cmd).await {
-                eprintln!("    [WARN]  agent: anti-entropy write failed: {e}");
+                tracing::warn!(target: "agent", "anti-entropy write failed: {e}");
                 // The others still go (one service blocked by ACLs must not hold back the
                 // rest); the round is retried after SYNC_RETRY_MS.
                 in_sync = false;
@@ -387,7 +427,7 @@ impl AgentRuntime {
             let update = crate::catalog::CoordinateUpdate::new(&self.config.node_name, &coord);
             let cmd = CatalogCommand::CoordinateBatch(vec![update]);
             if let WriteOutcome::Failed(e) = self.write_catalog(ctx, cmd).await {
-                eprintln!("    [WARN]  agent: coordinate update failed: {e}");
+                tracing::warn!(target: "agent", "coordinate update failed: {e}");
             }
         }
     }
@@ -405,7 +445,7 @@ impl AgentRuntime {
             for id in reap {
                 self.stop_service_runners(&id);
                 self.local.borrow_mut().remove_service(&id);
-                eprintln!("    [INFO]  agent: removed service {id:?}: critical longer than DeregisterCriticalServiceAfter");
+                tracing::info!(target: "agent", "removed service {id:?}: critical longer than DeregisterCriticalServiceAfter");
             }
             if !expired.is_empty() {
                 self.sync_now.notify_one();

@@ -207,7 +207,7 @@ impl ShardCtx {
             "no command proposes follow-up writes yet"
         );
         if let Some(warning) = warning {
-            eprintln!("    [ERROR] shard {}: {warning}", self.id);
+            tracing::error!(target: "agent", "shard {}: {warning}", self.id);
         }
     }
 
@@ -239,6 +239,12 @@ impl ShardCtx {
             ShardMsg::AgentApi(forwarded) => (self.serve_agent_api)(self, forwarded),
             ShardMsg::RenewSession { id } => {
                 self.renew_session(&id);
+            }
+            ShardMsg::ReloadDefinitions { definitions, reply } => {
+                if let Some(agent) = &self.agent {
+                    agent.load_file_definitions(self, *definitions);
+                }
+                let _ = reply.send(());
             }
         }
     }

@@ -248,8 +248,7 @@ impl GossipRuntime {
         let (answer, changed) =
             keyring_query::apply(&mut self.keyring.borrow_mut(), op, &q.payload);
         if changed {
-            eprintln!(
-                "    [INFO]  agent: {:?} gossip keyring: {} (asked by {})",
+            tracing::info!(target: "agent", "{:?} gossip keyring: {} (asked by {})",
                 self.pool,
                 op.query_name(),
                 q.origin
@@ -282,7 +281,7 @@ impl GossipRuntime {
         let text = serde_json::to_string(&self.keyring.borrow().keys_base64()).unwrap();
         let _ = std::fs::create_dir_all(path.parent().unwrap());
         if let Err(e) = crate::io::write_file_atomically(&path, text.as_bytes()) {
-            eprintln!("    [ERROR] agent: writing {}: {e}", path.display());
+            tracing::error!(target: "agent", "writing {}: {e}", path.display());
         }
     }
 
@@ -580,8 +579,7 @@ impl GossipRuntime {
                         .collect();
                     if !addrs.is_empty() {
                         let (n, _) = self.join(&ctx, &addrs).await;
-                        eprintln!(
-                            "    [INFO]  agent: rejoined {n} previous member(s) from the snapshot"
+                        tracing::info!(target: "agent", "rejoined {n} previous member(s) from the snapshot"
                         );
                     }
                 }
@@ -598,9 +596,9 @@ impl GossipRuntime {
         if !start_join.is_empty() {
             let (n, errors) = self.join(&ctx, start_join).await;
             for e in errors {
-                eprintln!("    [WARN]  agent: join: cluster={cluster} {e}");
+                tracing::warn!(target: "agent", "join: cluster={cluster} {e}");
             }
-            eprintln!("    [INFO]  agent: joined cluster={cluster} {n} node(s)");
+            tracing::info!(target: "agent", "joined cluster={cluster} {n} node(s)");
         }
         if retry_join.is_empty() {
             return;
@@ -609,13 +607,11 @@ impl GossipRuntime {
         loop {
             let (n, errors) = self.join(&ctx, retry_join).await;
             if n > 0 {
-                eprintln!(
-                    "    [INFO]  agent: retry join completed: cluster={cluster} num_servers={n}"
+                tracing::info!(target: "agent", "retry join completed: cluster={cluster} num_servers={n}"
                 );
                 return;
             }
-            eprintln!(
-                "    [WARN]  agent: retry join failed: cluster={cluster} attempt={attempt} error={:?}",
+            tracing::warn!(target: "agent", "retry join failed: cluster={cluster} attempt={attempt} error={:?}",
                 errors.join("; ")
             );
             attempt += 1;
@@ -732,8 +728,7 @@ impl GossipRuntime {
             return;
         }
         if let Some(s) = servers.iter().find(|s| s.expect != expect) {
-            eprintln!(
-                "    [ERROR] agent: member {} has a conflicting expect value ({} vs {expect}); all nodes should expect the same number",
+            tracing::error!(target: "agent", "member {} has a conflicting expect value ({} vs {expect}); all nodes should expect the same number",
                 s.name, s.expect
             );
             return;
@@ -742,8 +737,7 @@ impl GossipRuntime {
         for s in servers.iter().filter(|s| s.raft_id != me) {
             match peer_configuration(ctx, &self.config, s.rpc_addr).await {
                 Err(e) => {
-                    eprintln!(
-                        "    [WARN]  agent: cannot ask {} for its Raft peers: {e}",
+                    tracing::warn!(target: "agent", "cannot ask {} for its Raft peers: {e}",
                         s.name
                     );
                     return; // retry on the next event or second
@@ -753,8 +747,7 @@ impl GossipRuntime {
                     if peers.iter().any(|p| p.raft_id == me) {
                         let _ = ctx.mesh.raft.send(RaftInput::Bootstrap(peers));
                     } else {
-                        eprintln!(
-                            "    [WARN]  agent: existing Raft peers reported by {}, disabling bootstrap mode",
+                        tracing::warn!(target: "agent", "existing Raft peers reported by {}, disabling bootstrap mode",
                             s.name
                         );
                     }
@@ -869,7 +862,7 @@ impl GossipRuntime {
             };
             if ctx.mesh.raft.try_send(input).is_ok() {
                 if let Ok(Err(e)) = rx.await {
-                    eprintln!("    [WARN]  leader: removing {} from Raft: {e}", p.name);
+                    tracing::warn!(target: "agent.leader", "removing {} from Raft: {e}", p.name);
                 }
             }
         } else if let Some(s) = ctx
@@ -889,13 +882,13 @@ impl GossipRuntime {
             };
             if ctx.mesh.raft.try_send(input).is_ok() {
                 if let Ok(Err(e)) = rx.await {
-                    eprintln!("    [WARN]  leader: adding {} to Raft: {e}", s.name);
+                    tracing::warn!(target: "agent.leader", "adding {} to Raft: {e}", s.name);
                 }
             }
         }
         for cmd in cmds {
             if let WriteOutcome::Failed(e) = ctx.write(Command::Catalog(cmd)).await {
-                eprintln!("    [WARN]  leader: member reconcile write failed: {e}");
+                tracing::warn!(target: "agent.leader", "member reconcile write failed: {e}");
                 return;
             }
         }
@@ -976,8 +969,7 @@ fn load_keyring(config: &AgentConfig, pool: Pool) -> Keyring {
     match keys {
         Ok(keys) if !keys.is_empty() => {
             if from_config.enabled() {
-                eprintln!(
-                    "    [WARN]  agent: using the keyring in {}; the encrypt setting is ignored",
+                tracing::warn!(target: "agent", "using the keyring in {}; the encrypt setting is ignored",
                     path.display()
                 );
             }
@@ -985,8 +977,7 @@ fn load_keyring(config: &AgentConfig, pool: Pool) -> Keyring {
         }
         Ok(_) => from_config,
         Err(e) => {
-            eprintln!(
-                "    [ERROR] agent: unreadable keyring {}: {e}; using the encrypt setting",
+            tracing::error!(target: "agent", "unreadable keyring {}: {e}; using the encrypt setting",
                 path.display()
             );
             from_config
@@ -1002,7 +993,7 @@ fn log_event(e: &MemberEvent) {
         MemberEvent::Left(n) => ("member left", n),
         MemberEvent::Reaped(n) => ("member reaped", n),
     };
-    eprintln!("    [INFO]  agent.serf.lan: {what}: {name}");
+    tracing::info!(target: "agent.serf.lan", "{what}: {name}");
 }
 
 /// `host`, `host:port` or `[v6]:port`, with the LAN port as default.

@@ -134,7 +134,7 @@ impl SessionTtl {
                 tokio::task::spawn_local(async move {
                     let cmd = Command::SessionDestroy { id: id.clone() };
                     if let WriteOutcome::Failed(e) = ctx.write(cmd).await {
-                        eprintln!("    [WARN]  session: TTL expiry of {id} not written: {e}");
+                        tracing::warn!(target: "agent.session", "TTL expiry of {id} not written: {e}");
                     }
                 });
             }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crate::cluster::raft_id_of;
-use crate::config::{AgentConfig, PROPOSAL_QUEUE_DEPTH};
+use crate::config::{AgentConfig, PROPOSAL_QUEUE_DEPTH, RELOAD_QUEUE_DEPTH};
 use crate::mesh::{ClusterView, ForwardedRequest, Inbox, Mesh, RaftInput, RaftStatus};
 use crate::node::agent_runtime::AgentRuntime;
 use crate::node::ctx::ShardCtx;
@@ -23,6 +23,8 @@ use crate::node::sessions::SessionTtl;
 /// A started agent: its threads and the handle that stops the Raft core.
 pub struct RunningAgent {
     pub mesh: Mesh,
+    /// `PUT /v1/agent/reload` requests, served by the caller (it owns the config sources).
+    pub reload_requests: tokio::sync::mpsc::Receiver<crate::mesh::ReloadRequest>,
     pub threads: Vec<JoinHandle<()>>,
     pub log_uses_io_uring: Option<bool>,
 }
@@ -44,7 +46,9 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
     let (votes_tx, votes_rx) = crossbeam::channel::bounded(shard_count);
     let status = Arc::new(RaftStatus::default());
     let cluster = Arc::new(ClusterView::default());
+    let (reload, reload_requests) = tokio::sync::mpsc::channel(RELOAD_QUEUE_DEPTH);
     let mesh = Mesh {
+        reload,
         shards: shards.clone(),
         raft: raft_tx,
         votes: votes_tx,
@@ -153,7 +157,7 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
                     }
                     // The one place that decides what a fatal Raft core error does.
                     if let Err(e) = raft_core.run() {
-                        eprintln!("    [ERROR] raft: {e}; stopping");
+                        tracing::error!(target: "agent.server.raft", "{e}; stopping");
                         std::process::exit(1);
                     }
                 })?,
@@ -188,6 +192,7 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
     }
     Ok(RunningAgent {
         mesh,
+        reload_requests,
         threads,
         log_uses_io_uring,
     })

@@ -95,14 +95,15 @@ fn leading(node: &mut Option<RawNode<LogStore>>) -> Option<&mut RawNode<LogStore
     node.as_mut().filter(|n| n.raft.state == StateRole::Leader)
 }
 
-/// raft-rs's log (elections, leadership, configuration changes) in the agent's log, at info
-/// and above; its debug chatter (every message) is left out.
+/// raft-rs's log (elections, leadership, configuration changes) in the agent's log, under
+/// Consul's module name; its debug and trace records (every message) show only when someone
+/// asks for those levels (`log_level`, a `monitor`).
 fn agent_logger() -> slog::Logger {
     use slog::Drain;
     slog::Logger::root(AgentLog.fuse(), slog::o!())
 }
 
-/// A slog drain writing raft-rs's records as the agent's own log lines.
+/// A slog drain handing raft-rs's records to `tracing`.
 struct AgentLog;
 
 impl slog::Drain for AgentLog {
@@ -111,16 +112,25 @@ impl slog::Drain for AgentLog {
 
     fn log(&self, record: &slog::Record, values: &slog::OwnedKVList) -> Result<(), slog::Never> {
         use slog::KV;
-        let level = match record.level() {
-            slog::Level::Critical | slog::Level::Error => "[ERROR]",
-            slog::Level::Warning => "[WARN] ",
-            slog::Level::Info => "[INFO] ",
-            slog::Level::Debug | slog::Level::Trace => return Ok(()),
-        };
-        let mut fields = KeyValues(String::new());
-        let _ = record.kv().serialize(record, &mut fields);
-        let _ = values.serialize(record, &mut fields);
-        eprintln!("    {level} raft: {}{}", record.msg(), fields.0);
+        use tracing::Level;
+        // The level must be a constant at each tracing call site.
+        macro_rules! emit {
+            ($level:expr) => {
+                if tracing::enabled!(target: "agent.server.raft", $level) {
+                    let mut fields = KeyValues(String::new());
+                    let _ = record.kv().serialize(record, &mut fields);
+                    let _ = values.serialize(record, &mut fields);
+                    tracing::event!(target: "agent.server.raft", $level, "{}{}", record.msg(), fields.0);
+                }
+            };
+        }
+        match record.level() {
+            slog::Level::Critical | slog::Level::Error => emit!(Level::ERROR),
+            slog::Level::Warning => emit!(Level::WARN),
+            slog::Level::Info => emit!(Level::INFO),
+            slog::Level::Debug => emit!(Level::DEBUG),
+            slog::Level::Trace => emit!(Level::TRACE),
+        }
         Ok(())
     }
 }
@@ -157,10 +167,10 @@ impl RaftCore {
             Some(dir) => {
                 let recovered = LogFiles::open(&dir.join("raft"))?;
                 for note in &recovered.notes {
-                    eprintln!("    [WARN]  raft: {note}");
+                    tracing::warn!(target: "agent.server.raft", "{note}");
                 }
                 if !recovered.files.uses_io_uring() {
-                    eprintln!("    [WARN]  raft: log writes use pwrite + fdatasync");
+                    tracing::warn!(target: "agent.server.raft", "log writes use pwrite + fdatasync");
                 }
                 (LogStore::replay(recovered.records), Some(recovered.files))
             }
@@ -276,7 +286,7 @@ impl RaftCore {
             return Ok(()); // already configured
         };
         if !servers.iter().any(|s| s.raft_id == self.me.raft_id) {
-            eprintln!("    [WARN]  raft: bootstrap set does not include this server; ignored");
+            tracing::warn!(target: "agent.server.raft", "bootstrap set does not include this server; ignored");
             return Ok(());
         }
         let mut peers: Vec<PeerRecord> = servers
@@ -310,7 +320,7 @@ impl RaftCore {
         });
         self.replace_log(&records)?;
         let names: Vec<&str> = peers.iter().map(|p| p.name.as_str()).collect();
-        eprintln!("    [INFO]  raft: bootstrapped a new cluster with voters {names:?}");
+        tracing::info!(target: "agent.server.raft", "bootstrapped a new cluster with voters {names:?}");
         self.build_node()
     }
 
@@ -377,8 +387,7 @@ impl RaftCore {
                     // A leader has us in its configuration: we were added to a running
                     // cluster (or peers bootstrapped with us before we did). Start with an
                     // empty log; the leader sends a snapshot with the configuration.
-                    eprintln!(
-                        "    [INFO]  raft: contacted by leader {:016x}; joining its cluster",
+                    tracing::info!(target: "agent.server.raft", "contacted by leader {:016x}; joining its cluster",
                         msg.from
                     );
                     self.build_node()
@@ -475,7 +484,7 @@ impl RaftCore {
         };
         match node.propose_conf_change(Vec::new(), cc) {
             Ok(()) => {
-                eprintln!("    [INFO]  raft: proposed removing voter {raft_id:016x}");
+                tracing::info!(target: "agent.server.raft", "proposed removing voter {raft_id:016x}");
                 let _ = reply.send(Ok(raft_id));
             }
             Err(e) => {
@@ -507,7 +516,7 @@ impl RaftCore {
         };
         match target {
             Ok(id) => {
-                eprintln!("    [INFO]  raft: transferring leadership to {id:016x}");
+                tracing::info!(target: "agent.server.raft", "transferring leadership to {id:016x}");
                 node.transfer_leader(id);
                 let _ = reply.send(Ok(id));
             }
@@ -543,8 +552,7 @@ impl RaftCore {
         };
         match node.propose_conf_change(Vec::new(), cc) {
             Ok(()) => {
-                eprintln!(
-                    "    [INFO]  raft: proposed adding voter {} ({})",
+                tracing::info!(target: "agent.server.raft", "proposed adding voter {} ({})",
                     server.name, server.rpc_addr
                 );
                 let _ = reply.send(Ok(server.raft_id));
@@ -612,7 +620,7 @@ impl RaftCore {
                 Ok(bytes) => {
                     let _ = outbox.try_send((to, bytes)); // full: dropped, Raft retries
                 }
-                Err(e) => eprintln!("    [WARN]  raft: cannot encode a message: {e}"),
+                Err(e) => tracing::warn!(target: "agent.server.raft", "cannot encode a message: {e}"),
             }
         }
     }
@@ -712,8 +720,7 @@ impl RaftCore {
         self.replace_log(&records)?;
         self.publish_peers(&meta.peers);
         self.restore_shards(&meta)?;
-        eprintln!(
-            "    [INFO]  raft: installed a snapshot at index {} ({} bytes) from the leader",
+        tracing::info!(target: "agent.server.raft", "installed a snapshot at index {} ({} bytes) from the leader",
             meta.index,
             meta.data.len()
         );
@@ -750,7 +757,7 @@ impl RaftCore {
                     return self.compact(snapshot);
                 }
                 Ok(Err(e)) => {
-                    eprintln!("    [WARN]  raft: snapshot failed: {e}");
+                    tracing::warn!(target: "agent.server.raft", "snapshot failed: {e}");
                     self.snapshot_job = None;
                 }
                 Err(crossbeam::channel::TryRecvError::Empty) => {
@@ -758,8 +765,7 @@ impl RaftCore {
                     // grows); say so once, so a stuck shard shows in the log.
                     if !job.reported && job.started.elapsed() > Duration::from_millis(SNAPSHOT_STALL_WARNING_MS) {
                         job.reported = true;
-                        eprintln!(
-                            "    [WARN]  raft: snapshot at index {} still assembling after {:?}",
+                        tracing::warn!(target: "agent.server.raft", "snapshot at index {} still assembling after {:?}",
                             job.index,
                             job.started.elapsed()
                         );
@@ -834,7 +840,7 @@ impl RaftCore {
         let (index, bytes) = (snapshot.index, snapshot.data.len());
         let records = node.mut_store().compact(snapshot);
         self.replace_log(&records)?;
-        eprintln!("    [INFO]  raft: snapshot at index {index} ({bytes} bytes); log compacted");
+        tracing::info!(target: "agent.server.raft", "snapshot at index {index} ({bytes} bytes); log compacted");
         Ok(())
     }
 
@@ -929,7 +935,7 @@ impl RaftCore {
         let cs = match node.apply_conf_change(&cc) {
             Ok(cs) => cs,
             Err(e) => {
-                eprintln!("    [WARN]  raft: configuration change refused: {e}");
+                tracing::warn!(target: "agent.server.raft", "configuration change refused: {e}");
                 return Ok(());
             }
         };
@@ -944,7 +950,7 @@ impl RaftCore {
                     peers.sort_by_key(|p| p.raft_id);
                 }
                 // Still a voter; its address comes from gossip until a change names it.
-                Err(e) => eprintln!("    [WARN]  raft: added voter without an address: {e}"),
+                Err(e) => tracing::warn!(target: "agent.server.raft", "added voter without an address: {e}"),
             }
         }
         let peers: Vec<PeerRecord> = peers

@@ -92,7 +92,7 @@ async fn write_to_peer(
                         }
                     }
                     Err(e) => {
-                        eprintln!("    [WARN]  raft: connection to {addr} refused: {e}");
+                        tracing::warn!(target: "agent.server.raft", "connection to {addr} refused: {e}");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         while rx.try_recv().is_ok() {}
                         continue;

@@ -36,7 +36,7 @@ pub async fn serve(listener: std::net::TcpListener, ctx: ShardCtx, config: Rc<Ag
             // TLS (or the refusal of plaintext) per `verify_incoming`: see `io::rpc_tls`.
             match crate::io::rpc_tls::rpc().accept(stream).await {
                 Ok(stream) => serve_conn(stream, ctx, config).await,
-                Err(e) => eprintln!("    [WARN]  agent.rpc: connection refused: {e}"),
+                Err(e) => tracing::warn!(target: "agent.rpc", "connection refused: {e}"),
             }
         });
     }
