@@ -68,6 +68,9 @@ pub struct ClusterView {
     pub peers: arc_swap::ArcSwap<Vec<RaftPeer>>,
     /// Servers of every datacenter, from the WAN pool (servers only).
     pub wan: arc_swap::ArcSwap<Vec<ServerInfo>>,
+    /// A LAN join given at start (`-join`, `-retry-join`) has succeeded (what systemd's
+    /// `READY=1` waits for, as Consul notifies after its join).
+    pub lan_joined: std::sync::atomic::AtomicBool,
 }
 
 impl ClusterView {

@@ -141,6 +141,8 @@ fn covers(route: &Route) -> usize {
         Route::StatusPeers => 3,
         Route::AgentSelf => 4,
         Route::AgentVersion => 5,
+        Route::AgentReload => 84,
+        Route::AgentMonitor => 85,
         Route::CatalogRegister => 6,
         Route::CatalogDeregister => 7,
         Route::CatalogDatacenters => 8,
@@ -223,7 +225,7 @@ fn covers(route: &Route) -> usize {
         },
     }
 }
-const ROUTES: usize = 84;
+const ROUTES: usize = 86;
 
 #[test]
 fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
@@ -293,6 +295,19 @@ fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
             r#"agent "test-node" { policy = "read" }"#,
         ),
         ("GET", "/v1/agent/version".into(), "", ""),
+        (
+            "PUT",
+            "/v1/agent/reload".into(),
+            "",
+            r#"agent "test-node" { policy = "write" }"#,
+        ),
+        // A level the agent refuses (400 once admitted): a valid one would stream forever.
+        (
+            "GET",
+            "/v1/agent/monitor?loglevel=bogus".into(),
+            "",
+            r#"agent "test-node" { policy = "read" }"#,
+        ),
         (
             "PUT",
             "/v1/catalog/register".into(),

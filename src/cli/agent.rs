@@ -3,8 +3,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use super::config_file;
 use super::agent_flags;
+use super::config_file;
 use super::flags;
 use crate::config::AgentConfig;
 use crate::http::agent_defs;
@@ -802,9 +802,14 @@ pub fn run(args: &[String]) -> i32 {
     }
     tracing::info!(target: "agent", "started state syncer");
     tracing::info!(target: "agent", "Consul agent running!");
-    notify_ready_when_serving(local_api);
+    let joins = !(running_config.start_join.is_empty() && running_config.retry_join.is_empty());
+    notify_ready_when_serving(local_api, joins, agent.mesh.cluster.clone());
     let interrupted = serve_until_signal(args, &running_config, &mut agent);
-    let signal = if interrupted { "interrupt" } else { "terminated" };
+    let signal = if interrupted {
+        "interrupt"
+    } else {
+        "terminated"
+    };
     tracing::info!(target: "agent", signal, "Caught");
     let _ = crate::io::systemd::notify(crate::io::systemd::STOPPING);
     if (interrupted && leave_on_interrupt) || (!interrupted && leave_on_terminate) {
@@ -864,30 +869,41 @@ fn print_banner(config: &AgentConfig) {
     println!();
 }
 
-/// Tells systemd `READY=1` once the local HTTP API answers (on a thread of its own: the
-/// main thread goes on to wait for signals).
-fn notify_ready_when_serving(api: std::net::SocketAddr) {
+/// Tells systemd `READY=1` once the local HTTP API answers and, when the agent was given
+/// addresses to join, once a join succeeded, as Consul notifies after its join. On a thread
+/// of its own: the main thread goes on to wait for signals.
+fn notify_ready_when_serving(
+    api: std::net::SocketAddr,
+    joins: bool,
+    cluster: std::sync::Arc<crate::mesh::ClusterView>,
+) {
     if std::env::var_os("NOTIFY_SOCKET").is_none() {
         return;
     }
     let url = format!("http://{api}/v1/status/leader");
+    let serving = move || {
+        let answers = match ureq::get(&url)
+            .timeout(std::time::Duration::from_secs(2))
+            .call()
+        {
+            Ok(_) | Err(ureq::Error::Status(..)) => true,
+            Err(_) => false,
+        };
+        answers
+            && (!joins
+                || cluster
+                    .lan_joined
+                    .load(std::sync::atomic::Ordering::Relaxed))
+    };
     let _ = std::thread::Builder::new()
         .name("notify-ready".into())
-        .spawn(move || loop {
-            let answered = match ureq::get(&url)
-                .timeout(std::time::Duration::from_secs(2))
-                .call()
-            {
-                Ok(_) | Err(ureq::Error::Status(..)) => true,
-                Err(_) => false,
-            };
-            if answered {
-                if let Err(e) = crate::io::systemd::notify(crate::io::systemd::READY) {
-                    tracing::error!(target: "agent", "failed to notify systemd: {e}");
-                }
-                return;
+        .spawn(move || {
+            while !serving() {
+                std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            if let Err(e) = crate::io::systemd::notify(crate::io::systemd::READY) {
+                tracing::error!(target: "agent", "failed to notify systemd: {e}");
+            }
         });
 }
 
@@ -922,7 +938,11 @@ fn serve_until_signal(args: &[String], running: &AgentConfig, agent: &mut Runnin
 /// Re-reads every config source and applies what can change at run time: the log level, the
 /// services and checks of the config files. A config that no longer loads is refused with its
 /// error and the running one stays. Keys that need a restart are named in the log.
-async fn reload(args: &[String], running: &AgentConfig, agent: &RunningAgent) -> Result<(), String> {
+async fn reload(
+    args: &[String],
+    running: &AgentConfig,
+    agent: &RunningAgent,
+) -> Result<(), String> {
     use crate::io::systemd;
     let _ = systemd::notify(systemd::RELOADING);
     let outcome = async {
@@ -972,12 +992,29 @@ fn restart_only_changes(old: &AgentConfig, new: &AgentConfig) -> Vec<&'static st
     check("client_addr", old.client_addr != new.client_addr);
     check(
         "ports",
-        (old.http_port, old.dns_port, old.server_port, old.serf_lan_port, old.serf_wan_port)
-            != (new.http_port, new.dns_port, new.server_port, new.serf_lan_port, new.serf_wan_port),
+        (
+            old.http_port,
+            old.dns_port,
+            old.server_port,
+            old.serf_lan_port,
+            old.serf_wan_port,
+        ) != (
+            new.http_port,
+            new.dns_port,
+            new.server_port,
+            new.serf_lan_port,
+            new.serf_wan_port,
+        ),
     );
-    check("bootstrap_expect", old.bootstrap_expect != new.bootstrap_expect);
+    check(
+        "bootstrap_expect",
+        old.bootstrap_expect != new.bootstrap_expect,
+    );
     check("domain", old.domain != new.domain);
-    check("acl", old.acl_enabled != new.acl_enabled || old.acl_default_policy != new.acl_default_policy);
+    check(
+        "acl",
+        old.acl_enabled != new.acl_enabled || old.acl_default_policy != new.acl_default_policy,
+    );
     check("log_json", old.log.json != new.log.json);
     check("log_file", old.log.file != new.log.file);
     check("enable_syslog", old.log.syslog != new.log.syslog);

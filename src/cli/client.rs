@@ -119,6 +119,45 @@ impl Client {
     }
 }
 
+impl Client {
+    /// GETs a streamed body and hands it over line by line (without the newline) until the
+    /// agent ends it; `Err` carries Consul's `Unexpected response code` text for a refusal.
+    pub fn stream_lines(&self, path: &str, mut line: impl FnMut(&str)) -> Result<(), String> {
+        use std::io::BufRead;
+        // No overall timeout: a monitor runs until one side stops.
+        let agent = ureq::AgentBuilder::new().build();
+        let mut request = agent.get(&format!("{}{}", self.base, path));
+        if let Some(token) = &self.token {
+            request = request.set("X-Consul-Token", token);
+        }
+        let response = match request.call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(status, r)) => {
+                let body = r.into_string().unwrap_or_default();
+                return Err(Answer {
+                    status,
+                    body: body.into_bytes(),
+                    index: None,
+                }
+                .error_text());
+            }
+            Err(e) => {
+                return Err(format!(
+                    "Error connecting to the agent at {}: {e}",
+                    self.base
+                ))
+            }
+        };
+        for text in std::io::BufReader::new(response.into_reader()).lines() {
+            match text {
+                Ok(text) => line(&text),
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Answer {
     /// Consul's Go-client error text: `Unexpected response code: 500 (body)`.
     pub fn error_text(&self) -> String {

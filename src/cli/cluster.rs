@@ -43,6 +43,45 @@ pub fn leave(args: &[String]) -> i32 {
     })())
 }
 
+/// `tribune reload`: the agent re-reads its configuration.
+pub fn reload(args: &[String]) -> i32 {
+    finish((|| {
+        let (_, client) = connect(args, &[], &[])?;
+        let a = client.call("PUT", "/v1/agent/reload", None)?;
+        if a.status != 200 {
+            return Err(format!("Error reloading: {}", a.error_text()));
+        }
+        println!("Configuration reload triggered");
+        Ok(())
+    })())
+}
+
+/// `tribune monitor [-log-level=<level>] [-log-json]`: the agent's log from now on, until the
+/// agent goes (exit 1, as Consul) or the user stops it.
+pub fn monitor(args: &[String]) -> i32 {
+    finish((|| {
+        let (p, client) = connect(args, &["log-json"], &["log-level"])?;
+        let mut path = String::from("/v1/agent/monitor");
+        let level = p.value("log-level").unwrap_or("INFO");
+        if !level.is_empty() {
+            path.push_str(&format!("?loglevel={level}"));
+        }
+        if p.flag("log-json") {
+            path.push(if path.contains('?') { '&' } else { '?' });
+            path.push_str("logjson=true");
+        }
+        client
+            .stream_lines(&path, |line| {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            })
+            .map_err(|e| format!("Error starting monitor: {e}"))?;
+        Err("\nRemote side ended the monitor! This usually means that the\nremote side has exited or crashed.".into())
+    })())
+}
+
 /// `tribune force-leave [-prune] [-wan] <node>`: silent on success.
 pub fn force_leave(args: &[String]) -> i32 {
     finish((|| {

@@ -167,7 +167,11 @@ fn parse_text(text: &str, hcl: bool, name: &str) -> Result<Value, String> {
     }
 }
 
-fn parse(path: &Path, strict_extension: bool, format: Option<&str>) -> Result<Option<Value>, String> {
+fn parse(
+    path: &Path,
+    strict_extension: bool,
+    format: Option<&str>,
+) -> Result<Option<Value>, String> {
     let ext = format.unwrap_or_else(|| path.extension().and_then(|e| e.to_str()).unwrap_or(""));
     if ext != "json" && ext != "hcl" {
         if strict_extension {
@@ -227,7 +231,10 @@ pub fn load_sources(
         .map(|path| parse(path, named.contains(path), sources.format))
         .chain(fragments);
     for (i, value) in parsed.enumerate() {
-        let path = files.get(i).cloned().unwrap_or_else(|| PathBuf::from("-hcl"));
+        let path = files
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from("-hcl"));
         let Some(value) = value? else {
             out.warnings.push(format!(
                 "skipping file {}, extension must be .hcl or .json, or config format must be set",

@@ -180,7 +180,10 @@ mod tests {
             wrap("Only allow write endpoint calls from given network. CIDR format, can be specified multiple times.", 5),
             "     Only allow write endpoint calls from given network. CIDR format,\n     can be specified multiple times."
         );
-        assert_eq!(wrap("Log level of the agent.", 5), "     Log level of the agent.");
+        assert_eq!(
+            wrap("Log level of the agent.", 5),
+            "     Log level of the agent."
+        );
         assert!(wants_help(&args(&["-dev", "--help"])));
         assert!(!wants_help(&args(&["--", "-h"])));
     }

@@ -35,7 +35,9 @@ Available commands are:
     logout     Destroy a Consul token created with login
     maint      Controls node or service maintenance mode
     members    Lists the members of a Consul cluster
+    monitor    Stream logs from a Consul agent
     operator   Provides cluster-level tools for Consul operators
+    reload     Triggers the agent to reload configuration files
     rtt        Estimates network round trip time between nodes
     services   Interact with services
     snapshot   Saves, restores and inspects snapshots of Consul server state
@@ -64,6 +66,8 @@ pub fn run(args: Vec<String>) -> i32 {
         "maint" => catalog::maint(rest),
         "join" => cluster::join(rest),
         "leave" => cluster::leave(rest),
+        "reload" => cluster::reload(rest),
+        "monitor" => cluster::monitor(rest),
         "force-leave" => cluster::force_leave(rest),
         "operator" => cluster::operator(rest),
         "info" => cluster::info(rest),

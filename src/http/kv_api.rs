@@ -180,6 +180,7 @@ async fn get(ctx: &ShardCtx, key: &str, req: &ApiRequest) -> Reply {
             content_type: Some("text/plain"),
             headers: Vec::new(),
             body: entry.value.clone().unwrap_or_default(),
+            stream: None,
         }
         .with("X-Content-Type-Options", "nosniff")
         .with("Content-Security-Policy", "sandbox");

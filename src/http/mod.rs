@@ -10,6 +10,7 @@ pub mod catalog_api;
 pub mod coordinate_api;
 pub mod keyring_api;
 pub mod kv_api;
+pub mod ops_api;
 pub mod session_api;
 pub mod snapshot_api;
 pub mod txn_api;
@@ -177,6 +178,8 @@ pub async fn dispatch(
         Route::Snapshot => snapshot_api::save(ctx, req).await,
 
         Route::AgentVersion => agent_api::version(req),
+        Route::AgentReload => ops_api::reload(ctx).await,
+        Route::AgentMonitor => ops_api::monitor(req),
         Route::CatalogRegister => catalog_api::register(ctx, config, req).await,
         Route::CatalogDeregister => catalog_api::deregister(ctx, req).await,
         Route::CatalogDatacenters => catalog_api::datacenters(ctx, config, req),

@@ -57,6 +57,7 @@ pub async fn save(ctx: &ShardCtx, _req: &ApiRequest) -> Reply {
             ("X-Consul-LastContact", "0".into()),
         ],
         body: Bytes::from(file),
+        stream: None,
     }
 }
 

@@ -568,6 +568,15 @@ impl GossipRuntime {
         let _ = std::fs::write(&path, text);
     }
 
+    fn joined(&self, ctx: &ShardCtx) {
+        if self.pool == Pool::Lan {
+            ctx.mesh
+                .cluster
+                .lan_joined
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     async fn join_at_start(self: Rc<Self>, ctx: ShardCtx) {
         // Previous members first (unless we left), then -join, then -retry-join until it works.
         if let Some(path) = self.snapshot_path() {
@@ -599,6 +608,9 @@ impl GossipRuntime {
                 tracing::warn!(target: "agent", "join: cluster={cluster} {e}");
             }
             tracing::info!(target: "agent", "joined cluster={cluster} {n} node(s)");
+            if n > 0 {
+                self.joined(&ctx);
+            }
         }
         if retry_join.is_empty() {
             return;
@@ -609,6 +621,7 @@ impl GossipRuntime {
             if n > 0 {
                 tracing::info!(target: "agent", "retry join completed: cluster={cluster} num_servers={n}"
                 );
+                self.joined(&ctx);
                 return;
             }
             tracing::warn!(target: "agent", "retry join failed: cluster={cluster} attempt={attempt} error={:?}",

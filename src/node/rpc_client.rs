@@ -172,6 +172,7 @@ pub async fn forward_http(config: &AgentConfig, addr: SocketAddr, req: &ApiReque
                 },
                 headers: Vec::new(),
                 body: Bytes::from(a.body),
+                stream: None,
             };
             for (k, v) in a.headers {
                 if let Some(name) = PASSED_HEADERS.iter().find(|h| h.eq_ignore_ascii_case(&k)) {

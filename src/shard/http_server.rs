@@ -16,7 +16,8 @@ use crate::config::{
     AgentConfig, HTTP_BODY_DRAIN_BYTES_MAX, HTTP_CONNECTIONS_PER_SHARD_MAX, HTTP_HEAD_BYTES_MAX,
     HTTP_HEAD_TIMEOUT_MS,
 };
-use crate::http::{self, query::Query, response::JsonStyle, response::Reply, route, route::Route};
+use crate::http::response::{BodyStream, JsonStyle, Reply};
+use crate::http::{self, query::Query, route, route::Route};
 use crate::node::ctx::ShardCtx;
 
 /// Accepts connections forever, one local task per connection, at most
@@ -27,8 +28,8 @@ pub async fn serve(listener: std::net::TcpListener, ctx: ShardCtx, config: Rc<Ag
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(HTTP_CONNECTIONS_PER_SHARD_MAX));
     loop {
         let slot = slots.clone().acquire_owned().await.expect("never closed");
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(_) => {
                 // EMFILE and friends: back off instead of spinning.
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -40,7 +41,7 @@ pub async fn serve(listener: std::net::TcpListener, ctx: ShardCtx, config: Rc<Ag
         tokio::task::spawn_local(async move {
             let service = hyper::service::service_fn(move |req| {
                 let (ctx, config) = (ctx.clone(), config.clone());
-                async move { Ok::<_, Infallible>(handle(req, &ctx, &config).await) }
+                async move { Ok::<_, Infallible>(handle(req, peer, &ctx, &config).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -56,10 +57,29 @@ pub async fn serve(listener: std::net::TcpListener, ctx: ShardCtx, config: Rc<Ag
 
 async fn handle(
     req: Request<Incoming>,
+    peer: std::net::SocketAddr,
     ctx: &ShardCtx,
     config: &AgentConfig,
-) -> Response<Full<Bytes>> {
+) -> Response<ApiBody> {
+    // Consul's `agent.http` debug line; the clock is read only when someone logs at debug.
+    let logged = tracing::enabled!(target: "agent.http", tracing::Level::DEBUG).then(|| {
+        (
+            std::time::Instant::now(),
+            req.method().clone(),
+            req.uri().clone(),
+        )
+    });
     let reply = answer(req, ctx, config).await;
+    if let Some((started, method, url)) = logged {
+        tracing::debug!(
+            target: "agent.http",
+            method = method.as_str(),
+            url = %url,
+            from = %peer,
+            latency = ?started.elapsed(),
+            "Request finished"
+        );
+    }
     let is_api = reply.1;
     to_hyper(
         reply.0,
@@ -130,7 +150,48 @@ async fn answer(req: Request<Incoming>, ctx: &ShardCtx, config: &AgentConfig) ->
     (http::dispatch(ctx, config, &route, api).await, true)
 }
 
-fn to_hyper(reply: Reply, acl_policy: Option<&str>) -> Response<Full<Bytes>> {
+/// A whole body (with its length), or a whole first part followed by a stream, sent chunked.
+pub enum ApiBody {
+    Whole(Full<Bytes>),
+    Streamed(Option<Bytes>, BodyStream),
+}
+
+impl hyper::body::Body for ApiBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        use std::task::Poll;
+        match self.get_mut() {
+            ApiBody::Whole(full) => std::pin::Pin::new(full).poll_frame(cx),
+            ApiBody::Streamed(first, stream) => {
+                if let Some(bytes) = first.take().filter(|b| !b.is_empty()) {
+                    return Poll::Ready(Some(Ok(hyper::body::Frame::data(bytes))));
+                }
+                (stream.0)(cx).map(|chunk| chunk.map(|b| Ok(hyper::body::Frame::data(b))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ApiBody::Whole(full) => full.is_end_stream(),
+            ApiBody::Streamed(..) => false,
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            ApiBody::Whole(full) => full.size_hint(),
+            ApiBody::Streamed(..) => hyper::body::SizeHint::default(),
+        }
+    }
+}
+
+fn to_hyper(reply: Reply, acl_policy: Option<&str>) -> Response<ApiBody> {
     let mut builder = Response::builder().status(reply.status);
     if let Some(ct) = reply.content_type {
         builder = builder.header("Content-Type", ct);
@@ -141,7 +202,9 @@ fn to_hyper(reply: Reply, acl_policy: Option<&str>) -> Response<Full<Bytes>> {
     for (name, value) in reply.headers {
         builder = builder.header(name, value);
     }
-    builder
-        .body(Full::new(reply.body))
-        .expect("headers we build are valid")
+    let body = match reply.stream {
+        None => ApiBody::Whole(Full::new(reply.body)),
+        Some(stream) => ApiBody::Streamed(Some(reply.body), stream),
+    };
+    builder.body(body).expect("headers we build are valid")
 }

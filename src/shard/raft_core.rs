@@ -620,7 +620,9 @@ impl RaftCore {
                 Ok(bytes) => {
                     let _ = outbox.try_send((to, bytes)); // full: dropped, Raft retries
                 }
-                Err(e) => tracing::warn!(target: "agent.server.raft", "cannot encode a message: {e}"),
+                Err(e) => {
+                    tracing::warn!(target: "agent.server.raft", "cannot encode a message: {e}")
+                }
             }
         }
     }
@@ -763,7 +765,9 @@ impl RaftCore {
                 Err(crossbeam::channel::TryRecvError::Empty) => {
                     // A shard that never answers its part stalls compaction for good (the log
                     // grows); say so once, so a stuck shard shows in the log.
-                    if !job.reported && job.started.elapsed() > Duration::from_millis(SNAPSHOT_STALL_WARNING_MS) {
+                    if !job.reported
+                        && job.started.elapsed() > Duration::from_millis(SNAPSHOT_STALL_WARNING_MS)
+                    {
                         job.reported = true;
                         tracing::warn!(target: "agent.server.raft", "snapshot at index {} still assembling after {:?}",
                             job.index,
@@ -950,7 +954,9 @@ impl RaftCore {
                     peers.sort_by_key(|p| p.raft_id);
                 }
                 // Still a voter; its address comes from gossip until a change names it.
-                Err(e) => tracing::warn!(target: "agent.server.raft", "added voter without an address: {e}"),
+                Err(e) => {
+                    tracing::warn!(target: "agent.server.raft", "added voter without an address: {e}")
+                }
             }
         }
         let peers: Vec<PeerRecord> = peers

@@ -11,6 +11,23 @@ pub struct Reply {
     pub content_type: Option<&'static str>,
     pub headers: Vec<(&'static str, String)>,
     pub body: Bytes,
+    /// A body written over time after `body` (`/v1/agent/monitor`), sent chunked until it
+    /// ends or the client goes. Never forwarded over RPC: such routes are answered locally.
+    pub stream: Option<BodyStream>,
+}
+
+/// The source of a streamed body, polled by the HTTP shell. Only std's task types appear
+/// here, so the cores stay free of any runtime.
+pub struct BodyStream(pub Box<PollChunk>);
+
+/// Polled for the next chunk of a streamed body; `Ready(None)` ends it.
+pub type PollChunk =
+    dyn FnMut(&mut std::task::Context<'_>) -> std::task::Poll<Option<Bytes>> + Send;
+
+impl std::fmt::Debug for BodyStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BodyStream")
+    }
 }
 
 /// How JSON bodies are laid out for this request.
@@ -35,6 +52,7 @@ impl Reply {
             content_type: Some("application/json"),
             headers: Vec::new(),
             body: Bytes::from(encode_json(value, style)),
+            stream: None,
         }
     }
 
@@ -50,6 +68,7 @@ impl Reply {
             content_type: Some("text/plain; charset=utf-8"),
             headers: Vec::new(),
             body: Bytes::from(text.into()),
+            stream: None,
         }
     }
 

@@ -148,6 +148,10 @@ pub enum Route {
     StatusPeers,
     AgentSelf,
     AgentVersion,
+    /// `PUT /v1/agent/reload`: the config sources re-read.
+    AgentReload,
+    /// `GET /v1/agent/monitor`: the agent's log, streamed.
+    AgentMonitor,
     CatalogRegister,
     CatalogDeregister,
     CatalogDatacenters,
@@ -398,6 +402,8 @@ impl Route {
             "/v1/status/peers" => Route::StatusPeers,
             "/v1/agent/self" => Route::AgentSelf,
             "/v1/agent/version" => Route::AgentVersion,
+            "/v1/agent/reload" => Route::AgentReload,
+            "/v1/agent/monitor" => Route::AgentMonitor,
             "/v1/catalog/register" => Route::CatalogRegister,
             "/v1/agent/services" => Route::AgentServices,
             "/v1/agent/checks" => Route::AgentChecks,
@@ -475,6 +481,8 @@ impl Route {
             }
             Route::AgentSelf => (GET, small, AgentLocal, false, Permission::agent(Read)),
             Route::AgentVersion => (GET, small, ThisAgent, false, Permission::NONE),
+            Route::AgentReload => (PUT, small, ThisAgent, false, Permission::agent(Write)),
+            Route::AgentMonitor => (GET, small, ThisAgent, false, Permission::agent(Read)),
             Route::OperatorRaftConfiguration => (
                 GET,
                 small,

@@ -97,9 +97,7 @@ impl RotatingFile {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let archived = self
-            .dir
-            .join(format!("{}-{now_ns}{}", self.stem, self.ext));
+        let archived = self.dir.join(format!("{}-{now_ns}{}", self.stem, self.ext));
         std::fs::rename(self.active(), archived)?;
         self.file = open_active(&self.active()).map_err(std::io::Error::other)?;
         self.opened = Instant::now();
@@ -210,6 +208,9 @@ mod tests {
         })
         .err()
         .unwrap();
-        assert!(err.starts_with("Failed to setup logging: /proc/tribune-nope"), "{err}");
+        assert!(
+            err.starts_with("Failed to setup logging: /proc/tribune-nope"),
+            "{err}"
+        );
     }
 }

@@ -72,15 +72,7 @@ fn civil(unix_ns: u128) -> (i64, u32, u32, u32, u32, u32, u32) {
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        nanos,
-    )
+    (year, month, day, rem / 3600, rem / 60 % 60, rem % 60, nanos)
 }
 
 /// hclog's text timestamp, `2006-01-02T15:04:05.000Z0700`, in UTC.

@@ -445,6 +445,9 @@ mod tests {
         assert_eq!(json.dropped.load(Ordering::Relaxed), 10);
         drop(trace);
         drop(json);
-        assert_eq!(LOGGER.get().unwrap().monitor_level.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            LOGGER.get().unwrap().monitor_level.load(Ordering::Relaxed),
+            0
+        );
     }
 }

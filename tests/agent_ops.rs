@@ -1,0 +1,303 @@
+//! Running the agent as an operator does (issue 16): the walkthrough's `consul.json` under a
+//! systemd-style `NOTIFY_SOCKET`, its pid and log files, reloads by SIGHUP and by API,
+//! `monitor` at its own level, and `-h`. Agents on 127.0.0.161–163.
+
+mod support;
+
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+use support::{eventually, free_port, Agent};
+
+fn signal(agent: &Agent, sig: libc::c_int) {
+    // SAFETY: kill(2) on the child we started (by its PID).
+    assert_eq!(
+        unsafe { libc::kill(agent.child.id() as libc::pid_t, sig) },
+        0
+    );
+}
+
+/// The walkthrough's server `consul.json` (its TLS files and the other servers aside), on
+/// 127.0.0.`n`, with its log and pid files under `dir`.
+fn walkthrough_server(n: u8, dir: &Path) -> serde_json::Value {
+    let ip = format!("127.0.0.{n}");
+    json!({
+        "node_name": format!("agent{n}"),
+        "server": true,
+        "datacenter": "homsom",
+        "data_dir": dir.join("data").display().to_string(),
+        "log_level": "INFO",
+        "retry_join": [ip],
+        "bind_addr": ip,
+        "client_addr": ip,
+        "encrypt": "BuIYviAYi+BbNkOJxZ4YW4xogpF1eFkeZzXgQCA0GFw=",
+        "log_file": format!("{}/log/consul.log", dir.display()),
+        "log_json": true,
+        "log_rotate_duration": "24h",
+        "pid_file": format!("{}/log/consul.pid", dir.display()),
+        "enable_syslog": false,
+        "enable_debug": true,
+        "ui": true,
+        "performance": {"raft_multiplier": 1},
+        "bootstrap_expect": 1,
+        "leave_on_terminate": false,
+        "skip_leave_on_interrupt": true,
+        "rejoin_after_leave": true,
+        "acl": {"enabled": true, "default_policy": "allow", "enable_token_persistence": true}
+    })
+}
+
+fn write_config(dir: &Path, name: &str, value: &serde_json::Value) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(name), serde_json::to_string_pretty(value).unwrap()).unwrap();
+}
+
+/// Starts `tribune agent -config-dir=<conf>` (as the walkthrough's unit file does) with
+/// `NOTIFY_SOCKET` pointing at a socket of ours.
+fn start_notified(ip: &str, conf: &Path, notify: &Path, out: &Path) -> Agent {
+    let log = std::fs::File::create(out).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_tribune"))
+        .arg("agent")
+        .arg(format!("-config-dir={}", conf.display()))
+        .env("NOTIFY_SOCKET", notify)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Agent {
+        child,
+        port: 8500,
+        host: ip.into(),
+    }
+}
+
+fn receive(socket: &UnixDatagram) -> String {
+    let mut buf = [0u8; 256];
+    let n = socket
+        .recv(&mut buf)
+        .expect("a notification within the timeout");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn the_walkthrough_unit_and_config_run_as_a_notify_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf");
+    write_config(&conf, "consul.json", &walkthrough_server(161, dir.path()));
+    let notify_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let out = dir.path().join("stdout");
+    let agent = start_notified("127.0.0.161", &conf, &notify_path, &out);
+
+    // READY=1 only once the HTTP API answers.
+    assert_eq!(receive(&notify), "READY=1");
+    assert!(matches!(agent.get("/v1/status/leader"), Ok((200, _))));
+    let pid = std::fs::read_to_string(dir.path().join("log/consul.pid")).unwrap();
+    assert_eq!(pid, agent.child.id().to_string());
+
+    // The log file holds JSON lines in Consul's shape; stdout carries no banner (log_json).
+    eventually(10, "the agent's start in its log file", || {
+        std::fs::read_to_string(dir.path().join("log/consul.log"))
+            .is_ok_and(|log| log.contains("Consul agent running!"))
+    });
+    let log = std::fs::read_to_string(dir.path().join("log/consul.log")).unwrap();
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect(line);
+        for key in ["@level", "@message", "@timestamp"] {
+            assert!(v[key].is_string(), "{key} in {line}");
+        }
+        assert_ne!(v["@level"], "debug", "the agent logs at INFO: {line}");
+    }
+    assert!(!std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("==> Starting Consul agent"));
+
+    // ExecReload=/bin/kill --signal HUP $MAINPID
+    signal(&agent, libc::SIGHUP);
+    assert_eq!(receive(&notify), "RELOADING=1");
+    assert_eq!(receive(&notify), "READY=1");
+    assert!(matches!(agent.get("/v1/status/leader"), Ok((200, _))));
+
+    // KillSignal=SIGTERM: a server does not leave (leave_on_terminate false); the pid file goes.
+    signal(&agent, libc::SIGTERM);
+    assert_eq!(receive(&notify), "STOPPING=1");
+    let mut agent = agent;
+    let status = agent.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!dir.path().join("log/consul.pid").exists());
+}
+
+fn service_ids(agent: &Agent) -> Vec<String> {
+    let (_, body) = agent.get("/v1/agent/services").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+#[test]
+fn sighup_and_reload_replace_file_services_and_keep_api_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf");
+    write_config(
+        &conf,
+        "web.json",
+        &json!({"service": {"name": "web", "port": 80}}),
+    );
+    let conf_flag = format!("-config-dir={}", conf.display());
+    let agent = Agent::start_with(free_port(), None, &[&conf_flag]);
+    assert_eq!(service_ids(&agent), vec!["web"]);
+    let (status, _) = agent.put("/v1/agent/service/register", br#"{"Name":"api"}"#);
+    assert_eq!(status, 200);
+
+    // SIGHUP: web's file is gone, db's is new; api (registered over HTTP) stays.
+    std::fs::remove_file(conf.join("web.json")).unwrap();
+    write_config(
+        &conf,
+        "db.json",
+        &json!({"service": {"name": "db", "port": 5432, "check": {"ttl": "30s"}}}),
+    );
+    signal(&agent, libc::SIGHUP);
+    eventually(10, "the reload by SIGHUP", || {
+        service_ids(&agent) == vec!["api", "db"]
+    });
+    eventually(10, "the catalog follows", || {
+        let (_, body) = agent.get("/v1/catalog/services").unwrap();
+        body.contains("\"db\"") && !body.contains("\"web\"")
+    });
+
+    // A file that no longer parses: the reload is refused with the reason, nothing changes.
+    std::fs::write(conf.join("broken.json"), "{ nope").unwrap();
+    let (code, _, stderr) = agent.cli(&["reload"], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with("Error reloading: Unexpected response code: 500 (Error parsing"),
+        "{stderr}"
+    );
+    assert_eq!(service_ids(&agent), vec!["api", "db"]);
+
+    // Fixed, through the CLI (PUT /v1/agent/reload), with a new log level.
+    std::fs::remove_file(conf.join("broken.json")).unwrap();
+    write_config(&conf, "level.json", &json!({"log_level": "debug"}));
+    let (code, stdout, stderr) = agent.cli(&["reload"], &[]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (0, "Configuration reload triggered\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn monitor_streams_debug_lines_while_the_agent_logs_at_info() {
+    let agent = Agent::start_with(free_port(), None, &["-log-level=info"]);
+    let url = agent.url("/v1/agent/monitor?loglevel=debug");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let response = ureq::get(&url).call().unwrap();
+        for line in std::io::BufReader::new(response.into_reader()).lines() {
+            if lines_tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    // Each HTTP request is a debug line ("Request finished"), which only the monitor sees.
+    let seen = (0..100).find_map(|_| {
+        let _ = agent.get("/v1/kv/monitored?recurse");
+        lines_rx
+            .recv_timeout(Duration::from_millis(100))
+            .ok()
+            .filter(|l| l.contains("[DEBUG] agent.http: Request finished:"))
+    });
+    let line = seen.expect("a debug line on the monitor");
+    assert!(line.contains("method=GET"), "{line}");
+    assert!(line.contains("url=/v1/kv/monitored?recurse"), "{line}");
+
+    let (status, body, _) = agent
+        .call("GET", "/v1/agent/monitor?loglevel=loud", b"")
+        .unwrap();
+    assert_eq!((status, body.as_str()), (400, "Unknown log level: loud"));
+}
+
+#[test]
+fn log_files_rotate_by_size_and_keep_max_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs/");
+    let agent = Agent::start_with(
+        free_port(),
+        None,
+        &[
+            &format!("-log-file={}/", logs.display()),
+            "-log-level=debug",
+            "-log-rotate-bytes=2000",
+            "-log-rotate-max-files=2",
+        ],
+    );
+    for i in 0..40 {
+        let _ = agent.get(&format!("/v1/kv/rotate-{i}"));
+    }
+    eventually(10, "rotated files", || {
+        let names: Vec<String> = std::fs::read_dir(&logs)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.contains(&"consul.log".to_string())
+            && names.len() == 3
+            && names
+                .iter()
+                .filter(|n| *n != "consul.log")
+                .all(|n| n.starts_with("consul-") && n.ends_with(".log"))
+    });
+    let active = std::fs::read_to_string(logs.join("consul.log")).unwrap();
+    assert!(
+        active.lines().all(|l| l.contains(" [")),
+        "text lines: {active}"
+    );
+}
+
+#[test]
+fn agent_help_and_bad_flags_answer_as_consul() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tribune"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, _) = run(&["agent", "-dev", "-h"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.starts_with("Usage: tribune agent [options]\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n  -pid-file=<value>\n     Path to file to store agent PID.\n"));
+    assert!(stdout.contains("\n  -node-meta=<key:value>\n"));
+    assert!(stdout.contains("\n  -server\n     Switches agent to server mode.\n"));
+
+    let (code, _, stderr) = run(&["agent", "-dev", "-bogus"]);
+    assert_eq!(code, 1);
+    assert!(stderr.starts_with("flag provided but not defined: -bogus\nUsage: tribune agent"));
+    assert!(stderr.ends_with("==> error parsing flags: flag provided but not defined: -bogus\n"));
+
+    let (code, _, stderr) = run(&["agent", "-dev", "-log-level=loud"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        "==> Invalid log level: loud. Valid log levels are: [TRACE DEBUG INFO WARN ERR ERROR]\n"
+    );
+
+    let (code, _, stderr) = run(&["agent", "-dev", "-pid-file=/proc/nope/consul.pid"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with("==> Could not write pid file /proc/nope/consul.pid"),
+        "{stderr}"
+    );
+}
