@@ -228,6 +228,8 @@ pub struct RaftStatus {
     pub commit_index: AtomicU64,
     pub applied_index: AtomicU64,
     pub last_log_index: AtomicU64,
+    /// Index of the latest snapshot the log starts from (compaction or install).
+    pub last_snapshot_index: AtomicU64,
     /// The log has a configuration (bootstrapped, or restarted with one).
     pub configured: AtomicBool,
     /// When a follower last heard from the leader (ms since the Raft core started).

@@ -143,6 +143,8 @@ fn covers(route: &Route) -> usize {
         Route::AgentVersion => 5,
         Route::AgentReload => 84,
         Route::AgentMonitor => 85,
+        Route::AgentMetrics => 86,
+        Route::AgentMetricsStream => 87,
         Route::CatalogRegister => 6,
         Route::CatalogDeregister => 7,
         Route::CatalogDatacenters => 8,
@@ -225,7 +227,7 @@ fn covers(route: &Route) -> usize {
         },
     }
 }
-const ROUTES: usize = 86;
+const ROUTES: usize = 88;
 
 #[test]
 fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
@@ -301,6 +303,14 @@ fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
             "",
             r#"agent "test-node" { policy = "write" }"#,
         ),
+        (
+            "GET",
+            "/v1/agent/metrics".into(),
+            "",
+            r#"agent "test-node" { policy = "read" }"#,
+        ),
+        // Refused to anonymous; not read when admitted (the stream never ends).
+        ("GET", "/v1/agent/metrics/stream".into(), "", "LEAVE"),
         // A level the agent refuses (400 once admitted): a valid one would stream forever.
         (
             "GET",

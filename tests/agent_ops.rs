@@ -301,3 +301,115 @@ fn agent_help_and_bad_flags_answer_as_consul() {
         "{stderr}"
     );
 }
+
+#[test]
+fn metrics_in_consuls_json_and_in_prometheus_text_a_real_parser_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("telemetry.json");
+    let telemetry =
+        json!({"telemetry": {"prometheus_retention_time": "60s", "disable_hostname": true}});
+    std::fs::write(&conf, telemetry.to_string()).unwrap();
+    let agent = Agent::start_with(
+        free_port(),
+        None,
+        &[&format!("-config-file={}", conf.display())],
+    );
+    for i in 0..20 {
+        assert_eq!(agent.put(&format!("/v1/kv/m{i}"), b"v").0, 200);
+        let _ = agent.get(&format!("/v1/kv/m{i}"));
+    }
+    // The JSON shows the last finished 10-second interval: wait for one holding our writes.
+    let mut summary = serde_json::Value::Null;
+    eventually(30, "an interval with the KV writes", || {
+        let (_, body) = agent.get("/v1/agent/metrics").unwrap();
+        summary = serde_json::from_str(&body).unwrap();
+        summary["Samples"].as_array().is_some_and(|samples| {
+            samples.iter().any(|s| {
+                s["Name"] == "consul.api.http"
+                    && s["Labels"] == json!({"method": "PUT", "path": "v1_kv_"})
+            })
+        })
+    });
+    let keys: Vec<&String> = summary.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["Timestamp", "Gauges", "Points", "Counters", "Samples"]
+    );
+    let named = |list: &str, name: &str| {
+        summary[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["Name"] == name)
+            .cloned()
+    };
+    assert!(named("Samples", "consul.kvs.apply").is_some(), "{summary}");
+    let gauge = named("Gauges", "consul.runtime.alloc_bytes").expect("runtime gauges");
+    assert!(gauge["Value"].as_f64().unwrap() > 0.0);
+    let http = summary["Samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Labels"]["path"] == "v1_kv_" && s["Labels"]["method"] == "PUT")
+        .unwrap();
+    assert!(http["Count"].as_u64().unwrap() >= 1);
+    assert!(http["P99"].as_f64().unwrap() >= http["P50"].as_f64().unwrap());
+
+    // Prometheus text, checked by prometheus_client's parser. Each thread publishes what it
+    // recorded about once a second: wait for the Raft core's.
+    let mut answer = None;
+    eventually(10, "the Raft core's counters", || {
+        let a = agent
+            .call("GET", "/v1/agent/metrics?format=prometheus", b"")
+            .unwrap();
+        let done = a.1.contains("\nconsul_raft_apply ");
+        answer = Some(a);
+        done
+    });
+    let (status, text, headers) = answer.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        support::header(&headers, "Content-Type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let parse = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+families = {f.name: f.type for f in text_string_to_metric_families(sys.stdin.read())}
+print(families.get("consul_api_http"), families.get("consul_raft_apply"), families.get("consul_runtime_alloc_bytes"))
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", parse])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with prometheus_client (see .ci/run)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the parser refused:\n{text}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "summary counter gauge"
+    );
+}
+
+#[test]
+fn prometheus_is_refused_without_a_retention_time() {
+    let agent = Agent::start_with(free_port(), None, &[]);
+    let (status, body, _) = agent
+        .call("GET", "/v1/agent/metrics?format=prometheus", b"")
+        .unwrap();
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            415,
+            "Prometheus is not enabled since its retention time is not positive"
+        )
+    );
+}

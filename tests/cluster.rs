@@ -39,6 +39,8 @@ fn compacting_server(n: u8, dir: &std::path::Path) -> Agent {
         "-retry-join=127.0.0.16",
         "-retry-join=127.0.0.17",
         "-retry-interval=1s",
+        // Each step of a snapshot is a debug line: a failure shows where compaction stopped.
+        "-log-level=debug",
         &config,
     ];
     Agent::on_loopback(n, &format!("agent{n}"), dir, &args)
@@ -532,8 +534,23 @@ fn a_lagging_server_and_a_new_server_catch_up_from_snapshots() {
                     format!("--- agent{}:\n{tail}", 16 + i)
                 })
                 .collect();
+            let stats: Vec<String> = (0..3)
+                .filter(|&i| i != lagging)
+                .map(|i| {
+                    let stat = |name| raft_stat(&servers[i], name);
+                    format!(
+                        "agent{}: applied {} commit {} last {} snapshot {}",
+                        16 + i,
+                        stat("applied_index"),
+                        stat("commit_index"),
+                        stat("last_log_index"),
+                        stat("last_snapshot_index")
+                    )
+                })
+                .collect();
             panic!(
-                "no compaction past index {lagging_last} after {written} writes\n{}",
+                "no compaction past index {lagging_last} after {written} writes\n{}\n{}",
+                stats.join("\n"),
                 tails.join("\n")
             );
         }

@@ -242,6 +242,34 @@ pub struct AgentConfig {
     pub log: LogConfig,
     /// `pid_file` / `-pid-file`: written at start, removed at exit.
     pub pid_file: Option<PathBuf>,
+    /// `telemetry { ... }`.
+    pub telemetry: TelemetryConfig,
+}
+
+/// `telemetry`: how metrics are named and where they go.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TelemetryConfig {
+    /// `metrics_prefix` (`consul`).
+    pub metrics_prefix: String,
+    /// `disable_hostname`: gauges without the host name after the prefix.
+    pub disable_hostname: bool,
+    /// `prometheus_retention_time`: Prometheus output is served only when positive.
+    pub prometheus_retention_ms: u64,
+    /// `statsd_address`, `dogstatsd_addr`: where each interval is sent.
+    pub statsd_address: Option<String>,
+    pub dogstatsd_addr: Option<String>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            metrics_prefix: "consul".into(),
+            disable_hostname: false,
+            prometheus_retention_ms: 0,
+            statsd_address: None,
+            dogstatsd_addr: None,
+        }
+    }
 }
 
 /// `log_level`, `log_json`, `log_file` and its rotation, `enable_syslog`.
@@ -344,6 +372,7 @@ impl AgentConfig {
             skip_leave_on_interrupt: None,
             log: LogConfig::default(),
             pid_file: None,
+            telemetry: TelemetryConfig::default(),
         }
     }
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod gossip;
 pub mod http;
 pub mod kv;
+pub mod metrics;
 pub mod raft;
 pub mod rpc;
 pub mod session;

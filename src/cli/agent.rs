@@ -260,6 +260,33 @@ fn apply_log_keys(file: &config_file::FileConfig, config: &mut AgentConfig) -> R
     if let Some(v) = file.string("pid_file") {
         config.pid_file = Some(PathBuf::from(v));
     }
+    if let Some(t) = file.settings.get("telemetry") {
+        apply_telemetry(&mut config.telemetry, t)?;
+    }
+    Ok(())
+}
+
+/// The `telemetry` block: the keys acted on; the others are accepted.
+fn apply_telemetry(
+    telemetry: &mut crate::config::TelemetryConfig,
+    v: &serde_json::Value,
+) -> Result<(), String> {
+    let text = |key: &str| v.get(key).and_then(serde_json::Value::as_str);
+    if let Some(p) = text("metrics_prefix") {
+        telemetry.metrics_prefix = p.trim_end_matches('.').to_string();
+    }
+    if let Some(b) = v.get("disable_hostname") {
+        telemetry.disable_hostname = b.as_bool().ok_or_else(|| {
+            format!("telemetry.disable_hostname: expected true or false, got {b}")
+        })?;
+    }
+    if let Some(d) = text("prometheus_retention_time") {
+        telemetry.prometheus_retention_ms = crate::http::query::parse_go_duration(d)
+            .ok_or_else(|| format!("telemetry.prometheus_retention_time: invalid duration {d:?}"))?
+            .as_millis() as u64;
+    }
+    telemetry.statsd_address = text("statsd_address").map(str::to_string);
+    telemetry.dogstatsd_addr = text("dogstatsd_addr").map(str::to_string);
     Ok(())
 }
 

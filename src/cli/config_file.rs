@@ -75,6 +75,7 @@ const SUPPORTED: &[&str] = &[
     "enable_syslog",
     "syslog_facility",
     "pid_file",
+    "telemetry",
 ];
 
 /// Keys Consul accepts that this agent does not act on yet: loaded with a warning, so that
@@ -113,7 +114,6 @@ const NOT_YET: &[&str] = &[
     "serf_wan",
     "session_ttl_min",
     "tagged_addresses",
-    "telemetry",
     "translate_wan_addrs",
     "watches",
 ];

@@ -252,7 +252,7 @@ pub fn stats(ctx: &ShardCtx, rt: &crate::node::agent_runtime::AgentRuntime) -> s
             "applied_index": status.applied_index.load(Ordering::Relaxed).to_string(),
             "commit_index": status.commit_index.load(Ordering::Relaxed).to_string(),
             "last_log_index": status.last_log_index.load(Ordering::Relaxed).to_string(),
-            "last_snapshot_index": "0",
+            "last_snapshot_index": status.last_snapshot_index.load(Ordering::Relaxed).to_string(),
             "latest_configuration": format!("[{}]", configuration.join(" ")),
             "num_peers": peers.len().saturating_sub(1).to_string(),
             "protocol_version": "3",

@@ -167,8 +167,11 @@ pub async fn dispatch(
     }
     let req = &req;
     match route {
+        Route::Kv(key) if req.method != "GET" => {
+            timed("kvs.apply", kv_api::handle(ctx, key, req)).await
+        }
         Route::Kv(key) => kv_api::handle(ctx, key, req).await,
-        Route::Txn => txn_api::handle(ctx, req).await,
+        Route::Txn => timed("txn.apply", txn_api::handle(ctx, req)).await,
         Route::StatusLeader => agent_api::status_leader(ctx, config, req),
         Route::StatusPeers => agent_api::status_peers(ctx, req),
         Route::OperatorRaftConfiguration => agent_api::raft_configuration(ctx, req),
@@ -180,8 +183,14 @@ pub async fn dispatch(
         Route::AgentVersion => agent_api::version(req),
         Route::AgentReload => ops_api::reload(ctx).await,
         Route::AgentMonitor => ops_api::monitor(req),
-        Route::CatalogRegister => catalog_api::register(ctx, config, req).await,
-        Route::CatalogDeregister => catalog_api::deregister(ctx, req).await,
+        Route::AgentMetrics => ops_api::metrics(config, req),
+        Route::AgentMetricsStream => ops_api::metrics_stream(config),
+        Route::CatalogRegister => {
+            timed("catalog.register", catalog_api::register(ctx, config, req)).await
+        }
+        Route::CatalogDeregister => {
+            timed("catalog.deregister", catalog_api::deregister(ctx, req)).await
+        }
         Route::CatalogDatacenters => catalog_api::datacenters(ctx, config, req),
         Route::CatalogNodes => catalog_api::nodes(ctx, req).await,
         Route::CatalogServices => catalog_api::services(ctx, req).await,
@@ -207,6 +216,15 @@ pub async fn dispatch(
         Route::Root | Route::UnknownApi | Route::NotApi => unreachable!("answered by preflight"),
         _ => unreachable!("local-agent routes are handled above"),
     }
+}
+
+/// Answers `reply` and records how long it took as the sample `name` (Consul's endpoint
+/// timers: `consul.kvs.apply`, `consul.txn.apply`, `consul.catalog.register`, ...).
+async fn timed(name: &'static str, reply: impl std::future::Future<Output = Reply>) -> Reply {
+    let started = std::time::Instant::now();
+    let reply = reply.await;
+    crate::node::telemetry::measure_since(crate::metrics::Key::plain(name), started);
+    reply
 }
 
 /// The one point of ACL enforcement, on the agent that answers (after forwarding): resolves

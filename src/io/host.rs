@@ -24,6 +24,28 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// This process's resident memory (bytes) and thread count, from `/proc/self/stat`
+/// (zeros where it cannot be read).
+pub fn process_usage() -> (u64, u64) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return (0, 0);
+    };
+    // Fields after the command name (which may hold spaces) start at field 3 (state).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let field = |n: usize| {
+        fields
+            .get(n - 3)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let page = 4096; // sysconf(_SC_PAGESIZE) on the platforms we run on
+    (field(24) * page, field(20))
+}
+
 /// A random (version-4 style) UUID from the OS's generator: node IDs, session IDs.
 pub fn random_uuid() -> String {
     let b: [u8; 16] = rand::random();

@@ -234,7 +234,8 @@ impl ShardCtx {
                 let _ = reply.send(self.catalog_answer(&query));
             }
             ShardMsg::SnapshotPart { reply } => {
-                let _ = reply.send(self.state.borrow().export());
+                let sent = reply.send(self.state.borrow().export()).is_ok();
+                tracing::debug!(target: "agent", shard = self.id, sent, "snapshot part exported");
             }
             ShardMsg::AgentApi(forwarded) => (self.serve_agent_api)(self, forwarded),
             ShardMsg::RenewSession { id } => {

@@ -999,13 +999,14 @@ fn load_keyring(config: &AgentConfig, pool: Pool) -> Keyring {
 }
 
 fn log_event(e: &MemberEvent) {
-    let (what, name) = match e {
-        MemberEvent::Joined(n) => ("member joined", n),
-        MemberEvent::Updated(n) => ("member updated", n),
-        MemberEvent::Failed(n) => ("member failed", n),
-        MemberEvent::Left(n) => ("member left", n),
-        MemberEvent::Reaped(n) => ("member reaped", n),
+    let (what, metric, name) = match e {
+        MemberEvent::Joined(n) => ("member joined", "serf.member.join", n),
+        MemberEvent::Updated(n) => ("member updated", "serf.member.update", n),
+        MemberEvent::Failed(n) => ("member failed", "serf.member.failed", n),
+        MemberEvent::Left(n) => ("member left", "serf.member.left", n),
+        MemberEvent::Reaped(n) => ("member reaped", "serf.member.reap", n),
     };
+    crate::node::telemetry::incr(crate::metrics::Key::plain(metric), 1.0);
     tracing::info!(target: "agent.serf.lan", "{what}: {name}");
 }
 

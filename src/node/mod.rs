@@ -17,3 +17,4 @@ pub mod gossip_runtime;
 pub mod kv_frontend;
 pub mod rpc_client;
 pub mod sessions;
+pub mod telemetry;

@@ -33,7 +33,10 @@ pub async fn serve_udp(socket: std::net::UdpSocket, ctx: ShardCtx, config: Rc<Ag
         let packet = buf[..n].to_vec();
         let (socket, ctx, config) = (socket.clone(), ctx.clone(), config.clone());
         tokio::task::spawn_local(async move {
-            if let Some(reply) = respond(&packet, false, &ctx, &config).await {
+            let started = std::time::Instant::now();
+            let reply = respond(&packet, false, &ctx, &config).await;
+            record_query(&config, started);
+            if let Some(reply) = reply {
                 let _ = socket.send_to(&reply, peer).await;
             }
         });
@@ -66,7 +69,10 @@ pub async fn serve_tcp(listener: std::net::TcpListener, ctx: ShardCtx, config: R
                 ) {
                     return;
                 }
-                let Some(reply) = respond(&packet, true, &ctx, &config).await else {
+                let started = std::time::Instant::now();
+                let reply = respond(&packet, true, &ctx, &config).await;
+                record_query(&config, started);
+                let Some(reply) = reply else {
                     return;
                 };
                 let mut framed = (reply.len() as u16).to_be_bytes().to_vec();
@@ -77,6 +83,15 @@ pub async fn serve_tcp(listener: std::net::TcpListener, ctx: ShardCtx, config: R
             }
         });
     }
+}
+
+/// Consul's `consul.dns.domain_query`, labelled with this agent's node.
+fn record_query(config: &AgentConfig, started: std::time::Instant) {
+    // Metric labels are static strings; the node name is fixed for the process's life.
+    static NODE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    let node = NODE.get_or_init(|| Box::leak(config.node_name.clone().into_boxed_str()));
+    let key = crate::metrics::Key::with("dns.domain_query", ("node", node));
+    crate::node::telemetry::measure_since(key, started);
 }
 
 /// The reply to one packet, or `None` to drop it.

@@ -61,16 +61,18 @@ async fn handle(
     ctx: &ShardCtx,
     config: &AgentConfig,
 ) -> Response<ApiBody> {
-    // Consul's `agent.http` debug line; the clock is read only when someone logs at debug.
-    let logged = tracing::enabled!(target: "agent.http", tracing::Level::DEBUG).then(|| {
-        (
-            std::time::Instant::now(),
-            req.method().clone(),
-            req.uri().clone(),
-        )
-    });
+    let started = std::time::Instant::now();
+    // Consul's `agent.http` debug line, built only when someone logs at debug.
+    let logged = tracing::enabled!(target: "agent.http", tracing::Level::DEBUG)
+        .then(|| (req.method().clone(), req.uri().clone()));
+    let method = static_method(req.method());
     let reply = answer(req, ctx, config).await;
-    if let Some((started, method, url)) = logged {
+    if !reply.2.is_empty() {
+        // Consul's `consul.api.http`, by method and registered path (not for `/`).
+        let key = crate::metrics::Key::with2("api.http", ("method", method), ("path", reply.2));
+        crate::node::telemetry::measure_since(key, started);
+    }
+    if let Some((method, url)) = logged {
         tracing::debug!(
             target: "agent.http",
             method = method.as_str(),
@@ -87,16 +89,36 @@ async fn handle(
     )
 }
 
-async fn answer(req: Request<Incoming>, ctx: &ShardCtx, config: &AgentConfig) -> (Reply, bool) {
+/// A request method as a static label (metrics keep no per-request strings).
+fn static_method(method: &hyper::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "PUT" => "PUT",
+        "POST" => "POST",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        _ => "OTHER",
+    }
+}
+
+/// The reply, whether the route is the API's, and its `consul.api.http` path label.
+async fn answer(
+    req: Request<Incoming>,
+    ctx: &ShardCtx,
+    config: &AgentConfig,
+) -> (Reply, bool, &'static str) {
     let req_path = req.uri().path().to_string();
     let path = match route::decode_path(&req_path) {
         Ok(p) => p,
-        Err(why) => return (Reply::text(400, why), false),
+        Err(why) => return (Reply::text(400, why), false, ""),
     };
     let route = Route::resolve(&path);
+    let label = route.metric_path();
     let method = req.method().as_str().to_string();
     if let Some(reply) = http::preflight(&route, &method) {
-        return (reply, route.is_api());
+        return (reply, route.is_api(), label);
     }
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let headers = http::carried_headers(
@@ -120,7 +142,7 @@ async fn answer(req: Request<Incoming>, ctx: &ShardCtx, config: &AgentConfig) ->
                 _ => break,
             }
         }
-        return (http::too_large(&route, n), true);
+        return (http::too_large(&route, n), true, label);
     }
     let body = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -128,9 +150,9 @@ async fn answer(req: Request<Incoming>, ctx: &ShardCtx, config: &AgentConfig) ->
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            return (http::too_large(&route, limit as u64 + 1), true)
+            return (http::too_large(&route, limit as u64 + 1), true, label)
         }
-        Err(_) => return (Reply::text(400, "Failed to read request body"), true),
+        Err(_) => return (Reply::text(400, "Failed to read request body"), true, label),
     };
     let pretty = query.has("pretty");
     let api = http::ApiRequest {
@@ -147,7 +169,7 @@ async fn answer(req: Request<Incoming>, ctx: &ShardCtx, config: &AgentConfig) ->
         headers,
         identity: None,
     };
-    (http::dispatch(ctx, config, &route, api).await, true)
+    (http::dispatch(ctx, config, &route, api).await, true, label)
 }
 
 /// A whole body (with its length), or a whole first part followed by a stream, sent chunked.

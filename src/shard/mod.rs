@@ -260,6 +260,7 @@ fn run_shard(id: usize, sockets: ShardSockets, mesh: Mesh, config: AgentConfig) 
         }
     }
     local.spawn_local(ctx.clone().run_inbox());
+    local.spawn_local(crate::node::telemetry::publish_every_second());
     if ctx.session_ttl.is_some() {
         let agent = ctx.agent.clone().expect("shard 0 has the agent");
         local.spawn_local(SessionTtl::run(ctx.clone(), move || agent.now_ms()));
@@ -278,7 +279,8 @@ fn run_shard(id: usize, sockets: ShardSockets, mesh: Mesh, config: AgentConfig) 
                 let rt = GossipRuntime::start(&agent_ctx, &config, Pool::Wan, udp, tcp);
                 agent_ctx.agent().set_wan(rt);
             }
-            AgentRuntime::start(&agent_ctx)
+            AgentRuntime::start(&agent_ctx);
+            tokio::task::spawn_local(crate::node::telemetry::run(agent_ctx.clone()));
         });
     }
     let config = Rc::new(config);

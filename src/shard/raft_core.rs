@@ -22,6 +22,8 @@ use crate::config::{
 use crate::error::ApiError;
 use crate::io::log_files::LogFiles;
 use crate::mesh::{ClusterView, Inbox, RaftInput, RaftStatus, ShardMsg, WriteReply};
+use crate::metrics::Key;
+use crate::node::telemetry;
 use crate::raft::log_store::{LogStore, RaftSnapshot};
 use crate::raft::record::{self, LogRecord, PeerRecord};
 use crate::snapshot::StateSnapshot;
@@ -96,8 +98,7 @@ fn leading(node: &mut Option<RawNode<LogStore>>) -> Option<&mut RawNode<LogStore
 }
 
 /// raft-rs's log (elections, leadership, configuration changes) in the agent's log, under
-/// Consul's module name; its debug and trace records (every message) show only when someone
-/// asks for those levels (`log_level`, a `monitor`).
+/// Consul's module name; its debug and trace records (every message) show at trace.
 fn agent_logger() -> slog::Logger {
     use slog::Drain;
     slog::Logger::root(AgentLog.fuse(), slog::o!())
@@ -128,8 +129,8 @@ impl slog::Drain for AgentLog {
             slog::Level::Critical | slog::Level::Error => emit!(Level::ERROR),
             slog::Level::Warning => emit!(Level::WARN),
             slog::Level::Info => emit!(Level::INFO),
-            slog::Level::Debug => emit!(Level::DEBUG),
-            slog::Level::Trace => emit!(Level::TRACE),
+            // Its debug records are per message: trace here, so debug stays readable.
+            slog::Level::Debug | slog::Level::Trace => emit!(Level::TRACE),
         }
         Ok(())
     }
@@ -335,6 +336,9 @@ impl RaftCore {
     pub fn run(mut self) -> Result<(), String> {
         let tick = Duration::from_millis(RAFT_TICK_MS);
         let mut next_tick = Instant::now() + tick;
+        let mut ticks = 0u64;
+        // This thread's metrics reach readers about once a second.
+        const TICKS_PER_PUBLISH: u64 = 1000 / RAFT_TICK_MS;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
             let first = crossbeam::channel::select! {
@@ -370,6 +374,10 @@ impl RaftCore {
                 }
                 next_tick += tick;
                 self.expire_pending();
+                ticks += 1;
+                if ticks.is_multiple_of(TICKS_PER_PUBLISH) {
+                    telemetry::publish();
+                }
             }
             self.on_ready()
                 .and_then(|()| self.maybe_snapshot())
@@ -455,6 +463,7 @@ impl RaftCore {
         // read on this server after the answer sees the write.
         match node.propose(context, cmd.encode()) {
             Ok(()) => {
+                telemetry::incr(Key::plain("raft.apply"), 1.0);
                 let deadline = Instant::now() + Duration::from_millis(PROPOSAL_TIMEOUT_MS);
                 self.pending.insert(id, (reply, deadline));
             }
@@ -662,6 +671,12 @@ impl RaftCore {
             self.status
                 .is_leader
                 .store(ss.raft_state == StateRole::Leader, Ordering::Relaxed);
+            let entered = match ss.raft_state {
+                StateRole::Leader => "raft.state.leader",
+                StateRole::Candidate | StateRole::PreCandidate => "raft.state.candidate",
+                StateRole::Follower => "raft.state.follower",
+            };
+            telemetry::incr(Key::plain(entered), 1.0);
             if ss.leader_id == raft::INVALID_ID {
                 self.fail_pending("leadership lost");
             }
@@ -740,6 +755,9 @@ impl RaftCore {
         self.status
             .applied_index
             .store(snapshot.index, Ordering::Relaxed);
+        self.status
+            .last_snapshot_index
+            .store(snapshot.index, Ordering::Relaxed);
         for shard in 0..self.shards.len() {
             let index = snapshot.index;
             self.deliver(shard, ShardMsg::Committed { index });
@@ -755,6 +773,7 @@ impl RaftCore {
         if let Some(job) = &mut self.snapshot_job {
             match job.done.try_recv() {
                 Ok(Ok(snapshot)) => {
+                    telemetry::measure_since(Key::plain("raft.snapshot.create"), job.started);
                     self.snapshot_job = None;
                     return self.compact(snapshot);
                 }
@@ -793,6 +812,7 @@ impl RaftCore {
             node.store().conf_state().clone(),
             node.store().peers().to_vec(),
         );
+        tracing::debug!(target: "agent.server.raft", index, base, wanted, "cutting a snapshot");
         let mut parts = Vec::with_capacity(self.shards.len());
         for shard in 0..self.shards.len() {
             let (reply, rx) = tokio::sync::oneshot::channel();
@@ -816,6 +836,7 @@ impl RaftCore {
                 state.normalize();
                 let data =
                     crate::snapshot::encode_file(&state, index, term, crate::io::host::unix_ms());
+                tracing::debug!(target: "agent.server.raft", index, bytes = data.len(), "snapshot assembled");
                 let _ = done.send(match data.len() <= crate::config::SNAPSHOT_BYTES_MAX {
                     true => Ok(RaftSnapshot {
                         index,
@@ -844,6 +865,9 @@ impl RaftCore {
         let (index, bytes) = (snapshot.index, snapshot.data.len());
         let records = node.mut_store().compact(snapshot);
         self.replace_log(&records)?;
+        self.status
+            .last_snapshot_index
+            .store(index, Ordering::Relaxed);
         tracing::info!(target: "agent.server.raft", "snapshot at index {index} ({bytes} bytes); log compacted");
         Ok(())
     }
@@ -854,7 +878,14 @@ impl RaftCore {
     }
 
     fn persist(&mut self, records: &[LogRecord]) -> std::io::Result<()> {
-        self.write_records(records, false)
+        if records.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let written = self.write_records(records, false);
+        // Consul's time for the leader to write its log (here: a group, written and synced).
+        telemetry::measure_since(Key::plain("raft.leader.dispatchLog"), started);
+        written
     }
 
     /// Frames `records` and appends them durably, or makes them the whole log (`replace`).
@@ -889,9 +920,13 @@ impl RaftCore {
         if ctx.len() != 16 || u64::from_le_bytes(ctx[..8].try_into().unwrap()) != self.epoch {
             return None;
         }
-        self.pending
-            .remove(&u64::from_le_bytes(ctx[8..].try_into().unwrap()))
-            .map(|(reply, _)| reply)
+        let (reply, deadline) = self
+            .pending
+            .remove(&u64::from_le_bytes(ctx[8..].try_into().unwrap()))?;
+        // Proposed at `deadline - PROPOSAL_TIMEOUT_MS`: Consul's commit time, proposal to apply.
+        let proposed = deadline - Duration::from_millis(PROPOSAL_TIMEOUT_MS);
+        telemetry::measure_since(Key::plain("raft.commitTime"), proposed);
+        Some(reply)
     }
 
     fn apply(&mut self, entries: Vec<Entry>) -> std::io::Result<()> {

@@ -64,6 +64,10 @@ async fn serve_conn(mut s: RpcStream, ctx: ShardCtx, config: Rc<AgentConfig>) {
                 return;
             }
         };
+        if !matches!(frame, Frame::Raft(_)) {
+            // Consul's `consul.rpc.request`: every request a server answers (not Raft's own).
+            crate::node::telemetry::incr(crate::metrics::Key::plain("rpc.request"), 1.0);
+        }
         let answer = match frame {
             Frame::Raft(bytes) => {
                 if config.server {

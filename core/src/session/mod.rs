@@ -116,6 +116,16 @@ impl SessionTable {
         self.sessions.get(id)
     }
 
+    /// How many sessions are live.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// True when no session is live.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
     /// Every session, by ID.
     pub fn list(&self) -> Vec<Session> {
         self.sessions.values().cloned().collect()
