@@ -71,7 +71,8 @@ fn start_acl_agent(dir: &Path, extra_acl: Value) -> Agent {
     for (k, v) in extra_acl.as_object().unwrap() {
         acl[k] = v.clone();
     }
-    let config = dir.join("acl.json");
+    // One file per agent (agents started one after another may share `dir`).
+    let config = dir.join(format!("acl-{port}.json"));
     std::fs::write(&config, json!({ "acl": acl }).to_string()).unwrap();
     let dns_port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_tribune"))

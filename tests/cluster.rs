@@ -30,7 +30,9 @@ fn client(n: u8, dir: &std::path::Path) -> Agent {
 
 /// A server of the compaction test (127.0.0.16–.19): snapshots every 20 entries.
 fn compacting_server(n: u8, dir: &std::path::Path) -> Agent {
-    let config = dir.join("compact.json");
+    // One file per server: rewriting a shared one while an agent started just before reads it
+    // could hand that agent an empty file (and the default threshold: it never compacted).
+    let config = dir.join(format!("compact-{n}.json"));
     std::fs::write(&config, r#"{"raft_snapshot_threshold": 20}"#).unwrap();
     let config = format!("-config-file={}", config.display());
     let args = [

@@ -11,7 +11,9 @@ use serde_json::Value;
 use support::{eventually, Agent};
 
 fn agent(n: u8, dir: &std::path::Path, extra: &[&str]) -> Agent {
-    let config = dir.join("coordinates.json");
+    // One file per agent: a shared one rewritten while the previous agent reads it at start
+    // could be read empty.
+    let config = dir.join(format!("coordinates-{n}.json"));
     std::fs::write(&config, r#"{"sync_coordinate_interval_min": "300ms"}"#).unwrap();
     let mut args = vec![format!("-config-file={}", config.display())];
     args.extend(extra.iter().map(|s| s.to_string()));
