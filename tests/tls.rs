@@ -147,3 +147,89 @@ fn servers_talk_mutual_tls_and_refuse_a_certificate_from_another_ca() {
         "{logs}"
     );
 }
+
+/// HTTPS beside HTTP (`ports.https`), with `tls.https.verify_incoming`: the CLI with a client
+/// certificate from `tls cert create -client` is served, one without a certificate is
+/// refused, plain HTTP keeps working. On 127.0.0.1 (the certificates name it).
+#[test]
+fn https_with_verify_incoming_serves_a_client_certificate_and_refuses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    tribune_in(&certs, &["tls", "ca", "create"]);
+    tribune_in(&certs, &["tls", "cert", "create", "-server", "-dc", "dc1"]);
+    tribune_in(&certs, &["tls", "cert", "create", "-client", "-dc", "dc1"]);
+    let https_port = support::free_port();
+    let p = |name: &str| certs.join(name).display().to_string();
+    let config = serde_json::json!({
+        "ports": {"https": https_port},
+        "tls": {
+            "defaults": {
+                "ca_file": p("consul-agent-ca.pem"),
+                "cert_file": p("dc1-server-consul-0.pem"),
+                "key_file": p("dc1-server-consul-0-key.pem"),
+            },
+            "https": {"verify_incoming": true},
+        },
+    });
+    let file = dir.path().join("https.json");
+    std::fs::write(&file, config.to_string()).unwrap();
+    let agent = Agent::start_with(
+        support::free_port(),
+        None,
+        &[&format!("-config-file={}", file.display())],
+    );
+    let https = format!("-http-addr=https://127.0.0.1:{https_port}");
+    let cli = |args: &[&str], env: &[(&str, String)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tribune"))
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let ca = format!("-ca-file={}", p("consul-agent-ca.pem"));
+    let (code, out, err) = cli(
+        &[
+            "kv",
+            "put",
+            &https,
+            &ca,
+            &format!("-client-cert={}", p("dc1-client-consul-0.pem")),
+            &format!("-client-key={}", p("dc1-client-consul-0-key.pem")),
+            "over-tls",
+            "yes",
+        ],
+        &[],
+    );
+    assert_eq!(
+        (code, out.trim()),
+        (0, "Success! Data written to: over-tls"),
+        "{err}"
+    );
+    // The same through the environment Consul's CLI reads.
+    let env = [
+        (
+            "CONSUL_HTTP_ADDR",
+            format!("https://127.0.0.1:{https_port}"),
+        ),
+        ("CONSUL_CACERT", p("consul-agent-ca.pem")),
+        ("CONSUL_CLIENT_CERT", p("dc1-client-consul-0.pem")),
+        ("CONSUL_CLIENT_KEY", p("dc1-client-consul-0-key.pem")),
+    ];
+    let (code, out, err) = cli(&["kv", "get", "over-tls"], &env);
+    assert_eq!((code, out.trim()), (0, "yes"), "{err}");
+    // No client certificate: the handshake is refused.
+    let (code, _, err) = cli(&["kv", "get", &https, &ca, "over-tls"], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("Error"), "{err}");
+    // Plain HTTP on its own port, as Consul serves both.
+    assert_eq!(
+        agent.get("/v1/kv/over-tls?raw").unwrap(),
+        (200, "yes".into())
+    );
+}

@@ -158,6 +158,10 @@ pub struct AgentConfig {
     pub client_addr: IpAddr,
     /// `-http-port` (8500).
     pub http_port: u16,
+    /// `ports.https` / `-https-port` (-1: no HTTPS listener, Consul's default).
+    pub https_port: i32,
+    /// TLS for the HTTPS listener: `tls.https`, then `tls.defaults`, then the top-level keys.
+    pub https_tls: TlsConfig,
     /// `-dns-port` (8600, `-1` disables; DNS itself arrives with the DNS issue).
     pub dns_port: i32,
     /// `ports.server` (8300).
@@ -331,6 +335,8 @@ impl AgentConfig {
             bind_addr: IpAddr::from([127, 0, 0, 1]),
             client_addr: IpAddr::from([127, 0, 0, 1]),
             http_port: 8500,
+            https_port: -1,
+            https_tls: TlsConfig::default(),
             dns_port: 8600,
             server_port: 8300,
             data_dir: None,

@@ -138,7 +138,11 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
             format!("raft_snapshot_threshold: expected a positive number, got {v}")
         })?;
     }
-    config.tls = tls_settings(file)?;
+    config.tls = tls_settings(file, "internal_rpc", "verify_incoming_rpc")?;
+    config.https_tls = tls_settings(file, "https", "verify_incoming_https")?;
+    if let Some(v) = file.port("https") {
+        config.https_port = v as i32;
+    }
     if let Some(v) = file.settings.get("autopilot") {
         // Only `cleanup_dead_servers` is acted on; the other autopilot keys are accepted.
         if let Some(c) = v.get("cleanup_dead_servers") {
@@ -462,6 +466,9 @@ fn apply_flags(config: &mut AgentConfig, p: &flags::Parsed) -> Result<(), String
     }
     if let Some(v) = p.value("client") {
         config.client_addr = ip("client", v)?;
+    }
+    if let Some(v) = p.value("https-port") {
+        config.https_port = parse_port("https-port", v)?;
     }
     if let Some(v) = p.value("http-port") {
         config.http_port =
@@ -869,8 +876,8 @@ fn print_banner(config: &AgentConfig) {
         config.bootstraps_alone()
     );
     println!(
-        "           Client Addr: [{}] (HTTP: {}, HTTPS: -1, gRPC: -1, gRPC-TLS: -1, DNS: {})",
-        config.client_addr, config.http_port, config.dns_port
+        "           Client Addr: [{}] (HTTP: {}, HTTPS: {}, gRPC: -1, gRPC-TLS: -1, DNS: {})",
+        config.client_addr, config.http_port, config.https_port, config.dns_port
     );
     println!(
         "          Cluster Addr: {} (LAN: {}, WAN: {})",
@@ -881,7 +888,10 @@ fn print_banner(config: &AgentConfig) {
     println!("           ACL Enabled: {}", config.acl_enabled);
     println!("    ACL Default Policy: {}", config.acl_default_policy);
     let t = &config.tls;
-    println!("             HTTPS TLS: Verify Incoming: false, Verify Outgoing: false, Min Version: TLSv1_2");
+    println!(
+        "             HTTPS TLS: Verify Incoming: {}, Verify Outgoing: {}, Min Version: TLSv1_2",
+        config.https_tls.verify_incoming, config.https_tls.verify_outgoing
+    );
     println!("              gRPC TLS: Verify Incoming: false, Min Version: TLSv1_2");
     println!(
         "      Internal RPC TLS: Verify Incoming: {}, Verify Outgoing: {} (Verify Hostname: {}), Min Version: TLSv1_2",
@@ -978,6 +988,11 @@ async fn reload(
             tracing::warn!(target: "agent", "{w}");
         }
         let settings = log_settings(&config.log)?;
+        // New HTTPS connections get the certificates as they are on disk now.
+        let https = match running.https_port > 0 {
+            true => Some(crate::io::https::acceptor(&config.https_tls)?),
+            false => None,
+        };
         for key in restart_only_changes(running, &config) {
             tracing::warn!(
                 target: "agent",
@@ -985,6 +1000,9 @@ async fn reload(
             );
         }
         logging::set_level(settings.level);
+        if let Some(acceptor) = https {
+            crate::io::https::install(acceptor);
+        }
         let (reply, done) = tokio::sync::oneshot::channel();
         let msg = crate::mesh::ShardMsg::ReloadDefinitions {
             definitions: Box::new((config.services, config.checks)),
@@ -1049,22 +1067,30 @@ fn restart_only_changes(old: &AgentConfig, new: &AgentConfig) -> Vec<&'static st
     changed
 }
 
-/// A TLS setting for internal RPC: `tls.internal_rpc.<key>`, then `tls.defaults.<key>`, then
-/// the deprecated top-level key (`top`), as Consul resolves them.
+/// A TLS setting for one listener (`block`: `internal_rpc`, `https`): `tls.<block>.<key>`,
+/// then `tls.defaults.<key>`, then the deprecated top-level key (`top`), as Consul resolves
+/// them.
 fn tls_value<'a>(
     file: &'a config_file::FileConfig,
+    block: &str,
     key: &str,
     top: &str,
 ) -> Option<&'a serde_json::Value> {
-    let block = |name: &str| file.settings.get("tls")?.get(name)?.get(key);
-    block("internal_rpc")
-        .or_else(|| block("defaults"))
+    let in_block = |name: &str| file.settings.get("tls")?.get(name)?.get(key);
+    in_block(block)
+        .or_else(|| in_block("defaults"))
         .or_else(|| file.settings.get(top))
 }
 
-fn tls_settings(file: &config_file::FileConfig) -> Result<crate::config::TlsConfig, String> {
+/// The TLS settings of one listener; `incoming_key` is the deprecated per-listener
+/// `verify_incoming_rpc` / `verify_incoming_https`, which also turns checking on.
+fn tls_settings(
+    file: &config_file::FileConfig,
+    block: &str,
+    incoming_key: &str,
+) -> Result<crate::config::TlsConfig, String> {
     let path = |key: &str| -> Result<Option<std::path::PathBuf>, String> {
-        match tls_value(file, key, key) {
+        match tls_value(file, block, key, key) {
             None => Ok(None),
             Some(v) => v
                 .as_str()
@@ -1073,19 +1099,19 @@ fn tls_settings(file: &config_file::FileConfig) -> Result<crate::config::TlsConf
         }
     };
     let flag = |key: &str, top: &str| -> Result<bool, String> {
-        match tls_value(file, key, top) {
+        match tls_value(file, block, key, top) {
             None => Ok(false),
             Some(v) => v
                 .as_bool()
                 .ok_or_else(|| format!("{key}: expected true or false, got {v}")),
         }
     };
-    let incoming_rpc = file.boolean("verify_incoming_rpc") == Some(true);
+    let incoming_here = file.boolean(incoming_key) == Some(true);
     Ok(crate::config::TlsConfig {
         ca_file: path("ca_file")?,
         cert_file: path("cert_file")?,
         key_file: path("key_file")?,
-        verify_incoming: flag("verify_incoming", "verify_incoming")? || incoming_rpc,
+        verify_incoming: flag("verify_incoming", "verify_incoming")? || incoming_here,
         verify_outgoing: flag("verify_outgoing", "verify_outgoing")?,
         verify_server_hostname: flag("verify_server_hostname", "verify_server_hostname")?,
     })

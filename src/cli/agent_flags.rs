@@ -98,7 +98,6 @@ pub const NOT_ACTED_ON: &[&str] = &[
     "disable-host-node-id",
     "grpc-port",
     "grpc-tls-port",
-    "https-port",
     "max-query-time",
     "node-meta",
     "non-voting-server",

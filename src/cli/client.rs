@@ -4,7 +4,17 @@ use std::io::Read;
 use std::time::Duration;
 
 /// Flags every client command accepts (Consul's `flags.HTTPFlags`, the ones we honour).
-pub const HTTP_VALUE_FLAGS: &[&str] = &["http-addr", "token", "token-file", "datacenter"];
+pub const HTTP_VALUE_FLAGS: &[&str] = &[
+    "http-addr",
+    "token",
+    "token-file",
+    "datacenter",
+    "ca-file",
+    "ca-path",
+    "client-cert",
+    "client-key",
+    "tls-server-name",
+];
 
 /// A connection to one agent's HTTP API.
 #[derive(Clone)]
@@ -13,6 +23,7 @@ pub struct Client {
     token: Option<String>,
     datacenter: Option<String>,
     agent: ureq::Agent,
+    streaming: ureq::Agent,
 }
 
 /// An HTTP answer, whatever its status.
@@ -35,14 +46,19 @@ impl Client {
                     .filter(|a| !a.is_empty())
             })
             .unwrap_or_else(|| "127.0.0.1:8500".into());
-        let base = if let Some(rest) = addr.strip_prefix("http://") {
-            rest.to_string()
-        } else if addr.starts_with("https://") || addr.starts_with("unix://") {
-            return Err(format!(
-                "Error: {addr}: HTTPS and unix sockets arrive with the TLS issue"
-            ));
+        // `CONSUL_HTTP_SSL=true` makes a bare address HTTPS, as Consul's client does.
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let ssl_env = env("CONSUL_HTTP_SSL").is_some_and(|v| v == "true" || v == "1");
+        let (scheme, base) = if let Some(rest) = addr.strip_prefix("http://") {
+            ("http", rest.to_string())
+        } else if let Some(rest) = addr.strip_prefix("https://") {
+            ("https", rest.to_string())
+        } else if addr.starts_with("unix://") {
+            return Err(format!("Error: {addr}: unix sockets are not supported"));
+        } else if ssl_env {
+            ("https", addr)
         } else {
-            addr
+            ("http", addr)
         };
         // Consul's order: -token, -token-file, CONSUL_HTTP_TOKEN, CONSUL_HTTP_TOKEN_FILE.
         let from_file = |path: &str| -> Result<String, String> {
@@ -50,7 +66,6 @@ impl Client {
                 .map(|t| t.trim().to_string())
                 .map_err(|e| format!("Error loading token file: {e}"))
         };
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let token = match (flags.value("token"), flags.value("token-file")) {
             (Some(t), _) => Some(t.to_string()),
             (None, Some(f)) => Some(from_file(f)?),
@@ -60,14 +75,40 @@ impl Client {
                 (None, None) => None,
             },
         };
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(330))
-            .build();
+        let path = |flag: &str, var: &str| {
+            flags
+                .value(flag)
+                .map(str::to_string)
+                .or_else(|| env(var))
+                .map(std::path::PathBuf::from)
+        };
+        let tls = crate::io::https::ClientTls {
+            ca_file: path("ca-file", "CONSUL_CACERT"),
+            client_cert: path("client-cert", "CONSUL_CLIENT_CERT"),
+            client_key: path("client-key", "CONSUL_CLIENT_KEY"),
+            verify: env("CONSUL_HTTP_SSL_VERIFY").is_none_or(|v| v != "false" && v != "0"),
+        };
+        let tls = match scheme {
+            "https" => Some(crate::io::https::client_config(&tls)?),
+            _ => None,
+        };
+        let builder = |timeout: Option<Duration>| {
+            let mut b = ureq::AgentBuilder::new();
+            if let Some(t) = timeout {
+                b = b.timeout(t);
+            }
+            if let Some(config) = &tls {
+                b = b.tls_config(config.clone());
+            }
+            b.build()
+        };
         Ok(Client {
-            base: format!("http://{}", base.trim_end_matches('/')),
+            base: format!("{scheme}://{}", base.trim_end_matches('/')),
+            agent: builder(Some(Duration::from_secs(330))),
+            // No overall timeout: a monitor runs until one side stops.
+            streaming: builder(None),
             token,
             datacenter: flags.value("datacenter").map(str::to_string),
-            agent,
         })
     }
 
@@ -124,9 +165,7 @@ impl Client {
     /// agent ends it; `Err` carries Consul's `Unexpected response code` text for a refusal.
     pub fn stream_lines(&self, path: &str, mut line: impl FnMut(&str)) -> Result<(), String> {
         use std::io::BufRead;
-        // No overall timeout: a monitor runs until one side stops.
-        let agent = ureq::AgentBuilder::new().build();
-        let mut request = agent.get(&format!("{}{}", self.base, path));
+        let mut request = self.streaming.get(&format!("{}{}", self.base, path));
         if let Some(token) = &self.token {
             request = request.set("X-Consul-Token", token);
         }

@@ -2,6 +2,7 @@
 #![allow(unsafe_code)]
 
 pub mod host;
+pub mod https;
 pub mod listen;
 pub mod log_files;
 pub mod logging;

@@ -95,11 +95,11 @@ pub fn rpc() -> &'static RpcTls {
     RPC_TLS.get_or_init(RpcTls::default)
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn read_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub(crate) fn read_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs: Vec<_> = CertificateDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| format!("Failed to parse {}: {e}", path.display()))?;
@@ -109,7 +109,7 @@ fn read_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, St
     }
 }
 
-fn read_key(path: &std::path::Path) -> Result<PrivateKeyDer<'static>, String> {
+pub(crate) fn read_key(path: &std::path::Path) -> Result<PrivateKeyDer<'static>, String> {
     PrivateKeyDer::from_pem_file(path)
         .map_err(|e| format!("Failed to parse {}: {e}", path.display()))
 }

@@ -23,7 +23,13 @@ use crate::node::ctx::ShardCtx;
 /// Accepts connections forever, one local task per connection, at most
 /// `HTTP_CONNECTIONS_PER_SHARD_MAX` at once: at the limit it stops accepting until one
 /// closes, so further clients wait in the kernel's backlog instead of growing our memory.
-pub async fn serve(listener: std::net::TcpListener, ctx: ShardCtx, config: Rc<AgentConfig>) {
+/// With `https`, each connection is a TLS session first (`io::https`'s acceptor in force).
+pub async fn serve(
+    listener: std::net::TcpListener,
+    ctx: ShardCtx,
+    config: Rc<AgentConfig>,
+    https: bool,
+) {
     let listener = tokio::net::TcpListener::from_std(listener).expect("listener on this runtime");
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(HTTP_CONNECTIONS_PER_SHARD_MAX));
     loop {
@@ -39,20 +45,40 @@ pub async fn serve(listener: std::net::TcpListener, ctx: ShardCtx, config: Rc<Ag
         let _ = stream.set_nodelay(true);
         let (ctx, config) = (ctx.clone(), config.clone());
         tokio::task::spawn_local(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let (ctx, config) = (ctx.clone(), config.clone());
-                async move { Ok::<_, Infallible>(handle(req, peer, &ctx, &config).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_millis(HTTP_HEAD_TIMEOUT_MS))
-                .max_buf_size(HTTP_HEAD_BYTES_MAX)
-                .title_case_headers(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            if !https {
+                serve_connection(stream, peer, ctx, config).await;
+            } else if let Some(acceptor) = crate::io::https::current() {
+                let handshake = Duration::from_millis(HTTP_HEAD_TIMEOUT_MS);
+                // A client without an acceptable certificate (`verify_incoming`) ends here.
+                if let Ok(Ok(tls)) = tokio::time::timeout(handshake, acceptor.accept(stream)).await
+                {
+                    serve_connection(tls, peer, ctx, config).await;
+                }
+            }
             drop(slot);
         });
     }
+}
+
+async fn serve_connection<IO>(
+    io: IO,
+    peer: std::net::SocketAddr,
+    ctx: ShardCtx,
+    config: Rc<AgentConfig>,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let (ctx, config) = (ctx.clone(), config.clone());
+        async move { Ok::<_, Infallible>(handle(req, peer, &ctx, &config).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(HTTP_HEAD_TIMEOUT_MS))
+        .max_buf_size(HTTP_HEAD_BYTES_MAX)
+        .title_case_headers(true)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 async fn handle(

@@ -70,6 +70,25 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
             )
         })?;
 
+    // HTTPS beside HTTP when `ports.https` is set, with its TLS built (and checked) first.
+    let mut https_listeners = Vec::new();
+    if config.https_port > 0 {
+        let acceptor = crate::io::https::acceptor(&config.https_tls)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        crate::io::https::install(acceptor);
+        let https_addr = SocketAddr::new(config.client_addr, config.https_port as u16);
+        for _ in 0..shard_count {
+            let listener = crate::io::listen::reuseport_tcp(https_addr).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("error starting HTTPS listener on {https_addr}: {e}"),
+                )
+            })?;
+            https_listeners.push(listener);
+        }
+    }
+    let mut https_listeners = https_listeners.into_iter();
+
     // DNS on UDP and TCP, one SO_REUSEPORT socket pair per shard; port -1 (or 0) disables it.
     let dns_addr =
         (config.dns_port > 0).then(|| SocketAddr::new(config.client_addr, config.dns_port as u16));
@@ -169,6 +188,7 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
         let (mesh, config) = (mesh.clone(), config.clone());
         let pin = (!core_ids.is_empty()).then(|| core_ids[id % core_ids.len()]);
         let dns = dns_sockets.next();
+        let https = https_listeners.next();
         let rpc = rpc_listeners.next();
         let gossip = if id == 0 { gossip_sockets.take() } else { None };
         let wan = if id == 0 { wan_sockets.take() } else { None };
@@ -181,6 +201,7 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
                     }
                     let sockets = ShardSockets {
                         http: listener,
+                        https,
                         dns,
                         rpc,
                         gossip,
@@ -223,6 +244,8 @@ fn bind_gossip(
 /// The sockets one shard serves (bound before any thread starts, so errors stop the agent).
 struct ShardSockets {
     http: std::net::TcpListener,
+    /// `ports.https`, when set.
+    https: Option<std::net::TcpListener>,
     dns: Option<(std::net::UdpSocket, std::net::TcpListener)>,
     rpc: Option<std::net::TcpListener>,
     /// Shard 0 only: the LAN gossip UDP socket and push-pull listener.
@@ -291,5 +314,11 @@ fn run_shard(id: usize, sockets: ShardSockets, mesh: Mesh, config: AgentConfig) 
     if let Some(rpc_listener) = sockets.rpc {
         local.spawn_local(rpc::serve(rpc_listener, ctx.clone(), config.clone()));
     }
-    local.block_on(&runtime, http_server::serve(sockets.http, ctx, config));
+    if let Some(https) = sockets.https {
+        local.spawn_local(http_server::serve(https, ctx.clone(), config.clone(), true));
+    }
+    local.block_on(
+        &runtime,
+        http_server::serve(sockets.http, ctx, config, false),
+    );
 }
