@@ -79,8 +79,17 @@ pub fn metrics(config: &AgentConfig, req: &ApiRequest) -> Reply {
     let naming = telemetry::naming(config);
     if wants_prometheus(req) {
         if config.telemetry.prometheus_retention_ms == 0 {
+            // Consul 1.21 builds a 415 with this text, but its HTTP wrapper returns before
+            // writing it: on the wire it is a 200 with an empty body and the reason in a
+            // header (py-consul's suite checks exactly that).
             let reason = "Prometheus is not enabled since its retention time is not positive";
-            return Reply::text(415, reason).with("X-Consul-Reason", reason);
+            return Reply {
+                status: 200,
+                content_type: None,
+                headers: vec![("X-Consul-Reason", reason.to_string())],
+                body: Bytes::new(),
+                stream: None,
+            };
         }
         let (_, interval) = telemetry::last_interval();
         let text = crate::metrics::prometheus_text(&telemetry::collect(), &interval, &naming);
