@@ -218,6 +218,16 @@ impl Inbox {
     }
 }
 
+/// One peer's replication, as the leader sees it.
+#[derive(Clone, Debug, Default)]
+pub struct PeerProgress {
+    pub raft_id: u64,
+    /// Highest index known to be in its log.
+    pub matched: u64,
+    /// It answered within the last election timeout.
+    pub recent_active: bool,
+}
+
 /// Raft facts published by the Raft core for everyone to read (status endpoints, headers).
 /// Written only by the Raft core thread.
 #[derive(Default)]
@@ -230,6 +240,9 @@ pub struct RaftStatus {
     pub last_log_index: AtomicU64,
     /// Index of the latest snapshot the log starts from (compaction or install).
     pub last_snapshot_index: AtomicU64,
+    /// On the leader, each voter's replication as raft-rs tracks it (published every tick);
+    /// what autopilot's health reads. Empty elsewhere.
+    pub progress: arc_swap::ArcSwap<Vec<PeerProgress>>,
     /// The log has a configuration (bootstrapped, or restarted with one).
     pub configured: AtomicBool,
     /// When a follower last heard from the leader (ms since the Raft core started).

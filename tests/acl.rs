@@ -146,6 +146,11 @@ fn covers(route: &Route) -> usize {
         Route::AgentMonitor => 85,
         Route::AgentMetrics => 86,
         Route::AgentMetricsStream => 87,
+        Route::OperatorAutopilotConfiguration => 88,
+        Route::OperatorAutopilotHealth => 89,
+        Route::OperatorAutopilotState => 90,
+        Route::OperatorUsage => 91,
+        Route::AgentHost => 92,
         Route::CatalogRegister => 6,
         Route::CatalogDeregister => 7,
         Route::CatalogDatacenters => 8,
@@ -228,7 +233,7 @@ fn covers(route: &Route) -> usize {
         },
     }
 }
-const ROUTES: usize = 88;
+const ROUTES: usize = 93;
 
 #[test]
 fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
@@ -310,6 +315,31 @@ fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
             "",
             r#"agent "test-node" { policy = "read" }"#,
         ),
+        (
+            "GET",
+            "/v1/operator/autopilot/configuration".into(),
+            "",
+            r#"operator = "read""#,
+        ),
+        (
+            "GET",
+            "/v1/operator/autopilot/health".into(),
+            "",
+            r#"operator = "read""#,
+        ),
+        (
+            "GET",
+            "/v1/operator/autopilot/state".into(),
+            "",
+            r#"operator = "read""#,
+        ),
+        (
+            "GET",
+            "/v1/operator/usage".into(),
+            "",
+            r#"operator = "read""#,
+        ),
+        ("GET", "/v1/agent/host".into(), "", r#"operator = "read""#),
         // Refused to anonymous; not read when admitted (the stream never ends).
         ("GET", "/v1/agent/metrics/stream".into(), "", "LEAVE"),
         // A level the agent refuses (400 once admitted): a valid one would stream forever.

@@ -413,3 +413,57 @@ fn prometheus_without_a_retention_time_answers_as_consul_does() {
         Some("Prometheus is not enabled since its retention time is not positive")
     );
 }
+
+#[test]
+fn autopilot_configuration_health_usage_and_host() {
+    let agent = Agent::start_with(free_port(), None, &[]);
+    // The leader wrote the initial configuration; the CLI reads it as Consul prints it.
+    eventually(10, "the leader's autopilot configuration", || {
+        let (_, body) = agent.get("/v1/operator/autopilot/configuration").unwrap();
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["ModifyIndex"] != 0
+    });
+    let (code, out, err) = agent.cli(&["operator", "autopilot", "get-config"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(
+            "CleanupDeadServers = true\nLastContactThreshold = 200ms\nMaxTrailingLogs = 250\n"
+        ),
+        "{out}"
+    );
+    let (code, out, _) = agent.cli(
+        &["operator", "autopilot", "set-config"],
+        &["-cleanup-dead-servers=false", "-max-trailing-logs=10"],
+    );
+    assert_eq!((code, out.as_str()), (0, "Configuration updated!\n"));
+    let (_, body) = agent.get("/v1/operator/autopilot/configuration").unwrap();
+    let config: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(config["CleanupDeadServers"], false);
+    assert_eq!(config["MaxTrailingLogs"], 10);
+    assert_eq!(config["ServerStabilizationTime"], "10s", "the rest kept");
+    // A stale cas changes nothing.
+    let stale = format!(
+        "/v1/operator/autopilot/configuration?cas={}",
+        config["ModifyIndex"].as_u64().unwrap() - 1
+    );
+    assert_eq!(
+        agent.put(&stale, b"{\"CleanupDeadServers\": true}"),
+        (200, "false".into())
+    );
+
+    let (status, body, _) = agent
+        .call("GET", "/v1/operator/autopilot/health", b"")
+        .unwrap();
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((status, &health["Healthy"]), (200, &json!(true)), "{body}");
+    assert_eq!(health["Servers"][0]["Leader"], true);
+
+    let (_, body) = agent.get("/v1/operator/usage").unwrap();
+    let usage: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(usage["Usage"]["dc1"]["Nodes"], 1);
+    assert_eq!(usage["Usage"]["dc1"]["Services"], 1, "the consul service");
+
+    let (_, body) = agent.get("/v1/agent/host").unwrap();
+    let host: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(host["Memory"]["total"].as_u64().unwrap() > 0);
+    assert!(!host["CPU"].as_array().unwrap().is_empty());
+}

@@ -16,6 +16,7 @@ pub mod gossip;
 pub mod http;
 pub mod kv;
 pub mod metrics;
+pub mod operator;
 pub mod raft;
 pub mod rpc;
 pub mod session;

@@ -12,8 +12,9 @@ use crate::catalog::{CheckDef, CoordinateUpdate, NodeDef, ServiceDef};
 
 const MAGIC: &[u8; 8] = b"TRIBSNAP";
 /// The snapshot format version (`inspect` prints it as `Version`).
-/// 2 added coordinates, 3 sessions, 4 ACLs; files of versions 1 to 3 are still read.
-pub const SNAPSHOT_VERSION: u32 = 4;
+/// 2 added coordinates, 3 sessions, 4 ACLs, 5 autopilot's configuration; files of versions
+/// 1 to 4 are still read.
+pub const SNAPSHOT_VERSION: u32 = 5;
 const HEADER_BYTES: usize = 8 + 4 + 8 + 8 + 8 + 8;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -64,6 +65,21 @@ pub struct StateSnapshot {
     pub sessions: Vec<crate::session::Session>,
     /// ACL policies, tokens, roles, auth methods, binding rules (format version 4).
     pub acl: crate::acl::model::AclSnapshot,
+    /// Autopilot's configuration, once set (format version 5).
+    pub autopilot: Option<crate::operator::AutopilotConfig>,
+}
+
+/// Format version 4: before autopilot's configuration. Read, never written.
+#[derive(Archive, Serialize, Deserialize)]
+struct StateSnapshotV4 {
+    kv: Vec<SnapKv>,
+    tombstones: Vec<(String, u64)>,
+    nodes: Vec<SnapNode>,
+    services: Vec<SnapService>,
+    checks: Vec<SnapCheck>,
+    coordinates: Vec<(CoordinateUpdate, u64)>,
+    sessions: Vec<crate::session::Session>,
+    acl: crate::acl::model::AclSnapshot,
 }
 
 /// Format version 3: before ACLs. Read, never written.
@@ -112,6 +128,9 @@ impl StateSnapshot {
         if other.acl != crate::acl::model::AclSnapshot::default() {
             self.acl = other.acl; // replicated: exported by shard 0 alone
         }
+        if other.autopilot.is_some() {
+            self.autopilot = other.autopilot;
+        }
     }
 
     /// Sorted, so the same state always gives the same bytes.
@@ -139,6 +158,7 @@ impl StateSnapshot {
     /// as such when it is not a valid current one.
     pub fn decode_body(bytes: &[u8]) -> Result<StateSnapshot, String> {
         Self::decode_body_of_version(bytes, SNAPSHOT_VERSION)
+            .or_else(|e| Self::decode_body_of_version(bytes, 4).map_err(|_| e))
             .or_else(|e| Self::decode_body_of_version(bytes, 3).map_err(|_| e))
             .or_else(|e| Self::decode_body_of_version(bytes, 2).map_err(|_| e))
             .or_else(|e| Self::decode_body_of_version(bytes, 1).map_err(|_| e))
@@ -160,6 +180,7 @@ impl StateSnapshot {
                 coordinates: Vec::new(),
                 sessions: Vec::new(),
                 acl: Default::default(),
+                autopilot: None,
             });
         }
         if version == 2 {
@@ -174,6 +195,7 @@ impl StateSnapshot {
                 coordinates: v2.coordinates,
                 sessions: Vec::new(),
                 acl: Default::default(),
+                autopilot: None,
             });
         }
         if version == 3 {
@@ -188,6 +210,22 @@ impl StateSnapshot {
                 coordinates: v3.coordinates,
                 sessions: v3.sessions,
                 acl: Default::default(),
+                autopilot: None,
+            });
+        }
+        if version == 4 {
+            let v4 = rkyv::from_bytes::<StateSnapshotV4, rkyv::rancor::Error>(&aligned)
+                .map_err(invalid)?;
+            return Ok(StateSnapshot {
+                kv: v4.kv,
+                tombstones: v4.tombstones,
+                nodes: v4.nodes,
+                services: v4.services,
+                checks: v4.checks,
+                coordinates: v4.coordinates,
+                sessions: v4.sessions,
+                acl: v4.acl,
+                autopilot: None,
             });
         }
         rkyv::from_bytes::<StateSnapshot, rkyv::rancor::Error>(&aligned).map_err(invalid)
@@ -320,6 +358,12 @@ mod tests {
                 index: 8,
                 ..Default::default()
             },
+            autopilot: Some(crate::operator::AutopilotConfig {
+                cleanup_dead_servers: false,
+                create_index: 9,
+                modify_index: 9,
+                ..Default::default()
+            }),
         }
     }
 
@@ -340,6 +384,7 @@ mod tests {
         old.coordinates.clear();
         old.sessions.clear();
         old.acl = Default::default();
+        old.autopilot = None;
         let v1 = StateSnapshotV1 {
             kv: old.kv.clone(),
             tombstones: old.tombstones.clone(),
@@ -372,6 +417,7 @@ mod tests {
         let mut old = sample();
         old.sessions.clear();
         old.acl = Default::default();
+        old.autopilot = None;
         let v2 = StateSnapshotV2 {
             kv: old.kv.clone(),
             tombstones: old.tombstones.clone(),
@@ -394,6 +440,7 @@ mod tests {
     fn a_version_3_body_is_still_read() {
         let mut old = sample();
         old.acl = Default::default();
+        old.autopilot = None;
         let v3 = StateSnapshotV3 {
             kv: old.kv.clone(),
             tombstones: old.tombstones.clone(),
@@ -409,6 +456,30 @@ mod tests {
         assert!(
             StateSnapshot::decode_body_of_version(&body, 4).is_err(),
             "a version-3 body is not a valid version-4 one"
+        );
+        assert_eq!(StateSnapshot::decode_body(&body).unwrap(), old);
+    }
+
+    #[test]
+    fn a_version_4_body_is_still_read() {
+        let mut old = sample();
+        old.autopilot = None;
+        let v4 = StateSnapshotV4 {
+            kv: old.kv.clone(),
+            tombstones: old.tombstones.clone(),
+            nodes: old.nodes.clone(),
+            services: old.services.clone(),
+            checks: old.checks.clone(),
+            coordinates: old.coordinates.clone(),
+            sessions: old.sessions.clone(),
+            acl: old.acl.clone(),
+        };
+        let body = rkyv::to_bytes::<rkyv::rancor::Error>(&v4)
+            .unwrap()
+            .into_vec();
+        assert!(
+            StateSnapshot::decode_body_of_version(&body, 5).is_err(),
+            "a version-4 body is not a valid version-5 one"
         );
         assert_eq!(StateSnapshot::decode_body(&body).unwrap(), old);
     }

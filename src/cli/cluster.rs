@@ -111,6 +111,9 @@ pub fn force_leave(args: &[String]) -> i32 {
 
 /// `tribune operator raft list-peers [-stale]`.
 pub fn operator(args: &[String]) -> i32 {
+    if let Some(code) = super::operator::run(args) {
+        return code;
+    }
     match (
         args.first().map(String::as_str),
         args.get(1).map(String::as_str),
@@ -118,7 +121,9 @@ pub fn operator(args: &[String]) -> i32 {
         (Some("raft"), Some("list-peers")) => finish(list_peers(&args[2..])),
         (Some("raft"), Some("remove-peer")) => finish(remove_peer(&args[2..])),
         _ => {
-            eprintln!("Usage: tribune operator raft list-peers [-stale] | remove-peer -id=<id>|-address=<ip:port>");
+            eprintln!(
+                "Usage: tribune operator raft list-peers [-stale] | remove-peer -id=<id>|-address=<ip:port> | transfer-leader [-id=<id>]\n       tribune operator autopilot get-config | set-config [-<setting>=<value>] | state"
+            );
             1
         }
     }

@@ -11,6 +11,7 @@ pub mod config_file;
 pub mod flags;
 pub mod kv;
 pub mod lock;
+pub mod operator;
 pub mod tls;
 pub mod watch;
 

@@ -132,7 +132,8 @@ pub fn raft_configuration(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
         })
         .collect();
     Reply::json(
-        &json!({ "Servers": servers, "Index": status.commit_index.load(Ordering::Relaxed) }),
+        // Always 0 in Consul: raft's `GetConfiguration` future never sets the index it reports.
+        &json!({ "Servers": servers, "Index": 0 }),
         req.style,
     )
 }

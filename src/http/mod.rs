@@ -10,6 +10,7 @@ pub mod catalog_api;
 pub mod coordinate_api;
 pub mod keyring_api;
 pub mod kv_api;
+pub mod operator_api;
 pub mod ops_api;
 pub mod session_api;
 pub mod snapshot_api;
@@ -177,6 +178,13 @@ pub async fn dispatch(
         Route::OperatorRaftConfiguration => agent_api::raft_configuration(ctx, req),
         Route::OperatorRaftPeer => agent_api::remove_peer(ctx, req).await,
         Route::OperatorRaftTransferLeader => agent_api::transfer_leader(ctx, req).await,
+        Route::OperatorAutopilotConfiguration => {
+            operator_api::configuration(ctx, config, req).await
+        }
+        Route::OperatorAutopilotHealth => operator_api::health(ctx, config, req),
+        Route::OperatorAutopilotState => operator_api::state(ctx, config, req),
+        Route::OperatorUsage => operator_api::usage(ctx, config, req).await,
+        Route::AgentHost => operator_api::host(config, req),
         Route::Snapshot if req.method == "PUT" => snapshot_api::restore(ctx, req).await,
         Route::Snapshot => snapshot_api::save(ctx, req).await,
 

@@ -85,3 +85,118 @@ pub fn catch_termination() {
 pub fn terminating() -> bool {
     TERMINATING.load(std::sync::atomic::Ordering::SeqCst)
 }
+
+/// `/v1/agent/host`: the host as Consul's gopsutil reports it (memory, CPUs, host facts, and
+/// the disk holding `data_dir`), from `/proc` and statvfs(3). What cannot be read is left at
+/// zero and named in `Errors`.
+pub fn host_info(data_dir: Option<&std::path::Path>) -> serde_json::Value {
+    use serde_json::json;
+    let mut errors: Vec<String> = Vec::new();
+    let read = |path: &str, errors: &mut Vec<String>| {
+        std::fs::read_to_string(path).unwrap_or_else(|e| {
+            errors.push(format!("{path}: {e}"));
+            String::new()
+        })
+    };
+    let meminfo = read("/proc/meminfo", &mut errors);
+    let kib = |name: &str| -> u64 {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    let (total, available, free) = (kib("MemTotal"), kib("MemAvailable"), kib("MemFree"));
+    let used = total.saturating_sub(available);
+    let percent = |part: u64, whole: u64| match whole {
+        0 => 0.0,
+        w => part as f64 * 100.0 / w as f64,
+    };
+    let cpuinfo = read("/proc/cpuinfo", &mut errors);
+    let cpus: Vec<serde_json::Value> = cpuinfo
+        .split("\n\n")
+        .filter(|block| block.contains("processor"))
+        .map(|block| {
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        (k.trim() == name).then(|| v.trim().to_string())
+                    })
+                    .unwrap_or_default()
+            };
+            json!({
+                "cpu": field("processor").parse::<u64>().unwrap_or(0),
+                "vendorId": field("vendor_id"),
+                "family": field("cpu family"),
+                "model": field("model"),
+                "stepping": field("stepping").parse::<u64>().unwrap_or(0),
+                "physicalId": field("physical id"),
+                "coreId": field("core id"),
+                "cores": 1,
+                "modelName": field("model name"),
+                "mhz": field("cpu MHz").parse::<f64>().unwrap_or(0.0),
+                "cacheSize": field("cache size").trim_end_matches(" KB").parse::<u64>().unwrap_or(0),
+                "flags": field("flags").split_whitespace().collect::<Vec<_>>(),
+                "microcode": field("microcode"),
+            })
+        })
+        .collect();
+    let uptime = read("/proc/uptime", &mut errors)
+        .split_whitespace()
+        .next()
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(0.0) as u64;
+    let now = unix_ms() / 1000;
+    let procs = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+                .count()
+        })
+        .unwrap_or(0);
+    let kernel = read("/proc/sys/kernel/osrelease", &mut errors)
+        .trim()
+        .to_string();
+    let disk_path = data_dir.unwrap_or(std::path::Path::new("/"));
+    let (disk_total, disk_free) = disk_space(disk_path).unwrap_or_else(|e| {
+        errors.push(format!("{}: {e}", disk_path.display()));
+        (0, 0)
+    });
+    let disk_used = disk_total.saturating_sub(disk_free);
+    json!({
+        "Memory": {
+            "total": total, "available": available, "used": used,
+            "usedPercent": percent(used, total), "free": free,
+        },
+        "CPU": cpus,
+        "Host": {
+            "hostname": host_name(), "uptime": uptime, "bootTime": now.saturating_sub(uptime),
+            "procs": procs, "os": std::env::consts::OS, "platform": "", "platformFamily": "",
+            "platformVersion": "", "kernelVersion": kernel, "kernelArch": std::env::consts::ARCH,
+            "virtualizationSystem": "", "virtualizationRole": "", "hostId": "",
+        },
+        "Disk": {
+            "path": disk_path.display().to_string(), "fstype": "", "total": disk_total,
+            "free": disk_free, "used": disk_used, "usedPercent": percent(disk_used, disk_total),
+        },
+        "CollectionTime": unix_ms() as u128 * 1_000_000,
+        "Errors": if errors.is_empty() { serde_json::Value::Null } else { json!(errors) },
+    })
+}
+
+/// (total, free) bytes of the filesystem holding `path`.
+#[allow(unsafe_code)]
+fn disk_space(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statvfs we own.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let block = stat.f_frsize;
+    Ok((stat.f_blocks * block, stat.f_bavail * block))
+}

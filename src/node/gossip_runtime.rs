@@ -704,6 +704,9 @@ impl GossipRuntime {
                     crate::node::acl::reap_expired_tokens(&ctx).await;
                     last_acl_pass = Instant::now();
                 }
+                if leader && !was_leader {
+                    establish_autopilot(&ctx, &self.config).await;
+                }
                 if leader && (!was_leader || event || due) {
                     self.reconcile(&ctx).await;
                     last_reconcile = Instant::now();
@@ -996,6 +999,23 @@ fn load_keyring(config: &AgentConfig, pool: Pool) -> Keyring {
             from_config
         }
     }
+}
+
+/// The leader's first act for autopilot, as Consul's `getOrCreateAutopilotConfig`: writes
+/// the initial configuration when the state has none (`cas=0`, so an operator's wins).
+async fn establish_autopilot(ctx: &ShardCtx, config: &AgentConfig) {
+    use crate::operator::{AutopilotConfig, AutopilotSet};
+    if ctx.state.borrow().autopilot.is_some() {
+        return;
+    }
+    let set = AutopilotSet {
+        config: AutopilotConfig::initial(config.cleanup_dead_servers),
+        cas: Some(0),
+    };
+    // Lost or refused: the operator API shows the agent's settings until one is written.
+    let _ = ctx
+        .write(crate::state::Command::Autopilot(Box::new(set)))
+        .await;
 }
 
 fn log_event(e: &MemberEvent) {

@@ -378,11 +378,31 @@ impl RaftCore {
                 if ticks.is_multiple_of(TICKS_PER_PUBLISH) {
                     telemetry::publish();
                 }
+                self.publish_progress();
             }
             self.on_ready()
                 .and_then(|()| self.maybe_snapshot())
                 .map_err(|e| format!("log write failed: {e}"))?;
         }
+    }
+
+    /// The leader's view of each peer's replication (empty when not leading).
+    fn publish_progress(&mut self) {
+        let progress: Vec<crate::mesh::PeerProgress> = match leading(&mut self.node) {
+            Some(node) => node
+                .raft
+                .prs()
+                .iter()
+                .map(|(id, pr)| crate::mesh::PeerProgress {
+                    raft_id: *id,
+                    matched: pr.matched,
+                    recent_active: pr.recent_active || *id == node.raft.id,
+                })
+                .collect(),
+            None if self.status.progress.load().is_empty() => return,
+            None => Vec::new(),
+        };
+        self.status.progress.store(std::sync::Arc::new(progress));
     }
 
     /// Handles one input; `Ok(false)` on `Shutdown`, `Err` when the log cannot be written.

@@ -198,6 +198,14 @@ pub enum Route {
     OperatorRaftPeer,
     /// `/v1/operator/raft/transfer-leader`
     OperatorRaftTransferLeader,
+    /// `/v1/operator/autopilot/configuration` (GET, PUT with `cas`).
+    OperatorAutopilotConfiguration,
+    OperatorAutopilotHealth,
+    OperatorAutopilotState,
+    /// `/v1/operator/usage`: counts of services, instances and nodes.
+    OperatorUsage,
+    /// `/v1/agent/host`: the host the agent runs on.
+    AgentHost,
     OperatorKeyring,
     CoordinateDatacenters,
     CoordinateNodes,
@@ -419,6 +427,11 @@ impl Route {
             "/v1/operator/raft/configuration" => Route::OperatorRaftConfiguration,
             "/v1/operator/raft/peer" => Route::OperatorRaftPeer,
             "/v1/operator/raft/transfer-leader" => Route::OperatorRaftTransferLeader,
+            "/v1/operator/autopilot/configuration" => Route::OperatorAutopilotConfiguration,
+            "/v1/operator/autopilot/health" => Route::OperatorAutopilotHealth,
+            "/v1/operator/autopilot/state" => Route::OperatorAutopilotState,
+            "/v1/operator/usage" => Route::OperatorUsage,
+            "/v1/agent/host" => Route::AgentHost,
             "/v1/operator/keyring" => Route::OperatorKeyring,
             "/v1/coordinate/datacenters" => Route::CoordinateDatacenters,
             "/v1/coordinate/nodes" => Route::CoordinateNodes,
@@ -487,6 +500,11 @@ impl Route {
             Route::OperatorRaftConfiguration => "v1_operator_raft_configuration",
             Route::OperatorRaftPeer => "v1_operator_raft_peer",
             Route::OperatorRaftTransferLeader => "v1_operator_raft_transfer-leader",
+            Route::OperatorAutopilotConfiguration => "v1_operator_autopilot_configuration",
+            Route::OperatorAutopilotHealth => "v1_operator_autopilot_health",
+            Route::OperatorAutopilotState => "v1_operator_autopilot_state",
+            Route::OperatorUsage => "v1_operator_usage",
+            Route::AgentHost => "v1_agent_host",
             Route::OperatorKeyring => "v1_operator_keyring",
             Route::CoordinateDatacenters => "v1_coordinate_datacenters",
             Route::CoordinateNodes => "v1_coordinate_nodes",
@@ -608,6 +626,29 @@ impl Route {
                 Leader,
                 false,
                 Permission::global(R::Operator, Write),
+            ),
+            Route::OperatorAutopilotConfiguration => (
+                &["GET", "PUT"][..],
+                small,
+                Leader,
+                false,
+                Permission::global(R::Operator, ByMethod),
+            ),
+            Route::OperatorAutopilotHealth
+            | Route::OperatorAutopilotState
+            | Route::OperatorUsage => (
+                GET,
+                small,
+                Leader,
+                false,
+                Permission::global(R::Operator, Read),
+            ),
+            Route::AgentHost => (
+                GET,
+                small,
+                ThisAgent,
+                false,
+                Permission::global(R::Operator, Read),
             ),
             Route::OperatorKeyring => (
                 &["GET", "POST", "PUT", "DELETE"][..],

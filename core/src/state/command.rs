@@ -40,6 +40,9 @@ pub enum Command {
     /// Every ACL write (`/v1/acl/*`, the leader's ACL init and token reaper); every shard
     /// keeps the ACL table, so each resolves tokens from its own replica.
     Acl(Box<crate::acl::AclCommand>),
+    /// `PUT /v1/operator/autopilot/configuration` and the leader's initial one; every shard
+    /// keeps it (replicated like the ACL table).
+    Autopilot(Box<crate::operator::AutopilotSet>),
 }
 
 /// A lock operation on one key (`Command::KvLock`).

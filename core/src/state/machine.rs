@@ -73,6 +73,8 @@ pub struct ShardMachine {
     pub sessions: SessionTable,
     /// Policies, tokens, roles, auth methods, binding rules (replicated on every shard).
     pub acl: AclTable,
+    /// Autopilot's configuration, once the leader or an operator set it (replicated).
+    pub autopilot: Option<crate::operator::AutopilotConfig>,
     /// Keys this shard owns that may not be acquired before a time (ms on this server's
     /// clock): armed when a holder dies, as Consul's lock-delay. Not replicated and not in
     /// snapshots, as in Consul; read by the leader before it proposes an acquire.
@@ -95,6 +97,7 @@ impl ShardMachine {
             catalog: CatalogShard::new(id, shards),
             sessions: SessionTable::default(),
             acl: AclTable::default(),
+            autopilot: None,
             lock_delays: BTreeMap::new(),
             committed: 0,
             applied: 0,
@@ -219,6 +222,9 @@ impl ShardMachine {
                     Err(e) => WriteOutcome::Failed(e),
                 };
             }
+            Command::Autopilot(set) => {
+                crate::operator::apply_autopilot(&mut self.autopilot, index, &set)
+            }
             Command::Restore { snapshot } => {
                 // Validated before it was proposed; a body that still fails to decode is
                 // skipped (and reported) rather than taking the shard down.
@@ -268,6 +274,7 @@ impl ShardMachine {
         self.catalog.restore(index, snap);
         self.sessions.restore(index, &snap.sessions);
         self.acl.restore(index, &snap.acl);
+        self.autopilot = snap.autopilot.clone();
         self.applied = self.applied.max(index);
     }
 
@@ -310,6 +317,7 @@ impl ShardMachine {
         if self.id == 0 {
             part.sessions = self.sessions.export();
             part.acl = self.acl.export();
+            part.autopilot = self.autopilot.clone();
         }
         part
     }
