@@ -287,6 +287,22 @@ fn agent_help_and_bad_flags_answer_as_consul() {
     assert!(stderr.starts_with("flag provided but not defined: -bogus\nUsage: tribune agent"));
     assert!(stderr.ends_with("==> error parsing flags: flag provided but not defined: -bogus\n"));
 
+    // Every other command: its usage from the flags it declares, exit 0; an unknown flag
+    // prints the error and the usage, exit 1.
+    let (code, stdout, _) = run(&["kv", "put", "-h"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.starts_with("Usage: tribune kv put [options] KEY [DATA]\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n  -cas\n") && stdout.contains("\n  -http-addr=<address>\n"));
+    let (code, stdout, _) = run(&["acl", "token", "--help"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("\n    create "), "{stdout}");
+    let (code, _, stderr) = run(&["members", "-bogus"]);
+    assert_eq!(code, 1);
+    assert!(stderr.starts_with("flag provided but not defined: -bogus\nUsage: tribune members"));
+
     let (code, _, stderr) = run(&["agent", "-dev", "-log-level=loud"]);
     assert_eq!(code, 1);
     assert_eq!(

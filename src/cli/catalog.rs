@@ -47,7 +47,10 @@ pub(crate) fn finish(result: Result<(), String>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("{e}");
+            // Empty: the error was printed already (with the command's usage).
+            if !e.is_empty() {
+                eprintln!("{e}");
+            }
             1
         }
     }

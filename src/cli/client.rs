@@ -232,7 +232,7 @@ pub fn connect(
         bools: &bools,
         values: &values,
     };
-    let p = super::flags::parse(args, &spec)?;
+    let p = super::flags::parse_command(args, &spec)?;
     let client = Client::from_flags(&p)?;
     Ok((p, client))
 }

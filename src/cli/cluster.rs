@@ -380,7 +380,7 @@ fn snapshot_restore(args: &[String]) -> Result<(), String> {
 }
 
 fn snapshot_inspect(args: &[String]) -> Result<(), String> {
-    let p = super::flags::parse(
+    let p = super::flags::parse_command(
         args,
         &super::flags::FlagSpec {
             bools: &["kvdetails"],

@@ -123,6 +123,19 @@ pub fn wrap(text: &str, indent: usize) -> String {
     lines.join("\n")
 }
 
+/// `parse` for a command of the CLI: `-h` prints the command's usage (built from `spec`) and
+/// exits 0; an unknown flag prints the error and the usage (then `Err("")`: said already).
+pub fn parse_command(args: &[String], spec: &FlagSpec) -> Result<Parsed, String> {
+    if wants_help(args) {
+        println!("{}", super::help::usage(spec));
+        std::process::exit(0);
+    }
+    parse(args, spec).map_err(|e| {
+        eprintln!("{e}\n{}", super::help::usage(spec));
+        String::new()
+    })
+}
+
 /// True when the arguments ask for help (`-h`, `-help`, `--help` before `--`), which Consul's
 /// CLI answers with the command's usage on stdout and exit 0, whatever else was given.
 pub fn wants_help(args: &[String]) -> bool {

@@ -9,6 +9,7 @@ pub mod client;
 pub mod cluster;
 pub mod config_file;
 pub mod flags;
+pub mod help;
 pub mod kv;
 pub mod lock;
 pub mod operator;
@@ -54,6 +55,31 @@ pub fn run(args: Vec<String>) -> i32 {
         return 1;
     };
     let rest = &args[1..];
+    let path = help::command_path(&args);
+    help::set_command(&path);
+    if flags::wants_help(rest) {
+        // Groups (`kv -h`, `acl token -h`) list their subcommands; commands that parse
+        // no flags print their usage here; the others print theirs as they parse.
+        if let Some(text) = help::group_usage(&path) {
+            println!("{text}");
+            return 0;
+        }
+        if matches!(verb.as_str(), "validate" | "keygen") {
+            let spec = flags::FlagSpec {
+                bools: &["quiet"],
+                values: &["config-format"],
+            };
+            let none = flags::FlagSpec {
+                bools: &[],
+                values: &[],
+            };
+            println!(
+                "{}",
+                help::usage(if verb == "validate" { &spec } else { &none })
+            );
+            return 0;
+        }
+    }
     match verb.as_str() {
         "acl" => acl::run(rest),
         "login" => acl::login(rest),

@@ -8,7 +8,7 @@ use rcgen::{
     KeyUsagePurpose, SanType,
 };
 
-use super::flags::{parse, FlagSpec};
+use super::flags::{parse_command as parse, FlagSpec};
 
 pub fn run(args: &[String]) -> i32 {
     let result = match (
