@@ -81,7 +81,7 @@ fn validate_reports_like_consul() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.ends_with("Configuration is valid!\n"), "{stdout}");
     assert!(
-        stdout.contains("\"ca_path\" is accepted but not acted on yet"),
+        stdout.contains("config keys accepted but not acted on yet: ca_path\n"),
         "{stdout}"
     );
     let out = run(&bad);
@@ -93,6 +93,19 @@ fn validate_reports_like_consul() {
     assert!(
         !std::path::Path::new("/nonexistent/yet").exists(),
         "validate must not create the data dir"
+    );
+    // An unknown key inside a block is named with its full path.
+    let nested = dir.path().join("nested.json");
+    std::fs::write(
+        &nested,
+        r#"{"server": true, "data_dir": "/d", "acl": {"enabled": true, "bogus": 1}, "tls": {"https": {"verify_incomming": true}}}"#,
+    )
+    .unwrap();
+    let out = run(&nested);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Config validation failed: invalid config key acl.bogus\ninvalid config key tls.https.verify_incomming\n"
     );
     let bad_key = dir.path().join("bad_key.json");
     std::fs::write(

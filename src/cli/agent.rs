@@ -62,7 +62,34 @@ pub fn config_from_args(args: &[String]) -> Result<(AgentConfig, Vec<String>), S
     apply_flags(&mut config, &p)?;
     load_definitions(&mut config, &file)?;
     config.validate()?;
+    let explicit_bootstrap = p.flag("bootstrap") || file.boolean("bootstrap") == Some(true);
+    file.warnings
+        .extend(bootstrap_warnings(&config, explicit_bootstrap));
     Ok((config, file.warnings))
+}
+
+/// Consul's warnings about bootstrapping (its config builder's texts).
+fn bootstrap_warnings(config: &AgentConfig, explicit_bootstrap: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if config.dev || !config.server {
+        return out;
+    }
+    let expect = config.bootstrap_expect;
+    if expect == 1 && !explicit_bootstrap {
+        out.push("BootstrapExpect is set to 1; this is the same as Bootstrap mode.".into());
+    }
+    if expect == 1 {
+        out.push("bootstrap = true: do not enable unless necessary".into());
+    }
+    if expect > 1 {
+        out.push(format!("bootstrap_expect > 0: expecting {expect} servers"));
+    }
+    if expect == 2 {
+        out.push("bootstrap_expect = 2: A cluster with 2 servers will provide no failure tolerance. See https://www.consul.io/docs/internals/consensus.html#deployment-table".into());
+    } else if expect > 2 && expect % 2 == 0 {
+        out.push("bootstrap_expect is even number: A cluster with an even number of servers does not achieve optimum fault tolerance. See https://www.consul.io/docs/internals/consensus.html#deployment-table".into());
+    }
+    out
 }
 
 /// `-config-file` and `-config-dir` values in the order given: (is a directory flag, path).
@@ -742,13 +769,8 @@ pub fn run(args: &[String]) -> i32 {
         eprintln!("==> error parsing flags: {e}");
         return 1;
     }
-    let mut config = match config_from_args(args) {
-        Ok((config, warnings)) => {
-            for w in warnings {
-                eprintln!("==> {w}");
-            }
-            config
-        }
+    let (mut config, warnings) = match config_from_args(args) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("==> {e}");
             return 1;
@@ -785,18 +807,9 @@ pub fn run(args: &[String]) -> i32 {
     if !config.log.json {
         print_banner(&config);
     }
-    if config.server && !config.dev && config.bootstrap_expect == 0 {
-        tracing::warn!(
-            target: "agent",
-            "no bootstrap_expect: this server waits to be part of an existing cluster"
-        );
-    }
-    if config.bootstrap_expect > 1 {
-        tracing::warn!(
-            target: "agent",
-            "bootstrap_expect > 0: expecting {} servers",
-            config.bootstrap_expect
-        );
+    // The configuration's warnings are the agent's first log lines, as Consul logs them.
+    for w in warnings {
+        tracing::warn!(target: "agent", "{w}");
     }
     let running_config = config.clone();
     // Consul's defaults: clients leave on SIGINT and SIGTERM; servers on neither.

@@ -118,6 +118,200 @@ const NOT_YET: &[&str] = &[
     "watches",
 ];
 
+/// Blocks whose keys are checked, by dotted path: an unknown key in one is refused with its
+/// full path (`invalid config key acl.bogus`), as Consul refuses it.
+const BLOCKS: &[(&str, &[&str])] = &[
+    (
+        "acl",
+        &[
+            "enabled",
+            "default_policy",
+            "down_policy",
+            "token_ttl",
+            "policy_ttl",
+            "role_ttl",
+            "enable_token_persistence",
+            "enable_key_list_policy",
+            "enable_token_replication",
+            "tokens",
+            "msp_bootstrap_token",
+        ],
+    ),
+    (
+        "acl.tokens",
+        &[
+            "initial_management",
+            "master",
+            "agent",
+            "agent_recovery",
+            "agent_master",
+            "default",
+            "replication",
+            "config_file_service_registration",
+            "dns",
+            "managed_service_provider",
+        ],
+    ),
+    (
+        "ports",
+        &[
+            "dns",
+            "http",
+            "https",
+            "grpc",
+            "grpc_tls",
+            "serf_lan",
+            "serf_wan",
+            "server",
+            "sidecar_min_port",
+            "sidecar_max_port",
+            "expose_min_port",
+            "expose_max_port",
+        ],
+    ),
+    ("addresses", &["dns", "http", "https", "grpc", "grpc_tls"]),
+    ("tls", &["defaults", "internal_rpc", "https", "grpc"]),
+    ("tls.defaults", TLS_KEYS),
+    ("tls.internal_rpc", TLS_KEYS),
+    ("tls.https", TLS_KEYS),
+    ("tls.grpc", TLS_KEYS),
+    (
+        "telemetry",
+        &[
+            "circonus_api_app",
+            "circonus_api_token",
+            "circonus_api_url",
+            "circonus_broker_id",
+            "circonus_broker_select_tag",
+            "circonus_check_display_name",
+            "circonus_check_force_metric_activation",
+            "circonus_check_id",
+            "circonus_check_instance_id",
+            "circonus_check_search_tag",
+            "circonus_check_tags",
+            "circonus_submission_interval",
+            "circonus_submission_url",
+            "disable_compat_1.9",
+            "disable_hostname",
+            "disable_per_tenancy_usage_metrics",
+            "dogstatsd_addr",
+            "dogstatsd_tags",
+            "enable_host_metrics",
+            "filter_default",
+            "metrics_prefix",
+            "prefix_filter",
+            "prometheus_retention_time",
+            "retry_failed_connection",
+            "statsd_address",
+            "statsite_address",
+        ],
+    ),
+    (
+        "autopilot",
+        &[
+            "cleanup_dead_servers",
+            "last_contact_threshold",
+            "max_trailing_logs",
+            "min_quorum",
+            "server_stabilization_time",
+            "redundancy_zone_tag",
+            "disable_upgrade_migration",
+            "upgrade_version_tag",
+        ],
+    ),
+    (
+        "performance",
+        &[
+            "raft_multiplier",
+            "leave_drain_time",
+            "rpc_hold_timeout",
+            "grpc_keepalive_interval",
+            "grpc_keepalive_timeout",
+        ],
+    ),
+    (
+        "ui_config",
+        &[
+            "enabled",
+            "dir",
+            "content_path",
+            "metrics_provider",
+            "metrics_provider_files",
+            "metrics_provider_options_json",
+            "metrics_proxy",
+            "dashboard_url_templates",
+        ],
+    ),
+    (
+        "dns_config",
+        &[
+            "allow_stale",
+            "a_record_limit",
+            "disable_compression",
+            "enable_truncate",
+            "max_stale",
+            "node_ttl",
+            "only_passing",
+            "recursor_strategy",
+            "recursor_timeout",
+            "service_ttl",
+            "udp_answer_limit",
+            "use_cache",
+            "cache_max_age",
+            "prefer_namespace",
+            "soa",
+            "enable_additional_node_meta_txt",
+        ],
+    ),
+    ("dns_config.soa", &["expire", "min_ttl", "refresh", "retry"]),
+];
+
+const TLS_KEYS: &[&str] = &[
+    "ca_file",
+    "ca_path",
+    "cert_file",
+    "key_file",
+    "tls_min_version",
+    "tls_cipher_suites",
+    "verify_incoming",
+    "verify_outgoing",
+    "verify_server_hostname",
+    "use_auto_cert",
+];
+
+/// Adds the keys of `block` (a dotted path in `map`) that are not in `keys` to `unknown`,
+/// with their full path. HCL blocks may come as a list of objects; each is checked.
+fn check_block(map: &Map<String, Value>, block: &str, keys: &[&str], unknown: &mut Vec<String>) {
+    let mut parts = block.split('.');
+    let first = parts.next().unwrap_or("");
+    let mut found: Vec<&Value> = map.get(first).into_iter().collect();
+    for part in parts {
+        found = found
+            .into_iter()
+            .flat_map(|v| match v {
+                Value::Array(items) => items.iter().filter_map(|i| i.get(part)).collect(),
+                other => other.get(part).into_iter().collect::<Vec<_>>(),
+            })
+            .collect();
+    }
+    let objects = found.into_iter().flat_map(|v| match v {
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_object)
+            .collect::<Vec<_>>(),
+        Value::Object(o) => vec![o],
+        _ => Vec::new(),
+    });
+    for object in objects {
+        for key in object.keys() {
+            let path = format!("{block}.{key}");
+            if !keys.contains(&key.as_str()) && !unknown.contains(&path) {
+                unknown.push(path);
+            }
+        }
+    }
+}
+
 /// What the files said.
 #[derive(Debug, Default)]
 pub struct FileConfig {
@@ -221,6 +415,7 @@ pub fn load_sources(
     }
     let mut out = FileConfig::default();
     let mut unknown = Vec::new();
+    let mut idle: Vec<String> = Vec::new();
     let fragments = sources
         .hcl
         .iter()
@@ -257,14 +452,23 @@ pub fn load_sources(
         }
         for key in map.keys() {
             if NOT_YET.contains(&key.as_str()) {
-                out.warnings.push(format!(
-                    "config key {key:?} is accepted but not acted on yet"
-                ));
+                if !idle.contains(key) {
+                    idle.push(key.clone());
+                }
             } else if !SUPPORTED.contains(&key.as_str()) {
                 unknown.push(key.clone());
             }
         }
+        for (block, keys) in BLOCKS {
+            check_block(&map, block, keys, &mut unknown);
+        }
         merge(&mut out.settings, map);
+    }
+    if !idle.is_empty() {
+        out.warnings.push(format!(
+            "config keys accepted but not acted on yet: {}",
+            idle.join(", ")
+        ));
     }
     if !unknown.is_empty() {
         let list: Vec<String> = unknown
