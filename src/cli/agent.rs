@@ -86,7 +86,7 @@ fn bootstrap_warnings(config: &AgentConfig, explicit_bootstrap: bool) -> Vec<Str
     }
     if expect == 2 {
         out.push("bootstrap_expect = 2: A cluster with 2 servers will provide no failure tolerance. See https://www.consul.io/docs/internals/consensus.html#deployment-table".into());
-    } else if expect > 2 && expect % 2 == 0 {
+    } else if expect > 2 && expect.is_multiple_of(2) {
         out.push("bootstrap_expect is even number: A cluster with an even number of servers does not achieve optimum fault tolerance. See https://www.consul.io/docs/internals/consensus.html#deployment-table".into());
     }
     out
