@@ -320,6 +320,11 @@ pub struct TlsConfig {
     pub verify_incoming: bool,
     pub verify_outgoing: bool,
     pub verify_server_hostname: bool,
+    /// `tls_min_version`: `TLSv1_2` or `TLSv1_3` (older ones are raised to 1.2, which is the
+    /// oldest rustls speaks). `None`: Consul's default, TLS 1.2.
+    pub min_version: Option<String>,
+    /// `tls_cipher_suites`: the TLS 1.2 suites allowed, by Consul's (IANA) names; empty: all.
+    pub cipher_suites: Vec<String>,
 }
 
 impl AgentConfig {

@@ -1127,5 +1127,23 @@ fn tls_settings(
         verify_incoming: flag("verify_incoming", "verify_incoming")? || incoming_here,
         verify_outgoing: flag("verify_outgoing", "verify_outgoing")?,
         verify_server_hostname: flag("verify_server_hostname", "verify_server_hostname")?,
+        min_version: match tls_value(file, block, "tls_min_version", "tls_min_version") {
+            None => None,
+            Some(v) => Some(
+                v.as_str()
+                    .ok_or_else(|| format!("tls_min_version: expected a string, got {v}"))?
+                    .to_string(),
+            ),
+        },
+        cipher_suites: match tls_value(file, block, "tls_cipher_suites", "tls_cipher_suites") {
+            None => Vec::new(),
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| format!("tls_cipher_suites: expected a string, got {v}"))?
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        },
     })
 }

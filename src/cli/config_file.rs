@@ -76,6 +76,8 @@ const SUPPORTED: &[&str] = &[
     "syslog_facility",
     "pid_file",
     "telemetry",
+    "tls_min_version",
+    "tls_cipher_suites",
 ];
 
 /// Keys Consul accepts that this agent does not act on yet: loaded with a warning, so that

@@ -20,8 +20,9 @@ pub fn acceptor(tls: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, String> {
     if tls.verify_incoming && tls.ca_file.is_none() {
         return Err("VerifyIncoming set and no CA certificate provided!".into());
     }
-    let builder = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
+    let (policy, versions) = super::rpc_tls::tls_policy(tls)?;
+    let builder = rustls::ServerConfig::builder_with_provider(policy)
+        .with_protocol_versions(versions)
         .map_err(|e| e.to_string())?;
     let builder = match (&tls.ca_file, tls.verify_incoming) {
         (Some(ca), true) => {

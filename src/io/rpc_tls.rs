@@ -99,6 +99,57 @@ pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The provider and protocol versions a listener's settings allow: `tls_min_version`
+/// (`TLSv1_0` and `TLSv1_1` are raised to 1.2, the oldest rustls speaks; Consul's own default
+/// is 1.2) and `tls_cipher_suites` (TLS 1.2 suites by their IANA names; TLS 1.3's are fixed,
+/// as in Go).
+pub(crate) fn tls_policy(
+    tls: &TlsConfig,
+) -> Result<
+    (
+        Arc<rustls::crypto::CryptoProvider>,
+        &'static [&'static rustls::SupportedProtocolVersion],
+    ),
+    String,
+> {
+    static ALL: &[&rustls::SupportedProtocolVersion] =
+        &[&rustls::version::TLS13, &rustls::version::TLS12];
+    static ONLY_13: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+    let versions = match tls.min_version.as_deref() {
+        None | Some("") | Some("TLSv1_0" | "TLSv1_1" | "TLSv1_2" | "tls10" | "tls11" | "tls12") => {
+            ALL
+        }
+        Some("TLSv1_3" | "tls13") => ONLY_13,
+        Some(other) => {
+            return Err(format!(
+                "tls_min_version: invalid value {other:?}: must be one of TLSv1_0, TLSv1_1, TLSv1_2, TLSv1_3"
+            ))
+        }
+    };
+    let mut provider = rustls::crypto::ring::default_provider();
+    if !tls.cipher_suites.is_empty() {
+        let known: Vec<String> = provider
+            .cipher_suites
+            .iter()
+            .filter_map(|s| s.suite().as_str().map(str::to_string))
+            .collect();
+        for name in &tls.cipher_suites {
+            if !known.contains(name) {
+                return Err(format!(
+                    "tls_cipher_suites: unsupported cipher suite {name:?}"
+                ));
+            }
+        }
+        provider.cipher_suites.retain(|s| {
+            s.version() == &rustls::version::TLS13
+                || s.suite()
+                    .as_str()
+                    .is_some_and(|n| tls.cipher_suites.iter().any(|c| c == n))
+        });
+    }
+    Ok((Arc::new(provider), versions))
+}
+
 pub(crate) fn read_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs: Vec<_> = CertificateDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
@@ -148,8 +199,9 @@ impl RpcTls {
             ..RpcTls::default()
         };
         if let Some((certs, key)) = &pair {
-            let builder = rustls::ServerConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
+            let (policy, versions) = tls_policy(tls)?;
+            let builder = rustls::ServerConfig::builder_with_provider(policy)
+                .with_protocol_versions(versions)
                 .map_err(err)?;
             let config = if tls.ca_file.is_some() {
                 let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
@@ -174,8 +226,9 @@ impl RpcTls {
                 rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider())
                     .build()
                     .map_err(|e| e.to_string())?;
-            let builder = rustls::ClientConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()
+            let (policy, versions) = tls_policy(tls)?;
+            let builder = rustls::ClientConfig::builder_with_provider(policy)
+                .with_protocol_versions(versions)
                 .map_err(err)?
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(ServerVerifier {
@@ -290,5 +343,35 @@ impl ServerCertVerifier for ServerVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.chain.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    #[test]
+    fn min_version_and_cipher_suites_as_consul_names_them() {
+        let with = |min: Option<&str>, suites: &[&str]| TlsConfig {
+            min_version: min.map(str::to_string),
+            cipher_suites: suites.iter().map(|s| s.to_string()).collect(),
+            ..TlsConfig::default()
+        };
+        let (_, versions) = tls_policy(&with(Some("TLSv1_3"), &[])).unwrap();
+        assert_eq!(versions.len(), 1);
+        assert_eq!(tls_policy(&with(Some("TLSv1_0"), &[])).unwrap().1.len(), 2);
+        assert!(tls_policy(&with(Some("SSLv3"), &[]))
+            .err()
+            .unwrap()
+            .starts_with("tls_min_version: invalid value"));
+        let (provider, _) =
+            tls_policy(&with(None, &["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"])).unwrap();
+        let tls12: Vec<_> = provider
+            .cipher_suites
+            .iter()
+            .filter(|s| s.version() == &rustls::version::TLS12)
+            .collect();
+        assert_eq!(tls12.len(), 1);
+        assert!(tls_policy(&with(None, &["TLS_RSA_WITH_RC4_128_SHA"])).is_err());
     }
 }
