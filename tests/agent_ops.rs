@@ -483,3 +483,61 @@ fn autopilot_configuration_health_usage_and_host() {
     assert!(host["Memory"]["total"].as_u64().unwrap() > 0);
     assert!(!host["CPU"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn debug_captures_state_metrics_and_logs_into_an_archive() {
+    let agent = Agent::start_with(free_port(), None, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("capture");
+    let (code, stdout, stderr) = agent.cli(
+        &["debug"],
+        &[
+            "-duration=6s",
+            "-interval=5s",
+            &format!("-output={}", output.display()),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let archive = dir.path().join("capture.tar.gz");
+    assert!(stdout.ends_with(&format!("Saved debug archive: {}\n", archive.display())));
+    let listed = Command::new("tar")
+        .arg("-tzf")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&listed.stdout);
+    for file in [
+        "agent.json",
+        "host.json",
+        "members.json",
+        "index.json",
+        "consul.log",
+    ] {
+        assert!(
+            names.contains(&format!("capture/{file}")),
+            "{file} in {names}"
+        );
+    }
+    assert!(
+        names.lines().any(|n| n.ends_with("/metrics.json")),
+        "{names}"
+    );
+    let extracted = Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(extracted.success());
+    let log = std::fs::read_to_string(output.join("consul.log")).unwrap();
+    assert!(
+        log.contains("[DEBUG] agent.http: Request finished"),
+        "{log}"
+    );
+
+    let (code, _, stderr) = agent.cli(&["debug"], &["-interval=1s"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (1, "interval must be longer than 5s\n")
+    );
+}

@@ -24,6 +24,7 @@ pub struct Client {
     datacenter: Option<String>,
     agent: ureq::Agent,
     streaming: ureq::Agent,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// An HTTP answer, whatever its status.
@@ -107,6 +108,7 @@ impl Client {
             agent: builder(Some(Duration::from_secs(330))),
             // No overall timeout: a monitor runs until one side stops.
             streaming: builder(None),
+            tls: tls.clone(),
             token,
             datacenter: flags.value("datacenter").map(str::to_string),
         })
@@ -163,9 +165,37 @@ impl Client {
 impl Client {
     /// GETs a streamed body and hands it over line by line (without the newline) until the
     /// agent ends it; `Err` carries Consul's `Unexpected response code` text for a refusal.
-    pub fn stream_lines(&self, path: &str, mut line: impl FnMut(&str)) -> Result<(), String> {
+    pub fn stream_lines(&self, path: &str, line: impl FnMut(&str)) -> Result<(), String> {
+        self.stream(&self.streaming, path, line)
+    }
+
+    /// `stream_lines` until `deadline` (the connection is then closed from our side).
+    pub fn stream_lines_until(
+        &self,
+        path: &str,
+        deadline: std::time::Instant,
+        line: impl FnMut(&str),
+    ) -> Result<(), String> {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut builder = ureq::AgentBuilder::new().timeout(left);
+        if let Some(config) = &self.tls {
+            builder = builder.tls_config(config.clone());
+        }
+        match self.stream(&builder.build(), path, line) {
+            // Reaching the deadline ends the read with a timeout: that is the normal end.
+            Err(e) if std::time::Instant::now() >= deadline && !e.contains("Unexpected") => Ok(()),
+            other => other,
+        }
+    }
+
+    fn stream(
+        &self,
+        agent: &ureq::Agent,
+        path: &str,
+        mut line: impl FnMut(&str),
+    ) -> Result<(), String> {
         use std::io::BufRead;
-        let mut request = self.streaming.get(&format!("{}{}", self.base, path));
+        let mut request = agent.get(&format!("{}{}", self.base, path));
         if let Some(token) = &self.token {
             request = request.set("X-Consul-Token", token);
         }

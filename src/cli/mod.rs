@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod client;
 pub mod cluster;
 pub mod config_file;
+pub mod debug;
 pub mod flags;
 pub mod help;
 pub mod kv;
@@ -24,6 +25,7 @@ Available commands are:
     acl        Interact with Consul's ACLs
     agent      Runs a Tribune agent
     catalog    Interact with the catalog
+    debug      Records a debugging archive for operators
     event      Fire a new event
     force-leave Forces a member of the cluster to enter the \"left\" state
     info       Provides debugging information for operators.
@@ -95,6 +97,7 @@ pub fn run(args: Vec<String>) -> i32 {
         "leave" => cluster::leave(rest),
         "reload" => cluster::reload(rest),
         "monitor" => cluster::monitor(rest),
+        "debug" => debug::run(rest),
         "force-leave" => cluster::force_leave(rest),
         "operator" => cluster::operator(rest),
         "info" => cluster::info(rest),
