@@ -541,3 +541,29 @@ fn debug_captures_state_metrics_and_logs_into_an_archive() {
         (1, "interval must be longer than 5s\n")
     );
 }
+
+#[test]
+fn autocomplete_installs_into_the_shell_rc_and_answers_the_shell() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_tribune"))
+            .args(args)
+            .env("HOME", home.path())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["-autocomplete-install"], &[]).status.success());
+    let rc = std::fs::read_to_string(home.path().join(".bashrc")).unwrap();
+    assert!(
+        rc.contains("complete -C ") && rc.trim_end().ends_with(" tribune"),
+        "{rc}"
+    );
+    assert_eq!(run(&["-autocomplete-install"], &[]).status.code(), Some(1));
+    // The shell runs the binary with COMP_LINE to ask for the next word.
+    let out = run(&[], &[("COMP_LINE", "tribune kv p")]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "put\n");
+    assert!(run(&["-autocomplete-uninstall"], &[]).status.success());
+    let rc = std::fs::read_to_string(home.path().join(".bashrc")).unwrap();
+    assert!(!rc.contains("complete -C"), "{rc}");
+}

@@ -17,6 +17,11 @@ pub fn set_command(path: &str) {
     COMMAND.with(|c| *c.borrow_mut() = path.to_string());
 }
 
+/// Every command path the CLI knows (`kv put`), for shell completion.
+pub fn command_names() -> impl Iterator<Item = &'static str> {
+    COMMANDS.iter().map(|(p, _, _)| *p)
+}
+
 /// The command `args` name (`kv put` of `kv put -cas k v`): the longest run of leading words
 /// that names a command, else the first word.
 pub fn command_path(args: &[String]) -> String {

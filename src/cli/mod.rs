@@ -7,6 +7,7 @@ pub mod agent_flags;
 pub mod catalog;
 pub mod client;
 pub mod cluster;
+pub mod complete;
 pub mod config_file;
 pub mod debug;
 pub mod flags;
@@ -19,7 +20,8 @@ pub mod watch;
 
 use crate::version::{CONSUL_API_VERSION, REVISION};
 
-const USAGE: &str = "Usage: tribune [--version] [--help] <command> [<args>]
+const USAGE: &str =
+    "Usage: tribune [--version] [--help] [-autocomplete-(un)install] <command> [<args>]
 
 Available commands are:
     acl        Interact with Consul's ACLs
@@ -52,6 +54,18 @@ Available commands are:
 
 /// Runs the command line; returns the process exit code.
 pub fn run(args: Vec<String>) -> i32 {
+    // The shell asking for completions (`complete -C tribune tribune`).
+    if let Ok(line) = std::env::var("COMP_LINE") {
+        for c in complete::candidates(&line) {
+            println!("{c}");
+        }
+        return 0;
+    }
+    match args.first().map(String::as_str) {
+        Some("-autocomplete-install") => return complete::install(false),
+        Some("-autocomplete-uninstall") => return complete::install(true),
+        _ => {}
+    }
     let Some(verb) = args.first() else {
         eprintln!("{USAGE}");
         return 1;
