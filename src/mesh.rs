@@ -226,6 +226,8 @@ pub struct PeerProgress {
     pub matched: u64,
     /// It answered within the last election timeout.
     pub recent_active: bool,
+    /// Milliseconds since it last answered the leader (`None`: not since this leadership).
+    pub last_contact_ms: Option<u64>,
 }
 
 /// Raft facts published by the Raft core for everyone to read (status endpoints, headers).

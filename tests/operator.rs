@@ -90,3 +90,62 @@ fn a_single_server_has_no_one_to_hand_leadership_to() {
         (500, "failed to transfer leadership: cannot find peer")
     );
 }
+
+/// Autopilot's two stages: a server that joins a running cluster is a non-voter first, and is
+/// promoted once it has been healthy for `server_stabilization_time` (3 s here); the autopilot
+/// APIs show it. Three servers on 127.0.0.155–.157 and a fourth on .158.
+#[test]
+fn a_new_server_is_a_non_voter_until_autopilot_finds_it_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |n: u8| {
+        let conf = dir.path().join(format!("autopilot-{n}.json"));
+        std::fs::write(
+            &conf,
+            r#"{"autopilot": {"server_stabilization_time": "3s"}}"#,
+        )
+        .unwrap();
+        let args = [
+            "-server",
+            "-bootstrap-expect=3",
+            "-retry-join=127.0.0.155",
+            "-retry-interval=1s",
+            &format!("-config-file={}", conf.display()),
+        ];
+        Agent::on_loopback(n, &format!("ap{n}"), dir.path(), &args)
+    };
+    let servers: Vec<Agent> = (155..=157).map(start).collect();
+    eventually(30, "three voters and a leader", || {
+        configuration(&servers[0]).is_some_and(|(_, all)| all.len() == 3)
+    });
+    let (_, body) = servers[0]
+        .get("/v1/operator/autopilot/configuration")
+        .unwrap();
+    let config: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(config["ServerStabilizationTime"], "3s", "{body}");
+
+    let _fourth = start(158);
+    let voter_of_fourth = || -> Option<bool> {
+        let (_, body) = servers[0].get("/v1/operator/raft/configuration").ok()?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        v["Servers"]
+            .as_array()?
+            .iter()
+            .find(|s| s["Node"] == "ap158")
+            .and_then(|s| s["Voter"].as_bool())
+    };
+    eventually(30, "the fourth server in the configuration", || {
+        voter_of_fourth().is_some()
+    });
+    assert_eq!(voter_of_fourth(), Some(false), "a non-voter first");
+    let (code, table, _) = servers[0].cli(&["operator", "raft", "list-peers"], &[]);
+    assert_eq!(code, 0);
+    let row = table.lines().find(|l| l.starts_with("ap158")).unwrap();
+    assert!(row.contains(" false "), "{table}");
+    eventually(30, "promoted once stable", || {
+        voter_of_fourth() == Some(true)
+    });
+    let (_, body) = servers[0].get("/v1/operator/autopilot/health").unwrap();
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["Servers"].as_array().unwrap().len(), 4, "{body}");
+    assert_eq!(health["FailureTolerance"], 1, "{body}");
+}

@@ -239,9 +239,9 @@ pub struct AgentConfig {
     pub raft_snapshot_threshold: u64,
     /// TLS for server RPC.
     pub tls: TlsConfig,
-    /// `autopilot.cleanup_dead_servers` (default true): the leader removes failed servers
-    /// from the Raft configuration while the rest keep a quorum.
-    pub cleanup_dead_servers: bool,
+    /// The `autopilot { ... }` block: what the leader writes as autopilot's configuration when
+    /// the replicated state has none (operators change it through the API afterwards).
+    pub autopilot: crate::operator::AutopilotConfig,
     /// Where and how the agent logs (`io::logging`).
     pub log: LogConfig,
     /// `pid_file` / `-pid-file`: written at start, removed at exit.
@@ -367,7 +367,6 @@ impl AgentConfig {
             bootstrap_expect: 0,
             raft_snapshot_threshold: RAFT_SNAPSHOT_THRESHOLD_DEFAULT,
             tls: TlsConfig::default(),
-            cleanup_dead_servers: true,
             start_join: Vec::new(),
             retry_join: Vec::new(),
             start_join_wan: Vec::new(),
@@ -381,6 +380,7 @@ impl AgentConfig {
             coordinate_rate_target: COORDINATE_RATE_TARGET,
             leave_on_terminate: None,
             skip_leave_on_interrupt: None,
+            autopilot: crate::operator::AutopilotConfig::default(),
             log: LogConfig::default(),
             pid_file: None,
             telemetry: TelemetryConfig::default(),

@@ -37,13 +37,20 @@ impl Default for AutopilotConfig {
 }
 
 impl AutopilotConfig {
-    /// What the leader writes when it first leads: Consul's defaults with the agent's
-    /// `autopilot { cleanup_dead_servers }`.
-    pub fn initial(cleanup_dead_servers: bool) -> AutopilotConfig {
-        AutopilotConfig {
-            cleanup_dead_servers,
-            ..AutopilotConfig::default()
-        }
+    /// Autopilot's judgement of a follower, as Consul's `isServerHealthy`: alive in gossip,
+    /// heard from within `LastContactThreshold`, and no more than `MaxTrailingLogs` behind
+    /// the leader's last index.
+    pub fn follower_healthy(
+        &self,
+        serf_alive: bool,
+        leader_last_index: u64,
+        matched: u64,
+        last_contact_ms: Option<u64>,
+    ) -> bool {
+        let threshold_ms = self.last_contact_threshold_ns / 1_000_000;
+        serf_alive
+            && last_contact_ms.is_some_and(|ms| ms <= threshold_ms)
+            && leader_last_index.saturating_sub(matched) <= self.max_trailing_logs
     }
 }
 
@@ -77,6 +84,28 @@ pub fn apply_autopilot(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_follower_is_healthy_when_alive_recent_and_caught_up() {
+        let c = AutopilotConfig::default();
+        assert!(c.follower_healthy(true, 1000, 900, Some(100)));
+        assert!(
+            !c.follower_healthy(false, 1000, 900, Some(100)),
+            "failed in gossip"
+        );
+        assert!(
+            !c.follower_healthy(true, 1000, 900, Some(201)),
+            "silent past 200ms"
+        );
+        assert!(
+            !c.follower_healthy(true, 1000, 700, Some(10)),
+            "251 entries behind"
+        );
+        assert!(
+            !c.follower_healthy(true, 1000, 1000, None),
+            "never heard from"
+        );
+    }
 
     #[test]
     fn cas_guards_the_replacement() {

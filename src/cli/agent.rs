@@ -171,12 +171,7 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
         config.https_port = v as i32;
     }
     if let Some(v) = file.settings.get("autopilot") {
-        // Only `cleanup_dead_servers` is acted on; the other autopilot keys are accepted.
-        if let Some(c) = v.get("cleanup_dead_servers") {
-            config.cleanup_dead_servers = c.as_bool().ok_or_else(|| {
-                format!("autopilot.cleanup_dead_servers: expected true or false, got {c}")
-            })?;
-        }
+        apply_autopilot(&mut config.autopilot, v)?;
     }
     if file.boolean("bootstrap") == Some(true) {
         config.bootstrap_expect = 1;
@@ -293,6 +288,65 @@ fn apply_log_keys(file: &config_file::FileConfig, config: &mut AgentConfig) -> R
     }
     if let Some(t) = file.settings.get("telemetry") {
         apply_telemetry(&mut config.telemetry, t)?;
+    }
+    Ok(())
+}
+
+/// The `autopilot` block.
+fn apply_autopilot(
+    autopilot: &mut crate::operator::AutopilotConfig,
+    v: &serde_json::Value,
+) -> Result<(), String> {
+    let flag = |key: &str| -> Result<Option<bool>, String> {
+        v.get(key)
+            .map(|b| {
+                b.as_bool()
+                    .ok_or_else(|| format!("autopilot.{key}: expected true or false, got {b}"))
+            })
+            .transpose()
+    };
+    let number = |key: &str| -> Result<Option<u64>, String> {
+        v.get(key)
+            .map(|n| {
+                n.as_u64()
+                    .ok_or_else(|| format!("autopilot.{key}: expected a number, got {n}"))
+            })
+            .transpose()
+    };
+    let duration_ns = |key: &str| -> Result<Option<u64>, String> {
+        v.get(key)
+            .map(|d| {
+                d.as_str()
+                    .and_then(crate::http::query::parse_go_duration)
+                    .map(|d| d.as_nanos() as u64)
+                    .ok_or_else(|| format!("autopilot.{key}: invalid duration {d}"))
+            })
+            .transpose()
+    };
+    let text = |key: &str| v.get(key).and_then(|t| t.as_str()).map(str::to_string);
+    if let Some(b) = flag("cleanup_dead_servers")? {
+        autopilot.cleanup_dead_servers = b;
+    }
+    if let Some(d) = duration_ns("last_contact_threshold")? {
+        autopilot.last_contact_threshold_ns = d;
+    }
+    if let Some(n) = number("max_trailing_logs")? {
+        autopilot.max_trailing_logs = n;
+    }
+    if let Some(n) = number("min_quorum")? {
+        autopilot.min_quorum = n;
+    }
+    if let Some(d) = duration_ns("server_stabilization_time")? {
+        autopilot.server_stabilization_time_ns = d;
+    }
+    if let Some(t) = text("redundancy_zone_tag") {
+        autopilot.redundancy_zone_tag = t;
+    }
+    if let Some(b) = flag("disable_upgrade_migration")? {
+        autopilot.disable_upgrade_migration = b;
+    }
+    if let Some(t) = text("upgrade_version_tag") {
+        autopilot.upgrade_version_tag = t;
     }
     Ok(())
 }

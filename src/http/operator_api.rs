@@ -18,11 +18,7 @@ use crate::state::{Command, WriteOutcome};
 /// agent's own settings.
 fn autopilot_config(ctx: &ShardCtx, config: &AgentConfig) -> AutopilotConfig {
     ctx.catch_up();
-    ctx.state
-        .borrow()
-        .autopilot
-        .clone()
-        .unwrap_or_else(|| AutopilotConfig::initial(config.cleanup_dead_servers))
+    crate::node::gossip_runtime::current_autopilot(ctx, config)
 }
 
 fn config_json(c: &AutopilotConfig) -> Value {
@@ -141,6 +137,7 @@ struct ServerHealth {
     voter: bool,
     last_index: u64,
     healthy: bool,
+    last_contact_ms: Option<u64>,
 }
 
 /// Every Raft server with its health: alive in gossip and, for followers, heard from within
@@ -174,8 +171,7 @@ fn server_health(ctx: &ShardCtx, config: &AgentConfig) -> (Vec<ServerHealth>, u6
                 (false, Some(pr)) => pr.matched,
                 (false, None) => 0,
             };
-            let caught_up = leader_last.saturating_sub(last_index) <= autopilot.max_trailing_logs;
-            let active = leader || pr.is_some_and(|pr| pr.recent_active);
+            let contact = pr.and_then(|pr| pr.last_contact_ms);
             ServerHealth {
                 id: p.node_id.clone(),
                 name: p.name.clone(),
@@ -184,11 +180,25 @@ fn server_health(ctx: &ShardCtx, config: &AgentConfig) -> (Vec<ServerHealth>, u6
                 leader,
                 voter: p.voter,
                 last_index,
-                healthy: serf_alive && active && caught_up,
+                healthy: match leader {
+                    true => serf_alive,
+                    false => {
+                        autopilot.follower_healthy(serf_alive, leader_last, last_index, contact)
+                    }
+                },
+                last_contact_ms: if leader { Some(0) } else { contact },
             }
         })
         .collect();
     (servers, status.term.load(Ordering::Relaxed))
+}
+
+/// Consul's `LastContact` as a Go duration (`-1ns` when never heard from).
+fn last_contact(s: &ServerHealth) -> String {
+    match s.last_contact_ms {
+        Some(ms) => format_go_duration(ms * 1_000_000),
+        None => "-1ns".into(),
+    }
 }
 
 /// Voters that may fail while a quorum stays: healthy voters beyond a majority.
@@ -213,7 +223,7 @@ pub fn health(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Reply {
                 "SerfStatus": s.serf_status,
                 "Version": crate::version::CONSUL_API_VERSION,
                 "Leader": s.leader,
-                "LastContact": if s.leader || s.healthy { "0s" } else { "-1ns" },
+                "LastContact": last_contact(s),
                 "LastTerm": term,
                 "LastIndex": s.last_index,
                 "Healthy": s.healthy,
@@ -262,7 +272,7 @@ pub fn state(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Reply {
                 "Address": s.address,
                 "NodeStatus": s.serf_status,
                 "Version": crate::version::CONSUL_API_VERSION,
-                "LastContact": if s.leader || s.healthy { "0s" } else { "-1ns" },
+                "LastContact": last_contact(s),
                 "LastTerm": term,
                 "LastIndex": s.last_index,
                 "Healthy": s.healthy,

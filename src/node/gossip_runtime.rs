@@ -78,6 +78,8 @@ pub struct GossipRuntime {
     pub events: RefCell<std::collections::VecDeque<UserEvent>>,
     pub events_changed: Notify,
     ltime: std::cell::Cell<u64>,
+    /// The leader's autopilot: since when each non-voter has been healthy (by Raft id).
+    healthy_since: RefCell<std::collections::HashMap<u64, Instant>>,
 }
 
 /// Answers to a query this member started; each member counted once.
@@ -174,6 +176,7 @@ impl GossipRuntime {
             events: RefCell::new(std::collections::VecDeque::new()),
             events_changed: Notify::new(),
             ltime: std::cell::Cell::new(0),
+            healthy_since: RefCell::new(std::collections::HashMap::new()),
         });
         rt.refresh_servers(ctx);
         let tcp = tokio::net::TcpListener::from_std(tcp).expect("listener on this runtime");
@@ -864,10 +867,19 @@ impl GossipRuntime {
             .iter()
             .filter(|p| p.raft_id != me && state_of(&p.name) == Some(MemberState::Dead))
             .collect();
+        // A failed non-voter costs no quorum; failed voters go while the rest keep one.
+        let voters = peers.iter().filter(|p| p.voter).count();
+        let failed_voters = failed.iter().filter(|p| p.voter).count();
+        let cleanup = current_autopilot(ctx, &self.config).cleanup_dead_servers;
         let dead = failed
-            .first()
-            .filter(|_| self.config.cleanup_dead_servers)
-            .filter(|_| failed.len() <= peers.len().saturating_sub(1) / 2)
+            .iter()
+            .find(|p| !p.voter)
+            .or_else(|| {
+                failed
+                    .first()
+                    .filter(|_| failed_voters <= voters.saturating_sub(1) / 2)
+            })
+            .filter(|_| cleanup)
             .copied();
         let gone = left.or(dead);
         if let Some(p) = gone {
@@ -881,6 +893,18 @@ impl GossipRuntime {
                     tracing::warn!(target: "agent.leader", "removing {} from Raft: {e}", p.name);
                 }
             }
+        } else if let Some(s) = self.stable_non_voter(ctx, &peers) {
+            // Autopilot's promotion: a non-voter healthy for `ServerStabilizationTime`.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let input = RaftInput::AddPeer {
+                server: s.clone(),
+                reply: tx,
+            };
+            if ctx.mesh.raft.try_send(input).is_ok() {
+                if let Ok(Err(e)) = rx.await {
+                    tracing::warn!(target: "agent.leader", "promoting {} in Raft: {e}", s.name);
+                }
+            }
         } else if let Some(s) = ctx
             .mesh
             .cluster
@@ -889,8 +913,9 @@ impl GossipRuntime {
             .iter()
             .find(|s| s.alive && !peers.iter().any(|p| p.raft_id == s.raft_id))
         {
-            // A live server of our datacenter that is not a voter joins the configuration, as
-            // Consul's leader adds servers on a member join (one change at a time).
+            // A live server of our datacenter that is not in the configuration joins it as a
+            // non-voter, as Consul's leader adds servers on a member join (one change at a
+            // time); autopilot promotes it once it is stable (above).
             let (tx, rx) = tokio::sync::oneshot::channel();
             let input = RaftInput::AddPeer {
                 server: s.clone(),
@@ -909,6 +934,55 @@ impl GossipRuntime {
             }
         }
     }
+}
+
+impl GossipRuntime {
+    /// A non-voter that has been healthy (alive in gossip, answering the leader, within
+    /// `MaxTrailingLogs` of its log) for autopilot's `ServerStabilizationTime`, as a server
+    /// to promote. Tracks since when each one is healthy; an unhealthy one starts over.
+    fn stable_non_voter(
+        &self,
+        ctx: &ShardCtx,
+        peers: &[crate::cluster::RaftPeer],
+    ) -> Option<crate::cluster::ServerInfo> {
+        let autopilot = current_autopilot(ctx, &self.config);
+        let status = &ctx.mesh.status;
+        let last = status
+            .last_log_index
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let progress = status.progress.load();
+        let servers = ctx.mesh.cluster.servers.load();
+        let mut since = self.healthy_since.borrow_mut();
+        let now = Instant::now();
+        since.retain(|id, _| peers.iter().any(|p| p.raft_id == *id && !p.voter));
+        let stable = Duration::from_nanos(autopilot.server_stabilization_time_ns);
+        for p in peers.iter().filter(|p| !p.voter) {
+            let alive = servers.iter().any(|s| s.raft_id == p.raft_id && s.alive);
+            let healthy = progress.iter().any(|pr| {
+                pr.raft_id == p.raft_id
+                    && autopilot.follower_healthy(alive, last, pr.matched, pr.last_contact_ms)
+            });
+            if !healthy {
+                since.remove(&p.raft_id);
+                continue;
+            }
+            let first = *since.entry(p.raft_id).or_insert(now);
+            if now.duration_since(first) >= stable {
+                return servers.iter().find(|s| s.raft_id == p.raft_id).cloned();
+            }
+        }
+        None
+    }
+}
+
+/// Autopilot's configuration in force: the replicated one, or the agent's `autopilot` block
+/// until the leader has written it.
+pub fn current_autopilot(ctx: &ShardCtx, config: &AgentConfig) -> crate::operator::AutopilotConfig {
+    ctx.state
+        .borrow()
+        .autopilot
+        .clone()
+        .unwrap_or_else(|| config.autopilot.clone())
 }
 
 fn serf_health(
@@ -1004,12 +1078,12 @@ fn load_keyring(config: &AgentConfig, pool: Pool) -> Keyring {
 /// The leader's first act for autopilot, as Consul's `getOrCreateAutopilotConfig`: writes
 /// the initial configuration when the state has none (`cas=0`, so an operator's wins).
 async fn establish_autopilot(ctx: &ShardCtx, config: &AgentConfig) {
-    use crate::operator::{AutopilotConfig, AutopilotSet};
+    use crate::operator::AutopilotSet;
     if ctx.state.borrow().autopilot.is_some() {
         return;
     }
     let set = AutopilotSet {
-        config: AutopilotConfig::initial(config.cleanup_dead_servers),
+        config: config.autopilot.clone(),
         cas: Some(0),
     };
     // Lost or refused: the operator API shows the agent's settings until one is written.

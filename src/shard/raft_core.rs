@@ -74,6 +74,8 @@ pub struct RaftCore {
     /// A snapshot being assembled off this thread (`maybe_snapshot`): its result, its index,
     /// and when it started (a job that never ends is reported once, see `maybe_snapshot`).
     snapshot_job: Option<SnapshotJob>,
+    /// On the leader: when each peer last answered (published as `PeerProgress`).
+    peer_contact: HashMap<u64, Instant>,
 }
 
 struct SnapshotJob {
@@ -219,6 +221,7 @@ impl RaftCore {
             confirmed_reads: Vec::new(),
             snapshot_threshold: snapshot_threshold.max(1),
             snapshot_job: None,
+            peer_contact: HashMap::new(),
         };
         let configured = !core
             .unbooted
@@ -247,7 +250,7 @@ impl RaftCore {
 
     fn build_node(&mut self) -> std::io::Result<()> {
         let store = self.unbooted.take().expect("built once");
-        self.publish_peers(store.peers());
+        self.publish_peers(store.peers(), &store.conf_state().learners);
         let voters = store.conf_state().voters.len();
         let snapshot = store.snapshot_meta().clone();
         self.config.applied = snapshot.index;
@@ -265,7 +268,9 @@ impl RaftCore {
         Ok(())
     }
 
-    fn publish_peers(&self, peers: &[PeerRecord]) {
+    /// The servers of the configuration as everyone sees them; `learners` are the non-voters
+    /// autopilot has not promoted yet.
+    fn publish_peers(&self, peers: &[PeerRecord], learners: &[u64]) {
         let view: Vec<RaftPeer> = peers
             .iter()
             .filter_map(|p| {
@@ -274,7 +279,7 @@ impl RaftCore {
                     name: p.name.clone(),
                     node_id: p.node_id.clone(),
                     rpc_addr: p.rpc_addr.parse().ok()?,
-                    voter: true,
+                    voter: !learners.contains(&p.raft_id),
                 })
             })
             .collect();
@@ -388,6 +393,7 @@ impl RaftCore {
 
     /// The leader's view of each peer's replication (empty when not leading).
     fn publish_progress(&mut self) {
+        let contact = &self.peer_contact;
         let progress: Vec<crate::mesh::PeerProgress> = match leading(&mut self.node) {
             Some(node) => node
                 .raft
@@ -397,6 +403,10 @@ impl RaftCore {
                     raft_id: *id,
                     matched: pr.matched,
                     recent_active: pr.recent_active || *id == node.raft.id,
+                    last_contact_ms: match *id == node.raft.id {
+                        true => Some(0),
+                        false => contact.get(id).map(|at| at.elapsed().as_millis() as u64),
+                    },
                 })
                 .collect(),
             None if self.status.progress.load().is_empty() => return,
@@ -425,6 +435,10 @@ impl RaftCore {
                     if msg.from == node.raft.leader_id {
                         let now = self.started.elapsed().as_millis() as u64;
                         self.status.last_contact_ms.store(now, Ordering::Relaxed);
+                    }
+                    if node.raft.state == StateRole::Leader {
+                        // Any answer from a peer is contact (autopilot's LastContact).
+                        self.peer_contact.insert(msg.from, Instant::now());
                     }
                     let _ = node.step(*msg); // stale or foreign messages are dropped by raft-rs
                 }
@@ -502,8 +516,9 @@ impl RaftCore {
             let _ = reply.send(Err("No cluster leader".into()));
             return;
         };
-        if !node.raft.prs().conf().voters().contains(raft_id) {
-            let _ = reply.send(Err(format!("no voter with Raft id {raft_id:016x}")));
+        let conf = node.raft.prs().conf();
+        if !conf.voters().contains(raft_id) && !conf.learners().contains(&raft_id) {
+            let _ = reply.send(Err(format!("no server with Raft id {raft_id:016x}")));
             return;
         }
         let cc = raft::eraftpb::ConfChange {
@@ -567,6 +582,17 @@ impl RaftCore {
             let _ = reply.send(Err(format!("{} is already a voter", server.name)));
             return;
         }
+        // Autopilot's two stages: a new server joins as a non-voter (a learner) that gets the
+        // log without counting in quorums; once it has been healthy for
+        // `ServerStabilizationTime` the leader promotes it (the same call, for a learner).
+        let learner = node.raft.prs().conf().learners().contains(&server.raft_id);
+        let (change_type, what) = match learner {
+            true => (raft::eraftpb::ConfChangeType::AddNode, "promoting to voter"),
+            false => (
+                raft::eraftpb::ConfChangeType::AddLearnerNode,
+                "adding non-voter",
+            ),
+        };
         let peer = PeerRecord {
             raft_id: server.raft_id,
             name: server.name.clone(),
@@ -574,14 +600,14 @@ impl RaftCore {
             rpc_addr: server.rpc_addr.to_string(),
         };
         let cc = raft::eraftpb::ConfChange {
-            change_type: raft::eraftpb::ConfChangeType::AddNode,
+            change_type,
             node_id: server.raft_id,
             context: record::encode_peer(&peer).into(),
             ..Default::default()
         };
         match node.propose_conf_change(Vec::new(), cc) {
             Ok(()) => {
-                tracing::info!(target: "agent.server.raft", "proposed adding voter {} ({})",
+                tracing::info!(target: "agent.server.raft", "proposed {what} {} ({})",
                     server.name, server.rpc_addr
                 );
                 let _ = reply.send(Ok(server.raft_id));
@@ -755,7 +781,7 @@ impl RaftCore {
         let node = self.node.as_mut().unwrap();
         let records = node.mut_store().install(meta.clone());
         self.replace_log(&records)?;
-        self.publish_peers(&meta.peers);
+        self.publish_peers(&meta.peers, &meta.conf_state.learners);
         self.restore_shards(&meta)?;
         tracing::info!(target: "agent.server.raft", "installed a snapshot at index {} ({} bytes) from the leader",
             meta.index,
@@ -1001,7 +1027,8 @@ impl RaftCore {
         let mut records = Vec::new();
         node.mut_store().set_conf_state(&cs, &mut records);
         let mut peers: Vec<PeerRecord> = node.store().peers().to_vec();
-        if cc.change_type == raft::eraftpb::ConfChangeType::AddNode {
+        use raft::eraftpb::ConfChangeType::{AddLearnerNode, AddNode};
+        if matches!(cc.change_type, AddNode | AddLearnerNode) {
             match record::decode_peer(&cc.context) {
                 Ok(added) => {
                     peers.retain(|p| p.raft_id != added.raft_id);
@@ -1016,11 +1043,11 @@ impl RaftCore {
         }
         let peers: Vec<PeerRecord> = peers
             .into_iter()
-            .filter(|p| cs.voters.contains(&p.raft_id))
+            .filter(|p| cs.voters.contains(&p.raft_id) || cs.learners.contains(&p.raft_id))
             .collect();
         node.mut_store().set_peers(peers.clone(), &mut records);
         self.persist(&records)?;
-        self.publish_peers(&peers);
+        self.publish_peers(&peers, &cs.learners);
         Ok(())
     }
 
