@@ -413,6 +413,11 @@ mod tests {
             "deny",
             "extend-cache",
             "async-cache",
+            // debug's -capture targets
+            "host",
+            "members",
+            "metrics",
+            "logs",
         ];
         missing.retain(|m| !not_flags.contains(&m.as_str()));
         assert!(
