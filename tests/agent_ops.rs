@@ -1,6 +1,7 @@
 //! Running the agent as an operator does (issue 16): the walkthrough's `consul.json` under a
 //! systemd-style `NOTIFY_SOCKET`, its pid and log files, reloads by SIGHUP and by API,
-//! `monitor` at its own level, and `-h`. Agents on 127.0.0.161–163.
+//! `monitor` at its own level, metrics, autopilot, `debug` and `-h`. The walkthrough's server and
+//! client on 127.0.0.161–162 (with certificates from `tribune tls`), others on free ports.
 
 mod support;
 
@@ -20,17 +21,25 @@ fn signal(agent: &Agent, sig: libc::c_int) {
     );
 }
 
-/// The walkthrough's server `consul.json` (its TLS files and the other servers aside), on
-/// 127.0.0.`n`, with its log and pid files under `dir`.
-fn walkthrough_server(n: u8, dir: &Path) -> serde_json::Value {
+/// The walkthrough's `consul.json` for a server (`agent161`) or a client (`client162`), on
+/// 127.0.0.`n` with its log and pid files under `dir` and the certificates `tribune tls` made
+/// in `certs` (named as the walkthrough names them); one server instead of three.
+fn walkthrough_config(n: u8, server: bool, dir: &Path, certs: &Path) -> serde_json::Value {
     let ip = format!("127.0.0.{n}");
-    json!({
-        "node_name": format!("agent{n}"),
-        "server": true,
+    let role = if server { "server" } else { "client" };
+    let cert = |suffix: &str| {
+        certs
+            .join(format!("homsom-{role}-consul-0{suffix}.pem"))
+            .display()
+            .to_string()
+    };
+    let mut config = json!({
+        "node_name": if server { format!("agent{n}") } else { format!("client{n}") },
+        "server": server,
         "datacenter": "homsom",
         "data_dir": dir.join("data").display().to_string(),
         "log_level": "INFO",
-        "retry_join": [ip],
+        "retry_join": ["127.0.0.161"],
         "bind_addr": ip,
         "client_addr": ip,
         "encrypt": "BuIYviAYi+BbNkOJxZ4YW4xogpF1eFkeZzXgQCA0GFw=",
@@ -41,13 +50,37 @@ fn walkthrough_server(n: u8, dir: &Path) -> serde_json::Value {
         "enable_syslog": false,
         "enable_debug": true,
         "ui": true,
-        "performance": {"raft_multiplier": 1},
-        "bootstrap_expect": 1,
         "leave_on_terminate": false,
         "skip_leave_on_interrupt": true,
         "rejoin_after_leave": true,
+        "ca_file": certs.join("consul-agent-ca.pem").display().to_string(),
+        "cert_file": cert(""),
+        "key_file": cert("-key"),
+        "verify_incoming": true,
+        "verify_outgoing": true,
+        "verify_server_hostname": true,
         "acl": {"enabled": true, "default_policy": "allow", "enable_token_persistence": true}
-    })
+    });
+    if server {
+        config["performance"] = json!({"raft_multiplier": 1});
+        config["bootstrap_expect"] = json!(1);
+    } else {
+        config["service"] = json!({
+            "id": "dns",
+            "name": format!("dns{n}"),
+            "tags": ["primary"],
+            "address": ip,
+            "port": 8600,
+            "check": {
+                "id": "dns",
+                "name": "Consul DNS TCP on port 8600",
+                "tcp": format!("{ip}:8600"),
+                "interval": "10s",
+                "timeout": "1s"
+            }
+        });
+    }
+    config
 }
 
 fn write_config(dir: &Path, name: &str, value: &serde_json::Value) {
@@ -82,31 +115,60 @@ fn receive(socket: &UnixDatagram) -> String {
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
+fn tribune_in(dir: &Path, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tribune"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn the_walkthrough_unit_and_config_run_as_a_notify_service() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("conf");
-    write_config(&conf, "consul.json", &walkthrough_server(161, dir.path()));
+    let certs = dir.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    tribune_in(&certs, &["tls", "ca", "create"]);
+    tribune_in(
+        &certs,
+        &["tls", "cert", "create", "-server", "-dc", "homsom"],
+    );
+    tribune_in(
+        &certs,
+        &["tls", "cert", "create", "-client", "-dc", "homsom"],
+    );
+    let (server_dir, client_dir) = (dir.path().join("server"), dir.path().join("client"));
+    let conf = server_dir.join("conf");
+    write_config(
+        &conf,
+        "consul.json",
+        &walkthrough_config(161, true, &server_dir, &certs),
+    );
     let notify_path = dir.path().join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).unwrap();
     notify
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    let out = dir.path().join("stdout");
+    let out = server_dir.join("stdout");
     let agent = start_notified("127.0.0.161", &conf, &notify_path, &out);
 
     // READY=1 only once the HTTP API answers.
     assert_eq!(receive(&notify), "READY=1");
     assert!(matches!(agent.get("/v1/status/leader"), Ok((200, _))));
-    let pid = std::fs::read_to_string(dir.path().join("log/consul.pid")).unwrap();
+    let pid = std::fs::read_to_string(server_dir.join("log/consul.pid")).unwrap();
     assert_eq!(pid, agent.child.id().to_string());
 
     // The log file holds JSON lines in Consul's shape; stdout carries no banner (log_json).
     eventually(10, "the agent's start in its log file", || {
-        std::fs::read_to_string(dir.path().join("log/consul.log"))
+        std::fs::read_to_string(server_dir.join("log/consul.log"))
             .is_ok_and(|log| log.contains("Consul agent running!"))
     });
-    let log = std::fs::read_to_string(dir.path().join("log/consul.log")).unwrap();
+    let log = std::fs::read_to_string(server_dir.join("log/consul.log")).unwrap();
     for line in log.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect(line);
         for key in ["@level", "@message", "@timestamp"] {
@@ -118,19 +180,59 @@ fn the_walkthrough_unit_and_config_run_as_a_notify_service() {
         .unwrap()
         .contains("==> Starting Consul agent"));
 
+    // The walkthrough's client, with its own unit: ready once it has joined the server (over
+    // mutual TLS, gossip encrypted), its file-defined service in the catalog.
+    let client_conf = client_dir.join("conf");
+    write_config(
+        &client_conf,
+        "consul.json",
+        &walkthrough_config(162, false, &client_dir, &certs),
+    );
+    let client_notify_path = dir.path().join("client-notify.sock");
+    let client_notify = UnixDatagram::bind(&client_notify_path).unwrap();
+    client_notify
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut client = start_notified(
+        "127.0.0.162",
+        &client_conf,
+        &client_notify_path,
+        &client_dir.join("stdout"),
+    );
+    assert_eq!(receive(&client_notify), "READY=1");
+    let (_, members) = client.get("/v1/agent/members").unwrap();
+    assert!(
+        members.contains("agent161"),
+        "joined before READY: {members}"
+    );
+    eventually(
+        20,
+        "the client's service passing in the catalog",
+        || matches!(agent.get("/v1/health/service/dns162?passing"), Ok((200, b)) if b.contains("\"dns162\"")),
+    );
+    let (_, metrics) = client.get("/v1/agent/metrics").unwrap();
+    assert!(metrics.contains("\"Gauges\""), "{metrics}");
+
     // ExecReload=/bin/kill --signal HUP $MAINPID
     signal(&agent, libc::SIGHUP);
     assert_eq!(receive(&notify), "RELOADING=1");
     assert_eq!(receive(&notify), "READY=1");
     assert!(matches!(agent.get("/v1/status/leader"), Ok((200, _))));
+    signal(&client, libc::SIGHUP);
+    assert_eq!(receive(&client_notify), "RELOADING=1");
+    assert_eq!(receive(&client_notify), "READY=1");
 
-    // KillSignal=SIGTERM: a server does not leave (leave_on_terminate false); the pid file goes.
+    // KillSignal=SIGTERM: neither leaves (leave_on_terminate false); the pid files go.
+    signal(&client, libc::SIGTERM);
+    assert_eq!(receive(&client_notify), "STOPPING=1");
+    assert!(client.child.wait().unwrap().success());
+    assert!(!client_dir.join("log/consul.pid").exists());
     signal(&agent, libc::SIGTERM);
     assert_eq!(receive(&notify), "STOPPING=1");
     let mut agent = agent;
     let status = agent.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    assert!(!dir.path().join("log/consul.pid").exists());
+    assert!(!server_dir.join("log/consul.pid").exists());
 }
 
 fn service_ids(agent: &Agent) -> Vec<String> {
