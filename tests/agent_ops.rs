@@ -669,3 +669,49 @@ fn autocomplete_installs_into_the_shell_rc_and_answers_the_shell() {
     let rc = std::fs::read_to_string(home.path().join(".bashrc")).unwrap();
     assert!(!rc.contains("complete -C"), "{rc}");
 }
+
+#[test]
+fn config_file_watches_run_their_handlers_and_follow_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf");
+    let first = dir.path().join("first.json");
+    let second = dir.path().join("second.json");
+    let watch = |key: &str, out: &Path| {
+        json!({"watches": [{
+            "type": "key",
+            "key": key,
+            "handler_type": "script",
+            "args": ["sh", "-c", format!("cat > {}", out.display())]
+        }]})
+    };
+    write_config(&conf, "watch.json", &watch("watched", &first));
+    let conf_flag = format!("-config-dir={}", conf.display());
+    let agent = Agent::start_with(free_port(), None, &[&conf_flag]);
+    assert_eq!(agent.put("/v1/kv/watched", b"v1").0, 200);
+    eventually(10, "the handler ran with the key's entry", || {
+        std::fs::read_to_string(&first).is_ok_and(|t| {
+            serde_json::from_str::<serde_json::Value>(&t)
+                .is_ok_and(|v| v["Key"] == "watched" && v["Value"] == "djE=")
+        })
+    });
+    // Reloaded with a watch on another key: the new one runs, the old one stops.
+    write_config(&conf, "watch.json", &watch("other", &second));
+    let (code, _, err) = agent.cli(&["reload"], &[]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::remove_file(&first).unwrap();
+    assert_eq!(agent.put("/v1/kv/other", b"v2").0, 200);
+    eventually(10, "the new watch's handler ran", || second.exists());
+    assert_eq!(agent.put("/v1/kv/watched", b"v3").0, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!first.exists(), "the old watch stopped");
+
+    // A watch without a handler is refused with Consul's text.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"watches": [{"type": "key", "key": "k"}]}"#).unwrap();
+    let (code, _, stderr) = agent.cli(&["validate", &bad.display().to_string()], &[]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("Failed to parse watch (0): Handler type 'script' requires 'args' or 'handler' to be set"),
+        "{stderr}"
+    );
+}

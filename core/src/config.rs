@@ -248,6 +248,8 @@ pub struct AgentConfig {
     pub pid_file: Option<PathBuf>,
     /// `telemetry { ... }`.
     pub telemetry: TelemetryConfig,
+    /// `watches` from the config files, as written (checked and run by `cli::watch`).
+    pub watches: Vec<serde_json::Value>,
 }
 
 /// `telemetry`: how metrics are named and where they go.
@@ -384,6 +386,7 @@ impl AgentConfig {
             log: LogConfig::default(),
             pid_file: None,
             telemetry: TelemetryConfig::default(),
+            watches: Vec::new(),
         }
     }
 

@@ -289,6 +289,11 @@ fn apply_log_keys(file: &config_file::FileConfig, config: &mut AgentConfig) -> R
     if let Some(t) = file.settings.get("telemetry") {
         apply_telemetry(&mut config.telemetry, t)?;
     }
+    if let Some(w) = file.settings.get("watches") {
+        let list = w.as_array().ok_or("watches: expected a list of watches")?;
+        super::watch::config_watches(list)?;
+        config.watches = list.clone();
+    }
     Ok(())
 }
 
@@ -903,9 +908,11 @@ pub fn run(args: &[String]) -> i32 {
     }
     tracing::info!(target: "agent", "started state syncer");
     tracing::info!(target: "agent", "Consul agent running!");
+    let watch_generation = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    start_watches(&running_config, local_api, &watch_generation);
     let joins = !(running_config.start_join.is_empty() && running_config.retry_join.is_empty());
     notify_ready_when_serving(local_api, joins, agent.mesh.cluster.clone());
-    let interrupted = serve_until_signal(args, &running_config, &mut agent);
+    let interrupted = serve_until_signal(args, &running_config, &mut agent, &watch_generation);
     let signal = if interrupted {
         "interrupt"
     } else {
@@ -1011,8 +1018,25 @@ fn notify_ready_when_serving(
         });
 }
 
+/// Starts the config files' watches (checked when the config was loaded).
+fn start_watches(
+    config: &AgentConfig,
+    api: std::net::SocketAddr,
+    generation: &std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    match super::watch::config_watches(&config.watches) {
+        Ok(watches) => super::watch::start_config_watches(watches, api, generation.clone()),
+        Err(e) => tracing::error!(target: "agent", "{e}"),
+    }
+}
+
 /// Serves signals and reload requests until SIGINT (true) or SIGTERM (false).
-fn serve_until_signal(args: &[String], running: &AgentConfig, agent: &mut RunningAgent) -> bool {
+fn serve_until_signal(
+    args: &[String],
+    running: &AgentConfig,
+    agent: &mut RunningAgent,
+    watches: &std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> bool {
     use tokio::signal::unix::{signal, SignalKind};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -1028,10 +1052,10 @@ fn serve_until_signal(args: &[String], running: &AgentConfig, agent: &mut Runnin
                 _ = term.recv() => return false,
                 _ = hangup.recv() => {
                     tracing::info!(target: "agent", signal = "hangup", "Caught");
-                    let _ = reload(args, running, agent).await;
+                    let _ = reload(args, running, agent, watches).await;
                 }
                 Some(request) = agent.reload_requests.recv() => {
-                    let outcome = reload(args, running, agent).await;
+                    let outcome = reload(args, running, agent, watches).await;
                     let _ = request.reply.send(outcome);
                 }
             }
@@ -1046,6 +1070,7 @@ async fn reload(
     args: &[String],
     running: &AgentConfig,
     agent: &RunningAgent,
+    watches: &std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<(), String> {
     use crate::io::systemd;
     let _ = systemd::notify(systemd::RELOADING);
@@ -1072,13 +1097,24 @@ async fn reload(
         }
         let (reply, done) = tokio::sync::oneshot::channel();
         let msg = crate::mesh::ShardMsg::ReloadDefinitions {
-            definitions: Box::new((config.services, config.checks)),
+            definitions: Box::new((config.services.clone(), config.checks.clone())),
             reply,
         };
         agent.mesh.shards[0]
             .try_send(msg)
             .map_err(|_| "agent is busy; try again".to_string())?;
-        done.await.map_err(|_| "agent did not answer".to_string())
+        done.await.map_err(|_| "agent did not answer".to_string())?;
+        // The watches of the files, as they are now: the old set stops, the new one starts.
+        watches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let api = std::net::SocketAddr::new(
+            match running.client_addr.is_unspecified() {
+                true => IpAddr::from([127, 0, 0, 1]),
+                false => running.client_addr,
+            },
+            running.http_port,
+        );
+        start_watches(&config, api, watches);
+        Ok::<(), String>(())
     }
     .await;
     if let Err(e) = &outcome {

@@ -78,6 +78,7 @@ const SUPPORTED: &[&str] = &[
     "telemetry",
     "tls_min_version",
     "tls_cipher_suites",
+    "watches",
 ];
 
 /// Keys Consul accepts that this agent does not act on yet: loaded with a warning, so that
@@ -117,7 +118,6 @@ const NOT_YET: &[&str] = &[
     "session_ttl_min",
     "tagged_addresses",
     "translate_wan_addrs",
-    "watches",
 ];
 
 /// Blocks whose keys are checked, by dotted path: an unknown key in one is refused with its

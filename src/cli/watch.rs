@@ -8,6 +8,9 @@
 use std::io::Write;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use super::client::{connect, escape_key, Client};
 
 /// The blocking query a watch type runs, and how its answer becomes the handler's data.
@@ -206,6 +209,197 @@ pub fn run(args: &[String]) -> i32 {
                 }
                 failures += 1;
                 std::thread::sleep(Duration::from_secs(u64::from(failures.min(6)) * 5));
+            }
+        }
+    }
+}
+
+/// One `watches` entry of the agent's config files, checked: its plan and its handler.
+pub struct ConfigWatch {
+    plan_flags: super::flags::Parsed,
+    handler: Handler,
+}
+
+enum Handler {
+    /// `handler_type = "script"` with `args` (run directly) or `handler` (through a shell).
+    Script { child: Vec<String>, shell: bool },
+    /// `handler_type = "http"`: the data POSTed (or `method`) to `http_handler_config.path`.
+    Http {
+        url: String,
+        method: String,
+        headers: Vec<(String, String)>,
+        timeout: Duration,
+    },
+}
+
+/// Reads the config files' `watches` as Consul does: `type` and its parameters, and a script
+/// (`args` or `handler`) or HTTP handler. The error names the watch, as Consul's does.
+pub fn config_watches(list: &[serde_json::Value]) -> Result<Vec<ConfigWatch>, String> {
+    list.iter()
+        .enumerate()
+        .map(|(i, w)| config_watch(w).map_err(|e| format!("Failed to parse watch ({i}): {e}")))
+        .collect()
+}
+
+fn config_watch(w: &serde_json::Value) -> Result<ConfigWatch, String> {
+    use serde_json::Value;
+    let obj = w.as_object().ok_or("a watch must be an object")?;
+    let mut flags = super::flags::Parsed::default();
+    for key in [
+        "type",
+        "key",
+        "prefix",
+        "service",
+        "tag",
+        "state",
+        "name",
+        "passingonly",
+    ] {
+        let v = match obj.get(key) {
+            None => continue,
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Bool(b)) => b.to_string(),
+            Some(Value::Array(a)) => a.first().and_then(Value::as_str).unwrap_or("").to_string(),
+            Some(other) => other.to_string(),
+        };
+        flags.values.insert(key.to_string(), vec![v]);
+    }
+    plan(&flags)?;
+    let handler_type = obj.get("handler_type").and_then(Value::as_str);
+    let handler = match handler_type {
+        Some("http") => {
+            let conf = obj
+                .get("http_handler_config")
+                .ok_or("Handler type 'http' requires 'http_handler_config' to be set")?;
+            let url = conf
+                .get("path")
+                .and_then(Value::as_str)
+                .ok_or("http_handler_config requires 'path'")?
+                .to_string();
+            let headers = conf
+                .get("header")
+                .and_then(Value::as_object)
+                .map(|h| {
+                    h.iter()
+                        .flat_map(|(k, v)| {
+                            let values = v.as_array().cloned().unwrap_or_default();
+                            values
+                                .into_iter()
+                                .filter_map(|x| x.as_str().map(str::to_string))
+                                .map(|x| (k.clone(), x))
+                                .collect::<Vec<_>>()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let timeout = conf
+                .get("timeout")
+                .and_then(Value::as_str)
+                .and_then(crate::http::query::parse_go_duration)
+                .unwrap_or(Duration::from_secs(10));
+            Handler::Http {
+                url,
+                method: conf
+                    .get("method")
+                    .and_then(Value::as_str)
+                    .unwrap_or("POST")
+                    .to_string(),
+                headers,
+                timeout,
+            }
+        }
+        None | Some("script") => match (obj.get("args"), obj.get("handler")) {
+            (Some(args), _) => Handler::Script {
+                child: args
+                    .as_array()
+                    .ok_or("args must be a list")?
+                    .iter()
+                    .filter_map(|a| a.as_str().map(str::to_string))
+                    .collect(),
+                shell: false,
+            },
+            (None, Some(Value::String(h))) => Handler::Script {
+                child: vec![h.clone()],
+                shell: true,
+            },
+            _ => return Err("Handler type 'script' requires 'args' or 'handler' to be set".into()),
+        },
+        Some(other) => return Err(format!("Handler type '{other}' not recognized")),
+    };
+    Ok(ConfigWatch {
+        plan_flags: flags,
+        handler,
+    })
+}
+
+/// Runs the agent's config-file watches against its own HTTP API (as Consul's agent runs its
+/// watch plans), each on a thread of its own, until `generation` moves on (a reload starts
+/// the new set; an old thread ends after its current blocking query).
+pub fn start_config_watches(
+    watches: Vec<ConfigWatch>,
+    api: std::net::SocketAddr,
+    generation: Arc<AtomicU64>,
+) {
+    let mine = generation.load(Ordering::Relaxed);
+    for watch in watches {
+        let generation = generation.clone();
+        let _ = std::thread::Builder::new()
+            .name("watch".into())
+            .spawn(move || run_config_watch(watch, api, mine, &generation));
+    }
+}
+
+fn run_config_watch(
+    watch: ConfigWatch,
+    api: std::net::SocketAddr,
+    mine: u64,
+    generation: &AtomicU64,
+) {
+    let Ok(plan) = plan(&watch.plan_flags) else {
+        return;
+    };
+    let mut flags = super::flags::Parsed::default();
+    flags
+        .values
+        .insert("http-addr".into(), vec![format!("http://{api}")]);
+    let Ok(client) = Client::from_flags(&flags) else {
+        return;
+    };
+    let (mut index, mut last) = (0u64, serde_json::Value::Null);
+    while generation.load(Ordering::Relaxed) == mine {
+        match fetch(&client, &plan, index, false) {
+            Ok((data, new_index)) => {
+                index = if new_index < index { 0 } else { new_index };
+                if data == last || generation.load(Ordering::Relaxed) != mine {
+                    continue;
+                }
+                let outcome = match &watch.handler {
+                    Handler::Script { child, shell } => run_child(child, *shell, &data, index),
+                    Handler::Http {
+                        url,
+                        method,
+                        headers,
+                        timeout,
+                    } => {
+                        let mut req = ureq::request(method, url)
+                            .timeout(*timeout)
+                            .set("X-Consul-Index", &index.to_string());
+                        for (k, v) in headers {
+                            req = req.set(k, v);
+                        }
+                        req.send_string(&data.to_string())
+                            .map(|_| ())
+                            .map_err(|e| format!("Error sending to the http handler: {e}"))
+                    }
+                };
+                if let Err(e) = outcome {
+                    tracing::error!(target: "agent.watch", "{e}");
+                }
+                last = data;
+            }
+            Err(e) => {
+                tracing::warn!(target: "agent.watch", "Watch errored: {e}");
+                std::thread::sleep(Duration::from_secs(5));
             }
         }
     }
