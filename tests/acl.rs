@@ -151,6 +151,9 @@ fn covers(route: &Route) -> usize {
         Route::OperatorAutopilotState => 90,
         Route::OperatorUsage => 91,
         Route::AgentHost => 92,
+        Route::ConfigWrite => 93,
+        Route::ConfigEntry(..) => 94,
+        Route::ConfigList(_) => 95,
         Route::CatalogRegister => 6,
         Route::CatalogDeregister => 7,
         Route::CatalogDatacenters => 8,
@@ -233,7 +236,7 @@ fn covers(route: &Route) -> usize {
         },
     }
 }
-const ROUTES: usize = 93;
+const ROUTES: usize = 96;
 
 #[test]
 fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
@@ -340,6 +343,24 @@ fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
             r#"operator = "read""#,
         ),
         ("GET", "/v1/agent/host".into(), "", r#"operator = "read""#),
+        (
+            "PUT",
+            "/v1/config".into(),
+            r#"{"Kind":"service-defaults","Name":"web","Protocol":"http"}"#,
+            r#"service "web" { policy = "write" }"#,
+        ),
+        (
+            "GET",
+            "/v1/config/service-defaults/web".into(),
+            "",
+            r#"service "web" { policy = "read" }"#,
+        ),
+        (
+            "GET",
+            "/v1/config/service-defaults".into(),
+            "",
+            r#"service_prefix "" { policy = "read" }"#,
+        ),
         // Refused to anonymous; not read when admitted (the stream never ends).
         ("GET", "/v1/agent/metrics/stream".into(), "", "LEAVE"),
         // A level the agent refuses (400 once admitted): a valid one would stream forever.

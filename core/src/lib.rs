@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod codec;
 pub mod config;
+pub mod config_entry;
 pub mod dns;
 pub mod error;
 pub mod gossip;

@@ -12,9 +12,9 @@ use crate::catalog::{CheckDef, CoordinateUpdate, NodeDef, ServiceDef};
 
 const MAGIC: &[u8; 8] = b"TRIBSNAP";
 /// The snapshot format version (`inspect` prints it as `Version`).
-/// 2 added coordinates, 3 sessions, 4 ACLs, 5 autopilot's configuration; files of versions
-/// 1 to 4 are still read.
-pub const SNAPSHOT_VERSION: u32 = 5;
+/// 2 added coordinates, 3 sessions, 4 ACLs, 5 autopilot's configuration, 6 config entries;
+/// files of versions 1 to 5 are still read.
+pub const SNAPSHOT_VERSION: u32 = 6;
 const HEADER_BYTES: usize = 8 + 4 + 8 + 8 + 8 + 8;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -67,6 +67,22 @@ pub struct StateSnapshot {
     pub acl: crate::acl::model::AclSnapshot,
     /// Autopilot's configuration, once set (format version 5).
     pub autopilot: Option<crate::operator::AutopilotConfig>,
+    /// Config entries (format version 6).
+    pub config_entries: Vec<crate::config_entry::ConfigEntry>,
+}
+
+/// Format version 5: before config entries. Read, never written.
+#[derive(Archive, Serialize, Deserialize)]
+struct StateSnapshotV5 {
+    kv: Vec<SnapKv>,
+    tombstones: Vec<(String, u64)>,
+    nodes: Vec<SnapNode>,
+    services: Vec<SnapService>,
+    checks: Vec<SnapCheck>,
+    coordinates: Vec<(CoordinateUpdate, u64)>,
+    sessions: Vec<crate::session::Session>,
+    acl: crate::acl::model::AclSnapshot,
+    autopilot: Option<crate::operator::AutopilotConfig>,
 }
 
 /// Format version 4: before autopilot's configuration. Read, never written.
@@ -131,6 +147,7 @@ impl StateSnapshot {
         if other.autopilot.is_some() {
             self.autopilot = other.autopilot;
         }
+        self.config_entries.extend(other.config_entries); // replicated: shard 0 alone
     }
 
     /// Sorted, so the same state always gives the same bytes.
@@ -145,6 +162,8 @@ impl StateSnapshot {
         self.coordinates
             .sort_by(|a, b| (&a.0.node, &a.0.segment).cmp(&(&b.0.node, &b.0.segment)));
         self.sessions.sort_by(|a, b| a.id.cmp(&b.id));
+        self.config_entries
+            .sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
     }
 
     pub fn encode_body(&self) -> Vec<u8> {
@@ -158,6 +177,7 @@ impl StateSnapshot {
     /// as such when it is not a valid current one.
     pub fn decode_body(bytes: &[u8]) -> Result<StateSnapshot, String> {
         Self::decode_body_of_version(bytes, SNAPSHOT_VERSION)
+            .or_else(|e| Self::decode_body_of_version(bytes, 5).map_err(|_| e))
             .or_else(|e| Self::decode_body_of_version(bytes, 4).map_err(|_| e))
             .or_else(|e| Self::decode_body_of_version(bytes, 3).map_err(|_| e))
             .or_else(|e| Self::decode_body_of_version(bytes, 2).map_err(|_| e))
@@ -181,6 +201,7 @@ impl StateSnapshot {
                 sessions: Vec::new(),
                 acl: Default::default(),
                 autopilot: None,
+                config_entries: Vec::new(),
             });
         }
         if version == 2 {
@@ -196,6 +217,7 @@ impl StateSnapshot {
                 sessions: Vec::new(),
                 acl: Default::default(),
                 autopilot: None,
+                config_entries: Vec::new(),
             });
         }
         if version == 3 {
@@ -211,6 +233,7 @@ impl StateSnapshot {
                 sessions: v3.sessions,
                 acl: Default::default(),
                 autopilot: None,
+                config_entries: Vec::new(),
             });
         }
         if version == 4 {
@@ -226,6 +249,23 @@ impl StateSnapshot {
                 sessions: v4.sessions,
                 acl: v4.acl,
                 autopilot: None,
+                config_entries: Vec::new(),
+            });
+        }
+        if version == 5 {
+            let v5 = rkyv::from_bytes::<StateSnapshotV5, rkyv::rancor::Error>(&aligned)
+                .map_err(invalid)?;
+            return Ok(StateSnapshot {
+                kv: v5.kv,
+                tombstones: v5.tombstones,
+                nodes: v5.nodes,
+                services: v5.services,
+                checks: v5.checks,
+                coordinates: v5.coordinates,
+                sessions: v5.sessions,
+                acl: v5.acl,
+                autopilot: v5.autopilot,
+                config_entries: Vec::new(),
             });
         }
         rkyv::from_bytes::<StateSnapshot, rkyv::rancor::Error>(&aligned).map_err(invalid)
@@ -364,6 +404,13 @@ mod tests {
                 modify_index: 9,
                 ..Default::default()
             }),
+            config_entries: vec![crate::config_entry::ConfigEntry {
+                kind: "service-defaults".into(),
+                name: "web".into(),
+                body: r#"{"Protocol":"http"}"#.into(),
+                create_index: 10,
+                modify_index: 10,
+            }],
         }
     }
 
@@ -385,6 +432,7 @@ mod tests {
         old.sessions.clear();
         old.acl = Default::default();
         old.autopilot = None;
+        old.config_entries.clear();
         let v1 = StateSnapshotV1 {
             kv: old.kv.clone(),
             tombstones: old.tombstones.clone(),
@@ -418,6 +466,7 @@ mod tests {
         old.sessions.clear();
         old.acl = Default::default();
         old.autopilot = None;
+        old.config_entries.clear();
         let v2 = StateSnapshotV2 {
             kv: old.kv.clone(),
             tombstones: old.tombstones.clone(),
@@ -441,6 +490,7 @@ mod tests {
         let mut old = sample();
         old.acl = Default::default();
         old.autopilot = None;
+        old.config_entries.clear();
         let v3 = StateSnapshotV3 {
             kv: old.kv.clone(),
             tombstones: old.tombstones.clone(),
@@ -464,6 +514,7 @@ mod tests {
     fn a_version_4_body_is_still_read() {
         let mut old = sample();
         old.autopilot = None;
+        old.config_entries.clear();
         let v4 = StateSnapshotV4 {
             kv: old.kv.clone(),
             tombstones: old.tombstones.clone(),
@@ -480,6 +531,31 @@ mod tests {
         assert!(
             StateSnapshot::decode_body_of_version(&body, 5).is_err(),
             "a version-4 body is not a valid version-5 one"
+        );
+        assert_eq!(StateSnapshot::decode_body(&body).unwrap(), old);
+    }
+
+    #[test]
+    fn a_version_5_body_is_still_read() {
+        let mut old = sample();
+        old.config_entries.clear();
+        let v5 = StateSnapshotV5 {
+            kv: old.kv.clone(),
+            tombstones: old.tombstones.clone(),
+            nodes: old.nodes.clone(),
+            services: old.services.clone(),
+            checks: old.checks.clone(),
+            coordinates: old.coordinates.clone(),
+            sessions: old.sessions.clone(),
+            acl: old.acl.clone(),
+            autopilot: old.autopilot.clone(),
+        };
+        let body = rkyv::to_bytes::<rkyv::rancor::Error>(&v5)
+            .unwrap()
+            .into_vec();
+        assert!(
+            StateSnapshot::decode_body_of_version(&body, 6).is_err(),
+            "a version-5 body is not a valid version-6 one"
         );
         assert_eq!(StateSnapshot::decode_body(&body).unwrap(), old);
     }

@@ -7,6 +7,7 @@ pub mod acl_api;
 pub mod agent_api;
 pub mod agent_local_api;
 pub mod catalog_api;
+pub mod config_api;
 pub mod coordinate_api;
 pub mod keyring_api;
 pub mod kv_api;
@@ -185,6 +186,9 @@ pub async fn dispatch(
         Route::OperatorAutopilotState => operator_api::state(ctx, config, req),
         Route::OperatorUsage => operator_api::usage(ctx, config, req).await,
         Route::AgentHost => operator_api::host(config, req),
+        Route::ConfigWrite => config_api::apply(ctx, req).await,
+        Route::ConfigEntry(kind, name) => config_api::entry(ctx, kind, name, req).await,
+        Route::ConfigList(kind) => config_api::list(ctx, kind, req).await,
         Route::Snapshot if req.method == "PUT" => snapshot_api::restore(ctx, req).await,
         Route::Snapshot => snapshot_api::save(ctx, req).await,
 

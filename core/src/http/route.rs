@@ -206,6 +206,12 @@ pub enum Route {
     OperatorUsage,
     /// `/v1/agent/host`: the host the agent runs on.
     AgentHost,
+    /// `PUT /v1/config`: write a config entry.
+    ConfigWrite,
+    /// `GET|DELETE /v1/config/<kind>/<name>`.
+    ConfigEntry(String, String),
+    /// `GET /v1/config/<kind>`.
+    ConfigList(String),
     OperatorKeyring,
     CoordinateDatacenters,
     CoordinateNodes,
@@ -359,6 +365,15 @@ impl Route {
         if let Some(rest) = path.strip_prefix("/v1/acl/") {
             return AclEndpoint::resolve(rest).map_or(Route::UnknownApi, Route::Acl);
         }
+        if path == "/v1/config" {
+            return Route::ConfigWrite;
+        }
+        if let Some(rest) = path.strip_prefix("/v1/config/") {
+            return match rest.split_once('/') {
+                Some((kind, name)) => Route::ConfigEntry(kind.to_string(), name.to_string()),
+                None => Route::ConfigList(rest.to_string()),
+            };
+        }
         match path {
             "/v1/agent/service/register" => return Route::AgentServiceRegister,
             "/v1/agent/check/register" => return Route::AgentCheckRegister,
@@ -505,6 +520,8 @@ impl Route {
             Route::OperatorAutopilotState => "v1_operator_autopilot_state",
             Route::OperatorUsage => "v1_operator_usage",
             Route::AgentHost => "v1_agent_host",
+            Route::ConfigWrite => "v1_config",
+            Route::ConfigEntry(..) | Route::ConfigList(_) => "v1_config_",
             Route::OperatorKeyring => "v1_operator_keyring",
             Route::CoordinateDatacenters => "v1_coordinate_datacenters",
             Route::CoordinateNodes => "v1_coordinate_nodes",
@@ -650,6 +667,17 @@ impl Route {
                 false,
                 Permission::global(R::Operator, Read),
             ),
+            // Checked by the handler: the resource depends on the kind (`service` rules for
+            // service-* kinds, `mesh` for the others).
+            Route::ConfigWrite => (PUT, small, Leader, false, Permission::body(R::Service)),
+            Route::ConfigEntry(..) => (
+                &["GET", "DELETE"][..],
+                small,
+                Leader,
+                true,
+                Permission::body(R::Service),
+            ),
+            Route::ConfigList(_) => (GET, small, Leader, true, Permission::filter(R::Service)),
             Route::OperatorKeyring => (
                 &["GET", "POST", "PUT", "DELETE"][..],
                 small,

@@ -43,6 +43,8 @@ pub enum Command {
     /// `PUT /v1/operator/autopilot/configuration` and the leader's initial one; every shard
     /// keeps it (replicated like the ACL table).
     Autopilot(Box<crate::operator::AutopilotSet>),
+    /// `PUT`/`DELETE /v1/config`; every shard keeps the config entries.
+    ConfigEntry(Box<crate::config_entry::ConfigEntryOp>),
 }
 
 /// A lock operation on one key (`Command::KvLock`).

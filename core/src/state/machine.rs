@@ -75,6 +75,8 @@ pub struct ShardMachine {
     pub acl: AclTable,
     /// Autopilot's configuration, once the leader or an operator set it (replicated).
     pub autopilot: Option<crate::operator::AutopilotConfig>,
+    /// Config entries (replicated).
+    pub config_entries: crate::config_entry::ConfigEntryTable,
     /// Keys this shard owns that may not be acquired before a time (ms on this server's
     /// clock): armed when a holder dies, as Consul's lock-delay. Not replicated and not in
     /// snapshots, as in Consul; read by the leader before it proposes an acquire.
@@ -98,6 +100,7 @@ impl ShardMachine {
             sessions: SessionTable::default(),
             acl: AclTable::default(),
             autopilot: None,
+            config_entries: Default::default(),
             lock_delays: BTreeMap::new(),
             committed: 0,
             applied: 0,
@@ -225,6 +228,7 @@ impl ShardMachine {
             Command::Autopilot(set) => {
                 crate::operator::apply_autopilot(&mut self.autopilot, index, &set)
             }
+            Command::ConfigEntry(op) => self.config_entries.apply(index, &op),
             Command::Restore { snapshot } => {
                 // Validated before it was proposed; a body that still fails to decode is
                 // skipped (and reported) rather than taking the shard down.
@@ -275,6 +279,7 @@ impl ShardMachine {
         self.sessions.restore(index, &snap.sessions);
         self.acl.restore(index, &snap.acl);
         self.autopilot = snap.autopilot.clone();
+        self.config_entries.restore(index, &snap.config_entries);
         self.applied = self.applied.max(index);
     }
 
@@ -318,6 +323,7 @@ impl ShardMachine {
             part.sessions = self.sessions.export();
             part.acl = self.acl.export();
             part.autopilot = self.autopilot.clone();
+            part.config_entries = self.config_entries.export();
         }
         part
     }
