@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod client;
 pub mod cluster;
 pub mod complete;
+pub mod config_cmd;
 pub mod config_file;
 pub mod debug;
 pub mod flags;
@@ -27,6 +28,7 @@ Available commands are:
     acl        Interact with Consul's ACLs
     agent      Runs a Tribune agent
     catalog    Interact with the catalog
+    config     Interact with Consul's Centralized Configurations
     debug      Records a debugging archive for operators
     event      Fire a new event
     force-leave Forces a member of the cluster to enter the \"left\" state
@@ -112,6 +114,7 @@ pub fn run(args: Vec<String>) -> i32 {
         "reload" => cluster::reload(rest),
         "monitor" => cluster::monitor(rest),
         "debug" => debug::run(rest),
+        "config" => config_cmd::run(rest),
         "force-leave" => cluster::force_leave(rest),
         "operator" => cluster::operator(rest),
         "info" => cluster::info(rest),
