@@ -87,15 +87,26 @@ fn config_entries_through_the_cli_and_a_snapshot() {
     let (s, text) = bad(r#"{"Kind":"nope","Name":"x"}"#);
     assert_eq!(s, 400);
     assert!(text.contains("invalid config entry kind: nope"), "{text}");
+    let (s, text) = bad(r#"{"Kind":"service-defaults","Name":"web","Bogus":1}"#);
+    assert_eq!(
+        (s, text.as_str()),
+        (
+            400,
+            "Request decoding failed: 1 error occurred:\n\t* invalid config key \"Bogus\"\n\n"
+        )
+    );
     let (s, text) = bad(r#"{"Kind":"proxy-defaults","Name":"web"}"#);
     assert_eq!(
         (s, text.as_str()),
-        (400, "invalid name (\"web\"), only \"global\" is supported")
+        (500, "invalid name (\"web\"), only \"global\" is supported")
     );
     let (s, text) = bad(r#"{"Kind":"service-splitter","Name":"web","Splits":[{"Weight":50}]}"#);
     assert_eq!(
         (s, text.as_str()),
-        (400, "the sum of all split weights must be 100, not 50")
+        (
+            500,
+            "the sum of all split weights must be 100, not 50.000000"
+        )
     );
     assert_eq!(
         agent.get("/v1/config/service-splitter").unwrap(),

@@ -50,7 +50,7 @@ impl ConfigEntryTable {
     pub fn apply(&mut self, index: u64, op: &ConfigEntryOp) -> bool {
         match op {
             ConfigEntryOp::Set { entry, cas } => {
-                let key = (entry.kind.clone(), entry.name.clone());
+                let key = (entry.kind.clone(), entry.name.to_lowercase());
                 let current = self.entries.get(&key);
                 let modify = current.map_or(0, |e| e.modify_index);
                 if cas.is_some_and(|c| c != modify) {
@@ -67,9 +67,11 @@ impl ConfigEntryTable {
                 );
             }
             ConfigEntryOp::Delete { kind, name, cas } => {
-                let key = (kind.clone(), name.clone());
-                let modify = self.entries.get(&key).map_or(0, |e| e.modify_index);
-                if cas.is_some_and(|c| c != modify) {
+                let key = (kind.clone(), name.to_lowercase());
+                let modify = self.entries.get(&key).map(|e| e.modify_index);
+                // As Consul: a cas delete of what is not there succeeds; of what is, needs the
+                // entry's modify index.
+                if cas.is_some_and(|c| modify.is_some_and(|m| m != c)) {
                     return false;
                 }
                 // Deleting what is not there succeeds (Consul's answer is `true`).
@@ -80,11 +82,13 @@ impl ConfigEntryTable {
         true
     }
 
+    /// The entry of `kind` named `name` (in any case, as Consul looks names up).
     pub fn get(&self, kind: &str, name: &str) -> Option<&ConfigEntry> {
-        self.entries.get(&(kind.to_string(), name.to_string()))
+        let name = if kind == "mesh" { "mesh" } else { name };
+        self.entries.get(&(kind.to_string(), name.to_lowercase()))
     }
 
-    /// Entries of `kind`, by name.
+    /// Entries of `kind`, by name in any case.
     pub fn list(&self, kind: &str) -> Vec<&ConfigEntry> {
         self.entries
             .range((kind.to_string(), String::new())..)
@@ -104,7 +108,7 @@ impl ConfigEntryTable {
     pub fn restore(&mut self, index: u64, entries: &[ConfigEntry]) {
         self.entries = entries
             .iter()
-            .map(|e| ((e.kind.clone(), e.name.clone()), e.clone()))
+            .map(|e| ((e.kind.clone(), e.name.to_lowercase()), e.clone()))
             .collect();
         self.index = index;
     }
@@ -147,8 +151,8 @@ pub fn is_service_kind(kind: &str) -> bool {
     )
 }
 
-/// `snake_case` → `CamelCase`, as Consul's `TranslateKeys` and case-insensitive decoding
-/// accept `protocol` for `Protocol` (initialisms as Consul spells them).
+/// `snake_case` → `CamelCase` for nested keys, as Consul's aliases and case-insensitive
+/// decoding accept them (initialisms as Consul spells them).
 fn camel(key: &str) -> String {
     if !key.contains('_') && key.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
         return key.to_string();
@@ -196,46 +200,245 @@ fn canonical(value: Value) -> Value {
     }
 }
 
-/// Decodes and checks a `PUT /v1/config` body (or a `config write` file) as Consul does:
-/// the kind must be known, the name set (and fixed for `proxy-defaults` and `mesh`), each
-/// kind's rules hold. Returns the entry to write (indexes zero) or Consul's text.
-pub fn prepare(body: &[u8]) -> Result<ConfigEntry, String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("Request decoding failed: {e}"))?;
-    let Value::Object(map) = canonical(value) else {
-        return Err("Request decoding failed: expected a JSON object".into());
+/// A kind's top-level fields in the order Consul's structs (and so its JSON) have them, and
+/// the ones its JSON always carries (struct-valued or without `omitempty`).
+struct KindSpec {
+    fields: &'static [&'static str],
+    always: fn() -> Vec<(&'static str, Value)>,
+}
+
+fn spec(kind: &str) -> Option<KindSpec> {
+    let empty = || Value::Object(Map::new());
+    Some(match kind {
+        "service-defaults" => KindSpec {
+            fields: &[
+                "Protocol",
+                "Mode",
+                "TransparentProxy",
+                "MutualTLSMode",
+                "MeshGateway",
+                "Expose",
+                "ExternalSNI",
+                "UpstreamConfig",
+                "Destination",
+                "MaxInboundConnections",
+                "LocalConnectTimeoutMs",
+                "LocalRequestTimeoutMs",
+                "BalanceInboundConnections",
+                "RateLimits",
+                "EnvoyExtensions",
+                "Meta",
+            ],
+            always: || {
+                let e = || Value::Object(Map::new());
+                vec![
+                    ("Protocol", Value::String(String::new())),
+                    ("TransparentProxy", e()),
+                    ("MeshGateway", e()),
+                    ("Expose", e()),
+                ]
+            },
+        },
+        "proxy-defaults" => KindSpec {
+            fields: &[
+                "Config",
+                "Mode",
+                "TransparentProxy",
+                "MutualTLSMode",
+                "MeshGateway",
+                "Expose",
+                "AccessLogs",
+                "EnvoyExtensions",
+                "FailoverPolicy",
+                "PrioritizeByLocality",
+                "Meta",
+            ],
+            always: || {
+                let e = || Value::Object(Map::new());
+                vec![
+                    ("Config", Value::Null),
+                    ("TransparentProxy", e()),
+                    ("MeshGateway", e()),
+                    ("Expose", e()),
+                    ("AccessLogs", e()),
+                ]
+            },
+        },
+        "service-router" => KindSpec {
+            fields: &["Routes", "Meta"],
+            always: || vec![("Routes", Value::Null)],
+        },
+        "service-splitter" => KindSpec {
+            fields: &["Splits", "Meta"],
+            always: || vec![("Splits", Value::Null)],
+        },
+        "service-resolver" => KindSpec {
+            fields: &[
+                "DefaultSubset",
+                "Subsets",
+                "Redirect",
+                "Failover",
+                "ConnectTimeout",
+                "RequestTimeout",
+                "LoadBalancer",
+                "PrioritizeByLocality",
+                "Meta",
+            ],
+            always: Vec::new,
+        },
+        "service-intentions" => KindSpec {
+            fields: &["Sources", "JWT", "Meta"],
+            always: || vec![("Sources", Value::Null)],
+        },
+        "mesh" => KindSpec {
+            fields: &[
+                "TransparentProxy",
+                "AllowEnablingPermissiveMutualTLS",
+                "ValidateClusters",
+                "TLS",
+                "HTTP",
+                "Peering",
+                "Meta",
+            ],
+            always: || {
+                let mut tp = Map::new();
+                tp.insert("MeshDestinationsOnly".into(), Value::Bool(false));
+                vec![("TransparentProxy", Value::Object(tp))]
+            },
+        },
+        "exported-services" => KindSpec {
+            fields: &["Services", "Meta"],
+            always: Vec::new,
+        },
+        "ingress-gateway" => KindSpec {
+            fields: &["TLS", "Listeners", "Defaults", "Meta"],
+            always: Vec::new,
+        },
+        "terminating-gateway" => KindSpec {
+            fields: &["Services", "Meta"],
+            always: Vec::new,
+        },
+        _ => {
+            let _ = empty;
+            return None;
+        }
+    })
+}
+
+/// Why a body was refused: a decoding problem (Consul's 400, `Request decoding failed: `)
+/// or a rule the entry breaks (its 500).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Decode(String),
+    Invalid(String),
+}
+
+/// go-multierror's text, as Consul's decoder and validators return it.
+fn multierror(errors: &[String]) -> String {
+    let head = match errors.len() {
+        1 => "1 error occurred:".to_string(),
+        n => format!("{n} errors occurred:"),
     };
-    let mut map: Map<String, Value> = map;
-    let kind = match map.remove("Kind") {
-        Some(Value::String(k)) => k,
-        _ => return Err(
-            "Request decoding failed: Payload does not contain a kind/Kind key at the top level"
-                .into(),
-        ),
-    };
-    if !KINDS.contains(&kind.as_str()) {
-        return Err(format!(
-            "Request decoding failed: invalid config entry kind: {kind}"
-        ));
+    let items: String = errors.iter().map(|e| format!("\n\t* {e}")).collect();
+    format!("{head}{items}\n\n")
+}
+
+/// Decodes and checks a `PUT /v1/config` body (or a `config write` file) as Consul does: the
+/// kind (`Kind` or `kind`) must be known, the other keys match the kind's fields in any case
+/// or as snake_case, unknown keys are refused; then the kind's rules. Returns the entry to
+/// write (indexes zero).
+pub fn prepare(body: &[u8]) -> Result<ConfigEntry, Refusal> {
+    let decode = |e: String| Refusal::Decode(format!("Request decoding failed: {e}"));
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(decode("EOF".into()));
     }
-    let name = match map.remove("Name") {
-        Some(Value::String(n)) => n,
-        None => String::new(),
-        Some(other) => {
-            return Err(format!(
-                "Request decoding failed: Name must be a string, got {other}"
+    let value: Value = serde_json::from_slice(body).map_err(|e| decode(e.to_string()))?;
+    let Value::Object(input) = value else {
+        return Err(decode("'' expected a map, got 'slice'".into()));
+    };
+    let kind = match input.get("Kind").or_else(|| input.get("kind")) {
+        Some(Value::String(k)) => k.clone(),
+        Some(_) => return Err(decode("Kind value in payload is not a string".into())),
+        None => {
+            return Err(decode(
+                "Payload does not contain a kind/Kind key at the top level".into(),
             ))
         }
     };
-    for key in ["CreateIndex", "ModifyIndex", "Hash"] {
-        map.remove(key);
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(decode(format!("invalid config entry kind: {kind}")));
     }
-    validate(&kind, &name, &map)?;
-    normalize(&kind, &mut map);
+    let spec = spec(&kind);
+    let mut name = String::new();
+    let mut fields = Map::new();
+    let mut unknown = Vec::new();
+    for (key, v) in input {
+        if key == "Kind"
+            || key == "kind"
+            || ["CreateIndex", "ModifyIndex", "Hash"]
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(&key))
+        {
+            continue;
+        }
+        if key.eq_ignore_ascii_case("Name") && kind != "mesh" {
+            name = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            continue;
+        }
+        let squashed = key.replace('_', "");
+        let field = match &spec {
+            Some(spec) => spec
+                .fields
+                .iter()
+                .find(|f| f.eq_ignore_ascii_case(&squashed))
+                .map(|f| f.to_string()),
+            None => Some(camel(&key)),
+        };
+        match field {
+            Some(f) => {
+                let v = if OPAQUE.contains(&f.as_str()) {
+                    v
+                } else {
+                    canonical(v)
+                };
+                fields.insert(f, v);
+            }
+            None => unknown.push(format!("invalid config key {key:?}")),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(decode(multierror(&unknown)));
+    }
+    match kind.as_str() {
+        "mesh" => name = "mesh".into(),
+        "proxy-defaults" if name.is_empty() => name = "global".into(),
+        _ => {}
+    }
+    validate(&kind, &name, &fields).map_err(Refusal::Invalid)?;
+    normalize(&kind, &mut fields);
+    // The kind's struct order, then its always-present fields where missing.
+    let body = match &spec {
+        Some(spec) => {
+            let mut ordered = Map::new();
+            for (f, default) in (spec.always)() {
+                fields.entry(f).or_insert(default);
+            }
+            for f in spec.fields {
+                if let Some(v) = fields.remove(*f) {
+                    ordered.insert(f.to_string(), v);
+                }
+            }
+            ordered
+        }
+        None => fields,
+    };
     Ok(ConfigEntry {
         kind,
         name,
-        body: Value::Object(map).to_string(),
+        body: Value::Object(body).to_string(),
         create_index: 0,
         modify_index: 0,
     })
@@ -248,23 +451,30 @@ fn validate(kind: &str, name: &str, map: &Map<String, Value>) -> Result<(), Stri
                 "invalid name ({name:?}), only \"global\" is supported"
             ))
         }
-        "mesh" if name != "mesh" => {
-            return Err(format!(
-                "invalid name ({name:?}), only \"mesh\" is supported"
-            ))
+        "exported-services" if name != "default" => {
+            return Err("exported-services Name must be \"default\"".into())
         }
         _ if name.is_empty() => return Err("Name is required".into()),
+        "service-defaults" if name == "*" => {
+            return Err(
+                "service-defaults name must be the name of a service, and not a wildcard".into(),
+            )
+        }
         _ => {}
     }
-    if let Some(p) = map.get("Protocol") {
-        let p = p.as_str().ok_or("Protocol must be a string")?;
-        if !["", "tcp", "http", "http2", "grpc"].contains(&p.to_ascii_lowercase().as_str()) {
-            return Err(format!(
-                "Protocol {p:?} is invalid: must be one of tcp, http, http2, grpc"
-            ));
-        }
-    }
     match kind {
+        "service-defaults" => {
+            let protocol = map
+                .get("Protocol")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if !["", "tcp", "http", "http2", "grpc"].contains(&protocol.as_str()) {
+                return Err(multierror(&[format!(
+                    "invalid value for protocol: {protocol}"
+                )]));
+            }
+        }
         "service-splitter" => {
             let splits = map
                 .get("Splits")
@@ -277,29 +487,34 @@ fn validate(kind: &str, name: &str, map: &Map<String, Value>) -> Result<(), Stri
                 .sum();
             if (total - 100.0).abs() > 0.01 {
                 return Err(format!(
-                    "the sum of all split weights must be 100, not {}",
-                    trim_float(total)
+                    "the sum of all split weights must be 100, not {total:.6}"
                 ));
             }
         }
         "service-intentions" => {
-            let sources = map.get("Sources").and_then(Value::as_array);
-            for (i, source) in sources.into_iter().flatten().enumerate() {
+            let sources = map
+                .get("Sources")
+                .and_then(Value::as_array)
+                .filter(|s| !s.is_empty())
+                .ok_or("At least one source is required")?;
+            for (i, source) in sources.iter().enumerate() {
                 let named = source.get("Name").and_then(Value::as_str).unwrap_or("");
                 if named.is_empty() {
                     return Err(format!("Sources[{i}].Name is required"));
                 }
-                let action = source.get("Action").and_then(Value::as_str);
-                let permissions = source.get("Permissions").and_then(Value::as_array);
+                let action = source.get("Action").and_then(Value::as_str).unwrap_or("");
+                let permissions = source
+                    .get("Permissions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|p| !p.is_empty());
                 match (action, permissions) {
-                    (Some("allow" | "deny"), _) => {}
-                    (Some(other), _) => {
+                    ("allow" | "deny", false) | ("", true) => {}
+                    (_, true) => {
                         return Err(format!(
-                            "Sources[{i}].Action must be set to 'allow' or 'deny', not {other:?}"
+                            "Sources[{i}].Action must be omitted if Permissions are specified"
                         ))
                     }
-                    (None, Some(p)) if !p.is_empty() => {}
-                    (None, _) => {
+                    (_, false) => {
                         return Err(format!(
                             "Sources[{i}].Action must be set to 'allow' or 'deny'"
                         ))
@@ -312,20 +527,24 @@ fn validate(kind: &str, name: &str, map: &Map<String, Value>) -> Result<(), Stri
     Ok(())
 }
 
-fn trim_float(v: f64) -> String {
-    let s = format!("{v:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-/// Consul's normalized form: protocols lower case; the empty nested objects its API structs
-/// always carry for `service-defaults` and `proxy-defaults`.
+/// Consul's Normalize: protocols lower case; an intention source's `Type` is `consul`.
 fn normalize(kind: &str, map: &mut Map<String, Value>) {
     if let Some(Value::String(p)) = map.get_mut("Protocol") {
         *p = p.to_ascii_lowercase();
     }
-    if matches!(kind, "service-defaults" | "proxy-defaults") {
-        for key in ["TransparentProxy", "MeshGateway", "Expose"] {
-            map.entry(key).or_insert_with(|| Value::Object(Map::new()));
+    if kind == "service-intentions" {
+        if let Some(Value::Array(sources)) = map.get_mut("Sources") {
+            for source in sources.iter_mut().filter_map(Value::as_object_mut) {
+                source
+                    .entry("Type")
+                    .or_insert_with(|| Value::String("consul".into()));
+            }
+        }
+    }
+    if kind == "mesh" {
+        if let Some(Value::Object(tp)) = map.get_mut("TransparentProxy") {
+            tp.entry("MeshDestinationsOnly")
+                .or_insert(Value::Bool(false));
         }
     }
 }
@@ -334,7 +553,9 @@ fn normalize(kind: &str, map: &mut Map<String, Value>) {
 pub fn to_json(entry: &ConfigEntry) -> Value {
     let mut out = Map::new();
     out.insert("Kind".into(), Value::String(entry.kind.clone()));
-    out.insert("Name".into(), Value::String(entry.name.clone()));
+    if entry.kind != "mesh" {
+        out.insert("Name".into(), Value::String(entry.name.clone()));
+    }
     if let Ok(Value::Object(body)) = serde_json::from_str::<Value>(&entry.body) {
         out.extend(body);
     }
@@ -383,25 +604,65 @@ mod tests {
     #[test]
     fn consuls_rules_refuse_bad_entries() {
         let err = |body: &str| prepare(body.as_bytes()).unwrap_err();
-        assert!(err(r#"{"Kind":"nope","Name":"x"}"#).contains("invalid config entry kind: nope"));
+        let decode = |t: &str| Refusal::Decode(format!("Request decoding failed: {t}"));
+        let invalid = |t: &str| Refusal::Invalid(t.to_string());
+        assert_eq!(
+            err(r#"{"Kind":"nope","Name":"x"}"#),
+            decode("invalid config entry kind: nope")
+        );
+        assert_eq!(
+            err(r#"{"Kind":"service-defaults","Name":"web","Foo":1}"#),
+            decode("1 error occurred:\n\t* invalid config key \"Foo\"\n\n")
+        );
         assert_eq!(
             err(r#"{"Kind":"proxy-defaults","Name":"web"}"#),
-            "invalid name (\"web\"), only \"global\" is supported"
+            invalid("invalid name (\"web\"), only \"global\" is supported")
+        );
+        assert_eq!(
+            err(r#"{"Kind":"service-defaults","Name":"web","Protocol":"https"}"#),
+            invalid("1 error occurred:\n\t* invalid value for protocol: https\n\n")
         );
         assert_eq!(
             err(
                 r#"{"Kind":"service-splitter","Name":"web","Splits":[{"Weight":60},{"Weight":30}]}"#
             ),
-            "the sum of all split weights must be 100, not 90"
+            invalid("the sum of all split weights must be 100, not 90.000000")
         );
         assert_eq!(
             err(
                 r#"{"Kind":"service-intentions","Name":"web","Sources":[{"Name":"api","Action":"maybe"}]}"#
             ),
-            "Sources[0].Action must be set to 'allow' or 'deny', not \"maybe\""
+            invalid("Sources[0].Action must be set to 'allow' or 'deny'")
         );
-        // Opaque maps keep their keys as written.
-        let e = prepare(br#"{"Kind":"proxy-defaults","Name":"global","Config":{"local_connect_timeout_ms":1000}}"#).unwrap();
-        assert!(e.body.contains("local_connect_timeout_ms"));
+        assert_eq!(
+            err(r#"{"Kind":"mesh","Name":"m"}"#),
+            decode("1 error occurred:\n\t* invalid config key \"Name\"\n\n")
+        );
+        // Opaque maps keep their keys as written; snake_case and any case reach the fields.
+        let e = prepare(br#"{"kind":"proxy-defaults","config":{"local_connect_timeout_ms":1000},"mesh_gateway":{"mode":"local"}}"#).unwrap();
+        assert_eq!(e.name, "global");
+        let json = to_json(&e);
+        assert_eq!(json["Config"]["local_connect_timeout_ms"], 1000);
+        assert_eq!(json["MeshGateway"]["Mode"], "local");
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "Kind",
+                "Name",
+                "Config",
+                "TransparentProxy",
+                "MeshGateway",
+                "Expose",
+                "AccessLogs",
+                "CreateIndex",
+                "ModifyIndex"
+            ]
+        );
+        let mesh = to_json(&prepare(br#"{"Kind":"mesh"}"#).unwrap());
+        assert_eq!(
+            mesh,
+            serde_json::json!({"Kind":"mesh","TransparentProxy":{"MeshDestinationsOnly":false},"CreateIndex":0,"ModifyIndex":0})
+        );
     }
 }

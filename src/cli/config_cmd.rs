@@ -137,9 +137,10 @@ fn delete(args: &[String]) -> Result<(), String> {
             a.error_text()
         ));
     }
+    // Without -cas the agent answers `{}`; with it, whether the delete happened.
     match String::from_utf8_lossy(&a.body).trim() {
-        "true" => println!("Config entry deleted: {kind}/{name}"),
-        _ => return Err(format!("Config entry not deleted: {kind}/{name}")),
+        "false" => return Err(format!("Config entry not deleted: {kind}/{name}")),
+        _ => println!("Config entry deleted: {kind}/{name}"),
     }
     Ok(())
 }
