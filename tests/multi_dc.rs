@@ -139,3 +139,54 @@ fn two_datacenters_answer_each_others_requests() {
     assert_eq!(dig("127.0.0.102", "s101.node.dc1.consul"), ["127.0.0.101"]);
     assert!(dig("127.0.0.101", "consul.service.dc9.consul").is_empty());
 }
+
+/// Consul's WAN flooding: three dc1 servers (127.0.0.104–.106) and a dc2 server (.107) that
+/// WAN-joins the first dc1 server only; the other two dc1 servers still learn of dc2 (every
+/// server of a datacenter joins the WAN pool once one of them has) and answer `?dc=dc2`.
+#[test]
+fn every_server_of_a_datacenter_joins_the_wan_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let dc1: Vec<Agent> = (104..=106)
+        .map(|n| {
+            Agent::on_loopback(
+                n,
+                &format!("s{n}"),
+                dir.path(),
+                &[
+                    "-server",
+                    "-bootstrap-expect=3",
+                    "-datacenter=dc1",
+                    "-retry-join=127.0.0.104",
+                    "-retry-interval=1s",
+                ],
+            )
+        })
+        .collect();
+    let dc2 = Agent::on_loopback(
+        107,
+        "s107",
+        dir.path(),
+        &[
+            "-server",
+            "-bootstrap-expect=1",
+            "-datacenter=dc2",
+            "-retry-join-wan=127.0.0.104",
+            "-retry-interval=1s",
+        ],
+    );
+    for s in &dc1[1..] {
+        eventually(30, "dc2 in this dc1 server's WAN pool", || {
+            let (code, out, _) = s.cli(&["members"], &["-wan"]);
+            code == 0
+                && out
+                    .lines()
+                    .any(|l| l.starts_with("s107.dc2 ") && l.contains(" alive "))
+        });
+    }
+    assert_eq!(dc2.put("/v1/kv/from-dc2", b"yes").0, 200);
+    eventually(
+        15,
+        "a dc1 server that never joined dc2 answers ?dc=dc2",
+        || matches!(dc1[2].get("/v1/kv/from-dc2?dc=dc2&raw"), Ok((200, b)) if b == "yes"),
+    );
+}

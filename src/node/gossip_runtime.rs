@@ -37,6 +37,8 @@ use crate::version::{CONSUL_API_VERSION, REVISION};
 
 /// How often the leader reconciles membership into the catalog without an event.
 const RECONCILE_INTERVAL_MS: u64 = 5_000;
+/// How often a server looks for servers of its datacenter missing from the WAN pool.
+const WAN_FLOOD_INTERVAL_MS: u64 = 2_000;
 /// The gossip core's timer resolution.
 const GOSSIP_TICK_MS: u64 = 10;
 /// The WAN servers' measured RTTs are republished every this many ticks (5 s).
@@ -972,6 +974,46 @@ impl GossipRuntime {
             }
         }
         None
+    }
+}
+
+/// Consul's flood join, on servers: every alive server of this datacenter that the LAN pool
+/// knows and the WAN pool does not is WAN-joined (at its LAN address and its `wan_join_port`
+/// tag), so that one server's `join -wan` brings every server of its datacenter into the WAN
+/// pool, and with it every other datacenter.
+pub async fn flood_wan(lan: Rc<GossipRuntime>, wan: Rc<GossipRuntime>, ctx: ShardCtx) {
+    let dc = lan.config.datacenter.clone();
+    loop {
+        tokio::time::sleep(Duration::from_millis(WAN_FLOOD_INTERVAL_MS)).await;
+        let in_wan: std::collections::HashSet<String> = wan
+            .swim
+            .borrow()
+            .members()
+            .filter(|m| m.state == MemberState::Alive)
+            .map(|m| m.name.clone())
+            .collect();
+        let missing: Vec<String> = lan
+            .swim
+            .borrow()
+            .members()
+            .filter(|m| m.state == MemberState::Alive)
+            .filter(|m| tag(&m.tags, "role") == Some("consul") && tag(&m.tags, "dc") == Some(&dc))
+            .filter(|m| !in_wan.contains(&format!("{}.{dc}", m.name)))
+            .filter_map(|m| {
+                let port: u16 = tag(&m.tags, "wan_join_port")?.parse().ok()?;
+                Some(SocketAddr::new(m.addr.ip(), port).to_string())
+            })
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let (joined, errors) = wan.join(&ctx, &missing).await;
+        if joined > 0 {
+            tracing::info!(target: "agent.server", "flood-joined {joined} server(s) of {dc} into the WAN pool");
+        }
+        for e in errors {
+            tracing::debug!(target: "agent.server", "WAN flood join: {e}");
+        }
     }
 }
 

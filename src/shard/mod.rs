@@ -300,7 +300,10 @@ fn run_shard(id: usize, sockets: ShardSockets, mesh: Mesh, config: AgentConfig) 
             }
             if let Some((udp, tcp)) = wan {
                 let rt = GossipRuntime::start(&agent_ctx, &config, Pool::Wan, udp, tcp);
-                agent_ctx.agent().set_wan(rt);
+                agent_ctx.agent().set_wan(rt.clone());
+                let lan = agent_ctx.agent().gossip();
+                let flood = crate::node::gossip_runtime::flood_wan(lan, rt, agent_ctx.clone());
+                tokio::task::spawn_local(flood);
             }
             AgentRuntime::start(&agent_ctx);
             tokio::task::spawn_local(crate::node::telemetry::run(agent_ctx.clone()));
