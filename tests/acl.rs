@@ -154,6 +154,10 @@ fn covers(route: &Route) -> usize {
         Route::ConfigWrite => 93,
         Route::ConfigEntry(..) => 94,
         Route::ConfigList(_) => 95,
+        Route::Queries => 96,
+        Route::Query(_) => 97,
+        Route::QueryExecute(_) => 98,
+        Route::QueryExplain(_) => 99,
         Route::CatalogRegister => 6,
         Route::CatalogDeregister => 7,
         Route::CatalogDatacenters => 8,
@@ -236,7 +240,7 @@ fn covers(route: &Route) -> usize {
         },
     }
 }
-const ROUTES: usize = 96;
+const ROUTES: usize = 100;
 
 #[test]
 fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
@@ -278,6 +282,14 @@ fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
     let (_, out, _) = call(&agent, m, "PUT", "/v1/acl/token", r#"{"Description":"t"}"#);
     let accessor = json_of(&out)["AccessorID"].as_str().unwrap().to_string();
     assert_eq!(call(&agent, m, "PUT", "/v1/event/fire/deploy", "").0, 200);
+    let (_, out, _) = call(
+        &agent,
+        m,
+        "POST",
+        "/v1/query",
+        r#"{"Name":"setup-query","Service":{"Service":"web"}}"#,
+    );
+    let query_id = json_of(&out)["ID"].as_str().unwrap().to_string();
 
     let acl_read = r#"acl = "read""#;
     let acl_write = r#"acl = "write""#;
@@ -360,6 +372,30 @@ fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
             "/v1/config/service-defaults".into(),
             "",
             r#"service_prefix "" { policy = "read" }"#,
+        ),
+        (
+            "POST",
+            "/v1/query".into(),
+            r#"{"Name":"web-query","Service":{"Service":"web"}}"#,
+            r#"query "web-query" { policy = "write" }"#,
+        ),
+        (
+            "GET",
+            format!("/v1/query/{query_id}"),
+            "",
+            r#"query "setup-query" { policy = "read" }"#,
+        ),
+        (
+            "GET",
+            "/v1/query/setup-query/execute".into(),
+            "",
+            r#"query "setup-query" { policy = "read" }"#,
+        ),
+        (
+            "GET",
+            "/v1/query/setup-query/explain".into(),
+            "",
+            r#"query "setup-query" { policy = "read" }"#,
         ),
         // Refused to anonymous; not read when admitted (the stream never ends).
         ("GET", "/v1/agent/metrics/stream".into(), "", "LEAVE"),

@@ -18,6 +18,7 @@ pub mod http;
 pub mod kv;
 pub mod metrics;
 pub mod operator;
+pub mod prepared_query;
 pub mod raft;
 pub mod rpc;
 pub mod session;

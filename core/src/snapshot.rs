@@ -12,9 +12,9 @@ use crate::catalog::{CheckDef, CoordinateUpdate, NodeDef, ServiceDef};
 
 const MAGIC: &[u8; 8] = b"TRIBSNAP";
 /// The snapshot format version (`inspect` prints it as `Version`).
-/// 2 added coordinates, 3 sessions, 4 ACLs, 5 autopilot's configuration, 6 config entries;
-/// files of versions 1 to 5 are still read.
-pub const SNAPSHOT_VERSION: u32 = 6;
+/// 2 added coordinates, 3 sessions, 4 ACLs, 5 autopilot's configuration, 6 config entries,
+/// 7 prepared queries; files of versions 1 to 6 are still read.
+pub const SNAPSHOT_VERSION: u32 = 7;
 const HEADER_BYTES: usize = 8 + 4 + 8 + 8 + 8 + 8;
 
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -69,6 +69,23 @@ pub struct StateSnapshot {
     pub autopilot: Option<crate::operator::AutopilotConfig>,
     /// Config entries (format version 6).
     pub config_entries: Vec<crate::config_entry::ConfigEntry>,
+    /// Prepared queries (format version 7).
+    pub prepared_queries: Vec<crate::prepared_query::PreparedQuery>,
+}
+
+/// Format version 6: before prepared queries. Read, never written.
+#[derive(Archive, Serialize, Deserialize)]
+struct StateSnapshotV6 {
+    kv: Vec<SnapKv>,
+    tombstones: Vec<(String, u64)>,
+    nodes: Vec<SnapNode>,
+    services: Vec<SnapService>,
+    checks: Vec<SnapCheck>,
+    coordinates: Vec<(CoordinateUpdate, u64)>,
+    sessions: Vec<crate::session::Session>,
+    acl: crate::acl::model::AclSnapshot,
+    autopilot: Option<crate::operator::AutopilotConfig>,
+    config_entries: Vec<crate::config_entry::ConfigEntry>,
 }
 
 /// Format version 5: before config entries. Read, never written.
@@ -148,6 +165,7 @@ impl StateSnapshot {
             self.autopilot = other.autopilot;
         }
         self.config_entries.extend(other.config_entries); // replicated: shard 0 alone
+        self.prepared_queries.extend(other.prepared_queries); // likewise
     }
 
     /// Sorted, so the same state always gives the same bytes.
@@ -164,6 +182,7 @@ impl StateSnapshot {
         self.sessions.sort_by(|a, b| a.id.cmp(&b.id));
         self.config_entries
             .sort_by(|a, b| (&a.kind, &a.name).cmp(&(&b.kind, &b.name)));
+        self.prepared_queries.sort_by(|a, b| a.id.cmp(&b.id));
     }
 
     pub fn encode_body(&self) -> Vec<u8> {
@@ -177,6 +196,7 @@ impl StateSnapshot {
     /// as such when it is not a valid current one.
     pub fn decode_body(bytes: &[u8]) -> Result<StateSnapshot, String> {
         Self::decode_body_of_version(bytes, SNAPSHOT_VERSION)
+            .or_else(|e| Self::decode_body_of_version(bytes, 6).map_err(|_| e))
             .or_else(|e| Self::decode_body_of_version(bytes, 5).map_err(|_| e))
             .or_else(|e| Self::decode_body_of_version(bytes, 4).map_err(|_| e))
             .or_else(|e| Self::decode_body_of_version(bytes, 3).map_err(|_| e))
@@ -202,6 +222,7 @@ impl StateSnapshot {
                 acl: Default::default(),
                 autopilot: None,
                 config_entries: Vec::new(),
+                prepared_queries: Vec::new(),
             });
         }
         if version == 2 {
@@ -218,6 +239,7 @@ impl StateSnapshot {
                 acl: Default::default(),
                 autopilot: None,
                 config_entries: Vec::new(),
+                prepared_queries: Vec::new(),
             });
         }
         if version == 3 {
@@ -234,6 +256,7 @@ impl StateSnapshot {
                 acl: Default::default(),
                 autopilot: None,
                 config_entries: Vec::new(),
+                prepared_queries: Vec::new(),
             });
         }
         if version == 4 {
@@ -250,6 +273,7 @@ impl StateSnapshot {
                 acl: v4.acl,
                 autopilot: None,
                 config_entries: Vec::new(),
+                prepared_queries: Vec::new(),
             });
         }
         if version == 5 {
@@ -266,6 +290,24 @@ impl StateSnapshot {
                 acl: v5.acl,
                 autopilot: v5.autopilot,
                 config_entries: Vec::new(),
+                prepared_queries: Vec::new(),
+            });
+        }
+        if version == 6 {
+            let v6 = rkyv::from_bytes::<StateSnapshotV6, rkyv::rancor::Error>(&aligned)
+                .map_err(invalid)?;
+            return Ok(StateSnapshot {
+                kv: v6.kv,
+                tombstones: v6.tombstones,
+                nodes: v6.nodes,
+                services: v6.services,
+                checks: v6.checks,
+                coordinates: v6.coordinates,
+                sessions: v6.sessions,
+                acl: v6.acl,
+                autopilot: v6.autopilot,
+                config_entries: v6.config_entries,
+                prepared_queries: Vec::new(),
             });
         }
         rkyv::from_bytes::<StateSnapshot, rkyv::rancor::Error>(&aligned).map_err(invalid)
@@ -411,6 +453,14 @@ mod tests {
                 create_index: 10,
                 modify_index: 10,
             }],
+            prepared_queries: vec![crate::prepared_query::PreparedQuery {
+                id: "b2a1c2d0-0000-4000-8000-000000000001".into(),
+                name: "web".into(),
+                template: String::new(),
+                definition: r#"{"Name":"web"}"#.into(),
+                create_index: 11,
+                modify_index: 11,
+            }],
         }
     }
 
@@ -433,6 +483,7 @@ mod tests {
         old.acl = Default::default();
         old.autopilot = None;
         old.config_entries.clear();
+        old.prepared_queries.clear();
         let v1 = StateSnapshotV1 {
             kv: old.kv.clone(),
             tombstones: old.tombstones.clone(),
@@ -467,6 +518,7 @@ mod tests {
         old.acl = Default::default();
         old.autopilot = None;
         old.config_entries.clear();
+        old.prepared_queries.clear();
         let v2 = StateSnapshotV2 {
             kv: old.kv.clone(),
             tombstones: old.tombstones.clone(),
@@ -491,6 +543,7 @@ mod tests {
         old.acl = Default::default();
         old.autopilot = None;
         old.config_entries.clear();
+        old.prepared_queries.clear();
         let v3 = StateSnapshotV3 {
             kv: old.kv.clone(),
             tombstones: old.tombstones.clone(),
@@ -515,6 +568,7 @@ mod tests {
         let mut old = sample();
         old.autopilot = None;
         old.config_entries.clear();
+        old.prepared_queries.clear();
         let v4 = StateSnapshotV4 {
             kv: old.kv.clone(),
             tombstones: old.tombstones.clone(),
@@ -539,6 +593,7 @@ mod tests {
     fn a_version_5_body_is_still_read() {
         let mut old = sample();
         old.config_entries.clear();
+        old.prepared_queries.clear();
         let v5 = StateSnapshotV5 {
             kv: old.kv.clone(),
             tombstones: old.tombstones.clone(),
@@ -556,6 +611,32 @@ mod tests {
         assert!(
             StateSnapshot::decode_body_of_version(&body, 6).is_err(),
             "a version-5 body is not a valid version-6 one"
+        );
+        assert_eq!(StateSnapshot::decode_body(&body).unwrap(), old);
+    }
+
+    #[test]
+    fn a_version_6_body_is_still_read() {
+        let mut old = sample();
+        old.prepared_queries.clear();
+        let v6 = StateSnapshotV6 {
+            kv: old.kv.clone(),
+            tombstones: old.tombstones.clone(),
+            nodes: old.nodes.clone(),
+            services: old.services.clone(),
+            checks: old.checks.clone(),
+            coordinates: old.coordinates.clone(),
+            sessions: old.sessions.clone(),
+            acl: old.acl.clone(),
+            autopilot: old.autopilot.clone(),
+            config_entries: old.config_entries.clone(),
+        };
+        let body = rkyv::to_bytes::<rkyv::rancor::Error>(&v6)
+            .unwrap()
+            .into_vec();
+        assert!(
+            StateSnapshot::decode_body_of_version(&body, 7).is_err(),
+            "a version-6 body is not a valid version-7 one"
         );
         assert_eq!(StateSnapshot::decode_body(&body).unwrap(), old);
     }

@@ -270,6 +270,11 @@ pub fn sort_near<T>(
     let Some(near) = req.query.get("near").filter(|n| !n.is_empty()) else {
         return;
     };
+    sort_near_to(ctx, near, items, node_of);
+}
+
+/// `items` nearest first to node `near` (by network coordinates; unchanged when it has none).
+pub fn sort_near_to<T>(ctx: &ShardCtx, near: &str, items: &mut [T], node_of: impl Fn(&T) -> &str) {
     let state = ctx.state.borrow();
     let Some(source) = state.catalog.coordinate(near).map(|c| c.coord) else {
         return;

@@ -13,6 +13,7 @@ pub mod keyring_api;
 pub mod kv_api;
 pub mod operator_api;
 pub mod ops_api;
+pub mod query_api;
 pub mod session_api;
 pub mod snapshot_api;
 pub mod txn_api;
@@ -189,6 +190,10 @@ pub async fn dispatch(
         Route::ConfigWrite => config_api::apply(ctx, req).await,
         Route::ConfigEntry(kind, name) => config_api::entry(ctx, kind, name, req).await,
         Route::ConfigList(kind) => config_api::list(ctx, kind, req).await,
+        Route::Queries => query_api::collection(ctx, req).await,
+        Route::Query(id) => query_api::one(ctx, id, req).await,
+        Route::QueryExecute(q) => query_api::execute(ctx, config, q, req).await,
+        Route::QueryExplain(q) => query_api::explain(ctx, q, req),
         Route::Snapshot if req.method == "PUT" => snapshot_api::restore(ctx, req).await,
         Route::Snapshot => snapshot_api::save(ctx, req).await,
 

@@ -212,6 +212,14 @@ pub enum Route {
     ConfigEntry(String, String),
     /// `GET /v1/config/<kind>`.
     ConfigList(String),
+    /// `GET|POST /v1/query`: list, create.
+    Queries,
+    /// `GET|PUT|DELETE /v1/query/<id>`.
+    Query(String),
+    /// `GET /v1/query/<id or name>/execute`.
+    QueryExecute(String),
+    /// `GET /v1/query/<id or name>/explain`.
+    QueryExplain(String),
     OperatorKeyring,
     CoordinateDatacenters,
     CoordinateNodes,
@@ -364,6 +372,18 @@ impl Route {
         }
         if let Some(rest) = path.strip_prefix("/v1/acl/") {
             return AclEndpoint::resolve(rest).map_or(Route::UnknownApi, Route::Acl);
+        }
+        if path == "/v1/query" {
+            return Route::Queries;
+        }
+        if let Some(rest) = path.strip_prefix("/v1/query/") {
+            if let Some(q) = rest.strip_suffix("/execute") {
+                return Route::QueryExecute(q.to_string());
+            }
+            if let Some(q) = rest.strip_suffix("/explain") {
+                return Route::QueryExplain(q.to_string());
+            }
+            return Route::Query(rest.to_string());
         }
         if path == "/v1/config" {
             return Route::ConfigWrite;
@@ -522,6 +542,8 @@ impl Route {
             Route::AgentHost => "v1_agent_host",
             Route::ConfigWrite => "v1_config",
             Route::ConfigEntry(..) | Route::ConfigList(_) => "v1_config_",
+            Route::Queries => "v1_query",
+            Route::Query(_) | Route::QueryExecute(_) | Route::QueryExplain(_) => "v1_query_",
             Route::OperatorKeyring => "v1_operator_keyring",
             Route::CoordinateDatacenters => "v1_coordinate_datacenters",
             Route::CoordinateNodes => "v1_coordinate_nodes",
@@ -678,6 +700,24 @@ impl Route {
                 Permission::body(R::Service),
             ),
             Route::ConfigList(_) => (GET, small, Leader, true, Permission::filter(R::Service)),
+            // Checked by the handler on the query's name (`query` rules); lists filtered.
+            Route::Queries => (
+                &["GET", "POST"][..],
+                small,
+                Leader,
+                true,
+                Permission::body(R::Query),
+            ),
+            Route::Query(_) => (
+                &["GET", "PUT", "DELETE"][..],
+                small,
+                Leader,
+                true,
+                Permission::body(R::Query),
+            ),
+            Route::QueryExecute(_) | Route::QueryExplain(_) => {
+                (GET, small, Leader, false, Permission::body(R::Query))
+            }
             Route::OperatorKeyring => (
                 &["GET", "POST", "PUT", "DELETE"][..],
                 small,

@@ -45,6 +45,8 @@ pub enum Command {
     Autopilot(Box<crate::operator::AutopilotSet>),
     /// `PUT`/`DELETE /v1/config`; every shard keeps the config entries.
     ConfigEntry(Box<crate::config_entry::ConfigEntryOp>),
+    /// `/v1/query` writes; every shard keeps the prepared queries.
+    PreparedQuery(Box<crate::prepared_query::QueryOp>),
 }
 
 /// A lock operation on one key (`Command::KvLock`).

@@ -77,6 +77,8 @@ pub struct ShardMachine {
     pub autopilot: Option<crate::operator::AutopilotConfig>,
     /// Config entries (replicated).
     pub config_entries: crate::config_entry::ConfigEntryTable,
+    /// Prepared queries (replicated).
+    pub queries: crate::prepared_query::QueryTable,
     /// Keys this shard owns that may not be acquired before a time (ms on this server's
     /// clock): armed when a holder dies, as Consul's lock-delay. Not replicated and not in
     /// snapshots, as in Consul; read by the leader before it proposes an acquire.
@@ -101,6 +103,7 @@ impl ShardMachine {
             acl: AclTable::default(),
             autopilot: None,
             config_entries: Default::default(),
+            queries: Default::default(),
             lock_delays: BTreeMap::new(),
             committed: 0,
             applied: 0,
@@ -229,6 +232,12 @@ impl ShardMachine {
                 crate::operator::apply_autopilot(&mut self.autopilot, index, &set)
             }
             Command::ConfigEntry(op) => self.config_entries.apply(index, &op),
+            Command::PreparedQuery(op) => {
+                return match self.queries.apply(index, &op) {
+                    Ok(()) => WriteOutcome::Bool(true),
+                    Err(text) => WriteOutcome::Failed(ApiError::Internal(text)),
+                };
+            }
             Command::Restore { snapshot } => {
                 // Validated before it was proposed; a body that still fails to decode is
                 // skipped (and reported) rather than taking the shard down.
@@ -280,6 +289,7 @@ impl ShardMachine {
         self.acl.restore(index, &snap.acl);
         self.autopilot = snap.autopilot.clone();
         self.config_entries.restore(index, &snap.config_entries);
+        self.queries.restore(index, &snap.prepared_queries);
         self.applied = self.applied.max(index);
     }
 
@@ -324,6 +334,7 @@ impl ShardMachine {
             part.acl = self.acl.export();
             part.autopilot = self.autopilot.clone();
             part.config_entries = self.config_entries.export();
+            part.prepared_queries = self.queries.export();
         }
         part
     }

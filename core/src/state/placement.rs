@@ -47,7 +47,9 @@ pub fn place(cmd: Command, shards: usize) -> Placement {
         Command::SessionCreate(_) | Command::SessionDestroy { .. } => Placement::Every(cmd),
         // Every shard keeps the ACL table (tokens are resolved where a request lands).
         Command::Acl(_) => Placement::Every(cmd),
-        Command::Autopilot(_) | Command::ConfigEntry(_) => Placement::Every(cmd),
+        Command::Autopilot(_) | Command::ConfigEntry(_) | Command::PreparedQuery(_) => {
+            Placement::Every(cmd)
+        }
         Command::Txn { ops } => place_txn(ops, shards),
     }
 }

@@ -1,0 +1,166 @@
+//! Prepared queries (issue 17) with real agents: create, read, list, update, delete;
+//! `execute` with health, tags and templates (regexp interpolation); `explain`; failover of a
+//! query to a second datacenter on loopback (dc1 on 127.0.0.108, dc2 on .109).
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{eventually, free_port, Agent};
+
+fn register(agent: &Agent, node: &str, tags: &[&str], status: &str) {
+    let body = json!({
+        "Node": node, "Address": "10.0.0.1",
+        "Service": {"Service": "web", "Tags": tags, "Port": 80},
+        "Check": {"CheckID": "health", "Name": "h", "Status": status, "ServiceID": "web"},
+    });
+    assert_eq!(
+        agent
+            .put("/v1/catalog/register", body.to_string().as_bytes())
+            .0,
+        200
+    );
+}
+
+fn json_of(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|_| panic!("JSON: {body}"))
+}
+
+fn post(agent: &Agent, body: Value) -> (u16, String) {
+    let (s, b, _) = agent
+        .call("POST", "/v1/query", body.to_string().as_bytes())
+        .unwrap();
+    (s, b)
+}
+
+fn nodes(result: &Value) -> Vec<String> {
+    let mut n: Vec<String> = result["Nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["Node"]["Node"].as_str().unwrap().to_string())
+        .collect();
+    n.sort();
+    n
+}
+
+#[test]
+fn queries_are_stored_executed_and_rendered() {
+    let agent = Agent::start_with(free_port(), None, &[]);
+    register(&agent, "n1", &["v1", "primary"], "passing");
+    register(&agent, "n2", &["v2"], "warning");
+    register(&agent, "n3", &["v1"], "critical");
+
+    let (s, body) = post(
+        &agent,
+        json!({"Name": "web-q", "Service": {"Service": "web"}}),
+    );
+    assert_eq!(s, 200, "{body}");
+    let id = json_of(&body)["ID"].as_str().unwrap().to_string();
+    // Critical instances never; warning ones unless OnlyPassing.
+    let (_, body) = agent.get("/v1/query/web-q/execute").unwrap();
+    let result = json_of(&body);
+    assert_eq!(nodes(&result), ["n1", "n2"]);
+    assert_eq!(
+        (result["Service"].clone(), result["Failovers"].clone()),
+        (json!("web"), json!(0))
+    );
+    let (_, body) = agent
+        .get(&format!("/v1/query/{id}/execute?limit=1"))
+        .unwrap();
+    assert_eq!(json_of(&body)["Nodes"].as_array().unwrap().len(), 1);
+
+    // Update: only passing, without the primary tag.
+    let update = json!({"Name": "web-q", "Service": {"Service": "web", "OnlyPassing": true, "Tags": ["!primary"]}});
+    let (s, _) = agent.put(&format!("/v1/query/{id}"), update.to_string().as_bytes());
+    assert_eq!(s, 200);
+    let (_, body) = agent.get("/v1/query/web-q/execute").unwrap();
+    assert!(nodes(&json_of(&body)).is_empty(), "{body}");
+    let (_, body) = agent.get(&format!("/v1/query/{id}")).unwrap();
+    assert_eq!(json_of(&body)[0]["Service"]["OnlyPassing"], true);
+
+    // A template: the regexp's groups fill the service and the tags.
+    let template = json!({
+        "Name": "geo-",
+        "Template": {"Type": "name_prefix_match", "Regexp": "^geo-([^-]+)-(.+)$"},
+        "Service": {"Service": "${match(1)}", "Tags": ["${match(2)}"]},
+    });
+    assert_eq!(post(&agent, template).0, 200);
+    let (_, body) = agent.get("/v1/query/geo-web-v2/execute").unwrap();
+    let result = json_of(&body);
+    assert_eq!(
+        (nodes(&result), result["Service"].clone()),
+        (vec!["n2".to_string()], json!("web"))
+    );
+    let (_, body) = agent.get("/v1/query/geo-web-v1/explain").unwrap();
+    let explained = json_of(&body);
+    assert_eq!(explained["Query"]["Service"]["Service"], "web");
+    assert_eq!(explained["Query"]["Service"]["Tags"], json!(["v1"]));
+
+    // List, refusals, delete.
+    let (_, body) = agent.get("/v1/query").unwrap();
+    assert_eq!(json_of(&body).as_array().unwrap().len(), 2);
+    let (s, text) = post(&agent, json!({"Service": {"Service": "web"}}));
+    assert_eq!((s, text.as_str()), (500, "Must be bound to a session"));
+    let (s, text) = post(
+        &agent,
+        json!({"Name": "web-q", "Service": {"Service": "db"}}),
+    );
+    assert_eq!(s, 500);
+    assert!(text.contains("aliases an existing query name"), "{text}");
+    let (s, _, _) = agent
+        .call("DELETE", &format!("/v1/query/{id}"), b"")
+        .unwrap();
+    assert_eq!(s, 200);
+    assert_eq!(
+        agent.get(&format!("/v1/query/{id}")).unwrap(),
+        (404, "Query not found".to_string())
+    );
+    assert_eq!(
+        agent.get("/v1/query/nothing/execute").unwrap(),
+        (404, "Query not found".to_string())
+    );
+}
+
+#[test]
+fn a_query_fails_over_to_another_datacenter() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = |n: u8, dc: &str, extra: &[&str]| {
+        let mut args = vec!["-server", "-bootstrap-expect=1"];
+        let dc_flag = format!("-datacenter={dc}");
+        args.push(&dc_flag);
+        args.extend_from_slice(extra);
+        Agent::on_loopback(n, &format!("s{n}"), dir.path(), &args)
+    };
+    let dc1 = server(108, "dc1", &[]);
+    let dc2 = server(
+        109,
+        "dc2",
+        &["-retry-join-wan=127.0.0.108", "-retry-interval=1s"],
+    );
+    eventually(
+        30,
+        "dc2 answers through dc1",
+        || matches!(dc1.get("/v1/catalog/nodes?dc=dc2"), Ok((200, b)) if b.contains("s109")),
+    );
+    let db = json!({"Node": "db-node", "Address": "10.2.0.1", "Service": {"Service": "db", "Port": 5432}});
+    assert_eq!(
+        dc2.put("/v1/catalog/register", db.to_string().as_bytes()).0,
+        200
+    );
+    for failover in [json!({"Datacenters": ["dc2"]}), json!({"NearestN": 1})] {
+        let name = format!(
+            "db-{}",
+            failover.as_object().unwrap().keys().next().unwrap()
+        );
+        let (s, body) = post(
+            &dc1,
+            json!({"Name": name, "Service": {"Service": "db", "Failover": failover}}),
+        );
+        assert_eq!(s, 200, "{body}");
+        let (_, body) = dc1.get(&format!("/v1/query/{name}/execute")).unwrap();
+        let result = json_of(&body);
+        assert_eq!(result["Datacenter"], "dc2", "{body}");
+        assert_eq!(result["Failovers"], 1);
+        assert_eq!(result["Nodes"][0]["Node"]["Node"], "db-node");
+    }
+}
