@@ -164,3 +164,55 @@ fn a_query_fails_over_to_another_datacenter() {
         assert_eq!(result["Nodes"][0]["Node"]["Node"], "db-node");
     }
 }
+
+/// `<query>.query.consul` over DNS: a template with regexp interpolation picks the service,
+/// its health rules hold, and the query's `DNS.TTL` is the answers' TTL.
+#[test]
+fn a_template_query_answers_over_dns() {
+    let dns_port = free_port();
+    let agent = Agent::start_with(free_port(), None, &["-dns-port", &dns_port.to_string()]);
+    for (node, addr, status) in [
+        ("w1", "10.3.0.1", "passing"),
+        ("w2", "10.3.0.2", "critical"),
+    ] {
+        let body = json!({
+            "Node": node, "Address": addr,
+            "Service": {"Service": "web", "Port": 8080},
+            "Check": {"CheckID": "health", "Name": "h", "Status": status, "ServiceID": "web"},
+        });
+        assert_eq!(
+            agent
+                .put("/v1/catalog/register", body.to_string().as_bytes())
+                .0,
+            200
+        );
+    }
+    let template = json!({
+        "Name": "geo-",
+        "Template": {"Type": "name_prefix_match", "Regexp": "^geo-(.+)$"},
+        "Service": {"Service": "${match(1)}"},
+        "DNS": {"TTL": "7s"},
+    });
+    assert_eq!(post(&agent, template).0, 200);
+    assert_eq!(
+        support::dig_port("127.0.0.1", dns_port, "geo-web.query.consul"),
+        ["10.3.0.1"]
+    );
+    let out = std::process::Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &dns_port.to_string(),
+            "+noall",
+            "+answer",
+            "geo-web.query.consul",
+            "SRV",
+        ])
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<&str> = answer.split_whitespace().collect();
+    assert_eq!(fields.get(1), Some(&"7"), "the query's TTL: {answer}");
+    assert!(answer.contains("8080 w1.node.dc1.consul."), "{answer}");
+    assert!(support::dig_port("127.0.0.1", dns_port, "geo-nothing.query.consul").is_empty());
+}

@@ -159,7 +159,7 @@ pub async fn one(ctx: &ShardCtx, id: &str, req: &ApiRequest) -> Reply {
 }
 
 /// The query `id_or_name` names, rendered for that name when it is a template.
-fn resolve(ctx: &ShardCtx, id_or_name: &str) -> Option<(PreparedQuery, Value)> {
+pub fn resolve(ctx: &ShardCtx, id_or_name: &str) -> Option<(PreparedQuery, Value)> {
     ctx.catch_up();
     let state = ctx.state.borrow();
     let q = state.queries.resolve(id_or_name)?.clone();
@@ -211,7 +211,7 @@ fn tags_match(wanted: &[String], tags: &[String]) -> bool {
 
 /// An entry (a `health/service` JSON object) the query keeps: no critical check (a warning
 /// one too with `OnlyPassing`), checks in `IgnoreCheckIDs` aside; the tags and metadata asked.
-fn keep(entry: &Value, service: &Value) -> bool {
+pub fn keep(entry: &Value, service: &Value) -> bool {
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
             .map(|a| {

@@ -288,6 +288,48 @@ async fn facts(
                     .collect();
             }
         }
+        Lookup::Query { name } => {
+            // Executed as `/v1/query/<name>/execute` is (in this datacenter; no failover over
+            // DNS yet), the agent's node as `Near` source when the query names `_agent`.
+            let Some((_, definition)) = crate::http::query_api::resolve(ctx, name) else {
+                return Ok(f);
+            };
+            let service = &definition["Service"];
+            let target = service["Service"].as_str().unwrap_or("").to_string();
+            let found = ctx.service_instances(&target, &[]).await.map_err(|_| ())?;
+            let ignored: Vec<&str> = service["IgnoreCheckIDs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str())
+                .collect();
+            if readable(Resource::Service, &target) {
+                for i in &found.value {
+                    let entry =
+                        serde_json::to_value(crate::http::catalog_json::ServiceEntryJson::new(i))
+                            .unwrap_or_default();
+                    if !crate::http::query_api::keep(&entry, service)
+                        || !readable(Resource::Node, &i.node.def.name)
+                    {
+                        continue;
+                    }
+                    let mut data = instance_data(i);
+                    // Checks the query ignores do not count towards the answer's health.
+                    data.status = aggregate(
+                        i.checks
+                            .iter()
+                            .filter(|c| !ignored.contains(&c.def.id.as_str()))
+                            .map(|c| c.def.status.as_str()),
+                    )
+                    .to_string();
+                    f.instances.push(data);
+                }
+            }
+            f.query_ttl = definition["DNS"]["TTL"]
+                .as_str()
+                .and_then(crate::http::query::parse_go_duration)
+                .map(|d| d.as_secs() as u32);
+        }
         Lookup::Addr(_) | Lookup::Invalid | Lookup::OtherDatacenter(_) | Lookup::OutOfZone => {}
     }
     Ok(f)

@@ -45,6 +45,7 @@ pub fn fuzz_one(data: &[u8]) {
         servers: vec![instance(1, "")],
         now_secs: 1,
         seed: data.len() as u64,
+        query_ttl: None,
     };
     let cfg = DnsConfig::defaults("dc1");
     for tcp in [false, true] {

@@ -9,6 +9,9 @@ pub enum Lookup {
     Node { name: String },
     /// `[<tag>.]<service>.service[.<dc>].<domain>` and the RFC 2782 forms.
     Service { name: String, tag: Option<String> },
+    /// `<query>.query[.<dc>].<domain>` (and `_<query>._<proto>.query`): a prepared query,
+    /// by ID or name (dots allowed).
+    Query { name: String },
     /// `<hex>.addr[.<dc>].<domain>`
     Addr(IpAddr),
     /// `<reversed>.in-addr.arpa` / `.ip6.arpa`
@@ -18,8 +21,8 @@ pub enum Lookup {
     /// A valid name of another datacenter (`....<dc>.<domain>`): answered by a server there
     /// if the WAN pool knows one, else NXDOMAIN.
     OtherDatacenter(String),
-    /// In the zone but not a valid name here (or a kind we do not serve yet such as
-    /// `.query`): NXDOMAIN.
+    /// In the zone but not a valid name here (or a kind we do not serve such as
+    /// `.connect`): NXDOMAIN.
     Invalid,
     /// Not in the zone: recursors, else REFUSED.
     OutOfZone,
@@ -108,7 +111,7 @@ fn in_zone(labels: &[&str], qtype: u16, datacenter: &str) -> Lookup {
     }
     if let Some(dc) = other_dc {
         return match kind {
-            "node" | "service" | "addr" => Lookup::OtherDatacenter(dc),
+            "node" | "service" | "addr" | "query" => Lookup::OtherDatacenter(dc),
             _ => Lookup::Invalid,
         };
     }
@@ -130,6 +133,15 @@ fn in_zone(labels: &[&str], qtype: u16, datacenter: &str) -> Lookup {
                 tag: (!tags.is_empty()).then(|| tags.join(".")),
             }
         }
+        "query" => match parts {
+            // RFC 2782: the last part (the protocol) is ignored.
+            [name, proto] if name.starts_with('_') && proto.starts_with('_') => Lookup::Query {
+                name: name[1..].to_string(),
+            },
+            _ => Lookup::Query {
+                name: parts.join("."),
+            },
+        },
         "addr" => match parts {
             [hex] if hex.len() == 8 => u32::from_str_radix(hex, 16).map_or(Lookup::Invalid, |v| {
                 Lookup::Addr(IpAddr::V4(Ipv4Addr::from(v)))

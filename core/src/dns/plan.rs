@@ -163,6 +163,8 @@ pub struct Facts {
     pub now_secs: u64,
     /// Seed for shuffling.
     pub seed: u64,
+    /// For prepared queries: their `DNS.TTL` (seconds), when set.
+    pub query_ttl: Option<u32>,
 }
 
 fn soa(cfg: &DnsConfig, domain: &str, now_secs: u64) -> Rec {
@@ -272,6 +274,20 @@ pub fn answer(
         Lookup::Apex => apex(qt, domain, cfg, f),
         Lookup::Node { .. } => node(qname, qt, domain, cfg, f),
         Lookup::Service { .. } => service(qname, qt, domain, cfg, f),
+        // A query's instances (already chosen by it) answer as a service's do, with its TTL.
+        Lookup::Query { .. } => match f.query_ttl {
+            Some(ttl) => service(
+                qname,
+                qt,
+                domain,
+                &DnsConfig {
+                    service_ttl: ttl,
+                    ..cfg.clone()
+                },
+                f,
+            ),
+            None => service(qname, qt, domain, cfg, f),
+        },
         Lookup::Addr(ip) => match address_record(qname, &ip.to_string(), qt, cfg.node_ttl) {
             Some(r) => Plan {
                 answers: vec![(r, Vec::new())],

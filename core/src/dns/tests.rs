@@ -66,7 +66,10 @@ fn grammar() {
             "{name}"
         );
     }
-    assert_eq!(lookup("q.query.dc2.consul.", qtype::A), Lookup::Invalid);
+    assert_eq!(
+        lookup("q.query.dc2.consul.", qtype::A),
+        Lookup::OtherDatacenter("dc2".into())
+    );
     assert_eq!(
         lookup("my.host.node.consul.", qtype::A),
         Lookup::Node {
@@ -86,9 +89,16 @@ fn grammar() {
     assert_eq!(lookup("consul.", qtype::SOA), Lookup::Apex);
     assert_eq!(lookup("example.com.", qtype::A), Lookup::OutOfZone);
     assert_eq!(
-        lookup("web.query.consul.", qtype::A),
-        Lookup::Invalid,
-        "prepared queries do not exist yet"
+        lookup("geo.web.query.consul.", qtype::A),
+        Lookup::Query {
+            name: "geo.web".into()
+        }
+    );
+    assert_eq!(
+        lookup("_web-q._tcp.query.consul.", qtype::SRV),
+        Lookup::Query {
+            name: "web-q".into()
+        }
     );
     assert_eq!(lookup("nothing.consul.", qtype::A), Lookup::Invalid);
 }
