@@ -686,7 +686,13 @@ fn config_file_watches_run_their_handlers_and_follow_reloads() {
     };
     write_config(&conf, "watch.json", &watch("watched", &first));
     let conf_flag = format!("-config-dir={}", conf.display());
-    let agent = Agent::start_with(free_port(), None, &[&conf_flag]);
+    let log = dir.path().join("agent.log");
+    let log_flag = format!("-log-file={}", log.display());
+    let agent = Agent::start_with(
+        free_port(),
+        None,
+        &[&conf_flag, &log_flag, "-log-level=debug"],
+    );
     assert_eq!(agent.put("/v1/kv/watched", b"v1").0, 200);
     eventually(10, "the handler ran with the key's entry", || {
         std::fs::read_to_string(&first).is_ok_and(|t| {
@@ -694,13 +700,22 @@ fn config_file_watches_run_their_handlers_and_follow_reloads() {
                 .is_ok_and(|v| v["Key"] == "watched" && v["Value"] == "djE=")
         })
     });
-    // Reloaded with a watch on another key: the new one runs, the old one stops.
+    // Reloaded with a watch on another key (which exists): the new one runs at once, the
+    // old one stops.
+    assert_eq!(agent.put("/v1/kv/other", b"v2").0, 200);
     write_config(&conf, "watch.json", &watch("other", &second));
     let (code, _, err) = agent.cli(&["reload"], &[]);
     assert_eq!(code, 0, "{err}");
     std::fs::remove_file(&first).unwrap();
-    assert_eq!(agent.put("/v1/kv/other", b"v2").0, 200);
-    eventually(10, "the new watch's handler ran", || second.exists());
+    let waited = std::time::Instant::now();
+    while !second.exists() && waited.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        second.exists(),
+        "the new watch's handler ran:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
     assert_eq!(agent.put("/v1/kv/watched", b"v3").0, 200);
     std::thread::sleep(Duration::from_millis(500));
     assert!(!first.exists(), "the old watch stopped");

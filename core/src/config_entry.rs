@@ -69,9 +69,9 @@ impl ConfigEntryTable {
             ConfigEntryOp::Delete { kind, name, cas } => {
                 let key = (kind.clone(), name.to_lowercase());
                 let modify = self.entries.get(&key).map(|e| e.modify_index);
-                // As Consul: a cas delete of what is not there succeeds; of what is, needs the
-                // entry's modify index.
-                if cas.is_some_and(|c| modify.is_some_and(|m| m != c)) {
+                // As Consul's `DeleteConfigEntryCAS`: with a cas, the entry must exist and
+                // have that modify index.
+                if cas.is_some_and(|c| modify != Some(c)) {
                     return false;
                 }
                 // Deleting what is not there succeeds (Consul's answer is `true`).

@@ -786,7 +786,11 @@ fn log_settings(log: &crate::config::LogConfig) -> Result<LogSettings, String> {
         json: log.json,
         file: log.file.clone().map(|path| logging::LogFileConfig {
             path,
-            rotate_duration: std::time::Duration::from_millis(log.rotate_duration_ms),
+            // 0 means Consul's default, as its logger reads it (not a rotation per line).
+            rotate_duration: std::time::Duration::from_millis(match log.rotate_duration_ms {
+                0 => crate::config::LogConfig::default().rotate_duration_ms,
+                ms => ms,
+            }),
             rotate_bytes: log.rotate_bytes,
             rotate_max_files: log.rotate_max_files,
         }),
@@ -794,25 +798,23 @@ fn log_settings(log: &crate::config::LogConfig) -> Result<LogSettings, String> {
     })
 }
 
-/// The pid file: written at start, removed when the agent exits (whichever way `run` ends).
-struct PidFile(Option<PathBuf>);
+/// The pid file: written at start, removed when the agent exits, whichever way: at the end
+/// of `run` (this guard), or before the `process::exit` of a leave or a fatal log error.
+struct PidFile;
 
 impl PidFile {
     fn write(path: Option<&std::path::Path>) -> Result<PidFile, String> {
-        let Some(path) = path else {
-            return Ok(PidFile(None));
-        };
-        std::fs::write(path, std::process::id().to_string())
-            .map_err(|e| format!("Could not write pid file {}: {e}", path.display()))?;
-        Ok(PidFile(Some(path.to_path_buf())))
+        if let Some(path) = path {
+            crate::io::host::write_pid_file(path)
+                .map_err(|e| format!("Could not write pid file {}: {e}", path.display()))?;
+        }
+        Ok(PidFile)
     }
 }
 
 impl Drop for PidFile {
     fn drop(&mut self) {
-        if let Some(path) = &self.0 {
-            let _ = std::fs::remove_file(path);
-        }
+        crate::io::host::remove_pid_file();
     }
 }
 
@@ -992,25 +994,29 @@ fn notify_ready_when_serving(
         return;
     }
     let url = format!("http://{api}/v1/status/leader");
+    // The join first (a flag), then the API (a request): no request while a join is pending.
     let serving = move || {
-        let answers = match ureq::get(&url)
-            .timeout(std::time::Duration::from_secs(2))
-            .call()
+        if joins
+            && !cluster
+                .lan_joined
+                .load(std::sync::atomic::Ordering::Relaxed)
         {
-            Ok(_) | Err(ureq::Error::Status(..)) => true,
-            Err(_) => false,
-        };
-        answers
-            && (!joins
-                || cluster
-                    .lan_joined
-                    .load(std::sync::atomic::Ordering::Relaxed))
+            return false;
+        }
+        matches!(
+            ureq::get(&url)
+                .timeout(std::time::Duration::from_secs(2))
+                .call(),
+            Ok(_) | Err(ureq::Error::Status(..))
+        )
     };
     let _ = std::thread::Builder::new()
         .name("notify-ready".into())
         .spawn(move || {
+            let mut pause = std::time::Duration::from_millis(20);
             while !serving() {
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_secs(1));
             }
             if let Err(e) = crate::io::systemd::notify(crate::io::systemd::READY) {
                 tracing::error!(target: "agent", "failed to notify systemd: {e}");
@@ -1091,10 +1097,7 @@ async fn reload(
                 "config key {key:?} changed; it takes effect only after a restart"
             );
         }
-        logging::set_level(settings.level);
-        if let Some(acceptor) = https {
-            crate::io::https::install(acceptor);
-        }
+        // The one step that can still fail goes first, so a refused reload changes nothing.
         let (reply, done) = tokio::sync::oneshot::channel();
         let msg = crate::mesh::ShardMsg::ReloadDefinitions {
             definitions: Box::new((config.services.clone(), config.checks.clone())),
@@ -1104,6 +1107,10 @@ async fn reload(
             .try_send(msg)
             .map_err(|_| "agent is busy; try again".to_string())?;
         done.await.map_err(|_| "agent did not answer".to_string())?;
+        logging::set_level(settings.level);
+        if let Some(acceptor) = https {
+            crate::io::https::install(acceptor);
+        }
         // The watches of the files, as they are now: the old set stops, the new one starts.
         watches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let api = std::net::SocketAddr::new(
@@ -1167,6 +1174,10 @@ fn restart_only_changes(old: &AgentConfig, new: &AgentConfig) -> Vec<&'static st
     check("log_file", old.log.file != new.log.file);
     check("enable_syslog", old.log.syslog != new.log.syslog);
     check("pid_file", old.pid_file != new.pid_file);
+    check("ports.https", old.https_port != new.https_port);
+    // Internal RPC's TLS is read once; the HTTPS certificates are re-read (above).
+    check("tls", format!("{:?}", old.tls) != format!("{:?}", new.tls));
+    check("telemetry", old.telemetry != new.telemetry);
     changed
 }
 

@@ -85,6 +85,7 @@ impl Client {
         };
         let tls = crate::io::https::ClientTls {
             ca_file: path("ca-file", "CONSUL_CACERT"),
+            ca_path: path("ca-path", "CONSUL_CAPATH"),
             client_cert: path("client-cert", "CONSUL_CLIENT_CERT"),
             client_key: path("client-key", "CONSUL_CLIENT_KEY"),
             verify: env("CONSUL_HTTP_SSL_VERIFY").is_none_or(|v| v != "false" && v != "0"),

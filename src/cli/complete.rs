@@ -68,7 +68,7 @@ pub fn install(uninstall: bool) -> i32 {
             (false, false) => format!("{text}\n{lines}\n"),
             (true, false) => continue,
             (true, true) => text
-                .replace(&format!("\n{lines}\n"), "")
+                .replace(&format!("\n{lines}\n"), "\n")
                 .replace(&lines, ""),
         };
         if let Err(e) = std::fs::write(&file, updated) {

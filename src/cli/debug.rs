@@ -69,9 +69,11 @@ fn capture(args: &[String]) -> Result<(), String> {
     }
     let archive = p.value("archive").is_none_or(|v| v != "false");
     let started_unix = crate::io::host::unix_ms() / 1000;
+    // Trailing separators off: the archive goes beside the directory, not into it.
     let out = PathBuf::from(
         p.value("output")
-            .map(str::to_string)
+            .map(|o| o.trim_end_matches('/').to_string())
+            .filter(|o| !o.is_empty())
             .unwrap_or_else(|| format!("consul-debug-{started_unix}")),
     );
     if out.exists() {
@@ -155,7 +157,7 @@ fn capture(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `2026-12-07 15:20:13 +0000 UTC`-style start stamp for the progress line.
+/// The capture's start, as the log's timestamps write it, for the progress line.
 fn start_stamp(unix: u64) -> String {
     crate::io::logging::format::text_time(u128::from(unix) * 1_000_000_000)
 }

@@ -143,7 +143,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("ca-path", "Path to a directory of CA certificates to use for TLS when communicating with Consul. This can also be specified via the CONSUL_CAPATH environment variable."),
     ("client-cert", "Path to a client cert file to use for TLS when 'verify_incoming' is enabled. This can also be specified via the CONSUL_CLIENT_CERT environment variable."),
     ("client-key", "Path to a client key file to use for TLS when 'verify_incoming' is enabled. This can also be specified via the CONSUL_CLIENT_KEY environment variable."),
-    ("tls-server-name", "The server name to use as the SNI host when connecting via TLS. This can also be specified via the CONSUL_TLS_SERVER_NAME environment variable."),
+    ("tls-server-name", "The server name to use as the SNI host when connecting via TLS. This can also be specified via the CONSUL_TLS_SERVER_NAME environment variable. (Tribune: accepted, not acted on yet: the address's host is the name checked.)"),
     ("stale", "Permit any Consul server (non-leader) to respond to this request. This allows for lower latency and higher throughput, but can result in stale data. This option has no effect on non-read operations. The default value is false."),
     ("format", "Output format: pretty or json. The default value is pretty."),
     ("id", "The ID of the object to act on (a UUID, or a unique prefix of one)."),

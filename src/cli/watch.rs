@@ -121,8 +121,11 @@ fn run_child(
             c
         }
         false => {
-            let mut c = std::process::Command::new(&child[0]);
-            c.args(&child[1..]);
+            let Some((program, rest)) = child.split_first() else {
+                return Err("Error starting handler: no command".into());
+            };
+            let mut c = std::process::Command::new(program);
+            c.args(rest);
             c
         }
     };
@@ -309,15 +312,23 @@ fn config_watch(w: &serde_json::Value) -> Result<ConfigWatch, String> {
             }
         }
         None | Some("script") => match (obj.get("args"), obj.get("handler")) {
-            (Some(args), _) => Handler::Script {
-                child: args
+            (Some(args), _) => {
+                let child: Vec<String> = args
                     .as_array()
                     .ok_or("args must be a list")?
                     .iter()
                     .filter_map(|a| a.as_str().map(str::to_string))
-                    .collect(),
-                shell: false,
-            },
+                    .collect();
+                if child.is_empty() {
+                    return Err(
+                        "Handler type 'script' requires 'args' or 'handler' to be set".into(),
+                    );
+                }
+                Handler::Script {
+                    child,
+                    shell: false,
+                }
+            }
             (None, Some(Value::String(h))) => Handler::Script {
                 child: vec![h.clone()],
                 shell: true,
@@ -366,9 +377,11 @@ fn run_config_watch(
         return;
     };
     let (mut index, mut last) = (0u64, serde_json::Value::Null);
+    let mut failures = 0u32;
     while generation.load(Ordering::Relaxed) == mine {
         match fetch(&client, &plan, index, false) {
             Ok((data, new_index)) => {
+                failures = 0;
                 index = if new_index < index { 0 } else { new_index };
                 if data == last || generation.load(Ordering::Relaxed) != mine {
                     continue;
@@ -398,8 +411,12 @@ fn run_config_watch(
                 last = data;
             }
             Err(e) => {
+                // Backing off from 1 s to 5 s: the first failures are usually the agent
+                // still electing its leader at start.
+                failures += 1;
                 tracing::warn!(target: "agent.watch", "Watch errored: {e}");
-                std::thread::sleep(Duration::from_secs(5));
+                std::thread::sleep(Duration::from_secs(u64::from(failures.min(5))));
+                continue;
             }
         }
     }

@@ -236,7 +236,13 @@ pub fn stats(ctx: &ShardCtx, rt: &crate::node::agent_runtime::AgentRuntime) -> s
     let leader_id = status.leader_id.load(Ordering::Relaxed);
     let configuration: Vec<String> = peers
         .iter()
-        .map(|p| format!("{{Suffrage:Voter ID:{} Address:{}}}", p.node_id, p.rpc_addr))
+        .map(|p| {
+            let suffrage = if p.voter { "Voter" } else { "Nonvoter" };
+            format!(
+                "{{Suffrage:{suffrage} ID:{} Address:{}}}",
+                p.node_id, p.rpc_addr
+            )
+        })
         .collect();
     json!({
         "agent": { "check_monitors": monitors.to_string(), "check_ttls": ttls.to_string(), "checks": checks.to_string(), "services": services.to_string() },
@@ -255,7 +261,8 @@ pub fn stats(ctx: &ShardCtx, rt: &crate::node::agent_runtime::AgentRuntime) -> s
             "last_log_index": status.last_log_index.load(Ordering::Relaxed).to_string(),
             "last_snapshot_index": status.last_snapshot_index.load(Ordering::Relaxed).to_string(),
             "latest_configuration": format!("[{}]", configuration.join(" ")),
-            "num_peers": peers.len().saturating_sub(1).to_string(),
+            // Voters other than this server, as hashicorp/raft counts them.
+            "num_peers": peers.iter().filter(|p| p.voter).count().saturating_sub(1).to_string(),
             "protocol_version": "3",
             "state": if leader { "Leader" } else if leader_id == 0 { "Candidate" } else { "Follower" },
             "term": status.term.load(Ordering::Relaxed).to_string(),

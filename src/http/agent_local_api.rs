@@ -284,6 +284,7 @@ pub async fn dispatch(ctx: &ShardCtx, route: &Route, req: &ApiRequest) -> Reply 
             tokio::task::spawn_local(async {
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 tracing::info!(target: "agent", "graceful leave complete, shutting down");
+                crate::io::host::remove_pid_file();
                 std::process::exit(0);
             });
             Reply::empty(200)

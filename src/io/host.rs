@@ -24,6 +24,24 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// The agent's `pid_file`, removed by whichever path ends the process.
+static PID_FILE: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+
+/// Writes the pid file and remembers it for `remove_pid_file`.
+pub fn write_pid_file(path: &std::path::Path) -> std::io::Result<()> {
+    std::fs::write(path, std::process::id().to_string())?;
+    *PID_FILE.lock().unwrap_or_else(|p| p.into_inner()) = Some(path.to_path_buf());
+    Ok(())
+}
+
+/// Removes the pid file, if one was written (before any `process::exit`, and at the end of
+/// `run`).
+pub fn remove_pid_file() {
+    if let Some(path) = PID_FILE.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// This process's resident memory (bytes) and thread count, from `/proc/self/stat`
 /// (zeros where it cannot be read).
 pub fn process_usage() -> (u64, u64) {

@@ -62,6 +62,8 @@ pub fn current() -> Option<Arc<tokio_rustls::TlsAcceptor>> {
 /// no verification at all (`CONSUL_HTTP_SSL_VERIFY=false`).
 pub struct ClientTls {
     pub ca_file: Option<std::path::PathBuf>,
+    /// `-ca-path` / `CONSUL_CAPATH`: every certificate file in a directory.
+    pub ca_path: Option<std::path::PathBuf>,
     pub client_cert: Option<std::path::PathBuf>,
     pub client_key: Option<std::path::PathBuf>,
     pub verify: bool,
@@ -78,10 +80,26 @@ pub fn client_config(tls: &ClientTls) -> Result<Arc<rustls::ClientConfig>, Strin
             .with_custom_certificate_verifier(Arc::new(AnyServer))
     } else {
         let mut roots = rustls::RootCertStore::empty();
-        if let Some(ca) = &tls.ca_file {
-            for c in read_certs(ca)? {
-                roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
+        let mut files: Vec<std::path::PathBuf> = tls.ca_file.iter().cloned().collect();
+        if let Some(dir) = &tls.ca_path {
+            let mut listed: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            listed.sort();
+            files.extend(listed);
+        }
+        for file in &files {
+            for c in read_certs(file)? {
+                roots
+                    .add(c)
+                    .map_err(|e| format!("{}: {e}", file.display()))?;
             }
+        }
+        if files.is_empty() {
+            // No CA given: the public roots, as Go's client falls back to the system's.
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
         builder.with_root_certificates(roots)
     };

@@ -123,7 +123,7 @@ impl AgentRuntime {
     /// Makes the config files' services and checks the ones given (start and reload): those
     /// no longer defined are removed with their probes, the others added or replaced (a
     /// check keeps its status across a reload). Services and checks registered over HTTP are
-    /// not touched.
+    /// not touched, not even a check registered over HTTP on a file-defined service.
     pub fn load_file_definitions(&self, ctx: &ShardCtx, (services, checks): FileDefinitions) {
         let now = self.now_ms();
         let new_services: BTreeSet<String> = services.iter().map(|(d, _)| d.id.clone()).collect();
@@ -150,7 +150,7 @@ impl AgentRuntime {
         for (def, checks) in services {
             self.local
                 .borrow_mut()
-                .add_service(def, checks.clone(), true, now);
+                .add_service(def, checks.clone(), false, now);
             for spec in &checks {
                 self.start_runner(ctx, spec);
             }

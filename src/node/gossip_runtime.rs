@@ -872,16 +872,20 @@ impl GossipRuntime {
         // A failed non-voter costs no quorum; failed voters go while the rest keep one.
         let voters = peers.iter().filter(|p| p.voter).count();
         let failed_voters = failed.iter().filter(|p| p.voter).count();
-        let cleanup = current_autopilot(ctx, &self.config).cleanup_dead_servers;
+        let autopilot = current_autopilot(ctx, &self.config);
+        // `MinQuorum`: no voter is pruned that would leave fewer voters than it.
+        let above_min_quorum = voters.saturating_sub(1) as u64 >= autopilot.min_quorum;
         let dead = failed
             .iter()
             .find(|p| !p.voter)
             .or_else(|| {
                 failed
-                    .first()
+                    .iter()
+                    .find(|p| p.voter)
                     .filter(|_| failed_voters <= voters.saturating_sub(1) / 2)
+                    .filter(|_| above_min_quorum)
             })
-            .filter(|_| cleanup)
+            .filter(|_| autopilot.cleanup_dead_servers)
             .copied();
         let gone = left.or(dead);
         if let Some(p) = gone {

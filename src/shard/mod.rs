@@ -177,6 +177,7 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
                     // The one place that decides what a fatal Raft core error does.
                     if let Err(e) = raft_core.run() {
                         tracing::error!(target: "agent.server.raft", "{e}; stopping");
+                        crate::io::host::remove_pid_file();
                         std::process::exit(1);
                     }
                 })?,

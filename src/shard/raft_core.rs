@@ -717,6 +717,10 @@ impl RaftCore {
             self.status
                 .is_leader
                 .store(ss.raft_state == StateRole::Leader, Ordering::Relaxed);
+            if ss.raft_state == StateRole::Leader {
+                // Contact is counted from this leadership on.
+                self.peer_contact.clear();
+            }
             let entered = match ss.raft_state {
                 StateRole::Leader => "raft.state.leader",
                 StateRole::Candidate | StateRole::PreCandidate => "raft.state.candidate",

@@ -179,7 +179,7 @@ mod tests {
     }
 
     #[test]
-    fn a_directory_gets_consul_log_and_a_zero_duration_rotates_every_line() {
+    fn a_directory_gets_consul_log_and_an_elapsed_duration_rotates() {
         let dir = tempfile::tempdir().unwrap();
         let logs = dir.path().join("logs/");
         let mut f = RotatingFile::open(LogFileConfig {

@@ -151,15 +151,14 @@ impl Logger {
     }
 
     fn recompute_monitor_level(&self) {
-        let max = self
-            .monitors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|m| m.level)
-            .max()
-            .unwrap_or(0);
-        if self.monitor_level.swap(max, Ordering::Relaxed) != max {
+        // Stored under the lock, so two monitors coming and going cannot leave a stale level;
+        // the interest cache is rebuilt after it is released.
+        let changed = {
+            let monitors = self.monitors.lock().unwrap_or_else(|p| p.into_inner());
+            let max = monitors.iter().map(|m| m.level).max().unwrap_or(0);
+            self.monitor_level.swap(max, Ordering::Relaxed) != max
+        };
+        if changed {
             tracing::callsite::rebuild_interest_cache();
         }
     }
