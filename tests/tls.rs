@@ -232,4 +232,17 @@ fn https_with_verify_incoming_serves_a_client_certificate_and_refuses_none() {
         agent.get("/v1/kv/over-tls?raw").unwrap(),
         (200, "yes".into())
     );
+
+    // A reload re-reads the certificates (HTTPS and RPC): a key file that went missing is
+    // refused with its path, and the running TLS stays.
+    let mut broken = config.clone();
+    broken["tls"]["defaults"]["key_file"] = serde_json::json!(p("gone-key.pem"));
+    std::fs::write(&file, broken.to_string()).unwrap();
+    let (code, _, err) = agent.cli(&["reload"], &[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("gone-key.pem"), "{err}");
+    let (code, out, err) = cli(&["kv", "get", "over-tls"], &env);
+    assert_eq!((code, out.trim()), (0, "yes"), "{err}");
+    std::fs::write(&file, config.to_string()).unwrap();
+    assert_eq!(agent.cli(&["reload"], &[]).0, 0);
 }

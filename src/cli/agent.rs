@@ -1086,11 +1086,16 @@ async fn reload(
             tracing::warn!(target: "agent", "{w}");
         }
         let settings = log_settings(&config.log)?;
-        // New HTTPS connections get the certificates as they are on disk now.
+        // New HTTPS and RPC connections get the certificates as they are on disk now.
         let https = match running.https_port > 0 {
             true => Some(crate::io::https::acceptor(&config.https_tls)?),
             false => None,
         };
+        let rpc_tls = crate::io::rpc_tls::RpcTls::from_config(
+            &config.tls,
+            &running.datacenter,
+            &running.domain,
+        )?;
         for key in restart_only_changes(running, &config) {
             tracing::warn!(
                 target: "agent",
@@ -1111,6 +1116,7 @@ async fn reload(
         if let Some(acceptor) = https {
             crate::io::https::install(acceptor);
         }
+        crate::io::rpc_tls::install(rpc_tls);
         // The watches of the files, as they are now: the old set stops, the new one starts.
         watches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let api = std::net::SocketAddr::new(
@@ -1175,8 +1181,6 @@ fn restart_only_changes(old: &AgentConfig, new: &AgentConfig) -> Vec<&'static st
     check("enable_syslog", old.log.syslog != new.log.syslog);
     check("pid_file", old.pid_file != new.pid_file);
     check("ports.https", old.https_port != new.https_port);
-    // Internal RPC's TLS is read once; the HTTPS certificates are re-read (above).
-    check("tls", format!("{:?}", old.tls) != format!("{:?}", new.tls));
     check("telemetry", old.telemetry != new.telemetry);
     changed
 }

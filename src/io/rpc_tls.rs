@@ -10,7 +10,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -83,16 +83,20 @@ pub struct RpcTls {
 }
 
 /// The agent's RPC TLS settings; one agent per process, so one value (plaintext until set).
-static RPC_TLS: OnceLock<RpcTls> = OnceLock::new();
+/// Swapped on reload: new connections use the certificates as they are then, open ones keep
+/// theirs.
+static RPC_TLS: arc_swap::ArcSwapOption<RpcTls> = arc_swap::ArcSwapOption::const_empty();
 
-/// Installs the agent's settings (once, at start).
+/// Installs the agent's settings (at start, and on reload).
 pub fn install(tls: RpcTls) {
-    let _ = RPC_TLS.set(tls);
+    RPC_TLS.store(Some(Arc::new(tls)));
 }
 
 /// The agent's settings (plaintext when none were installed).
-pub fn rpc() -> &'static RpcTls {
-    RPC_TLS.get_or_init(RpcTls::default)
+pub fn rpc() -> Arc<RpcTls> {
+    RPC_TLS
+        .load_full()
+        .unwrap_or_else(|| Arc::new(RpcTls::default()))
 }
 
 pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
