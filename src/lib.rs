@@ -5,8 +5,8 @@
 
 // The pure cores live in their own crate (`core/`); they keep their names here.
 pub use tribune_core::{
-    acl, agent, catalog, cluster, codec, config, config_entry, dns, error, gossip, kv, metrics,
-    operator, prepared_query, raft, rpc, session, snapshot, state, version,
+    acl, agent, catalog, civil, cluster, codec, config, config_entry, dns, error, gossip, kv,
+    metrics, operator, prepared_query, raft, rpc, session, snapshot, state, version,
 };
 
 pub mod cli;

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
-use support::{eventually, free_port, Agent};
+use support::{eventually, free_port, tribune_in, Agent};
 
 fn signal(agent: &Agent, sig: libc::c_int) {
     // SAFETY: kill(2) on the child we started (by its PID).
@@ -113,19 +113,6 @@ fn receive(socket: &UnixDatagram) -> String {
         .recv(&mut buf)
         .expect("a notification within the timeout");
     String::from_utf8_lossy(&buf[..n]).into_owned()
-}
-
-fn tribune_in(dir: &Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tribune"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

@@ -9,20 +9,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{eventually, Agent};
-
-fn tribune_in(dir: &Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tribune"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use support::{eventually, tribune_in, Agent};
 
 /// An agent on 127.0.0.`n` presenting `<certs>/<cert>.pem`, trusting the CA in `ca`.
 fn tls_agent(n: u8, dir: &Path, ca: &Path, certs: &Path, cert: &str, extra: &[&str]) -> Agent {

@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod agent;
 pub mod catalog;
+pub mod civil;
 pub mod cluster;
 pub mod codec;
 pub mod config;

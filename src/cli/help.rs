@@ -261,19 +261,11 @@ const FLAGS: &[(&str, &str)] = &[
     ("additional-name-constraint", "An additional name constraint for the CA. Can be specified multiple times."),
 ];
 
-/// Flags printed under "HTTP API Options", as Consul's `flags.Usage` separates them.
-const HTTP_FLAGS: &[&str] = &[
-    "http-addr",
-    "token",
-    "token-file",
-    "datacenter",
-    "ca-file",
-    "ca-path",
-    "client-cert",
-    "client-key",
-    "tls-server-name",
-    "stale",
-];
+/// Flags printed under "HTTP API Options", as Consul's `flags.Usage` separates them: the
+/// client flags every command takes (`client::HTTP_VALUE_FLAGS`) and `-stale`.
+fn is_http_flag(name: &str) -> bool {
+    super::client::HTTP_VALUE_FLAGS.contains(&name) || name == "stale"
+}
 
 fn flag_text(name: &str) -> &'static str {
     FLAGS
@@ -356,7 +348,7 @@ pub fn usage(spec: &FlagSpec) -> String {
     for (title, http) in [("HTTP API Options", true), ("Command Options", false)] {
         let section: Vec<String> = all
             .iter()
-            .filter(|(n, _)| HTTP_FLAGS.contains(n) == http)
+            .filter(|(n, _)| is_http_flag(n) == http)
             .map(|f| line(*f))
             .collect();
         if !section.is_empty() {

@@ -13,6 +13,19 @@ use std::sync::Arc;
 
 use super::client::{connect, escape_key, Client};
 
+/// What a watch plan is made of: `-type` and its parameters (flags of `tribune watch`, keys
+/// of a config file's watch).
+const PLAN_PARAMS: &[&str] = &[
+    "type",
+    "key",
+    "prefix",
+    "service",
+    "tag",
+    "state",
+    "name",
+    "passingonly",
+];
+
 /// The blocking query a watch type runs, and how its answer becomes the handler's data.
 struct Plan {
     path: String,
@@ -147,20 +160,7 @@ fn run_child(
 }
 
 pub fn run(args: &[String]) -> i32 {
-    let parsed = connect(
-        args,
-        &["shell"],
-        &[
-            "type",
-            "key",
-            "prefix",
-            "service",
-            "tag",
-            "state",
-            "name",
-            "passingonly",
-        ],
-    );
+    let parsed = connect(args, &["shell"], PLAN_PARAMS);
     let (p, client) = match parsed {
         Ok(x) => x,
         Err(e) => {
@@ -248,16 +248,7 @@ fn config_watch(w: &serde_json::Value) -> Result<ConfigWatch, String> {
     use serde_json::Value;
     let obj = w.as_object().ok_or("a watch must be an object")?;
     let mut flags = super::flags::Parsed::default();
-    for key in [
-        "type",
-        "key",
-        "prefix",
-        "service",
-        "tag",
-        "state",
-        "name",
-        "passingonly",
-    ] {
+    for &key in PLAN_PARAMS {
         let v = match obj.get(key) {
             None => continue,
             Some(Value::String(s)) => s.clone(),

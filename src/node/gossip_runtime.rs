@@ -899,37 +899,31 @@ impl GossipRuntime {
                     tracing::warn!(target: "agent.leader", "removing {} from Raft: {e}", p.name);
                 }
             }
-        } else if let Some(s) = self.stable_non_voter(ctx, &peers) {
+        } else if let Some((s, (verb, to))) = self
+            .stable_non_voter(ctx, &peers)
             // Autopilot's promotion: a non-voter healthy for `ServerStabilizationTime`.
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let input = RaftInput::AddPeer {
-                server: s.clone(),
-                reply: tx,
-            };
-            if ctx.mesh.raft.try_send(input).is_ok() {
-                if let Ok(Err(e)) = rx.await {
-                    tracing::warn!(target: "agent.leader", "promoting {} in Raft: {e}", s.name);
-                }
-            }
-        } else if let Some(s) = ctx
-            .mesh
-            .cluster
-            .servers
-            .load()
-            .iter()
-            .find(|s| s.alive && !peers.iter().any(|p| p.raft_id == s.raft_id))
+            .map(|s| (s, ("promoting", "in")))
+            .or_else(|| {
+                // A live server of our datacenter that is not in the configuration joins it
+                // as a non-voter, as Consul's leader adds servers on a member join (one change
+                // at a time); autopilot promotes it once it is stable (above).
+                let servers = ctx.mesh.cluster.servers.load();
+                let joining = servers
+                    .iter()
+                    .find(|s| s.alive && !peers.iter().any(|p| p.raft_id == s.raft_id));
+                joining.cloned().map(|s| (s, ("adding", "to")))
+            })
         {
-            // A live server of our datacenter that is not in the configuration joins it as a
-            // non-voter, as Consul's leader adds servers on a member join (one change at a
-            // time); autopilot promotes it once it is stable (above).
+            // The same call does both (the Raft core adds a learner, promotes one).
+            let name = s.name.clone();
             let (tx, rx) = tokio::sync::oneshot::channel();
             let input = RaftInput::AddPeer {
-                server: s.clone(),
+                server: s,
                 reply: tx,
             };
             if ctx.mesh.raft.try_send(input).is_ok() {
                 if let Ok(Err(e)) = rx.await {
-                    tracing::warn!(target: "agent.leader", "adding {} to Raft: {e}", s.name);
+                    tracing::warn!(target: "agent.leader", "{verb} {name} {to} Raft: {e}");
                 }
             }
         }

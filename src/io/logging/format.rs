@@ -62,16 +62,7 @@ fn civil(unix_ns: u128) -> (i64, u32, u32, u32, u32, u32, u32) {
     let secs = (unix_ns / 1_000_000_000) as i64;
     let nanos = (unix_ns % 1_000_000_000) as u32;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::civil::civil_from_days(days);
     (year, month, day, rem / 3600, rem / 60 % 60, rem % 60, nanos)
 }
 
