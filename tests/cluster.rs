@@ -240,6 +240,16 @@ fn three_servers_and_clients_form_a_cluster_fail_over_and_recover() {
                 .any(|l| l.contains(&format!("{leader_addr} ")) && l.contains(" true "))
     });
 
+    // force-leave of an alive member, as serf: accepted (a leave intent), and the member,
+    // being alive, refutes it and stays alive.
+    let (code, out, err) = servers[survivor].cli(&["force-leave"], &["client15"]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    eventually(10, "client15 alive again after refuting", || {
+        let (_, out, _) = servers[survivor].cli(&["members"], &[]);
+        out.lines()
+            .any(|l| l.starts_with("client15") && l.contains(" alive "))
+    });
+
     // A killed client: serfHealth critical and its service leaves DNS.
     c14.kill();
     eventually(40, "the killed client's serfHealth critical", || {
@@ -248,6 +258,19 @@ fn three_servers_and_clients_form_a_cluster_fail_over_and_recover() {
     eventually(5, "web gone from DNS", || {
         dig("127.0.0.12", "web.service.consul").is_empty()
     });
+    // force-leave of the failed client: left everywhere, and out of the catalog.
+    let (code, _, err) = servers[survivor].cli(&["force-leave"], &["client14"]);
+    assert_eq!(code, 0, "{err}");
+    eventually(10, "client14 shows as left", || {
+        let (_, out, _) = c15.cli(&["members"], &[]);
+        out.lines()
+            .any(|l| l.starts_with("client14") && l.contains(" left "))
+    });
+    eventually(
+        10,
+        "client14 deregistered from the catalog",
+        || matches!(servers[survivor].get("/v1/catalog/node/client14"), Ok((200, b)) if b == "null"),
+    );
 
     // A graceful leave: `left` in members, and the node is deregistered.
     let (code, out, _) = c15.cli(&["leave"], &[]);

@@ -147,7 +147,8 @@ pub fn version(req: &ApiRequest) -> Reply {
 }
 
 /// A gossip member as `/v1/agent/members` shows it, fields in Consul's order; tags sorted as
-/// Go writes maps; `Status` is serf's integer (1 alive, 3 left, 4 failed; a suspect is alive).
+/// Go writes maps; `Status` is serf's integer (1 alive, 2 leaving, 3 left, 4 failed; a suspect
+/// is alive).
 pub fn member_json(m: &crate::gossip::Member) -> serde_json::Value {
     use crate::gossip::MemberState;
     let tags: serde_json::Map<String, serde_json::Value> = m
@@ -157,6 +158,7 @@ pub fn member_json(m: &crate::gossip::Member) -> serde_json::Value {
         .collect();
     let status = match m.state {
         MemberState::Alive | MemberState::Suspect => 1,
+        MemberState::Leaving => 2,
         MemberState::Left => 3,
         MemberState::Dead => 4,
     };

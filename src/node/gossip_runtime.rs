@@ -662,7 +662,10 @@ impl GossipRuntime {
                     expect: tag(&m.tags, "expect")
                         .and_then(|e| e.parse().ok())
                         .unwrap_or(0),
-                    alive: matches!(m.state, MemberState::Alive | MemberState::Suspect),
+                    alive: matches!(
+                        m.state,
+                        MemberState::Alive | MemberState::Suspect | MemberState::Leaving
+                    ),
                     rtt_us: swim.rtt_us(&m.name),
                     coord: match m.name == swim.name() {
                         true => swim.coordinate(),
@@ -815,6 +818,8 @@ impl GossipRuntime {
                         ));
                     }
                 }
+                // Consul's reconcile has no case for a leaving member: it waits.
+                MemberState::Leaving => {}
                 MemberState::Left => {
                     if node.is_some() {
                         cmds.push(CatalogCommand::Deregister {

@@ -169,9 +169,14 @@ impl MemberTable {
         }
     }
 
-    /// Alive and suspect members, in O(own records).
+    /// Alive, suspect and leaving members, in O(own records).
     pub fn alive_count(&self) -> usize {
-        let up = |m: &&Member| matches!(m.state, MemberState::Alive | MemberState::Suspect);
+        let up = |m: &&Member| {
+            matches!(
+                m.state,
+                MemberState::Alive | MemberState::Suspect | MemberState::Leaving
+            )
+        };
         let own_up = self.own.values().filter(up).count();
         self.shared_len() - self.hidden.len() - self.shadowing + own_up
     }
@@ -324,7 +329,7 @@ mod tests {
             let mut overlay = MemberTable::on_shared(view.clone());
             let mut model: std::collections::HashMap<String, Member> =
                 view.members.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            let states = [MemberState::Alive, MemberState::Suspect, MemberState::Dead, MemberState::Left];
+            let states = [MemberState::Alive, MemberState::Suspect, MemberState::Dead, MemberState::Left, MemberState::Leaving];
             for (op, who, st) in ops {
                 let name = format!("m{who}");
                 match op {
@@ -353,7 +358,7 @@ mod tests {
                 proptest::prop_assert_eq!(overlay.values().count(), model.len());
                 let up = model
                     .values()
-                    .filter(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect))
+                    .filter(|m| !matches!(m.state, MemberState::Dead | MemberState::Left))
                     .count();
                 proptest::prop_assert_eq!(overlay.alive_count(), up);
                 for i in 0..14 {

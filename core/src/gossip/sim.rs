@@ -159,6 +159,15 @@ impl SimNet {
         id
     }
 
+    /// Member `i` force-leaves member `target` (`consul force-leave`).
+    pub fn force_leave(&mut self, i: usize, target: usize, prune: bool) -> bool {
+        let mut out = Vec::new();
+        let name = format!("node-{target}");
+        let known = self.members[i].force_leave(&name, prune, self.now, &mut out);
+        self.process(i, out);
+        known
+    }
+
     /// Every member joins member 0 (a push-pull with it), as `retry_join` does.
     pub fn join_all(&mut self) {
         for i in 1..self.members.len() {

@@ -453,8 +453,10 @@ impl Swim {
         self.queue_broadcast(msg);
     }
 
-    /// `force-leave`: a failed member is marked left everywhere. Returns false when the member
-    /// is unknown or alive (Consul refuses to force-leave a live member unless it is failed).
+    /// `force-leave` (serf's `RemoveFailedNode`): a leave intent about `name`, applied here and
+    /// broadcast. A failed member becomes left everywhere; an alive one becomes leaving, and
+    /// refutes it if it is really alive (serf's behaviour: force-leave is for failed members).
+    /// Returns false when the member is unknown or is us.
     pub fn force_leave(
         &mut self,
         name: &str,
@@ -465,20 +467,66 @@ impl Swim {
         let Some(m) = self.members.get(name) else {
             return false;
         };
-        if name == self.me || matches!(m.state, MemberState::Alive) {
+        if name == self.me {
             return false;
         }
-        let msg = Msg::Dead {
+        let msg = Msg::LeaveIntent {
             incarnation: m.incarnation,
             name: name.to_string(),
-            from: name.to_string(),
+            prune,
         };
-        self.on_dead(&msg, now, out);
+        self.on_leave_intent(&msg, now, out);
+        // Broadcast even when nothing changed here (already left): others may lag.
         self.queue_broadcast(msg);
-        if prune {
+        true
+    }
+
+    /// A leave intent (serf's `handleNodeLeaveIntent`), at or above the incarnation we hold.
+    fn on_leave_intent(&mut self, msg: &Msg, now: u64, out: &mut Vec<Output>) {
+        let Msg::LeaveIntent {
+            incarnation,
+            name,
+            prune,
+        } = msg
+        else {
+            return;
+        };
+        if *name == self.me {
+            if !self.leaving {
+                self.refute(*incarnation);
+            }
+            return;
+        }
+        let Some(m) = self.members.get(name) else {
+            return;
+        };
+        if *incarnation < m.incarnation {
+            return;
+        }
+        let changed = match m.state {
+            MemberState::Alive | MemberState::Suspect => {
+                self.suspicions.remove(name);
+                let m = self.members.get_mut(name).unwrap();
+                m.state = MemberState::Leaving;
+                m.state_change_ms = now;
+                out.push(Output::Event(MemberEvent::Updated(name.clone())));
+                true
+            }
+            MemberState::Dead => {
+                let m = self.members.get_mut(name).unwrap();
+                m.state = MemberState::Left;
+                m.state_change_ms = now;
+                out.push(Output::Event(MemberEvent::Left(name.clone())));
+                true
+            }
+            MemberState::Leaving | MemberState::Left => false,
+        };
+        if *prune {
             self.forget(name, out);
         }
-        true
+        if changed {
+            self.queue_broadcast(msg.clone());
+        }
     }
 
     /// Partial views only: reservoir sampling (Vitter's algorithm R) over the members offered
@@ -573,6 +621,15 @@ impl Swim {
                         incarnation: s.incarnation,
                         from: s.name.clone(),
                         name: s.name,
+                    },
+                    now,
+                    out,
+                ),
+                MemberState::Leaving => self.on_leave_intent(
+                    &Msg::LeaveIntent {
+                        incarnation: s.incarnation,
+                        name: s.name,
+                        prune: false,
                     },
                     now,
                     out,
@@ -673,6 +730,7 @@ impl Swim {
             Msg::Alive { .. } => self.on_alive(&msg, now, out),
             Msg::Suspect { .. } => self.on_suspect(&msg, now, out),
             Msg::Dead { .. } => self.on_dead(&msg, now, out),
+            Msg::LeaveIntent { .. } => self.on_leave_intent(&msg, now, out),
             Msg::UserEvent(ev) => self.on_user_event(ev, out),
             Msg::Query(q) => self.on_query(q, out),
             Msg::QueryResponse { id, from, payload } => {
@@ -911,7 +969,9 @@ impl Swim {
             }
             return;
         }
-        if m.state != MemberState::Alive {
+        // A leaving member is still probed, so it can be suspected; it stays `Leaving` while
+        // suspected, and its death is then a leave (serf: a leaving member that fails has left).
+        if !matches!(m.state, MemberState::Alive | MemberState::Leaving) {
             return;
         }
         let n = self.alive_count();
@@ -938,8 +998,10 @@ impl Swim {
         );
         let m = self.members.get_mut(name).unwrap();
         m.incarnation = *incarnation;
-        m.state = MemberState::Suspect;
-        m.state_change_ms = now;
+        if m.state == MemberState::Alive {
+            m.state = MemberState::Suspect;
+            m.state_change_ms = now;
+        }
         self.queue_broadcast(msg.clone());
     }
 
@@ -952,7 +1014,11 @@ impl Swim {
         else {
             return;
         };
-        let left = from == name;
+        let left = from == name
+            || self
+                .members
+                .get(name)
+                .is_some_and(|m| m.state == MemberState::Leaving);
         if *name == self.me && !left {
             self.accused(*incarnation, from, out);
             return;
@@ -988,7 +1054,12 @@ impl Swim {
         } else {
             MemberEvent::Failed(name.clone())
         }));
-        self.queue_broadcast(msg.clone());
+        // A leaving member's death is passed on as its leave, so everyone agrees it left.
+        self.queue_broadcast(Msg::Dead {
+            incarnation: *incarnation,
+            name: name.clone(),
+            from: if left { name.clone() } else { from.clone() },
+        });
     }
 
     /// `accuser` suspects us, or declared us dead, at `incarnation`. At or above our own
@@ -1016,9 +1087,10 @@ impl Swim {
 
     fn queue_broadcast(&mut self, msg: Msg) {
         let about = match &msg {
-            Msg::Alive { name, .. } | Msg::Suspect { name, .. } | Msg::Dead { name, .. } => {
-                name.clone()
-            }
+            Msg::Alive { name, .. }
+            | Msg::Suspect { name, .. }
+            | Msg::Dead { name, .. }
+            | Msg::LeaveIntent { name, .. } => name.clone(),
             _ => return,
         };
         // Suspicion confirmations about one member may coexist; anything else replaces.
@@ -1149,7 +1221,10 @@ impl Swim {
                 continue; // a shared view's order lists us too
             }
             if let Some(m) = self.members.get(&name) {
-                if matches!(m.state, MemberState::Alive | MemberState::Suspect) {
+                if matches!(
+                    m.state,
+                    MemberState::Alive | MemberState::Suspect | MemberState::Leaving
+                ) {
                     return Some(name);
                 }
             }
@@ -1315,7 +1390,7 @@ impl Swim {
         }
         let dead_window = self.cfg.gossip_to_dead_ms;
         let peers = self.sample_peers(self.cfg.gossip_nodes, |m| match m.state {
-            MemberState::Alive | MemberState::Suspect => true,
+            MemberState::Alive | MemberState::Suspect | MemberState::Leaving => true,
             MemberState::Dead => now.saturating_sub(m.state_change_ms) < dead_window,
             MemberState::Left => false,
         });

@@ -65,6 +65,13 @@ fn arb_msg() -> impl Strategy<Value = Msg> {
             name,
             from
         }),
+        (any::<u32>(), arb_name(), any::<bool>()).prop_map(|(incarnation, name, prune)| {
+            Msg::LeaveIntent {
+                incarnation,
+                name,
+                prune,
+            }
+        }),
         (
             any::<u64>(),
             "[0-9a-f-]{36}",
@@ -145,12 +152,12 @@ proptest! {
 
     #[test]
     fn push_pull_round_trips(states in prop::collection::vec(
-        (arb_name(), arb_addr(), any::<u32>(), 0u8..4), 0..20), join in any::<bool>()) {
+        (arb_name(), arb_addr(), any::<u32>(), 0u8..5), 0..20), join in any::<bool>()) {
         let pp = PushPull {
             join,
             states: states.into_iter().map(|(name, addr, incarnation, s)| PushState {
                 name, addr, incarnation,
-                state: [MemberState::Alive, MemberState::Suspect, MemberState::Dead, MemberState::Left][s as usize],
+                state: [MemberState::Alive, MemberState::Suspect, MemberState::Dead, MemberState::Left, MemberState::Leaving][s as usize],
                 tags: vec![("role".into(), "consul".into())],
             }).collect(),
         };
@@ -282,6 +289,60 @@ fn replayed_packets_cause_no_false_death_and_no_resurrection() {
         assert!(
             net.converged(),
             "seed {seed}: every running member alive to all"
+        );
+    }
+}
+
+/// `force-leave` as serf does it: an alive member is seen `Leaving`, refutes the intent and is
+/// alive to everyone again; a failed one becomes `Left` everywhere (never `Failed` again), and
+/// a leaving member that then dies is seen as left.
+#[test]
+fn force_leave_of_alive_and_failed_members() {
+    for seed in 0..seeds() {
+        let mut net = cluster(20, Faults::default(), 40 + seed);
+        // Alive: leaving somewhere, then refuted.
+        assert!(net.force_leave(1, 7, false));
+        assert_eq!(
+            net.members[1].member("node-7").unwrap().state,
+            MemberState::Leaving
+        );
+        let refuted = net.run_until(10_000, |n| {
+            n.seen_as(7, MemberState::Alive) == n.running_others(7)
+        });
+        assert!(
+            refuted.is_some(),
+            "seed {seed}: node-7 refutes the leave intent"
+        );
+        assert!(net.members[7].member("node-7").unwrap().incarnation > 0);
+        // Failed: dead everywhere first, then left everywhere.
+        net.stop(9);
+        let dead = net.run_until(60_000, |n| {
+            n.seen_as(9, MemberState::Dead) == n.running_others(9)
+        });
+        assert!(dead.is_some(), "seed {seed}: node-9 found dead");
+        assert!(net.force_leave(2, 9, false));
+        let left = net.run_until(10_000, |n| {
+            n.seen_as(9, MemberState::Left) == n.running_others(9)
+        });
+        assert!(left.is_some(), "seed {seed}: node-9 left everywhere");
+        // Leaving, then dead: a leave. Paused so it cannot refute, then stopped.
+        net.pause(11, 1_000_000);
+        net.stop(11);
+        assert!(net.force_leave(3, 11, false));
+        let gone = net.run_until(90_000, |n| {
+            n.seen_as(11, MemberState::Left) == n.running_others(11)
+        });
+        assert!(
+            gone.is_some(),
+            "seed {seed}: a leaving member that dies has left"
+        );
+        assert!(!net
+            .events
+            .iter()
+            .any(|(_, _, e)| *e == super::MemberEvent::Failed("node-11".into())));
+        assert!(
+            !net.force_leave(3, 99, false),
+            "an unknown member is refused"
         );
     }
 }
@@ -713,8 +774,7 @@ fn shared_view_push_pulls_carry_only_what_changes_the_peer_with_the_same_outcome
         net.pause(5, 40_000);
         net.run_for(90_000);
         net.stop(9);
-        let mut out = Vec::new();
-        net.members[3].force_leave("node-12", true, net.now, &mut out);
+        net.force_leave(3, 12, true);
         net.run_for(120_000);
         let views: Vec<Vec<(String, u32, MemberState)>> = net
             .members
