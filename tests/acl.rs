@@ -389,7 +389,7 @@ fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
             "GET",
             "/v1/query/setup-query/execute".into(),
             "",
-            r#"query "setup-query" { policy = "read" }"#,
+            r#"service "web" { policy = "read" } node_prefix "" { policy = "read" }"#,
         ),
         (
             "GET",
@@ -1136,6 +1136,65 @@ fn the_walkthrough_acl_chapter_on_a_cluster() {
     assert_ne!(field(&out, "SecretID:"), mgmt);
     assert!(!reset.exists(), "the reset file is used once");
     drop(agents.drain(..));
+}
+
+/// A prepared query runs as its stored `Token` (Consul's `Execute`): anonymous executes it and
+/// gets what that token may read; without one it runs as the caller. The token is shown as
+/// `<hidden>` to every token without `acl:write`.
+#[test]
+fn a_prepared_query_runs_as_its_stored_token_and_hides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_acl_agent(dir.path(), json!({}));
+    let m = Some(MGMT);
+    let reg = r#"{"Node":"n1","Address":"10.0.0.1","Service":{"ID":"web1","Service":"web"}}"#;
+    assert_eq!(call(&agent, m, "PUT", "/v1/catalog/register", reg).0, 200);
+    let reader = token_with(
+        &agent,
+        r#"service "web" { policy = "read" } node_prefix "" { policy = "read" }"#,
+    );
+    let create = |body: Value| {
+        let (s, out, _) = call(&agent, m, "POST", "/v1/query", &body.to_string());
+        assert_eq!(s, 200, "{out}");
+        json_of(&out)["ID"].as_str().unwrap().to_string()
+    };
+    create(json!({"Name": "as-caller", "Service": {"Service": "web"}}));
+    let id = create(json!({"Name": "as-reader", "Token": reader, "Service": {"Service": "web"}}));
+
+    let (s, out, headers) = call(&agent, None, "GET", "/v1/query/as-caller/execute", "");
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(
+        json_of(&out)["Nodes"],
+        json!([]),
+        "anonymous reads no service"
+    );
+    assert_eq!(
+        support::header(&headers, "X-Consul-Results-Filtered-By-ACLs"),
+        Some("true")
+    );
+    let (s, out, _) = call(&agent, None, "GET", "/v1/query/as-reader/execute", "");
+    assert_eq!(s, 200, "{out}");
+    assert_eq!(json_of(&out)["Nodes"][0]["Node"]["Node"], "n1", "{out}");
+
+    let lister = token_with(&agent, r#"query_prefix "" { policy = "read" }"#);
+    let stored_token = |token: &str, path: &str| {
+        let (s, out, _) = call(&agent, Some(token), "GET", path, "");
+        assert_eq!(s, 200, "{out}");
+        let list = json_of(&out);
+        let q = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["Name"] == "as-reader")
+            .cloned()
+            .unwrap();
+        q["Token"].as_str().unwrap().to_string()
+    };
+    assert_eq!(stored_token(&lister, "/v1/query"), "<hidden>");
+    assert_eq!(
+        stored_token(&lister, &format!("/v1/query/{id}")),
+        "<hidden>"
+    );
+    assert_eq!(stored_token(MGMT, "/v1/query"), reader);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Prepared queries (issue 17) with real agents: create, read, list, update, delete;
 //! `execute` with health, tags and templates (regexp interpolation); `explain`; failover of a
-//! query to a second datacenter on loopback (dc1 on 127.0.0.108, dc2 on .109).
+//! query to a second datacenter on loopback (dc1 on 127.0.0.108, dc2 on .109), over HTTP and
+//! DNS; queries bound to a session.
 
 mod support;
 
@@ -119,6 +120,36 @@ fn queries_are_stored_executed_and_rendered() {
         agent.get("/v1/query/nothing/execute").unwrap(),
         (404, "Query not found".to_string())
     );
+
+    // Bound to a session: refused while the session does not exist, deleted with it.
+    let (s, text) = post(
+        &agent,
+        json!({"Session": "3f5e9c2a-0000-4000-8000-000000000000", "Service": {"Service": "web"}}),
+    );
+    assert_eq!(
+        (s, text.as_str()),
+        (
+            500,
+            r#"invalid session "3f5e9c2a-0000-4000-8000-000000000000""#
+        )
+    );
+    let (_, body) = agent.put("/v1/session/create", b"{}");
+    let session = json_of(&body)["ID"].as_str().unwrap().to_string();
+    let (s, body) = post(
+        &agent,
+        json!({"Session": session, "Service": {"Service": "web"}}),
+    );
+    assert_eq!(s, 200, "{body}");
+    let bound = json_of(&body)["ID"].as_str().unwrap().to_string();
+    assert_eq!(agent.get(&format!("/v1/query/{bound}")).unwrap().0, 200);
+    assert_eq!(
+        agent.put(&format!("/v1/session/destroy/{session}"), b"").0,
+        200
+    );
+    assert_eq!(
+        agent.get(&format!("/v1/query/{bound}")).unwrap(),
+        (404, "Query not found".to_string())
+    );
 }
 
 #[test]
@@ -163,6 +194,11 @@ fn a_query_fails_over_to_another_datacenter() {
         assert_eq!(result["Failovers"], 1);
         assert_eq!(result["Nodes"][0]["Node"]["Node"], "db-node");
     }
+    // Over DNS too: `<query>.query.consul` on dc1 answers with dc2's instance.
+    assert_eq!(
+        support::dig("127.0.0.108", "db-datacenters.query.consul"),
+        ["10.2.0.1"]
+    );
 }
 
 /// `<query>.query.consul` over DNS: a template with regexp interpolation picks the service,

@@ -20,6 +20,17 @@ pub struct PreparedQuery {
     pub modify_index: u64,
 }
 
+impl PreparedQuery {
+    /// The session the query is bound to (`Session`), or empty. Read from the definition:
+    /// kept out of the record so the snapshot format stays as it is.
+    pub fn session(&self) -> String {
+        serde_json::from_str::<Value>(&self.definition)
+            .ok()
+            .and_then(|d| d["Session"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
 /// A write to the table (`Command::PreparedQuery`).
 #[derive(Archive, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum QueryOp {
@@ -71,13 +82,32 @@ impl QueryTable {
         Ok(())
     }
 
+    /// Deletes the queries bound to session `id`, which died at `index`.
+    pub fn delete_bound_to(&mut self, index: u64, id: &str) {
+        let before = self.queries.len();
+        // The substring test first: most session deaths bind no query, and parsing every
+        // definition on each would cost the lock-heavy workloads.
+        self.queries
+            .retain(|_, q| !(q.definition.contains(id) && q.session() == id));
+        if self.queries.len() != before {
+            self.index = index;
+        }
+    }
+
     pub fn get(&self, id: &str) -> Option<&PreparedQuery> {
         self.queries.get(id)
     }
 
+    /// Names compare case-insensitively (Consul's name index is lowercased), so DNS, which
+    /// may change a name's case, finds the same query.
     fn by_name(&self, name: &str) -> Option<&PreparedQuery> {
+        let name = name.to_lowercase();
         (!name.is_empty())
-            .then(|| self.queries.values().find(|q| q.name == name))
+            .then(|| {
+                self.queries
+                    .values()
+                    .find(|q| q.name.to_lowercase() == name)
+            })
             .flatten()
     }
 
@@ -91,9 +121,10 @@ impl QueryTable {
         if let Some(q) = self.by_name(id_or_name).filter(|q| q.template.is_empty()) {
             return Some(q);
         }
+        let lowered = id_or_name.to_lowercase();
         self.queries
             .values()
-            .filter(|q| !q.template.is_empty() && id_or_name.starts_with(&q.name))
+            .filter(|q| !q.template.is_empty() && lowered.starts_with(&q.name.to_lowercase()))
             .max_by_key(|q| q.name.len())
     }
 
@@ -218,7 +249,8 @@ pub fn render(definition: &Value, query_name: &str, executed: &str) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    let suffix = executed.strip_prefix(query_name).unwrap_or("");
+    // Go's `strings.TrimPrefix`: case-sensitive, the whole name when it is no prefix.
+    let suffix = executed.strip_prefix(query_name).unwrap_or(executed);
     let fill = |s: &str| -> String {
         let mut out = s
             .replace("${name.full}", executed)

@@ -11,8 +11,11 @@ use serde_json::{json, Value};
 use super::catalog_api::blocking;
 use super::response::Reply;
 use super::ApiRequest;
-use crate::acl::{Need, Resource};
+use std::sync::Arc;
+
+use crate::acl::{Identity, Need, Resource};
 use crate::config::AgentConfig;
+use crate::error::ApiError;
 use crate::http::catalog_json::ServiceEntryJson;
 use crate::node::ctx::ShardCtx;
 use crate::node::kv_frontend::Indexed;
@@ -30,6 +33,16 @@ fn definition_json(q: &PreparedQuery) -> Value {
     v["CreateIndex"] = Value::from(q.create_index);
     v["ModifyIndex"] = Value::from(q.modify_index);
     v
+}
+
+/// The stored `Token` shown as `<hidden>` to a token without `acl:write` (Consul's
+/// `redactPreparedQueryTokens`).
+fn redacted(req: &ApiRequest, mut definition: Value) -> Value {
+    let has_token = definition["Token"].as_str().is_some_and(|t| !t.is_empty());
+    if has_token && !req.allows(Resource::Acl, "", Need::Write) {
+        definition["Token"] = Value::String("<hidden>".into());
+    }
+    definition
 }
 
 fn record(id: &str, definition: &Value) -> PreparedQuery {
@@ -90,7 +103,7 @@ pub async fn collection(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
         let readable: Vec<Value> = queries
             .iter()
             .filter(|q| req.allows(Resource::Query, &q.name, Need::Read))
-            .map(definition_json)
+            .map(|q| redacted(req, definition_json(q)))
             .collect();
         let filtered = readable.len() != queries.len();
         super::acl_filtered(Reply::json(&readable, req.style), filtered)
@@ -148,7 +161,9 @@ pub async fn one(ctx: &ShardCtx, id: &str, req: &ApiRequest) -> Reply {
                 |found: &Option<PreparedQuery>| match found {
                     None => not_found(),
                     Some(q) => match req.require(Resource::Query, &q.name, Need::Read) {
-                        Ok(()) => Reply::json(&json!([definition_json(q)]), req.style),
+                        Ok(()) => {
+                            Reply::json(&json!([redacted(req, definition_json(q))]), req.style)
+                        }
                         Err(e) => Reply::error(&e),
                     },
                 },
@@ -196,7 +211,7 @@ pub fn explain(ctx: &ShardCtx, id_or_name: &str, req: &ApiRequest) -> Reply {
     }
     let index = ctx.state.borrow().queries.index();
     Reply::json(
-        &query_meta(ctx, json!({ "Query": definition }), index),
+        &query_meta(ctx, json!({ "Query": redacted(req, definition) }), index),
         req.style,
     )
 }
@@ -248,16 +263,20 @@ pub fn keep(entry: &Value, service: &Value) -> bool {
         && meta_ok(&service["ServiceMeta"], &entry["Service"]["Meta"])
 }
 
-/// The same service in another datacenter, through one of its servers.
+/// The same service in another datacenter, through one of its servers, read with `secret`.
 async fn remote_entries(
     ctx: &ShardCtx,
     config: &AgentConfig,
     dc: &str,
     service: &str,
-    req: &ApiRequest,
+    run_as: &RunAs,
 ) -> Vec<Value> {
     let Some(addr) = ctx.mesh.cluster.server_in(dc) else {
         return Vec::new();
+    };
+    let headers = match &run_as.secret {
+        Some(secret) => vec![("x-consul-token".to_string(), secret.clone())],
+        None => Vec::new(),
     };
     let remote = ApiRequest {
         method: "GET".into(),
@@ -265,9 +284,9 @@ async fn remote_entries(
         query: crate::http::query::Query::parse(&format!("dc={dc}")),
         body: Bytes::new(),
         style: Default::default(),
-        jitter: req.jitter,
-        hops: req.hops.saturating_add(1),
-        headers: req.headers.clone(),
+        jitter: 0.0,
+        hops: run_as.hops.saturating_add(1),
+        headers,
         identity: None,
     };
     let reply = crate::node::rpc_client::forward_http(config, addr, &remote).await;
@@ -277,45 +296,99 @@ async fn remote_entries(
     serde_json::from_slice(&reply.body).unwrap_or_default()
 }
 
-/// `GET /v1/query/<id or name>/execute[?near=][&limit=]`.
-pub async fn execute(
+/// Who a query runs as (Consul's `Execute`): the query's stored `Token` when it has one,
+/// else the caller's. `identity` is `None` with ACLs off.
+pub struct RunAs {
+    pub identity: Option<Arc<Identity>>,
+    /// The secret sent along when failing over to another datacenter (ACLs on).
+    pub secret: Option<String>,
+    /// How many agents forwarded the caller's request.
+    pub hops: u8,
+}
+
+impl RunAs {
+    /// The caller of an HTTP request, with ACLs on when it carries an identity.
+    pub fn caller(ctx: &ShardCtx, req: &ApiRequest) -> RunAs {
+        RunAs {
+            identity: req.identity.clone(),
+            secret: req
+                .identity
+                .is_some()
+                .then(|| ctx.effective_token(req).into_owned()),
+            hops: req.hops,
+        }
+    }
+
+    fn allows(&self, resource: Resource, name: &str) -> bool {
+        self.identity
+            .as_ref()
+            .is_none_or(|i| i.authorizer.allows(resource, name, Need::Read))
+    }
+}
+
+/// A prepared query's answer, before it is shaped for HTTP or DNS.
+pub struct Execution {
+    /// The definition as run (a template rendered for the executed name).
+    pub definition: Value,
+    /// `health/service` entries kept, in answer order.
+    pub nodes: Vec<Value>,
+    pub datacenter: String,
+    pub failovers: u64,
+    pub index: u64,
+    /// Some instances were dropped because the token may not read them.
+    pub filtered: bool,
+}
+
+/// Runs the query `id_or_name` (Consul's `PreparedQuery.Execute`): its service's instances
+/// here, health- tag- and metadata-filtered, readable by the token it runs as, shuffled and
+/// sorted by `near`; none here fails over (`NearestN` datacenters by round-trip time, then
+/// `Datacenters`), each through one of its servers. `Ok(None)`: no such query.
+pub async fn run(
     ctx: &ShardCtx,
     config: &AgentConfig,
     id_or_name: &str,
-    req: &ApiRequest,
-) -> Reply {
-    let Some((q, definition)) = resolve(ctx, id_or_name) else {
-        return not_found();
+    caller: RunAs,
+    near: Option<&str>,
+) -> Result<Option<Execution>, ApiError> {
+    let Some((_, definition)) = resolve(ctx, id_or_name) else {
+        return Ok(None);
     };
-    if let Err(e) = req.require(Resource::Query, &q.name, Need::Read) {
-        return Reply::error(&e);
-    }
+    let stored = definition["Token"].as_str().unwrap_or("");
+    let run_as = match (&caller.identity, stored) {
+        (Some(_), token) if !token.is_empty() => RunAs {
+            identity: Some(ctx.resolve_token(config, token).await?),
+            secret: Some(token.to_string()),
+            hops: caller.hops,
+        },
+        _ => caller,
+    };
     let service = &definition["Service"];
     let name = service["Service"].as_str().unwrap_or("").to_string();
-    let instances = match ctx.service_instances(&name, &[]).await {
-        Ok(found) => found,
-        Err(b) => return Reply::error(&b.into()),
-    };
-    // `?near=` wins over the definition's `Near`; `_agent` is this agent's node.
-    let near = req
-        .query
-        .get("near")
+    let instances = ctx
+        .service_instances(&name, &[])
+        .await
+        .map_err(ApiError::from)?;
+    // `near` wins over the definition's `Near`; `_agent` is this agent's node.
+    let near = near
         .filter(|n| !n.is_empty())
         .or_else(|| service["Near"].as_str().filter(|n| !n.is_empty()))
         .map(|n| match n {
             "_agent" => config.node_name.clone(),
             other => other.to_string(),
         });
-    let mut entries: Vec<(String, Value)> = instances
-        .value
-        .iter()
-        .filter(|i| req.allows(Resource::Node, &i.node.def.name, Need::Read))
-        .map(|i| {
-            let entry = serde_json::to_value(ServiceEntryJson::new(i)).unwrap_or(Value::Null);
-            (i.node.def.name.clone(), entry)
-        })
-        .filter(|(_, e)| keep(e, service))
-        .collect();
+    let service_readable = run_as.allows(Resource::Service, &name);
+    let mut filtered = !service_readable && !instances.value.is_empty();
+    let mut entries: Vec<(String, Value)> = Vec::new();
+    for i in instances.value.iter().filter(|_| service_readable) {
+        if !run_as.allows(Resource::Node, &i.node.def.name) {
+            filtered = true;
+            continue;
+        }
+        let entry = serde_json::to_value(ServiceEntryJson::new(i)).unwrap_or(Value::Null);
+        if keep(&entry, service) {
+            entries.push((i.node.def.name.clone(), entry));
+        }
+    }
     // Shuffled, then nearest first when a source is named, as Consul orders them.
     entries.shuffle(&mut rand::thread_rng());
     if let Some(near) = near {
@@ -343,7 +416,7 @@ pub async fn execute(
         }
         for dc in targets {
             failovers += 1;
-            let mut found: Vec<Value> = remote_entries(ctx, config, &dc, &name, req)
+            let mut found: Vec<Value> = remote_entries(ctx, config, &dc, &name, &run_as)
                 .await
                 .into_iter()
                 .filter(|e| keep(e, service))
@@ -356,15 +429,42 @@ pub async fn execute(
             }
         }
     }
+    Ok(Some(Execution {
+        definition,
+        nodes,
+        datacenter,
+        failovers,
+        index: instances.index,
+        filtered,
+    }))
+}
+
+/// `GET /v1/query/<id or name>/execute[?near=][&limit=]`. Executing needs no `query` rule
+/// (Consul's): what the token it runs as may read is what it returns.
+pub async fn execute(
+    ctx: &ShardCtx,
+    config: &AgentConfig,
+    id_or_name: &str,
+    req: &ApiRequest,
+) -> Reply {
+    let caller = RunAs::caller(ctx, req);
+    let ran = run(ctx, config, id_or_name, caller, req.query.get("near")).await;
+    let mut done = match ran {
+        Ok(Some(done)) => done,
+        Ok(None) => return not_found(),
+        Err(e) => return Reply::error(&e),
+    };
     if let Some(limit) = req.query.get("limit").and_then(|l| l.parse::<usize>().ok()) {
-        nodes.truncate(limit);
+        done.nodes.truncate(limit);
     }
     let body = json!({
-        "Service": name,
-        "Nodes": nodes,
-        "DNS": {"TTL": definition["DNS"]["TTL"]},
-        "Datacenter": datacenter,
-        "Failovers": failovers,
+        "Service": done.definition["Service"]["Service"],
+        "Nodes": done.nodes,
+        "DNS": {"TTL": done.definition["DNS"]["TTL"]},
+        "Datacenter": done.datacenter,
+        "Failovers": done.failovers,
     });
-    Reply::json(&query_meta(ctx, body, instances.index), req.style)
+    let mut body = query_meta(ctx, body, done.index);
+    body["ResultsFilteredByACLs"] = json!(done.filtered);
+    super::acl_filtered(Reply::json(&body, req.style), done.filtered)
 }

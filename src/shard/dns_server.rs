@@ -155,30 +155,28 @@ pub async fn respond(
     };
     // ACLs: the agent's `dns` token, else its `default` token, else anonymous, decides
     // what may be answered (an unknown token answers nothing).
-    let identity = if config.acl_enabled {
-        let tokens = ctx.mesh.agent_tokens.load();
-        let secret = [&tokens.dns, &tokens.default]
+    let tokens = ctx.mesh.agent_tokens.load();
+    let secret = config.acl_enabled.then(|| {
+        [&tokens.dns, &tokens.default]
             .into_iter()
             .find(|t| !t.is_empty())
-            .map_or(crate::acl::model::ANONYMOUS_SECRET, |t| t.as_str());
-        Some(ctx.resolve_agent_token(config, secret).ok())
-    } else {
-        None
-    };
+            .map_or(crate::acl::model::ANONYMOUS_SECRET, |t| t.as_str())
+    });
+    let identity = secret.map(|secret| ctx.resolve_agent_token(config, secret).ok());
     let readable = |resource: Resource, name: &str| match &identity {
         None => true,
         Some(None) => false,
         Some(Some(i)) => i.authorizer.allows(resource, name, Need::Read),
     };
-    let plan = match facts(
-        &parsed.lookup,
-        ctx,
-        room,
-        config.dns.only_passing,
-        &readable,
-    )
-    .await
-    {
+    let run_as = match &identity {
+        Some(None) => None,
+        resolved => Some(crate::http::query_api::RunAs {
+            identity: resolved.clone().flatten(),
+            secret: secret.map(str::to_string),
+            hops: 0,
+        }),
+    };
+    let plan = match facts(&parsed.lookup, ctx, config, room, &readable, run_as).await {
         Ok(f) => plan::answer(
             &parsed.lookup,
             &q.name,
@@ -235,14 +233,48 @@ fn picked_data(p: crate::catalog::Pickable) -> InstanceData {
     }
 }
 
+/// A `health/service` entry (a prepared query's answer, perhaps from another datacenter) as
+/// DNS needs it; checks the query ignores do not count towards its health.
+fn instance_of_entry(entry: &serde_json::Value, ignored: &[&str]) -> InstanceData {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    let (node, service) = (&entry["Node"], &entry["Service"]);
+    let statuses = entry["Checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| !ignored.contains(&c["CheckID"].as_str().unwrap_or("")))
+        .map(|c| c["Status"].as_str().unwrap_or(""));
+    InstanceData {
+        node: NodeData {
+            name: text(&node["Node"]),
+            address: text(&node["Address"]),
+            meta: node["Meta"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), text(v)))
+                .collect(),
+        },
+        service_name: text(&service["Service"]),
+        address: text(&service["Address"]),
+        port: service["Port"].as_u64().unwrap_or(0) as u16,
+        weight_passing: service["Weights"]["Passing"].as_u64().unwrap_or(1) as u16,
+        weight_warning: service["Weights"]["Warning"].as_u64().unwrap_or(1) as u16,
+        status: aggregate(statuses).to_string(),
+    }
+}
+
 /// Gathers what the lookup needs; `Err` when a shard could not answer (SERVFAIL).
+/// `run_as`: who a prepared query runs as (`None`: the DNS token is unknown).
 async fn facts(
     lookup: &Lookup,
     ctx: &ShardCtx,
+    config: &AgentConfig,
     room: usize,
-    only_passing: bool,
     readable: &dyn Fn(Resource, &str) -> bool,
+    run_as: Option<crate::http::query_api::RunAs>,
 ) -> Result<Facts, ()> {
+    let only_passing = config.dns.only_passing;
     let mut f = Facts {
         now_secs: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -289,43 +321,28 @@ async fn facts(
             }
         }
         Lookup::Query { name } => {
-            // Executed as `/v1/query/<name>/execute` is (in this datacenter; no failover over
-            // DNS yet), the agent's node as `Near` source when the query names `_agent`.
-            let Some((_, definition)) = crate::http::query_api::resolve(ctx, name) else {
+            // Executed as `/v1/query/<name>/execute` is, failover included, as the DNS token
+            // (or the query's own token); an unknown DNS token answers nothing.
+            let Some(run_as) = run_as else {
                 return Ok(f);
             };
-            let service = &definition["Service"];
-            let target = service["Service"].as_str().unwrap_or("").to_string();
-            let found = ctx.service_instances(&target, &[]).await.map_err(|_| ())?;
-            let ignored: Vec<&str> = service["IgnoreCheckIDs"]
+            let done = match crate::http::query_api::run(ctx, config, name, run_as, None).await {
+                Ok(Some(done)) => done,
+                Ok(None) => return Ok(f),
+                Err(_) => return Err(()),
+            };
+            let ignored: Vec<&str> = done.definition["Service"]["IgnoreCheckIDs"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(|v| v.as_str())
                 .collect();
-            if readable(Resource::Service, &target) {
-                for i in &found.value {
-                    let entry =
-                        serde_json::to_value(crate::http::catalog_json::ServiceEntryJson::new(i))
-                            .unwrap_or_default();
-                    if !crate::http::query_api::keep(&entry, service)
-                        || !readable(Resource::Node, &i.node.def.name)
-                    {
-                        continue;
-                    }
-                    let mut data = instance_data(i);
-                    // Checks the query ignores do not count towards the answer's health.
-                    data.status = aggregate(
-                        i.checks
-                            .iter()
-                            .filter(|c| !ignored.contains(&c.def.id.as_str()))
-                            .map(|c| c.def.status.as_str()),
-                    )
-                    .to_string();
-                    f.instances.push(data);
-                }
-            }
-            f.query_ttl = definition["DNS"]["TTL"]
+            f.instances = done
+                .nodes
+                .iter()
+                .map(|entry| instance_of_entry(entry, &ignored))
+                .collect();
+            f.query_ttl = done.definition["DNS"]["TTL"]
                 .as_str()
                 .and_then(crate::http::query::parse_go_duration)
                 .map(|d| d.as_secs() as u32);

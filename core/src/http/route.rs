@@ -715,9 +715,10 @@ impl Route {
                 true,
                 Permission::body(R::Query),
             ),
-            Route::QueryExecute(_) | Route::QueryExplain(_) => {
-                (GET, small, Leader, false, Permission::body(R::Query))
-            }
+            Route::QueryExplain(_) => (GET, small, Leader, false, Permission::body(R::Query)),
+            // No `query` rule: the answer is what the query's token (else the caller's) may
+            // read of the service and its nodes, as Consul's `Execute`.
+            Route::QueryExecute(_) => (GET, small, Leader, false, Permission::filter(R::Service)),
             Route::OperatorKeyring => (
                 &["GET", "POST", "PUT", "DELETE"][..],
                 small,

@@ -20,6 +20,7 @@ use crate::catalog::{CatalogCommand, CatalogShard};
 use crate::config::LOCK_DELAY_MAX_MS;
 use crate::error::ApiError;
 use crate::kv::{shard_of, KvPartition, TxnKvOp, TxnUndo};
+use crate::prepared_query::QueryOp;
 use crate::session::{Behavior, SessionTable};
 use crate::snapshot::StateSnapshot;
 
@@ -233,6 +234,15 @@ impl ShardMachine {
             }
             Command::ConfigEntry(op) => self.config_entries.apply(index, &op),
             Command::PreparedQuery(op) => {
+                // A query bound to a session needs the session to exist (Consul's state
+                // store); it dies with it (`kill_session`).
+                if let QueryOp::Create(q) | QueryOp::Update(q) = &*op {
+                    let session = q.session();
+                    if !session.is_empty() && self.sessions.get(&session).is_none() {
+                        let text = format!("invalid session {session:?}");
+                        return WriteOutcome::Failed(ApiError::Internal(text));
+                    }
+                }
                 return match self.queries.apply(index, &op) {
                     Ok(()) => WriteOutcome::Bool(true),
                     Err(text) => WriteOutcome::Failed(ApiError::Internal(text)),
@@ -262,6 +272,7 @@ impl ShardMachine {
         };
         let delete = session.behavior == Behavior::Delete;
         let held = self.kv.release_session(index, id, delete);
+        self.queries.delete_bound_to(index, id);
         let delay_ms = (session.lock_delay_ns / 1_000_000).min(LOCK_DELAY_MAX_MS);
         // Expired delays go here, so the map holds only keys still delayed.
         self.lock_delays.retain(|_, until| *until > now_ms);
