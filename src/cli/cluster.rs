@@ -356,7 +356,8 @@ fn snapshot_save(args: &[String]) -> Result<(), String> {
         return Err(format!("Error saving snapshot: {}", a.error_text()));
     }
     // Verify before keeping it, as Consul does.
-    let (meta, _) = crate::snapshot::decode_file(&a.body)
+    let (meta, _) = crate::io::snapshot_archive::unwrap(&a.body)
+        .and_then(|file| crate::snapshot::decode_file(&file))
         .map_err(|e| format!("Error verifying snapshot file: {e}"))?;
     let tmp = format!("{file}.tmp");
     std::fs::write(&tmp, &a.body).map_err(|e| format!("Error writing snapshot file: {e}"))?;
@@ -370,7 +371,9 @@ fn snapshot_restore(args: &[String]) -> Result<(), String> {
     let file = one_file(&p)?;
     let bytes = std::fs::read(&file).map_err(|e| format!("Error opening snapshot file: {e}"))?;
     // Refuse locally what the server would refuse, without sending 64 MiB for nothing.
-    crate::snapshot::decode_file(&bytes).map_err(|e| format!("Error restoring snapshot: {e}"))?;
+    crate::io::snapshot_archive::unwrap(&bytes)
+        .and_then(|file| crate::snapshot::decode_file(&file))
+        .map_err(|e| format!("Error restoring snapshot: {e}"))?;
     let a = client.call("PUT", "/v1/snapshot", Some(&bytes))?;
     if a.status != 200 {
         return Err(format!("Error restoring snapshot: {}", a.error_text()));
@@ -389,7 +392,8 @@ fn snapshot_inspect(args: &[String]) -> Result<(), String> {
     )?;
     let file = one_file(&p)?;
     let bytes = std::fs::read(&file).map_err(|e| format!("Error opening snapshot file: {e}"))?;
-    let (meta, snap) = crate::snapshot::decode_file(&bytes)
+    let (meta, snap) = crate::io::snapshot_archive::unwrap(&bytes)
+        .and_then(|file| crate::snapshot::decode_file(&file))
         .map_err(|e| format!("Error inspecting snapshot: {e}"))?;
     let register = snap.nodes.len() + snap.services.len() + snap.checks.len();
     let acl = &snap.acl;

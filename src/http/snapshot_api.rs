@@ -1,5 +1,5 @@
-//! `GET /v1/snapshot` (save) and `PUT /v1/snapshot` (restore). Our own format, see
-//! `crate::snapshot`. Default consistency runs on the leader (followers forward); `?stale`
+//! `GET /v1/snapshot` (save) and `PUT /v1/snapshot` (restore). Our own format (see
+//! `crate::snapshot`) inside Consul's gzip-tar archive (`io::snapshot_archive`). Default consistency runs on the leader (followers forward); `?stale`
 //! saves from any server's own state.
 
 use bytes::Bytes;
@@ -45,6 +45,14 @@ pub async fn save(ctx: &ShardCtx, _req: &ApiRequest) -> Reply {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let file = crate::snapshot::encode_file(&snap, index, term, created_ms);
+    let meta = crate::snapshot::SnapshotMeta {
+        version: crate::snapshot::SNAPSHOT_VERSION,
+        index,
+        term,
+        created_ms,
+        size: file.len(),
+    };
+    let archive = crate::io::snapshot_archive::wrap(&file, &meta);
     Reply {
         status: 200,
         content_type: Some("application/octet-stream"),
@@ -56,13 +64,17 @@ pub async fn save(ctx: &ShardCtx, _req: &ApiRequest) -> Reply {
             ),
             ("X-Consul-LastContact", "0".into()),
         ],
-        body: Bytes::from(file),
+        body: Bytes::from(archive),
         stream: None,
     }
 }
 
 pub async fn restore(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
-    let body = match crate::snapshot::open_file(&req.body) {
+    let file = match crate::io::snapshot_archive::unwrap(&req.body) {
+        Ok(file) => file,
+        Err(e) => return Reply::text(500, format!("Error restoring snapshot: {e}")),
+    };
+    let body = match crate::snapshot::open_file(&file) {
         Ok((_, body)) => body,
         Err(e) => return Reply::text(500, format!("Error restoring snapshot: {e}")),
     };

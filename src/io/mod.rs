@@ -7,6 +7,7 @@ pub mod listen;
 pub mod log_files;
 pub mod logging;
 pub mod rpc_tls;
+pub mod snapshot_archive;
 pub mod systemd;
 
 /// Replaces `path` with `bytes` so that a crash leaves the old file or the new one, never a
