@@ -178,7 +178,12 @@ fn a_query_fails_over_to_another_datacenter() {
         dc2.put("/v1/catalog/register", db.to_string().as_bytes()).0,
         200
     );
-    for failover in [json!({"Datacenters": ["dc2"]}), json!({"NearestN": 1})] {
+    let targets = json!({"Targets": [{"Peer": "nowhere"}, {"Datacenter": "dc2"}]});
+    for failover in [
+        json!({"Datacenters": ["dc2"]}),
+        json!({"NearestN": 1}),
+        targets,
+    ] {
         let name = format!(
             "db-{}",
             failover.as_object().unwrap().keys().next().unwrap()
@@ -191,9 +196,22 @@ fn a_query_fails_over_to_another_datacenter() {
         let (_, body) = dc1.get(&format!("/v1/query/{name}/execute")).unwrap();
         let result = json_of(&body);
         assert_eq!(result["Datacenter"], "dc2", "{body}");
-        assert_eq!(result["Failovers"], 1);
+        // A peer target counts as an attempt (and finds nothing: no peering).
+        let attempts = if name == "db-Targets" { 2 } else { 1 };
+        assert_eq!(result["Failovers"], attempts);
         assert_eq!(result["Nodes"][0]["Node"]["Node"], "db-node");
     }
+    let (s, text) = post(
+        &dc1,
+        json!({"Name": "both", "Service": {"Service": "db", "Failover": {"NearestN": 1, "Targets": [{"Datacenter": "dc2"}]}}}),
+    );
+    assert_eq!(
+        (s, text.as_str()),
+        (
+            500,
+            "Targets cannot be populated with NearestN or Datacenters"
+        )
+    );
     // Over DNS too: `<query>.query.consul` on dc1 answers with dc2's instance.
     assert_eq!(
         support::dig("127.0.0.108", "db-datacenters.query.consul"),

@@ -146,6 +146,15 @@ impl QueryTable {
     }
 }
 
+/// `Failover` as shown: `Targets` only when given (`omitempty` in Consul's struct).
+fn failover_json(nearest: i64, datacenters: Vec<String>, targets: Vec<Value>) -> Value {
+    let mut failover = json!({"NearestN": nearest, "Datacenters": datacenters});
+    if !targets.is_empty() {
+        failover["Targets"] = Value::Array(targets);
+    }
+    failover
+}
+
 /// Decodes and checks a definition (`POST`/`PUT /v1/query`), as Consul's `parseQuery` does;
 /// returns Consul's JSON of it (every field, in its order) or its text.
 pub fn prepare(body: &[u8], id: &str) -> Result<Value, String> {
@@ -196,6 +205,15 @@ pub fn prepare(body: &[u8], id: &str) -> Result<Value, String> {
             .unwrap_or_default()
     };
     let datacenters = strings(get(&failover, "Datacenters"));
+    let targets: Vec<Value> = get(&failover, "Targets")
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| json!({"Peer": text(get(t, "Peer")), "Datacenter": text(get(t, "Datacenter"))}))
+        .collect();
+    if !targets.is_empty() && (nearest != 0 || !datacenters.is_empty()) {
+        return Err("Targets cannot be populated with NearestN or Datacenters".into());
+    }
     let dns = get(&input, "DNS");
     let ttl = text(get(&dns, "TTL"));
     if !ttl.is_empty() && crate::http::query::parse_go_duration(&ttl).is_none() {
@@ -221,7 +239,7 @@ pub fn prepare(body: &[u8], id: &str) -> Result<Value, String> {
         },
         "Service": {
             "Service": service_name,
-            "Failover": {"NearestN": nearest, "Datacenters": datacenters},
+            "Failover": failover_json(nearest, datacenters, targets),
             "OnlyPassing": get(&service, "OnlyPassing").as_bool().unwrap_or(false),
             "IgnoreCheckIDs": strings(get(&service, "IgnoreCheckIDs")),
             "Near": text(get(&service, "Near")),

@@ -408,8 +408,20 @@ pub async fn run(
             .filter(|dc| *dc != config.datacenter)
             .take(nearest)
             .collect();
-        for dc in failover["Datacenters"].as_array().into_iter().flatten() {
-            let dc = dc.as_str().unwrap_or("").to_string();
+        // `Targets` (never with the two above): datacenters in order; a peer target finds
+        // nothing here (no cluster peering) but counts as an attempt, as it does in Consul.
+        let listed = failover["Datacenters"].as_array().into_iter().flatten();
+        let targets_listed = failover["Targets"].as_array().into_iter().flatten();
+        for target in listed.chain(targets_listed) {
+            if target["Peer"].as_str().is_some_and(|p| !p.is_empty()) {
+                failovers += 1;
+                continue;
+            }
+            let dc = target
+                .as_str()
+                .or_else(|| target["Datacenter"].as_str())
+                .unwrap_or("")
+                .to_string();
             if !dc.is_empty() && dc != config.datacenter && !targets.contains(&dc) {
                 targets.push(dc);
             }
