@@ -208,6 +208,8 @@ fn covers(route: &Route) -> usize {
         Route::SessionList => 52,
         Route::AgentToken(_) => 53,
         Route::AclResolve => 54,
+        Route::UiServices => 100,
+        Route::UiNodes => 101,
         Route::Root => 55,
         Route::UnknownApi => 56,
         Route::NotApi => 57,
@@ -240,7 +242,7 @@ fn covers(route: &Route) -> usize {
         },
     }
 }
-const ROUTES: usize = 100;
+const ROUTES: usize = 102;
 
 #[test]
 fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
@@ -430,6 +432,18 @@ fn every_route_refuses_anonymous_and_admits_the_rule_it_needs() {
             "/v1/catalog/services".into(),
             "",
             r#"service_prefix "" { policy = "read" }"#,
+        ),
+        (
+            "GET",
+            "/v1/internal/ui/services".into(),
+            "",
+            r#"service_prefix "" { policy = "read" } node_prefix "" { policy = "read" }"#,
+        ),
+        (
+            "GET",
+            "/v1/internal/ui/nodes".into(),
+            "",
+            r#"node_prefix "" { policy = "read" }"#,
         ),
         (
             "GET",

@@ -226,6 +226,8 @@ pub struct AgentConfig {
     pub disable_keyring_file: bool,
     /// `disable_coordinates`: no Vivaldi coordinates (`/v1/coordinate` answers 401).
     pub disable_coordinates: bool,
+    /// `ui` / `ui_config`: the web UI (on in dev mode, as Consul).
+    pub ui: UiConfig,
     /// `sync_coordinate_interval_min` (one of Consul's non-user keys; tests shorten it).
     pub coordinate_sync_interval_min_ms: u64,
     /// `sync_coordinate_rate_target` (updates per second, cluster-wide).
@@ -378,6 +380,7 @@ impl AgentConfig {
             rejoin_after_leave: false,
             disable_keyring_file: false,
             disable_coordinates: false,
+            ui: UiConfig::default(),
             coordinate_sync_interval_min_ms: COORDINATE_SYNC_INTERVAL_MIN_MS,
             coordinate_rate_target: COORDINATE_RATE_TARGET,
             leave_on_terminate: None,
@@ -426,5 +429,37 @@ impl AgentConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// `ui_config` (Consul §7.2): whether the agent serves the web UI, where (`content_path`,
+/// always `/`-bounded), and from a directory instead of the built-in files (`dir`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UiConfig {
+    pub enabled: bool,
+    pub dir: Option<std::path::PathBuf>,
+    pub content_path: String,
+    /// `metrics_provider`: kept for the page; only our own (`/v1/agent/metrics`) is drawn.
+    pub metrics_provider: String,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            enabled: false,
+            dir: None,
+            content_path: "/ui/".into(),
+            metrics_provider: String::new(),
+        }
+    }
+}
+
+/// `content_path` as Consul keeps it: a leading and a trailing `/`.
+pub fn ui_content_path(raw: &str) -> String {
+    let trimmed = raw.trim_matches('/');
+    if trimmed.is_empty() {
+        "/".into()
+    } else {
+        format!("/{trimmed}/")
     }
 }

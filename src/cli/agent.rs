@@ -33,6 +33,7 @@ pub fn config_from_args(args: &[String]) -> Result<(AgentConfig, Vec<String>), S
     );
     config.dev = p.flag("dev");
     config.server = config.dev;
+    config.ui.enabled = config.dev;
     config.data_dir = None;
     let named = config_paths(args);
     let files = config_file::files(&named)?;
@@ -202,6 +203,27 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
     }
     if let Some(v) = file.boolean("disable_coordinates") {
         config.disable_coordinates = v;
+    }
+    // `ui` (deprecated) and `ui_config.enabled` both turn the UI on; the block wins.
+    if let Some(v) = file.boolean("ui") {
+        config.ui.enabled = v;
+    }
+    if let Some(ui) = file.settings.get("ui_config") {
+        if let Some(v) = ui.get("enabled").and_then(serde_json::Value::as_bool) {
+            config.ui.enabled = v;
+        }
+        if let Some(v) = ui.get("dir").and_then(serde_json::Value::as_str) {
+            config.ui.dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = ui.get("content_path").and_then(serde_json::Value::as_str) {
+            config.ui.content_path = crate::config::ui_content_path(v);
+        }
+        if let Some(v) = ui
+            .get("metrics_provider")
+            .and_then(serde_json::Value::as_str)
+        {
+            config.ui.metrics_provider = v.to_string();
+        }
     }
     if let Some(v) = file.string("sync_coordinate_interval_min") {
         let d = crate::http::query::parse_go_duration(v)
@@ -539,6 +561,15 @@ fn apply_flags(config: &mut AgentConfig, p: &flags::Parsed) -> Result<(), String
     }
     if let Some(v) = p.value("node") {
         config.node_name = v.to_string();
+    }
+    if p.flag("ui") {
+        config.ui.enabled = true;
+    }
+    if let Some(v) = p.value("ui-dir") {
+        config.ui.dir = Some(PathBuf::from(v));
+    }
+    if let Some(v) = p.value("ui-content-path") {
+        config.ui.content_path = crate::config::ui_content_path(v);
     }
     if let Some(v) = p.value("datacenter") {
         config.datacenter = v.to_string();

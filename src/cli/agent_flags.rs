@@ -113,9 +113,6 @@ pub const NOT_ACTED_ON: &[&str] = &[
     "serf-lan-bind",
     "serf-wan-allowed-cidrs",
     "serf-wan-bind",
-    "ui",
-    "ui-content-path",
-    "ui-dir",
 ];
 
 /// The names of the boolean flags and of those taking a value, for `flags::parse`.

@@ -17,6 +17,8 @@ pub mod query_api;
 pub mod session_api;
 pub mod snapshot_api;
 pub mod txn_api;
+pub mod ui;
+pub mod ui_api;
 
 // The pure parts (route table, queries, JSON shapes, decoding) live in `tribune-core`.
 pub use tribune_core::http::{
@@ -210,6 +212,8 @@ pub async fn dispatch(
         }
         Route::CatalogDatacenters => catalog_api::datacenters(ctx, config, req),
         Route::CatalogNodes => catalog_api::nodes(ctx, req).await,
+        Route::UiServices => ui_api::services(ctx, config, req).await,
+        Route::UiNodes => ui_api::nodes(ctx, req).await,
         Route::CatalogServices => catalog_api::services(ctx, req).await,
         Route::CatalogService(name) => catalog_api::service(ctx, name, req).await,
         Route::CatalogNode(name) => catalog_api::node(ctx, name, req).await,

@@ -140,6 +140,9 @@ async fn answer(
         Ok(p) => p,
         Err(why) => return (Reply::text(400, why), false, ""),
     };
+    if let Some(reply) = http::ui::serve(config, &path, req.method().as_str()) {
+        return (reply, false, "");
+    }
     let route = Route::resolve(&path);
     let label = route.metric_path();
     let method = req.method().as_str().to_string();

@@ -246,6 +246,9 @@ pub enum Route {
     /// `/v1/internal/acl/resolve`: what a client agent asks a server for a token it must
     /// check itself (its accessor and rules); the presented token alone is the credential.
     AclResolve,
+    /// `/v1/internal/ui/services` and `/v1/internal/ui/nodes`: the web UI's summaries.
+    UiServices,
+    UiNodes,
     /// `GET /` (no UI yet).
     Root,
     /// Under `/v1/` but not an endpoint we serve.
@@ -476,6 +479,8 @@ impl Route {
             "/v1/session/create" => Route::SessionCreate,
             "/v1/session/list" => Route::SessionList,
             "/v1/internal/acl/resolve" => Route::AclResolve,
+            "/v1/internal/ui/services" => Route::UiServices,
+            "/v1/internal/ui/nodes" => Route::UiNodes,
             "/v1/catalog/deregister" => Route::CatalogDeregister,
             "/v1/catalog/datacenters" => Route::CatalogDatacenters,
             "/v1/catalog/nodes" => Route::CatalogNodes,
@@ -560,6 +565,8 @@ impl Route {
             Route::SessionList => "v1_session_list",
             Route::AgentToken(_) => "v1_agent_token_",
             Route::AclResolve => "v1_internal_acl_resolve",
+            Route::UiServices => "v1_internal_ui_services",
+            Route::UiNodes => "v1_internal_ui_nodes",
             Route::Root => "",
             Route::UnknownApi | Route::NotApi => "unknown",
             Route::Acl(e) => match e {
@@ -626,7 +633,10 @@ impl Route {
             ),
             Route::CatalogDeregister => (PUT, small, Leader, false, Permission::body(R::Node)),
             Route::CatalogDatacenters => (GET, small, AnyServerWanWide, false, Permission::NONE),
-            Route::CatalogNodes => (GET, small, Leader, true, Permission::filter(R::Node)),
+            Route::CatalogNodes | Route::UiNodes => {
+                (GET, small, Leader, true, Permission::filter(R::Node))
+            }
+            Route::UiServices => (GET, small, Leader, true, Permission::filter(R::Service)),
             Route::CatalogServices => (GET, small, Leader, true, Permission::filter(R::Service)),
             Route::CatalogService(_) | Route::HealthService(_) | Route::HealthChecks(_) => {
                 (GET, small, Leader, true, Permission::path(R::Service, Read))
