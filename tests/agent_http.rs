@@ -129,6 +129,8 @@ fn probes_follow_real_servers() {
         "Name": "api", "Port": http_port,
         "Checks": [
             {"CheckID": "http", "HTTP": format!("http://127.0.0.1:{http_port}/health"), "Interval": "1s", "Timeout": "1s"},
+            // The agent's own `/` redirects to its UI (dev mode): followed, as Go's client does.
+            {"CheckID": "http-redirect", "HTTP": format!("http://127.0.0.1:{}/", agent.port), "Interval": "1s"},
             {"CheckID": "tcp", "TCP": format!("127.0.0.1:{tcp_port}"), "Interval": "1s"},
             {"CheckID": "tcp-closed", "TCP": format!("127.0.0.1:{closed_port}"), "Interval": "1s", "Status": "passing"},
             {"CheckID": "udp", "UDP": format!("127.0.0.1:{udp_port}"), "Interval": "1s", "Timeout": "500ms"},
@@ -148,6 +150,15 @@ fn probes_follow_real_servers() {
         });
     };
     expect("http", "passing");
+    expect("http-redirect", "passing");
+    let redirected = status_of(&agent, "api", "http-redirect").unwrap().1;
+    assert!(
+        redirected.starts_with(&format!(
+            "HTTP GET http://127.0.0.1:{}/: 200 OK",
+            agent.port
+        )),
+        "{redirected}"
+    );
     assert!(status_of(&agent, "api", "http")
         .unwrap()
         .1
@@ -260,13 +271,22 @@ fn registration_errors_and_rules() {
         serde_json::from_str(&agent.get("/v1/agent/checks").unwrap().1).unwrap();
     assert!(checks.get("service:db:2").is_none());
 
-    // Anti-entropy removes services registered in the catalog on the agent's own node.
+    // Anti-entropy removes services registered in the catalog on the agent's own node: in a
+    // full round (periodic, or a reload's), as Consul's; a local change syncs only itself.
     let rogue = r#"{"Node":"test-node","Address":"127.0.0.1","Service":{"Service":"rogue"}}"#;
     assert_eq!(put("/v1/catalog/register", rogue).1, "true");
     assert_eq!(
         put("/v1/agent/service/register", r#"{"Name":"trigger"}"#).0,
         200
-    ); // any local change syncs
+    );
+    eventually(5, "the local change synced", || {
+        agent.get("/v1/catalog/service/trigger").unwrap().1.contains("trigger")
+    });
+    assert!(
+        agent.get("/v1/catalog/service/rogue").unwrap().1.contains("rogue"),
+        "an incremental round leaves what it did not change"
+    );
+    assert_eq!(put("/v1/agent/reload", "").0, 200);
     eventually(5, "rogue service removed by anti-entropy", || {
         agent.get("/v1/catalog/service/rogue").unwrap().1.trim() == "[]"
     });

@@ -178,7 +178,10 @@ fn a_query_fails_over_to_another_datacenter() {
         dc2.put("/v1/catalog/register", db.to_string().as_bytes()).0,
         200
     );
-    let targets = json!({"Targets": [{"Peer": "nowhere"}, {"Datacenter": "dc2"}]});
+    // The peer target is tried first (and finds nothing); a datacenter answering first would
+    // stop there.
+    let targets =
+        json!({"Targets": [{"Peer": "nowhere"}, {"Datacenter": "dc2"}, {"Peer": "later"}]});
     for failover in [
         json!({"Datacenters": ["dc2"]}),
         json!({"NearestN": 1}),

@@ -24,8 +24,9 @@
   const enc = (segment) => encodeURIComponent(segment);
   const keyPath = (key) => key.split('/').map(enc).join('/');
   const sleep = (ms, signal) => new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    if (signal) signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+    const stop = () => { clearTimeout(t); resolve(); };
+    const t = setTimeout(() => { if (signal) signal.removeEventListener('abort', stop); resolve(); }, ms);
+    if (signal) signal.addEventListener('abort', stop, { once: true });
   });
   const bytesText = (n) => n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`;
   const worst = (statuses) => statuses.includes('critical') ? 'critical' : statuses.includes('warning') ? 'warning' : statuses.length ? 'passing' : 'neutral';
@@ -57,9 +58,9 @@
 
   // ---- the API -----------------------------------------------------------------------------
   class ApiError extends Error {
-    constructor(status, text, path) {
+    constructor(status, text, path, index) {
       super(`${status} ${text}`);
-      this.status = status; this.text = text; this.path = path;
+      this.status = status; this.text = text; this.path = path; this.index = index;
     }
   }
 
@@ -77,7 +78,7 @@
       throw new ApiError(0, 'The agent did not answer (is it running?)', path);
     }
     const text = await res.text();
-    if (!res.ok) throw new ApiError(res.status, text.trim(), path);
+    if (!res.ok) throw new ApiError(res.status, text.trim(), path, res.headers.get('X-Consul-Index'));
     let data = text;
     if ((res.headers.get('Content-Type') || '').includes('json')) data = text ? JSON.parse(text) : null;
     return { data, index: res.headers.get('X-Consul-Index'), filtered: res.headers.get('X-Consul-Results-Filtered-By-ACLs') === 'true' };
@@ -102,24 +103,39 @@
 
   // Follows `path` with blocking queries while live updates are on; `show` gets each new
   // answer. Errors are shown in `onError`, and retried with a backoff unless they are final.
-  async function follow(ctx, path, show, onError) {
+  // With `emptyOn404`, a 404 is an empty answer that is followed too (an empty KV folder).
+  async function follow(ctx, path, show, onError, emptyOn404) {
     let index = null;
     let backoff = 0;
     while (!ctx.signal.aborted) {
+      const asked = Date.now();
+      const blocking = store.live && index !== null;
+      let r;
       try {
-        const r = await api(path, { index: store.live ? index : null, signal: ctx.signal });
-        backoff = 0;
-        if (ctx.signal.aborted) return;
-        if (r.index !== index || index === null) show(r);
-        // An index that went backwards (a restore, another server) starts over.
-        index = r.index && (!index || Number(r.index) >= Number(index)) ? r.index : null;
-        if (!store.live) return;
+        r = await api(path, { index: blocking ? index : null, signal: ctx.signal });
       } catch (e) {
         if (ctx.signal.aborted || e.name === 'AbortError') return;
-        (onError || ((err) => { main.innerHTML = errorBox(err); }))(e);
-        if ([401, 403, 404].includes(e.status)) return;
-        backoff = Math.min(backoff ? backoff * 2 : 1000, 15000);
-        await sleep(backoff, ctx.signal);
+        if (e.status === 404 && emptyOn404) {
+          r = { data: null, index: e.index };
+        } else {
+          (onError || ((err) => { main.innerHTML = errorBox(err); }))(e);
+          if ([401, 403, 404].includes(e.status)) return;
+          backoff = Math.min(backoff ? backoff * 2 : 1000, 15000);
+          await sleep(backoff, ctx.signal);
+          continue;
+        }
+      }
+      backoff = 0;
+      if (ctx.signal.aborted) return;
+      if (r.index !== index || index === null) show(r);
+      const unchanged = r.index === index;
+      // An index that went backwards (a restore, another server) starts over.
+      index = r.index && (!index || Number(r.index) >= Number(index)) ? r.index : null;
+      if (!store.live) return;
+      // An endpoint that does not block (or answers without an index) returns at once:
+      // poll it every few seconds instead of as fast as the agent answers.
+      if ((!r.index || (blocking && unchanged)) && Date.now() - asked < 1000) {
+        await sleep(3000, ctx.signal);
       }
     }
   }
@@ -135,10 +151,13 @@
     return BASE + enc(route.dc) + '/' + section + (rest.length ? '/' + rest.join('/') : '');
   }
 
+  // A segment as written in the address bar; a malformed escape is kept as it is.
+  const dec = (segment) => { try { return decodeURIComponent(segment); } catch (e) { return segment; } };
+
   function parseLocation() {
     const path = location.pathname.startsWith(BASE) ? location.pathname.slice(BASE.length) : '';
     const parts = path.split('/');
-    route.dc = parts[0] ? decodeURIComponent(parts[0]) : LOCAL_DC;
+    route.dc = parts[0] ? dec(parts[0]) : LOCAL_DC;
     route.section = parts[1] || 'services';
     route.rest = parts.slice(2);
   }
@@ -213,7 +232,7 @@
 
   // ---- services ----------------------------------------------------------------------------
   async function servicesPage(ctx) {
-    if (route.rest[0]) return serviceDetail(ctx, decodeURIComponent(route.rest[0]));
+    if (route.rest[0]) return serviceDetail(ctx, dec(route.rest[0]));
     main.innerHTML = `${anonymousBanner()}<h1>Services <span class="muted" id="count"></span></h1>
       <div class="toolbar" role="search">
         <input type="search" id="search" placeholder="Search by name or tag  (press /)" aria-label="Search services">
@@ -269,7 +288,7 @@
 
   // ---- nodes -------------------------------------------------------------------------------
   async function nodesPage(ctx) {
-    if (route.rest[0]) return nodeDetail(ctx, decodeURIComponent(route.rest[0]));
+    if (route.rest[0]) return nodeDetail(ctx, dec(route.rest[0]));
     main.innerHTML = `${anonymousBanner()}<h1>Nodes <span class="muted" id="count"></span></h1>
       <div class="toolbar" role="search"><input type="search" id="search" placeholder="Search by name or address  (press /)" aria-label="Search nodes"></div>
       <div id="list"><p class="loading">Loading…</p></div>`;
@@ -323,7 +342,7 @@
 
   // ---- key/value ---------------------------------------------------------------------------
   async function kvPage(ctx) {
-    const rest = route.rest.map(decodeURIComponent);
+    const rest = route.rest.map(dec);
     const last = rest[rest.length - 1];
     if (last === 'edit') return kvEdit(ctx, rest.slice(0, -1).join('/'));
     if (last === 'create') return kvCreate(ctx, rest.slice(0, -1).filter(Boolean).map((p) => p + '/').join(''));
@@ -363,9 +382,7 @@
           const href = isFolder ? link('kv', keyPath(k.slice(0, -1)), '') : link('kv', keyPath(k), 'edit');
           return `<tr><td><a href="${href}">${h(name)}</a></td><td class="muted">${isFolder ? 'folder' : 'key'}</td></tr>`;
         }).join('')}</tbody></table></div>` : '<p class="muted">No keys here yet.</p>';
-    }, (e) => {
-      list.innerHTML = e.status === 404 ? '<p class="muted">No keys here yet.</p>' : errorBox(e);
-    });
+    }, (e) => { list.innerHTML = errorBox(e); }, true);
   }
 
   // What a value looks like, for the editor's hint: JSON (checked), YAML (tabs refused) or text.
@@ -479,8 +496,17 @@
         // CAS on the index we loaded: a concurrent change is reported, never overwritten.
         const saved = await api(`/v1/kv/${keyPath(key)}?cas=${modifyIndex}${flagsParam(main.querySelector('#flags').value)}`, { method: 'PUT', body: main.querySelector('#value').value });
         if (saved.data !== true) { conflict(); return; }
+        // The index to save on next: ours only if what is stored is what we wrote (another
+        // write right after ours must not be overwritten by our next save).
         const now = await api(`/v1/kv/${keyPath(key)}`);
-        modifyIndex = now.data[0].ModifyIndex;
+        const stored = now.data[0];
+        const sent = new TextEncoder().encode(main.querySelector('#value').value);
+        const back = decodeValue(stored.Value).bytes;
+        if (back.length !== sent.length || back.some((b, i) => b !== sent[i]) || String(stored.Flags) !== (main.querySelector('#flags').value || '0')) {
+          conflict();
+          return;
+        }
+        modifyIndex = stored.ModifyIndex;
         main.querySelector('#about').textContent = `${bytesText(decodeValue(now.data[0].Value).bytes.length)} · modify index ${modifyIndex}`;
         result.innerHTML = '';
         toast(`Saved ${key}`);
@@ -506,7 +532,7 @@
 
   async function aclPage(ctx) {
     const kind = ACL_KINDS[route.rest[0]] ? route.rest[0] : 'tokens';
-    const which = route.rest[1] ? decodeURIComponent(route.rest[1]) : null;
+    const which = route.rest[1] ? dec(route.rest[1]) : null;
     const tabs = `<nav class="toolbar" aria-label="Access controls">${Object.entries(ACL_KINDS).map(([k, v]) =>
       `<a class="btn${k === kind ? ' primary' : ''}" href="${link('acls', k)}"${k === kind ? ' aria-current="page"' : ''}>${v.title}</a>`).join('')}</nav>`;
     if (!SETTINGS.ACLsEnabled) {
@@ -569,7 +595,10 @@
     const chosen = (name) => [...main.querySelectorAll(`input[name="${name}"]:checked`)].map((c) => ({ ID: c.value }));
     main.querySelector('#form').addEventListener('submit', async (e) => {
       e.preventDefault();
-      const body = { Description: main.querySelector('#description').value };
+      // Everything the item had (datacenters, identities, templated policies) is kept; only
+      // what this form edits changes.
+      const body = { ...item, Description: main.querySelector('#description').value };
+      for (const readOnly of ['Hash', 'CreateIndex', 'ModifyIndex', 'CreateTime', 'SecretID']) delete body[readOnly];
       if (kind === 'tokens') {
         body.Policies = chosen('Policies'); body.Roles = chosen('Roles');
         if (creating) body.Local = main.querySelector('#local').checked; else body.AccessorID = item.AccessorID;

@@ -38,6 +38,9 @@ pub const CHECK_OUTPUT_BYTES_MAX: usize = 4096;
 pub const ANTI_ENTROPY_INTERVAL_MS: u64 = 60_000;
 /// A failed anti-entropy round is retried after this (not a full interval later).
 pub const SYNC_RETRY_MS: u64 = 3_000;
+/// Anti-entropy writes of one round in flight at once: enough to fill the Raft core's group
+/// commits, bounded so that a full resync of a large node does not flood the proposal queue.
+pub const SYNC_WRITES_IN_FLIGHT: usize = 64;
 /// Default shortest period between an agent's coordinate updates
 /// (`sync_coordinate_interval_min`, Consul's 15 s).
 pub const COORDINATE_SYNC_INTERVAL_MIN_MS: u64 = 15_000;

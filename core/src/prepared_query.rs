@@ -58,7 +58,13 @@ impl QueryTable {
                         q.id
                     ));
                 }
-                if let Some(other) = self.by_name(&q.name).filter(|o| o.id != q.id) {
+                // Exact names here: the log's meaning must not change under replay. The
+                // handler refuses a name differing only in case before proposing it
+                // (`conflicting_name`).
+                let exact = (!q.name.is_empty())
+                    .then(|| self.queries.values().find(|o| o.name == q.name))
+                    .flatten();
+                if let Some(other) = exact.filter(|o| o.id != q.id) {
                     return Err(format!(
                         "Name {:?} aliases an existing query name ({})",
                         q.name, other.id
@@ -92,6 +98,15 @@ impl QueryTable {
         if self.queries.len() != before {
             self.index = index;
         }
+    }
+
+    /// Consul's text for a query named `name` (in any case) other than `id`, if one exists.
+    pub fn conflicting_name(&self, name: &str, id: &str) -> Option<String> {
+        let other = self.by_name(name).filter(|o| o.id != id)?;
+        Some(format!(
+            "Name {name:?} aliases an existing query name ({})",
+            other.id
+        ))
     }
 
     pub fn get(&self, id: &str) -> Option<&PreparedQuery> {

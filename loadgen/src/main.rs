@@ -31,6 +31,8 @@ pub struct Args {
     json: bool,
     /// `--token`: sent as `X-Consul-Token` on every request (ACL-enabled targets).
     token: Option<String>,
+    /// `--requests N`: stop after N requests in all (else after `--seconds`).
+    requests: Option<u64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -45,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
         keys: 1000,
         json: false,
         token: None,
+        requests: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -73,14 +76,15 @@ fn parse_args() -> Result<Args, String> {
             "value-bytes" => a.value_bytes = num(&value)? as usize,
             "keys" => a.keys = num(&value)? as usize,
             "token" => a.token = Some(value),
+            "requests" => a.requests = Some(num(&value)? as u64),
             "nodes" => return Err("--nodes is handled by the suite parser".into()),
             _ => return Err(format!("unknown flag --{flag}")),
         }
         i += 2;
     }
-    if !["kv-get", "kv-put", "etcd-put", "get"].contains(&a.mode.as_str()) {
+    if !["kv-get", "kv-put", "etcd-put", "get", "register"].contains(&a.mode.as_str()) {
         return Err(format!(
-            "--mode must be kv-get, kv-put, etcd-put or get (fixed path), got {}",
+            "--mode must be kv-get, kv-put, etcd-put, register or get (fixed path), got {}",
             a.mode
         ));
     }
@@ -116,6 +120,21 @@ fn request(a: &Args, n: u64) -> Vec<u8> {
             );
             let mut r = format!(
                 "POST /v3/kv/put HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            r.extend_from_slice(body.as_bytes());
+            r
+        }
+        "register" => {
+            // An agent service with a TTL check, a new one per request (`--keys` of them).
+            let id = n % a.keys as u64;
+            let body = format!(
+                "{{\"Name\":\"svc-{}\",\"ID\":\"svc-{id}\",\"Port\":8080,\"Check\":{{\"CheckID\":\"chk-{id}\",\"TTL\":\"1h\",\"Status\":\"passing\"}}}}",
+                id % 100
+            );
+            let mut r = format!(
+                "PUT /v1/agent/service/register HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n",
                 body.len()
             )
             .into_bytes();
@@ -193,7 +212,7 @@ async fn connection(a: std::rc::Rc<Args>, id: usize, start: Instant, end: Instan
         .map(|r| Duration::from_secs_f64(a.connections as f64 / r));
     let mut n = id as u64;
     let mut intended = start;
-    while Instant::now() < end {
+    while Instant::now() < end && a.requests.is_none_or(|limit| n < limit) {
         if let Some(interval) = interval {
             intended += interval;
             if intended > Instant::now() {
@@ -370,6 +389,7 @@ pub async fn run_http(args: std::rc::Rc<Args>) -> (Outcome, Duration) {
             keys: args.keys,
             json: false,
             token: args.token.clone(),
+            requests: None,
         };
         let mut s = TcpStream::connect(&args.target)
             .await

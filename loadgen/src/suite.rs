@@ -505,6 +505,7 @@ pub async fn run(a: SuiteArgs) -> Result<(), String> {
             keys: 1000,
             json: false,
             token: None,
+            requests: None,
         });
         let (o, e) = run_http(args).await;
         phases.push(Phase {

@@ -59,6 +59,13 @@ fn record(id: &str, definition: &Value) -> PreparedQuery {
     }
 }
 
+/// Another query's name equal to `name` in any case (names resolve case-insensitively), as
+/// the local replica knows them.
+fn conflicting(ctx: &ShardCtx, name: &str, id: &str) -> Option<String> {
+    ctx.catch_up();
+    ctx.state.borrow().queries.conflicting_name(name, id)
+}
+
 async fn write(ctx: &ShardCtx, op: QueryOp) -> Result<(), Reply> {
     match ctx.write(Command::PreparedQuery(Box::new(op))).await {
         WriteOutcome::Bool(_) => Ok(()),
@@ -79,6 +86,9 @@ pub async fn collection(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
             return Reply::error(&e);
         }
         let id = crate::io::host::random_uuid();
+        if let Some(text) = conflicting(ctx, name, &id) {
+            return Reply::text(500, text);
+        }
         let mut definition = definition;
         definition["ID"] = Value::String(id.clone());
         return match write(ctx, QueryOp::Create(record(&id, &definition))).await {
@@ -128,6 +138,9 @@ pub async fn one(ctx: &ShardCtx, id: &str, req: &ApiRequest) -> Reply {
                 if let Err(e) = req.require(Resource::Query, name, Need::Write) {
                     return Reply::error(&e);
                 }
+            }
+            if let Some(text) = conflicting(ctx, definition["Name"].as_str().unwrap_or(""), id) {
+                return Reply::text(500, text);
             }
             match write(ctx, QueryOp::Update(record(id, &definition))).await {
                 Ok(()) => Reply::empty(200),
@@ -400,21 +413,21 @@ pub async fn run(
     if nodes.is_empty() {
         let failover = &service["Failover"];
         let nearest = failover["NearestN"].as_u64().unwrap_or(0) as usize;
-        let mut targets: Vec<String> = ctx
+        // `None` stands for a peer target: `Targets` only, in order with its datacenters.
+        let mut targets: Vec<Option<String>> = ctx
             .mesh
             .cluster
             .datacenters(&config.datacenter)
             .into_iter()
             .filter(|dc| *dc != config.datacenter)
             .take(nearest)
+            .map(Some)
             .collect();
-        // `Targets` (never with the two above): datacenters in order; a peer target finds
-        // nothing here (no cluster peering) but counts as an attempt, as it does in Consul.
         let listed = failover["Datacenters"].as_array().into_iter().flatten();
         let targets_listed = failover["Targets"].as_array().into_iter().flatten();
         for target in listed.chain(targets_listed) {
             if target["Peer"].as_str().is_some_and(|p| !p.is_empty()) {
-                failovers += 1;
+                targets.push(None);
                 continue;
             }
             let dc = target
@@ -422,12 +435,17 @@ pub async fn run(
                 .or_else(|| target["Datacenter"].as_str())
                 .unwrap_or("")
                 .to_string();
-            if !dc.is_empty() && dc != config.datacenter && !targets.contains(&dc) {
-                targets.push(dc);
+            if !dc.is_empty() && dc != config.datacenter && !targets.contains(&Some(dc.clone())) {
+                targets.push(Some(dc));
             }
         }
-        for dc in targets {
+        // Tried in order until one answers; each attempt counts, as in Consul. A peer target
+        // finds nothing here (no cluster peering).
+        for target in targets {
             failovers += 1;
+            let Some(dc) = target else {
+                continue;
+            };
             let mut found: Vec<Value> = remote_entries(ctx, config, &dc, &name, &run_as)
                 .await
                 .into_iter()

@@ -93,13 +93,22 @@ fn file(content_type: &'static str, body: Bytes) -> Reply {
     }
 }
 
-/// `ui_config.dir`: the file at `rest` when there is one (no `..`), else its `index.html`.
+/// `ui_config.dir`: the file at `rest` when there is one inside the directory, else its
+/// `index.html`. The path arrives percent-decoded: only plain names are followed (no `..`, no
+/// hidden files, no empty segment, so `/ui//etc/passwd` cannot make `rest` absolute), and the
+/// file found must still be under the directory once links are resolved.
 fn from_dir(config: &AgentConfig, dir: &std::path::Path, rest: &str) -> Reply {
-    let safe = !rest
-        .split('/')
-        .any(|part| part == ".." || part.starts_with('.'));
+    let plain = !rest.is_empty()
+        && rest
+            .split('/')
+            .all(|part| !part.is_empty() && !part.starts_with('.') && !part.contains('\\'));
     let wanted = dir.join(rest);
-    if safe && !rest.is_empty() && wanted.is_file() {
+    let inside = plain
+        && match (wanted.canonicalize(), dir.canonicalize()) {
+            (Ok(file), Ok(root)) => file.starts_with(root) && file.is_file(),
+            _ => false,
+        };
+    if inside {
         return match std::fs::read(&wanted) {
             Ok(bytes) => file(content_type_of(rest), Bytes::from(bytes)),
             Err(e) => Reply::text(500, format!("reading {}: {e}", wanted.display())),
@@ -187,11 +196,26 @@ mod tests {
         );
         let page = serve(&c, "/ui/dc1/services", "GET").unwrap();
         assert_eq!(&page.body[..], b"<p>/ui/</p>");
-        let escape = serve(&c, "/ui/../etc/passwd", "GET").unwrap();
+        for escape in [
+            "/ui/../etc/passwd",
+            "/ui//etc/passwd",
+            "/ui/x.css/../../etc/passwd",
+        ] {
+            let answer = serve(&c, escape, "GET").unwrap();
+            assert_eq!(
+                &answer.body[..],
+                b"<p>/ui/</p>",
+                "{escape}: never outside the directory"
+            );
+        }
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("link")).unwrap();
+        let linked = serve(&c, "/ui/link", "GET").unwrap();
         assert_eq!(
-            &escape.body[..],
+            &linked.body[..],
             b"<p>/ui/</p>",
-            "never outside the directory"
+            "a link out of the directory is not followed"
         );
     }
 }

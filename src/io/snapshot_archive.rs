@@ -96,12 +96,15 @@ pub fn unwrap(bytes: &[u8]) -> Result<Cow<'_, [u8]>, String> {
         }
     }
     // Read to the gzip trailer, so that its CRC and length are checked too (a cut archive
-    // whose tar ends early is still refused).
+    // whose tar ends early is still refused). A stream that used up the whole budget was
+    // cut short by it, trailer unread: too large.
     let mut rest = Vec::new();
-    archive
-        .into_inner()
-        .read_to_end(&mut rest)
+    let mut gz = archive.into_inner();
+    gz.read_to_end(&mut rest)
         .map_err(|e| format!("failed to read snapshot archive: {e}"))?;
+    if gz.limit() == 0 {
+        return Err("snapshot archive is too large".into());
+    }
     let (Some(meta), Some(state), Some(sums)) = (meta, state, sums) else {
         return Err("snapshot archive is missing a file".into());
     };

@@ -1,6 +1,7 @@
-//! The agent's runtime on shard 0: owns `LocalState`, runs anti-entropy (immediately after a
-//! change and every `ANTI_ENTROPY_INTERVAL_MS`), expires TTL checks, reaps critical services,
-//! and runs one probe task per HTTP/TCP/UDP/script check.
+//! The agent's runtime on shard 0: owns `LocalState`, runs anti-entropy (right after a change
+//! an incremental round writes only what changed; a full diff against the catalog runs first,
+//! after a failure and every `ANTI_ENTROPY_INTERVAL_MS`), expires TTL checks, reaps critical
+//! services, and runs one probe task per HTTP/TCP/UDP/script check.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,22 +12,25 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::agent::sync::{CatalogView, DesiredView};
-use crate::agent::{reconcile, CheckKind, CheckSpec, LocalState, SyncOp};
+use crate::agent::{incremental, reconcile, CheckKind, CheckSpec, Dirty, LocalState, SyncOp};
 use crate::catalog::{
     CatalogCommand, CheckDef, NodeDef, NodeView, RegisterRequest, ServiceDef, CRITICAL,
 };
-use crate::config::{AgentConfig, ANTI_ENTROPY_INTERVAL_MS, SYNC_RETRY_MS};
+use crate::config::{AgentConfig, ANTI_ENTROPY_INTERVAL_MS, SYNC_RETRY_MS, SYNC_WRITES_IN_FLIGHT};
 use crate::node::checks;
 use crate::node::ctx::ShardCtx;
 use crate::state::Command;
 use crate::state::WriteOutcome;
 use crate::version::CONSUL_API_VERSION;
+use futures_util::StreamExt;
 
 /// Shard 0's agent. Single-threaded: `RefCell` borrows never cross an `.await`.
 pub struct AgentRuntime {
     pub config: AgentConfig,
     pub local: RefCell<LocalState>,
     sync_now: Notify,
+    /// Set by `request_full_sync`: the next round diffs the whole node.
+    full_sync_wanted: std::cell::Cell<bool>,
     ttl_changed: Notify,
     runners: RefCell<BTreeMap<String, JoinHandle<()>>>,
     started: Instant,
@@ -54,6 +58,7 @@ impl AgentRuntime {
             config,
             local: RefCell::new(LocalState::default()),
             sync_now: Notify::new(),
+            full_sync_wanted: std::cell::Cell::new(false),
             ttl_changed: Notify::new(),
             runners: RefCell::new(BTreeMap::new()),
             started: Instant::now(),
@@ -162,6 +167,13 @@ impl AgentRuntime {
         self.changed();
     }
 
+    /// Asks for an immediate full round (a reload): the whole node diffed against the
+    /// catalog, which also removes what others registered on it.
+    pub fn request_full_sync(&self) {
+        self.full_sync_wanted.set(true);
+        self.sync_now.notify_one();
+    }
+
     /// Asks for an immediate sync (after a local change).
     pub fn changed(&self) {
         self.sync_now.notify_one();
@@ -199,19 +211,27 @@ impl AgentRuntime {
         }
     }
 
-    fn desired(&self) -> DesiredView {
+    /// What this node should look like in the catalog; with `only`, just the changed
+    /// services (with all their checks) and the changed checks, for an incremental round.
+    fn desired(&self, only: Option<&Dirty>) -> DesiredView {
         let local = self.local.borrow();
         let mut d = DesiredView {
             node: self.node_def(),
             ..Default::default()
         };
-        for (id, s) in &local.services {
+        let wanted_service = |id: &str| only.is_none_or(|dirty| dirty.services.contains(id));
+        for (id, s) in local.services.iter().filter(|(id, _)| wanted_service(id)) {
             d.services.insert(id.clone(), s.def.clone());
         }
+        let wanted_check = |id: &str, service: &str| {
+            only.is_none_or(|dirty| dirty.checks.contains(id) || dirty.services.contains(service))
+        };
         for (id, c) in &local.checks {
-            d.checks.insert(id.clone(), c.spec.def.clone());
+            if wanted_check(id, &c.spec.def.service_id) {
+                d.checks.insert(id.clone(), c.spec.def.clone());
+            }
         }
-        if self.config.server {
+        if self.config.server && only.is_none() {
             // The `consul` service of a server (§3.8). `serfHealth` is the leader's to write
             // (`gossip_runtime::reconcile`); anti-entropy keeps it (`sync::KEPT_CHECKS`).
             d.services.insert(
@@ -328,19 +348,54 @@ impl AgentRuntime {
         }
     }
 
-    /// One anti-entropy round: diff, then write what differs. True when the catalog now
-    /// matches (every write went through).
-    pub async fn sync_once(&self, ctx: &ShardCtx) -> bool {
+    /// One anti-entropy round, then the writes that make the catalog match. A full round
+    /// reads this node from the catalog and diffs everything (`reconcile`); an incremental
+    /// one writes only what changed locally since the last round (`incremental`), so a
+    /// change costs what it touches. True when every write went through.
+    pub async fn sync_once(&self, ctx: &ShardCtx, full: bool) -> bool {
         if !self.can_sync(ctx) {
             return false;
         }
-        let Some(catalog) = self.catalog_view(ctx).await else {
-            return false;
+        // Taken before reading: a change made while this round runs is the next round's.
+        let dirty = self.local.borrow_mut().take_dirty();
+        let (desired, ops) = if full {
+            let Some(catalog) = self.catalog_view(ctx).await else {
+                return false;
+            };
+            let desired = self.desired(None);
+            let ops = reconcile(&desired, &catalog);
+            (desired, ops)
+        } else {
+            let desired = self.desired(Some(&dirty));
+            let ops = incremental(&desired, &dirty);
+            (desired, ops)
         };
-        let desired = self.desired();
-        let ops = reconcile(&desired, &catalog);
+        // The node first (services need it), then the rest in flight together, so that
+        // they share the Raft core's group commits instead of one commit each.
+        let (node_ops, rest): (Vec<SyncOp>, Vec<SyncOp>) =
+            ops.into_iter().partition(|op| *op == SyncOp::RegisterNode);
         let mut in_sync = true;
-        for op in &ops {
+        for op in &node_ops {
+            in_sync &= self.sync_write(ctx, &desired, op, &BTreeMap::new()).await;
+        }
+        let by_service = desired.checks_by_service();
+        let results: Vec<bool> = futures_util::stream::iter(rest.iter())
+            .map(|op| self.sync_write(ctx, &desired, op, &by_service))
+            .buffer_unordered(SYNC_WRITES_IN_FLIGHT)
+            .collect()
+            .await;
+        in_sync && results.into_iter().all(|ok| ok)
+    }
+
+    /// One anti-entropy write; false when it failed (logged).
+    async fn sync_write(
+        &self,
+        ctx: &ShardCtx,
+        desired: &DesiredView,
+        op: &SyncOp,
+        by_service: &BTreeMap<&str, Vec<&CheckDef>>,
+    ) -> bool {
+        {
             let node = desired.node.clone();
             let register = |service: Option<ServiceDef>, checks: Vec<CheckDef>| {
                 CatalogCommand::Register(Box::new(RegisterRequest {
@@ -354,11 +409,11 @@ impl AgentRuntime {
                 SyncOp::RegisterNode => register(None, Vec::new()),
                 SyncOp::RegisterService(id) => register(
                     Some(desired.services[id].clone()),
-                    desired
-                        .checks
-                        .values()
-                        .filter(|c| &c.service_id == id)
-                        .cloned()
+                    by_service
+                        .get(id.as_str())
+                        .into_iter()
+                        .flatten()
+                        .map(|c| (*c).clone())
                         .collect(),
                 ),
                 SyncOp::RegisterCheck(id) => register(None, vec![desired.checks[id].clone()]),
@@ -376,11 +431,11 @@ impl AgentRuntime {
             if let WriteOutcome::Failed(e) = self.write_catalog(ctx, cmd).await {
                 tracing::warn!(target: "agent", "anti-entropy write failed: {e}");
                 // The others still go (one service blocked by ACLs must not hold back the
-                // rest); the round is retried after SYNC_RETRY_MS.
-                in_sync = false;
+                // rest); a full round is retried after SYNC_RETRY_MS.
+                return false;
             }
+            true
         }
-        in_sync
     }
 
     async fn sync_loop(&self, ctx: &ShardCtx) {
@@ -388,22 +443,29 @@ impl AgentRuntime {
         while !self.can_sync(ctx) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        // Full rounds: the first, after a failure, and every ANTI_ENTROPY_INTERVAL_MS;
+        // a local change in between runs an incremental round.
+        let mut full = true;
+        let mut next_full = tokio::time::Instant::now();
         loop {
             let next = self.sync_now.notified();
             tokio::pin!(next);
             next.as_mut().enable();
-            let ok = self.sync_once(ctx).await;
+            let ok = self.sync_once(ctx, full).await;
             // A failed round (no leader yet, a server restarting) retries soon, not in 60 s.
             let period = if ok {
                 ANTI_ENTROPY_INTERVAL_MS
             } else {
                 SYNC_RETRY_MS
             };
-            let stagger = rand::thread_rng().gen_range(0..period / 16 + 1);
-            tokio::select! {
-                _ = &mut next => {}
-                _ = tokio::time::sleep(Duration::from_millis(period + stagger)) => {}
+            if full || !ok {
+                let stagger = rand::thread_rng().gen_range(0..period / 16 + 1);
+                next_full = tokio::time::Instant::now() + Duration::from_millis(period + stagger);
             }
+            full = tokio::select! {
+                _ = &mut next => !ok,
+                _ = tokio::time::sleep_until(next_full) => true,
+            } || self.full_sync_wanted.take();
         }
     }
 

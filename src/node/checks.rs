@@ -197,73 +197,42 @@ impl<F: std::future::Future + 'static> hyper::rt::Executor<F> for LocalExecutor 
     }
 }
 
-/// HTTP: 2xx passing, 429 warning, anything else (or a transport error) critical.
+/// Redirects an HTTP check follows, as Go's client does by default (Consul's check client).
+const HTTP_CHECK_REDIRECTS_MAX: usize = 10;
+
+/// HTTP: 2xx passing, 429 warning, anything else (or a transport error) critical. Redirects
+/// are followed as Go's client follows them (Consul's checks use it): up to 10; a 301, 302
+/// or 303 turns the request into a GET without a body, a 307 or 308 repeats it.
 async fn http(
     url: &str,
     method: &str,
     headers: &[(String, String)],
     body: &str,
 ) -> (&'static str, String) {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return (
-            CRITICAL,
-            format!("{url}: only http:// check URLs are supported by this agent yet"),
-        );
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(at) => (&rest[..at], &rest[at..]),
-        None => (rest, "/"),
-    };
-    let address = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let stream = match tokio::net::TcpStream::connect(&address).await {
-        Ok(s) => s,
-        Err(e) => return (CRITICAL, format!("{method} {url}: dial tcp {address}: {e}")),
-    };
-    let io = hyper_util::rt::TokioIo::new(stream);
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake::<_, Full<Bytes>>(io).await
-    {
-        Ok(pair) => pair,
-        Err(e) => return (CRITICAL, format!("{method} {url}: {e}")),
-    };
-    tokio::task::spawn_local(async move {
-        let _ = conn.await;
-    });
-    let mut request = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("Host", authority)
-        .header("User-Agent", "Consul Health Check")
-        .header("Accept", "text/plain, text/*, */*");
-    for (k, v) in headers {
-        request = request.header(k.as_str(), v.as_str());
-    }
-    let request = match request.body(Full::new(Bytes::from(body.to_string()))) {
-        Ok(r) => r,
-        Err(e) => return (CRITICAL, format!("{method} {url}: {e}")),
-    };
-    let response = match sender.send_request(request).await {
-        Ok(r) => r,
-        Err(e) => return (CRITICAL, format!("{method} {url}: {e}")),
-    };
-    let code = response.status();
-    // Read at most the output cap (plus one byte to know it was cut).
-    let mut collected = Vec::new();
-    let mut body = response.into_body();
-    while collected.len() <= CHECK_OUTPUT_BYTES_MAX {
-        match body.frame().await {
-            Some(Ok(frame)) => {
-                if let Some(data) = frame.data_ref() {
-                    collected.extend_from_slice(data);
-                }
-            }
-            _ => break,
+    let (mut target, mut verb, mut payload) = (url.to_string(), method.to_string(), body);
+    let mut hops = 0;
+    let (code, collected) = loop {
+        let (code, location, collected) = match http_once(&target, &verb, headers, payload).await {
+            Ok(answer) => answer,
+            Err(e) => return (CRITICAL, format!("{method} {url}: {e}")),
+        };
+        let redirect = matches!(code.as_u16(), 301 | 302 | 303 | 307 | 308);
+        let Some(location) = location.filter(|_| redirect) else {
+            break (code, collected);
+        };
+        hops += 1;
+        if hops > HTTP_CHECK_REDIRECTS_MAX {
+            return (
+                CRITICAL,
+                format!("{method} {url}: stopped after {HTTP_CHECK_REDIRECTS_MAX} redirects"),
+            );
         }
-    }
-    collected.truncate(CHECK_OUTPUT_BYTES_MAX);
+        target = resolve_location(&target, &location);
+        if matches!(code.as_u16(), 301..=303) && verb != "HEAD" {
+            verb = "GET".into();
+            payload = "";
+        }
+    };
     let reason = code.canonical_reason().unwrap_or("");
     let output = format!(
         "HTTP {method} {url}: {} {reason} Output: {}",
@@ -278,4 +247,110 @@ async fn http(
         CRITICAL
     };
     (status, output)
+}
+
+/// A `Location` against the URL it answered: absolute (`http://...`), from the root
+/// (`/path`), or relative to the current path's directory.
+fn resolve_location(current: &str, location: &str) -> String {
+    if location.contains("://") {
+        return location.to_string();
+    }
+    let rest = current.strip_prefix("http://").unwrap_or(current);
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    if location.starts_with('/') {
+        return format!("http://{authority}{location}");
+    }
+    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+    format!("http://{authority}{dir}{location}")
+}
+
+/// One HTTP request of a check: its status, its `Location`, and the body up to the output cap.
+async fn http_once(
+    url: &str,
+    method: &str,
+    headers: &[(String, String)],
+    body: &str,
+) -> Result<(hyper::StatusCode, Option<String>, Vec<u8>), String> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(format!(
+            "{url}: only http:// check URLs are supported by this agent yet"
+        ));
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, "/"),
+    };
+    let address = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .map_err(|e| format!("dial tcp {address}: {e}"))?;
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(io)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Host", authority)
+        .header("User-Agent", "Consul Health Check")
+        .header("Accept", "text/plain, text/*, */*");
+    for (k, v) in headers {
+        request = request.header(k.as_str(), v.as_str());
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let code = response.status();
+    let location = response
+        .headers()
+        .get(hyper::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    // Read at most the output cap (plus one byte to know it was cut).
+    let mut collected = Vec::new();
+    let mut body = response.into_body();
+    while collected.len() <= CHECK_OUTPUT_BYTES_MAX {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    collected.extend_from_slice(data);
+                }
+            }
+            _ => break,
+        }
+    }
+    collected.truncate(CHECK_OUTPUT_BYTES_MAX);
+    Ok((code, location, collected))
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    #[test]
+    fn locations_resolve_as_browsers_and_go_resolve_them() {
+        let at = "http://127.0.0.1:8500/a/b";
+        assert_eq!(
+            super::resolve_location(at, "/ui/"),
+            "http://127.0.0.1:8500/ui/"
+        );
+        assert_eq!(
+            super::resolve_location(at, "c"),
+            "http://127.0.0.1:8500/a/c"
+        );
+        assert_eq!(super::resolve_location(at, "http://x:1/y"), "http://x:1/y");
+        assert_eq!(super::resolve_location("http://h:1", "z"), "http://h:1/z");
+    }
 }

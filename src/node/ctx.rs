@@ -244,6 +244,8 @@ impl ShardCtx {
             ShardMsg::ReloadDefinitions { definitions, reply } => {
                 if let Some(agent) = &self.agent {
                     agent.load_file_definitions(self, *definitions);
+                    // As Consul's reload: a full anti-entropy round, not just the changes.
+                    agent.request_full_sync();
                 }
                 let _ = reply.send(());
             }

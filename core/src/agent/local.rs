@@ -1,7 +1,7 @@
 //! Services and checks registered on this agent, with TTL bookkeeping and Consul's rules for
 //! check IDs, initial status and re-registration.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::catalog::{CheckDef, ServiceDef, CRITICAL, MAINTENANCE, PASSING};
 
@@ -95,6 +95,23 @@ pub struct LocalService {
 pub struct LocalState {
     pub services: BTreeMap<String, LocalService>,
     pub checks: BTreeMap<String, LocalCheck>,
+    /// What changed since anti-entropy last took it (`take_dirty`). Private: every change
+    /// goes through a method that marks it.
+    dirty: Dirty,
+}
+
+/// Services and checks changed (added, replaced, removed, or a check's status or output)
+/// since the last `LocalState::take_dirty`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dirty {
+    pub services: BTreeSet<String>,
+    pub checks: BTreeSet<String>,
+}
+
+impl Dirty {
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty() && self.checks.is_empty()
+    }
 }
 
 /// Id of the node maintenance check.
@@ -106,6 +123,11 @@ pub fn service_maintenance_id(service_id: &str) -> String {
 }
 
 impl LocalState {
+    /// What changed since the last call (anti-entropy syncs just that after a local change).
+    pub fn take_dirty(&mut self) -> Dirty {
+        std::mem::take(&mut self.dirty)
+    }
+
     /// Registers (or replaces) a service and its checks. Existing checks of the service that
     /// are not in `checks` stay unless `replace_existing_checks`. A re-registered check keeps
     /// its current status and output, as Consul's agent does.
@@ -118,12 +140,18 @@ impl LocalState {
     ) {
         if replace_existing_checks {
             let keep: Vec<&str> = checks.iter().map(|c| c.def.id.as_str()).collect();
+            let dirty = &mut self.dirty;
             self.checks.retain(|id, c| {
-                !c.spec.def.service_id.eq(&def.id)
+                let kept = !c.spec.def.service_id.eq(&def.id)
                     || keep.contains(&id.as_str())
-                    || id == &service_maintenance_id(&def.id)
+                    || id == &service_maintenance_id(&def.id);
+                if !kept {
+                    dirty.checks.insert(id.clone());
+                }
+                kept
             });
         }
+        self.dirty.services.insert(def.id.clone());
         self.services.insert(def.id.clone(), LocalService { def });
         for spec in checks {
             self.add_check(spec, now_ms);
@@ -142,6 +170,7 @@ impl LocalState {
         };
         let critical_since_ms = (spec.def.status == CRITICAL).then_some(now_ms);
         let id = spec.def.id.clone();
+        self.dirty.checks.insert(id.clone());
         self.checks.insert(
             id,
             LocalCheck {
@@ -159,13 +188,27 @@ impl LocalState {
         if self.services.remove(id).is_none() {
             return false;
         }
-        self.checks.retain(|_, c| c.spec.def.service_id != id);
+        // Its checks leave the catalog with it; they are marked too, so that a service
+        // registered again under this ID without them does not find them in the catalog.
+        let dirty = &mut self.dirty;
+        self.checks.retain(|check_id, c| {
+            let kept = c.spec.def.service_id != id;
+            if !kept {
+                dirty.checks.insert(check_id.clone());
+            }
+            kept
+        });
+        self.dirty.services.insert(id.to_string());
         true
     }
 
     /// Removes a check; false when unknown.
     pub fn remove_check(&mut self, id: &str) -> bool {
-        self.checks.remove(id).is_some()
+        let removed = self.checks.remove(id).is_some();
+        if removed {
+            self.dirty.checks.insert(id.to_string());
+        }
+        removed
     }
 
     /// Sets a check's status and output directly (TTL updates and probe results after
@@ -185,6 +228,9 @@ impl LocalState {
         let changed = check.spec.def.status != status || check.spec.def.output != output;
         check.spec.def.status = status.to_string();
         check.spec.def.output = output.to_string();
+        if changed {
+            self.dirty.checks.insert(id.to_string());
+        }
         changed
     }
 
@@ -231,6 +277,7 @@ impl LocalState {
             check.critical_since_ms = Some(now_ms);
             expired.push(id.clone());
         }
+        self.dirty.checks.extend(expired.iter().cloned());
         expired
     }
 
@@ -289,7 +336,7 @@ impl LocalState {
             }
         };
         if !enable {
-            self.checks.remove(&id);
+            self.remove_check(&id);
             return true;
         }
         let notes = if !reason.is_empty() {

@@ -7,8 +7,8 @@
 pub mod local;
 pub mod sync;
 
-pub use local::{CheckKind, CheckSpec, LocalCheck, LocalService, LocalState};
-pub use sync::{reconcile, SyncOp};
+pub use local::{CheckKind, CheckSpec, Dirty, LocalCheck, LocalService, LocalState};
+pub use sync::{incremental, reconcile, SyncOp};
 
 #[cfg(test)]
 mod tests;

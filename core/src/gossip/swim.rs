@@ -492,7 +492,10 @@ impl Swim {
             return;
         };
         if *name == self.me {
-            if !self.leaving {
+            // Only an intent at or above our incarnation needs an answer: a stale one (a late
+            // retransmit, a push-pull from a peer that has not heard the refutation) would
+            // otherwise raise our incarnation and our health score again each time.
+            if !self.leaving && *incarnation >= self.members[&self.me].incarnation {
                 self.refute(*incarnation);
             }
             return;
@@ -508,6 +511,9 @@ impl Swim {
                 self.suspicions.remove(name);
                 let m = self.members.get_mut(name).unwrap();
                 m.state = MemberState::Leaving;
+                // Held at the intent's incarnation: only an alive above it (the member's
+                // refutation) undoes it.
+                m.incarnation = *incarnation;
                 m.state_change_ms = now;
                 out.push(Output::Event(MemberEvent::Updated(name.clone())));
                 true
@@ -515,6 +521,7 @@ impl Swim {
             MemberState::Dead => {
                 let m = self.members.get_mut(name).unwrap();
                 m.state = MemberState::Left;
+                m.incarnation = *incarnation;
                 m.state_change_ms = now;
                 out.push(Output::Event(MemberEvent::Left(name.clone())));
                 true
@@ -524,7 +531,9 @@ impl Swim {
         if *prune {
             self.forget(name, out);
         }
-        if changed {
+        // A prune is passed on even when the state did not change (pruning a member that
+        // already left is its usual use), so it reaches every member, not only our peers.
+        if changed || *prune {
             self.queue_broadcast(msg.clone());
         }
     }
@@ -625,15 +634,25 @@ impl Swim {
                     now,
                     out,
                 ),
-                MemberState::Leaving => self.on_leave_intent(
-                    &Msg::LeaveIntent {
+                MemberState::Leaving => {
+                    // A member we do not know yet is learnt (it is alive, being probed),
+                    // then marked leaving.
+                    if !self.members.contains_key(&s.name) && s.name != self.me {
+                        let alive = Msg::Alive {
+                            incarnation: s.incarnation,
+                            name: s.name.clone(),
+                            addr: s.addr,
+                            tags: s.tags.clone(),
+                        };
+                        self.on_alive(&alive, now, out);
+                    }
+                    let intent = Msg::LeaveIntent {
                         incarnation: s.incarnation,
                         name: s.name,
                         prune: false,
-                    },
-                    now,
-                    out,
-                ),
+                    };
+                    self.on_leave_intent(&intent, now, out)
+                }
                 MemberState::Dead | MemberState::Suspect => {
                     if !self.members.contains_key(&s.name) && s.name != self.me {
                         continue; // we never saw it alive: nothing to suspect

@@ -25,9 +25,10 @@ const _: () = assert!(
     "WireCoordinate holds the vector and 3 scalars"
 );
 /// Bumped on any incompatible change; a packet of another version is dropped and counted.
-/// 2: `LeaveIntent` and the `Leaving` state (a version-1 decoder drops a packet that carries
-/// an unknown kind, so mixing them would lose probes).
-pub const WIRE_VERSION: u8 = 2;
+/// Not bumped for `LeaveIntent` (kind 12) and the `Leaving` state (4), which are additions:
+/// a node from before them drops only the rare packet or push-pull that carries one (around
+/// a `force-leave`), where a bump would cut a mixed cluster in two during a rolling upgrade.
+pub const WIRE_VERSION: u8 = 1;
 
 /// A member's lifecycle state, as gossiped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -249,7 +249,7 @@ pub enum Route {
     /// `/v1/internal/ui/services` and `/v1/internal/ui/nodes`: the web UI's summaries.
     UiServices,
     UiNodes,
-    /// `GET /` (no UI yet).
+    /// `GET /` when the UI is off (with it on, `http::ui` answers first).
     Root,
     /// Under `/v1/` but not an endpoint we serve.
     UnknownApi,
