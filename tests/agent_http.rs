@@ -280,10 +280,18 @@ fn registration_errors_and_rules() {
         200
     );
     eventually(5, "the local change synced", || {
-        agent.get("/v1/catalog/service/trigger").unwrap().1.contains("trigger")
+        agent
+            .get("/v1/catalog/service/trigger")
+            .unwrap()
+            .1
+            .contains("trigger")
     });
     assert!(
-        agent.get("/v1/catalog/service/rogue").unwrap().1.contains("rogue"),
+        agent
+            .get("/v1/catalog/service/rogue")
+            .unwrap()
+            .1
+            .contains("rogue"),
         "an incremental round leaves what it did not change"
     );
     assert_eq!(put("/v1/agent/reload", "").0, 200);

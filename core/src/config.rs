@@ -41,6 +41,9 @@ pub const SYNC_RETRY_MS: u64 = 3_000;
 /// Anti-entropy writes of one round in flight at once: enough to fill the Raft core's group
 /// commits, bounded so that a full resync of a large node does not flood the proposal queue.
 pub const SYNC_WRITES_IN_FLIGHT: usize = 64;
+/// After a local change the TTL scan waits this long, so that a burst of registrations costs
+/// one O(checks) scan rather than one per registration (a TTL expires at most this late).
+pub const TTL_SCAN_COALESCE_MS: u64 = 100;
 /// Default shortest period between an agent's coordinate updates
 /// (`sync_coordinate_interval_min`, Consul's 15 s).
 pub const COORDINATE_SYNC_INTERVAL_MIN_MS: u64 = 15_000;

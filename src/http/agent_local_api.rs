@@ -498,14 +498,12 @@ fn register_service(ctx: &ShardCtx, rt: &AgentRuntime, req: &ApiRequest) -> Repl
     rt.local.borrow_mut().add_service(def, checks, replace, now);
     // (Re)start probes for the service's checks as registered now.
     rt.stop_service_runners(&service_id);
-    let specs: Vec<_> = rt
-        .local
-        .borrow()
-        .checks
-        .values()
-        .filter(|c| c.spec.def.service_id == service_id)
-        .map(|c| c.spec.clone())
-        .collect();
+    let specs: Vec<_> = {
+        let local = rt.local.borrow();
+        let ids = local.check_ids_of(&service_id);
+        ids.filter_map(|id| local.checks.get(id).map(|c| c.spec.clone()))
+            .collect()
+    };
     for spec in &specs {
         rt.start_runner(ctx, spec);
     }

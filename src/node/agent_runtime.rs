@@ -16,7 +16,10 @@ use crate::agent::{incremental, reconcile, CheckKind, CheckSpec, Dirty, LocalSta
 use crate::catalog::{
     CatalogCommand, CheckDef, NodeDef, NodeView, RegisterRequest, ServiceDef, CRITICAL,
 };
-use crate::config::{AgentConfig, ANTI_ENTROPY_INTERVAL_MS, SYNC_RETRY_MS, SYNC_WRITES_IN_FLIGHT};
+use crate::config::{
+    AgentConfig, ANTI_ENTROPY_INTERVAL_MS, SYNC_RETRY_MS, SYNC_WRITES_IN_FLIGHT,
+    TTL_SCAN_COALESCE_MS,
+};
 use crate::node::checks;
 use crate::node::ctx::ShardCtx;
 use crate::state::Command;
@@ -219,19 +222,17 @@ impl AgentRuntime {
             node: self.node_def(),
             ..Default::default()
         };
-        let wanted_service = |id: &str| only.is_none_or(|dirty| dirty.services.contains(id));
-        for (id, s) in local.services.iter().filter(|(id, _)| wanted_service(id)) {
+        if let Some(dirty) = only {
+            (d.services, d.checks) = local.changed_defs(dirty);
+            return d;
+        }
+        for (id, s) in &local.services {
             d.services.insert(id.clone(), s.def.clone());
         }
-        let wanted_check = |id: &str, service: &str| {
-            only.is_none_or(|dirty| dirty.checks.contains(id) || dirty.services.contains(service))
-        };
         for (id, c) in &local.checks {
-            if wanted_check(id, &c.spec.def.service_id) {
-                d.checks.insert(id.clone(), c.spec.def.clone());
-            }
+            d.checks.insert(id.clone(), c.spec.def.clone());
         }
-        if self.config.server && only.is_none() {
+        if self.config.server {
             // The `consul` service of a server (§3.8). `serfHealth` is the leader's to write
             // (`gossip_runtime::reconcile`); anti-entropy keeps it (`sync::KEPT_CHECKS`).
             d.services.insert(
@@ -521,7 +522,10 @@ impl AgentRuntime {
                 .unwrap_or(1000)
                 .min(1000);
             tokio::select! {
-                _ = &mut changed => {}
+                _ = &mut changed => {
+                    let wait = TTL_SCAN_COALESCE_MS.min(next.max(1));
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
                 _ = tokio::time::sleep(Duration::from_millis(next.max(1))) => {}
             }
         }
@@ -653,10 +657,8 @@ impl AgentRuntime {
         let ids: Vec<String> = self
             .local
             .borrow()
-            .checks
-            .values()
-            .filter(|c| c.spec.def.service_id == service_id)
-            .map(|c| c.spec.def.id.clone())
+            .check_ids_of(service_id)
+            .cloned()
             .collect();
         for id in ids {
             self.stop_runner(&id);

@@ -98,6 +98,9 @@ pub struct LocalState {
     /// What changed since anti-entropy last took it (`take_dirty`). Private: every change
     /// goes through a method that marks it.
     dirty: Dirty,
+    /// Check IDs by service ID (`""` for node checks), kept by the same methods: finding a
+    /// service's checks must not scan every check (10,000 registrations were quadratic).
+    by_service: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// Services and checks changed (added, replaced, removed, or a check's status or output)
@@ -128,6 +131,26 @@ impl LocalState {
         std::mem::take(&mut self.dirty)
     }
 
+    /// The current definitions of what `dirty` names (those still registered), in
+    /// O(changed × log n): an incremental round's desired view. A changed service carries
+    /// only its changed checks, which is enough: a catalog registration keeps the others.
+    pub fn changed_defs(
+        &self,
+        dirty: &Dirty,
+    ) -> (BTreeMap<String, ServiceDef>, BTreeMap<String, CheckDef>) {
+        let services = dirty
+            .services
+            .iter()
+            .filter_map(|id| Some((id.clone(), self.services.get(id)?.def.clone())))
+            .collect();
+        let checks = dirty
+            .checks
+            .iter()
+            .filter_map(|id| Some((id.clone(), self.checks.get(id)?.spec.def.clone())))
+            .collect();
+        (services, checks)
+    }
+
     /// Registers (or replaces) a service and its checks. Existing checks of the service that
     /// are not in `checks` stay unless `replace_existing_checks`. A re-registered check keeps
     /// its current status and output, as Consul's agent does.
@@ -140,16 +163,15 @@ impl LocalState {
     ) {
         if replace_existing_checks {
             let keep: Vec<&str> = checks.iter().map(|c| c.def.id.as_str()).collect();
-            let dirty = &mut self.dirty;
-            self.checks.retain(|id, c| {
-                let kept = !c.spec.def.service_id.eq(&def.id)
-                    || keep.contains(&id.as_str())
-                    || id == &service_maintenance_id(&def.id);
-                if !kept {
-                    dirty.checks.insert(id.clone());
-                }
-                kept
-            });
+            let maintenance = service_maintenance_id(&def.id);
+            let dropped: Vec<String> = self
+                .check_ids_of(&def.id)
+                .filter(|id| !keep.contains(&id.as_str()) && **id != maintenance)
+                .cloned()
+                .collect();
+            for id in dropped {
+                self.remove_check(&id);
+            }
         }
         self.dirty.services.insert(def.id.clone());
         self.services.insert(def.id.clone(), LocalService { def });
@@ -171,6 +193,11 @@ impl LocalState {
         let critical_since_ms = (spec.def.status == CRITICAL).then_some(now_ms);
         let id = spec.def.id.clone();
         self.dirty.checks.insert(id.clone());
+        self.unindex(&id);
+        self.by_service
+            .entry(spec.def.service_id.clone())
+            .or_default()
+            .insert(id.clone());
         self.checks.insert(
             id,
             LocalCheck {
@@ -190,25 +217,40 @@ impl LocalState {
         }
         // Its checks leave the catalog with it; they are marked too, so that a service
         // registered again under this ID without them does not find them in the catalog.
-        let dirty = &mut self.dirty;
-        self.checks.retain(|check_id, c| {
-            let kept = c.spec.def.service_id != id;
-            if !kept {
-                dirty.checks.insert(check_id.clone());
-            }
-            kept
-        });
+        let ids: Vec<String> = self.check_ids_of(id).cloned().collect();
+        for check_id in ids {
+            self.remove_check(&check_id);
+        }
         self.dirty.services.insert(id.to_string());
         true
     }
 
     /// Removes a check; false when unknown.
     pub fn remove_check(&mut self, id: &str) -> bool {
+        self.unindex(id);
         let removed = self.checks.remove(id).is_some();
         if removed {
             self.dirty.checks.insert(id.to_string());
         }
         removed
+    }
+
+    /// The IDs of a service's checks (`""`: the node's), from the index.
+    pub fn check_ids_of(&self, service_id: &str) -> impl Iterator<Item = &String> {
+        self.by_service.get(service_id).into_iter().flatten()
+    }
+
+    /// Takes check `id` out of the index, wherever its service put it.
+    fn unindex(&mut self, id: &str) {
+        let Some(service) = self.checks.get(id).map(|c| c.spec.def.service_id.clone()) else {
+            return;
+        };
+        if let Some(set) = self.by_service.get_mut(&service) {
+            set.remove(id);
+            if set.is_empty() {
+                self.by_service.remove(&service);
+            }
+        }
     }
 
     /// Sets a check's status and output directly (TTL updates and probe results after

@@ -330,8 +330,18 @@ proptest! {
             run_op(&mut local, op, now);
         }
         let desired = view_of(&local);
+        // The check index agrees with the checks.
+        for (id, c) in &local.checks {
+            prop_assert!(local.check_ids_of(&c.spec.def.service_id).any(|x| x == id));
+        }
+        let indexed: usize = local.services.keys().chain(std::iter::once(&String::new()))
+            .map(|s| local.check_ids_of(s).count()).sum();
+        prop_assert_eq!(indexed, local.checks.len());
         let dirty = local.take_dirty();
-        let by_increment = apply(&desired, &catalog, &incremental(&desired, &dirty));
+        // What the shell hands `incremental`: only the changed definitions.
+        let (services, checks) = local.changed_defs(&dirty);
+        let changed = DesiredView { node: NodeDef::default(), services, checks };
+        let by_increment = apply(&changed, &catalog, &incremental(&changed, &dirty));
         let by_full = apply(&desired, &catalog, &reconcile(&desired, &catalog));
         prop_assert_eq!(&by_increment.services, &by_full.services);
         prop_assert_eq!(&by_increment.checks, &by_full.checks);

@@ -366,10 +366,14 @@ impl CatalogShard {
 
     fn upsert_service(&mut self, index: u64, node: &str, def: &ServiceDef) {
         let key = (lower(node), lower(&def.id));
+        // Checks carry their service's name and tags: they need touching only when those
+        // change on a service that was already there (a new one has no checks yet).
+        let mut relabel = false;
         if let Some(old) = self.services.get(&key) {
             if old.def == *def {
                 return;
             }
+            relabel = old.def.tags != def.tags || old.def.name != def.name;
             if lower(&old.def.name) != lower(&def.name) {
                 // Renamed: the old name loses an instance (and may now live on another shard,
                 // which registers it there from the same command).
@@ -392,15 +396,22 @@ impl CatalogShard {
             .entry(lower(&def.name))
             .or_default()
             .insert(key.clone());
-        // Service checks carry the service's name and tags.
-        for check in self.service_checks.values_mut() {
-            if (lower(&check.node), lower(&check.def.service_id)) == key
-                && check.service_tags != def.tags
-            {
-                check.service_tags = def.tags.clone();
-                check.service_name = def.name.clone();
-                check.modify_index = index;
-                self.service_checks_index = index;
+        // Only this node's checks (the map is ordered by node): not a scan of every check
+        // in the shard for each registration, which made 10,000 registrations quadratic.
+        if relabel {
+            let node_checks = self
+                .service_checks
+                .range_mut((key.0.clone(), String::new())..)
+                .take_while(|((n, _), _)| *n == key.0);
+            for (_, check) in node_checks {
+                if lower(&check.def.service_id) == key.1
+                    && (check.service_tags != def.tags || check.service_name != def.name)
+                {
+                    check.service_tags = def.tags.clone();
+                    check.service_name = def.name.clone();
+                    check.modify_index = index;
+                    self.service_checks_index = index;
+                }
             }
         }
         self.services_index = index;
