@@ -325,6 +325,165 @@ fn spec(kind: &str) -> Option<KindSpec> {
     })
 }
 
+/// The fields of a struct nested in a kind, by where it sits: `Routes[].Match` is the `Match`
+/// of any element of `Routes`, `Subsets{}` any value of the `Subsets` map. As Consul's
+/// decoder (`ErrorUnused`), a key that is none of these is refused, with its path
+/// (`Splits[0].Foo`). A place not listed (opaque maps, deeper structs) is not checked.
+fn nested_fields(kind: &str, at: &str) -> Option<&'static [&'static str]> {
+    const HEADERS: &[&str] = &["Add", "Set", "Remove"];
+    const EXPOSE_PATH: &[&str] = &[
+        "ListenerPort",
+        "Path",
+        "LocalPathPort",
+        "Protocol",
+        "ParsedFromCheck",
+    ];
+    Some(match (kind, at) {
+        ("service-defaults", "TransparentProxy") | ("proxy-defaults", "TransparentProxy") => {
+            &["OutboundListenerPort", "DialedDirectly"]
+        }
+        ("mesh", "TransparentProxy") => &["MeshDestinationsOnly"],
+        (_, "MeshGateway") => &["Mode"],
+        (_, "Expose") => &["Checks", "Paths"],
+        (_, "Expose.Paths[]") => EXPOSE_PATH,
+        ("service-defaults", "Destination") => &["Addresses", "Port"],
+        ("service-defaults", "UpstreamConfig") => &["Overrides", "Defaults"],
+        ("proxy-defaults", "AccessLogs") => &[
+            "Enabled",
+            "DisableListenerLogs",
+            "Type",
+            "Path",
+            "JSONFormat",
+            "TextFormat",
+        ],
+        ("service-router", "Routes[]") => &["Match", "Destination"],
+        ("service-router", "Routes[].Match") => &["HTTP"],
+        ("service-router", "Routes[].Match.HTTP") => &[
+            "PathExact",
+            "PathPrefix",
+            "PathRegex",
+            "CaseInsensitive",
+            "Header",
+            "QueryParam",
+            "Methods",
+        ],
+        ("service-router", "Routes[].Destination") => &[
+            "Service",
+            "ServiceSubset",
+            "Namespace",
+            "Partition",
+            "PrefixRewrite",
+            "RequestTimeout",
+            "IdleTimeout",
+            "NumRetries",
+            "RetryOnConnectFailure",
+            "RetryOn",
+            "RetryOnStatusCodes",
+            "RequestHeaders",
+            "ResponseHeaders",
+        ],
+        ("service-router", "Routes[].Destination.RequestHeaders")
+        | ("service-router", "Routes[].Destination.ResponseHeaders")
+        | ("service-splitter", "Splits[].RequestHeaders")
+        | ("service-splitter", "Splits[].ResponseHeaders") => HEADERS,
+        ("service-splitter", "Splits[]") => &[
+            "Weight",
+            "Service",
+            "ServiceSubset",
+            "Namespace",
+            "Partition",
+            "RequestHeaders",
+            "ResponseHeaders",
+        ],
+        ("service-resolver", "Subsets{}") => &["Filter", "OnlyPassing"],
+        ("service-resolver", "Redirect") => &[
+            "Service",
+            "ServiceSubset",
+            "Namespace",
+            "Partition",
+            "SamenessGroup",
+            "Datacenter",
+            "Peer",
+        ],
+        ("service-resolver", "Failover{}") => &[
+            "Service",
+            "ServiceSubset",
+            "Namespace",
+            "Datacenters",
+            "Targets",
+            "Policy",
+            "SamenessGroup",
+        ],
+        ("service-resolver", "LoadBalancer") => &[
+            "Policy",
+            "RingHashConfig",
+            "LeastRequestConfig",
+            "HashPolicies",
+        ],
+        ("service-intentions", "Sources[]") => &[
+            "Name",
+            "Peer",
+            "Namespace",
+            "Partition",
+            "SamenessGroup",
+            "Action",
+            "Permissions",
+            "Precedence",
+            "Type",
+            "Description",
+            "LegacyID",
+            "LegacyMeta",
+            "LegacyCreateTime",
+            "LegacyUpdateTime",
+        ],
+        ("mesh", "TLS") => &["Incoming", "Outgoing"],
+        ("mesh", "HTTP") => &["SanitizeXForwardedClientCert", "Incoming"],
+        ("mesh", "Peering") => &["PeerThroughMeshGateways"],
+        ("exported-services", "Services[]") => &["Name", "Namespace", "Consumers"],
+        ("exported-services", "Services[].Consumers[]") => &["Peer", "Partition", "SamenessGroup"],
+        _ => return None,
+    })
+}
+
+/// Collects `invalid config key "<path>"` for every key below a top-level field that its
+/// struct does not have. `at` is the schema place (`nested_fields`), `shown` the path as
+/// Consul prints it (field names, `[i]` for list elements, `[k]` for map values, the unknown
+/// key as written).
+fn unknown_nested(kind: &str, at: &str, shown: &str, value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let (at, shown) = (format!("{at}[]"), format!("{shown}[{i}]"));
+                unknown_nested(kind, &at, &shown, item, out);
+            }
+        }
+        Value::Object(map) => {
+            let as_map = format!("{at}{{}}");
+            if nested_fields(kind, &as_map).is_some() {
+                for (k, item) in map {
+                    unknown_nested(kind, &as_map, &format!("{shown}[{k}]"), item, out);
+                }
+                return;
+            }
+            let Some(fields) = nested_fields(kind, at) else {
+                return;
+            };
+            for (k, item) in map {
+                let squashed = k.replace('_', "");
+                // Known fields by their name, the unknown key as written (mapstructure's).
+                match fields.iter().find(|f| f.eq_ignore_ascii_case(&squashed)) {
+                    Some(f) => {
+                        let (at, shown) = (format!("{at}.{f}"), format!("{shown}.{f}"));
+                        unknown_nested(kind, &at, &shown, item, out)
+                    }
+                    None => out.push(format!("invalid config key \"{shown}.{k}\"")),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Why a body was refused: a decoding problem (Consul's 400, `Request decoding failed: `)
 /// or a rule the entry breaks (its 500).
 #[derive(Debug, PartialEq, Eq)]
@@ -399,6 +558,9 @@ pub fn prepare(body: &[u8]) -> Result<ConfigEntry, Refusal> {
         };
         match field {
             Some(f) => {
+                if !OPAQUE.contains(&f.as_str()) {
+                    unknown_nested(&kind, &f, &f, &v, &mut unknown);
+                }
                 let v = if OPAQUE.contains(&f.as_str()) {
                     v
                 } else {
@@ -634,6 +796,26 @@ mod tests {
             ),
             invalid("Sources[0].Action must be set to 'allow' or 'deny'")
         );
+        // Unknown keys below the top level, with their path as Consul prints it.
+        assert_eq!(
+            err(
+                r#"{"Kind":"service-splitter","Name":"web","Splits":[{"Weight":100,"Servce":"v1"}]}"#
+            ),
+            decode("1 error occurred:\n\t* invalid config key \"Splits[0].Servce\"\n\n")
+        );
+        assert_eq!(
+            err(r#"{"Kind":"service-router","Name":"web","Routes":[{"Match":{"HTTP":{"PathPrefix":"/a","Verb":"GET"}},"Destination":{"Service":"b","Retries":2}}]}"#),
+            decode("2 errors occurred:\n\t* invalid config key \"Routes[0].Match.HTTP.Verb\"\n\t* invalid config key \"Routes[0].Destination.Retries\"\n\n")
+        );
+        assert_eq!(
+            err(
+                r#"{"Kind":"service-resolver","Name":"web","Subsets":{"v1":{"Filter":"x","Passing":true}}}"#
+            ),
+            decode("1 error occurred:\n\t* invalid config key \"Subsets[v1].Passing\"\n\n")
+        );
+        // Known nested keys in any case or snake_case pass, as do opaque maps.
+        assert!(prepare(br#"{"kind":"service-resolver","name":"web","redirect":{"service_subset":"v2","Service":"api"},"failover":{"*":{"datacenters":["dc2"]}}}"#).is_ok());
+        assert!(prepare(br#"{"Kind":"service-defaults","Name":"web","Meta":{"anything":"goes"},"TransparentProxy":{"dialed_directly":true}}"#).is_ok());
         assert_eq!(
             err(r#"{"Kind":"mesh","Name":"m"}"#),
             decode("1 error occurred:\n\t* invalid config key \"Name\"\n\n")
