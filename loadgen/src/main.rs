@@ -19,6 +19,7 @@ use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// The HTTP load's settings (the default mode), after parsing.
 pub struct Args {
     target: String,
     mode: String,
@@ -35,60 +36,205 @@ pub struct Args {
     requests: Option<u64>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        target: "127.0.0.1:8500".into(),
-        mode: "kv-get".into(),
-        path: "/v1/kv/loadgen/key".into(),
-        connections: 64,
-        seconds: 10.0,
-        rate: None,
-        value_bytes: 100,
-        keys: 1000,
-        json: false,
-        token: None,
-        requests: None,
-    };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < argv.len() {
-        let flag = argv[i].trim_start_matches('-').to_string();
-        if flag == "json" {
-            a.json = true;
-            i += 1;
-            continue;
-        }
-        let value = argv
-            .get(i + 1)
-            .ok_or(format!("--{flag} needs a value"))?
-            .clone();
-        let num = |v: &str| {
-            v.parse::<f64>()
-                .map_err(|_| format!("--{flag}: not a number: {v}"))
+/// Command-line flags through clap: `--help` on every mode, Consul-style errors become clap's
+/// one-line messages with exit 2.
+#[derive(clap::Parser)]
+#[command(
+    name = "loadgen",
+    about = "Drives HTTP, DNS, blocking-query and gossip load at Tribune (or a peer: nginx, NSD, etcd) and reports throughput and latency percentiles.",
+    long_about = "Drives HTTP, DNS, blocking-query and gossip load at Tribune (or a peer: nginx, NSD, etcd) and reports throughput and latency percentiles from HDR histograms.\n\nWithout a subcommand: HTTP load (closed loop over keep-alive connections, or open loop at --rate measured from the intended send time). `--nodes N` is the same as the `suite` subcommand.",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Mode>,
+    #[command(flatten)]
+    http: HttpFlags,
+}
+
+#[derive(clap::Subcommand)]
+enum Mode {
+    /// Blocking-query fan-out: N watchers on one key, a write every 100 ms, write-to-wake latency.
+    Watch(WatchFlags),
+    /// The deterministic gossip simulator (no network): convergence, detection, false deaths.
+    SimGossip(SimFlags),
+    /// Simulated gossip members on real UDP joining an agent, then DNS, HTTP and watcher phases.
+    Suite(SuiteFlags),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum HttpMode {
+    /// GET /v1/kv/loadgen/<n> (keys seeded first).
+    KvGet,
+    /// PUT /v1/kv/loadgen/<n> with --value-bytes.
+    KvPut,
+    /// etcd v3's JSON gateway: POST /v3/kv/put, same keys and values as kv-put.
+    EtcdPut,
+    /// GET --path, a fixed path.
+    Get,
+    /// PUT /v1/agent/service/register: a service with a TTL check per request (--keys of them).
+    Register,
+}
+
+#[derive(clap::Args)]
+struct HttpFlags {
+    /// host:port to load.
+    #[arg(long, visible_alias = "attach", default_value = "127.0.0.1:8500")]
+    target: String,
+    #[arg(long, value_enum, default_value = "kv-get")]
+    mode: HttpMode,
+    /// The path of `--mode get`.
+    #[arg(long, default_value = "/v1/kv/loadgen/key")]
+    path: String,
+    /// Keep-alive connections.
+    #[arg(long, short = 'c', default_value_t = 64)]
+    connections: usize,
+    /// How long to run.
+    #[arg(long, short = 'd', default_value_t = 10.0)]
+    seconds: f64,
+    /// Open loop at this many requests per second in all (default: closed loop).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Value size of kv-put and etcd-put.
+    #[arg(long, default_value_t = 100)]
+    value_bytes: usize,
+    /// Distinct keys (or services, with register).
+    #[arg(long, default_value_t = 1000)]
+    keys: usize,
+    /// Stop after this many requests in all (else after --seconds).
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Sent as X-Consul-Token on every request.
+    #[arg(long)]
+    token: Option<String>,
+    /// Print one JSON object at the end instead of the text report.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct WatchFlags {
+    /// The agent's HTTP address.
+    #[arg(long, visible_alias = "attach", default_value = "127.0.0.1:8500")]
+    target: String,
+    #[arg(long, default_value_t = 10_000)]
+    watchers: usize,
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Print one JSON object at the end instead of the text report.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct SimFlags {
+    #[arg(long, default_value_t = 1000)]
+    members: usize,
+    /// Packet loss while the loss phase runs (0.05 = 5 %).
+    #[arg(long, default_value_t = 0.05)]
+    loss: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Members paused (and later resumed) during the run.
+    #[arg(long, default_value_t = 10)]
+    paused: usize,
+    #[arg(long, default_value_t = 120)]
+    loss_seconds: u64,
+    /// Start from a converged pool on one shared view (what lets 50,000 members fit).
+    #[arg(long)]
+    converged_start: bool,
+    #[arg(long)]
+    no_coordinates: bool,
+    /// Print one JSON object at the end instead of the text report.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct SuiteFlags {
+    /// Simulated gossip members to start.
+    #[arg(long)]
+    nodes: usize,
+    /// The agent's HTTP address.
+    #[arg(long, visible_alias = "target", default_value = "127.0.0.1:8500")]
+    attach: String,
+    /// Gossip address to join (repeatable).
+    #[arg(long)]
+    join: Vec<std::net::SocketAddr>,
+    #[arg(long, default_value_t = 100.0)]
+    join_rate: f64,
+    /// The agent's DNS address.
+    #[arg(long, default_value = "127.0.0.1:8600")]
+    dns: std::net::SocketAddr,
+    /// The loopback address the simulated members bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    sim_ip: std::net::IpAddr,
+    #[arg(long, default_value_t = 40000)]
+    base_port: u16,
+    #[arg(long, short = 'd', default_value_t = 5.0)]
+    seconds: f64,
+    #[arg(long, short = 'c', default_value_t = 32)]
+    connections: usize,
+    #[arg(long, default_value_t = 1000)]
+    watchers: usize,
+    /// Instances whose health flips during the phases.
+    #[arg(long, default_value_t = 0)]
+    flap: usize,
+    /// The gossip encryption key (base64).
+    #[arg(long)]
+    encrypt: Option<String>,
+    #[arg(long, default_value = "dc1")]
+    datacenter: String,
+    /// Members each simulated member holds in its partial view.
+    #[arg(long, default_value_t = members::VIEW_DEFAULT)]
+    view: usize,
+    /// Print one JSON object at the end instead of the text report.
+    #[arg(long)]
+    json: bool,
+}
+
+impl HttpFlags {
+    fn into_args(self) -> Args {
+        let mode = match self.mode {
+            HttpMode::KvGet => "kv-get",
+            HttpMode::KvPut => "kv-put",
+            HttpMode::EtcdPut => "etcd-put",
+            HttpMode::Get => "get",
+            HttpMode::Register => "register",
         };
-        match flag.as_str() {
-            "target" | "attach" => a.target = value,
-            "mode" => a.mode = value,
-            "path" => a.path = value,
-            "connections" | "c" => a.connections = num(&value)? as usize,
-            "seconds" | "d" => a.seconds = num(&value)?,
-            "rate" => a.rate = Some(num(&value)?),
-            "value-bytes" => a.value_bytes = num(&value)? as usize,
-            "keys" => a.keys = num(&value)? as usize,
-            "token" => a.token = Some(value),
-            "requests" => a.requests = Some(num(&value)? as u64),
-            "nodes" => return Err("--nodes is handled by the suite parser".into()),
-            _ => return Err(format!("unknown flag --{flag}")),
+        Args {
+            target: self.target,
+            mode: mode.into(),
+            path: self.path,
+            connections: self.connections.max(1),
+            seconds: self.seconds,
+            rate: self.rate,
+            value_bytes: self.value_bytes,
+            keys: self.keys.max(1),
+            json: self.json,
+            token: self.token,
+            requests: self.requests,
         }
-        i += 2;
     }
-    if !["kv-get", "kv-put", "etcd-put", "get", "register"].contains(&a.mode.as_str()) {
-        return Err(format!(
-            "--mode must be kv-get, kv-put, etcd-put, register or get (fixed path), got {}",
-            a.mode
-        ));
+}
+
+/// Exits with one line when `target` does not accept a connection, instead of a panic or a
+/// run that counts nothing but errors.
+fn require_reachable(target: &str) {
+    use std::net::ToSocketAddrs;
+    let reachable = target
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())
+        .and_then(|mut addrs| {
+            let addr = addrs.next().ok_or("no address")?;
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = reachable {
+        eprintln!("loadgen: cannot reach {target}: {e}");
+        std::process::exit(1);
     }
-    Ok(a)
 }
 
 fn request(a: &Args, n: u64) -> Vec<u8> {
@@ -246,72 +392,44 @@ async fn connection(a: std::rc::Rc<Args>, id: usize, start: Instant, end: Instan
     out
 }
 
-fn main() {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    if argv.first().map(String::as_str) == Some("watch") {
-        run_watch(&argv[1..]);
-        return;
-    }
-    if argv.first().map(String::as_str) == Some("sim-gossip") {
-        let mut a = sim_gossip::SimArgs {
-            members: 1000,
-            loss: 0.05,
-            seed: 1,
-            json: false,
-            converged_start: false,
-            paused: 10,
-            loss_seconds: 120,
-            no_coordinates: false,
-        };
-        let mut i = 1;
-        while i < argv.len() {
-            let flag = argv[i].trim_start_matches('-');
-            let value = argv.get(i + 1).cloned().unwrap_or_default();
-            match flag {
-                "json" => {
-                    a.json = true;
-                    i += 1;
-                    continue;
-                }
-                "converged-start" => {
-                    a.converged_start = true;
-                    i += 1;
-                    continue;
-                }
-                "no-coordinates" => {
-                    a.no_coordinates = true;
-                    i += 1;
-                    continue;
-                }
-                "paused" => a.paused = value.parse().expect("--paused K"),
-                "loss-seconds" => a.loss_seconds = value.parse().expect("--loss-seconds N"),
-                "members" => a.members = value.parse().expect("--members N"),
-                "loss" => a.loss = value.parse().expect("--loss 0.05"),
-                "seed" => a.seed = value.parse().expect("--seed N"),
-                other => {
-                    eprintln!("loadgen sim-gossip: unknown flag --{other}");
-                    std::process::exit(2);
-                }
-            }
-            i += 2;
-        }
-        sim_gossip::run(&a);
-        return;
-    }
-    if let Some(i) = argv
-        .iter()
-        .position(|a| a.trim_start_matches('-') == "nodes")
+/// Parses a command line; `--nodes N` without a subcommand is the suite, as it always was.
+fn parse(mut argv: Vec<String>) -> Result<Cli, clap::Error> {
+    use clap::Parser;
+    let has_subcommand = argv
+        .get(1)
+        .is_some_and(|a| ["watch", "sim-gossip", "suite", "help"].contains(&a.as_str()));
+    if !has_subcommand
+        && argv
+            .iter()
+            .any(|a| a == "--nodes" || a.starts_with("--nodes="))
     {
-        run_suite(&argv, i);
-        return;
+        argv.insert(1, "suite".into());
     }
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("loadgen: {e}");
-            std::process::exit(2);
+    Cli::try_parse_from(argv)
+}
+
+fn main() {
+    let cli = parse(std::env::args().collect()).unwrap_or_else(|e| e.exit());
+    match cli.command {
+        Some(Mode::Watch(w)) => return run_watch(w),
+        Some(Mode::SimGossip(f)) => {
+            let a = sim_gossip::SimArgs {
+                members: f.members,
+                loss: f.loss,
+                seed: f.seed,
+                json: f.json,
+                converged_start: f.converged_start,
+                paused: f.paused,
+                loss_seconds: f.loss_seconds,
+                no_coordinates: f.no_coordinates,
+            };
+            return sim_gossip::run(&a);
         }
-    };
+        Some(Mode::Suite(f)) => return run_suite(f),
+        None => {}
+    }
+    let args = cli.http.into_args();
+    require_reachable(&args.target);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -391,13 +509,18 @@ pub async fn run_http(args: std::rc::Rc<Args>) -> (Outcome, Duration) {
             token: args.token.clone(),
             requests: None,
         };
-        let mut s = TcpStream::connect(&args.target)
-            .await
-            .expect("connect to target");
-        let mut buf = Vec::new();
-        for k in 0..args.keys as u64 {
-            s.write_all(&request(&seed_args, k)).await.unwrap();
-            read_response(&mut s, &mut buf).await.unwrap();
+        let seeded = async {
+            let mut s = TcpStream::connect(&args.target).await?;
+            let mut buf = Vec::new();
+            for k in 0..args.keys as u64 {
+                s.write_all(&request(&seed_args, k)).await?;
+                read_response(&mut s, &mut buf).await?;
+            }
+            std::io::Result::Ok(())
+        };
+        if let Err(e) = seeded.await {
+            eprintln!("loadgen: seeding the keys at {} failed: {e}", args.target);
+            std::process::exit(1);
         }
     }
     let start = Instant::now();
@@ -424,98 +547,36 @@ pub async fn gather(tasks: Vec<tokio::task::JoinHandle<Outcome>>) -> Outcome {
     total
 }
 
-/// `--nodes N [--attach host:port] [--join host:port] [--dns host:port] [--sim-ip ip]
-/// [--base-port p] [--seconds s] [--connections c] [--watchers w] [--flap k] [--encrypt key]
-/// [--json]`.
-fn run_suite(argv: &[String], _at: usize) {
-    let mut a = suite::SuiteArgs {
-        nodes: 0,
-        http: "127.0.0.1:8500".into(),
-        join: Vec::new(),
-        join_rate: 100.0,
-        dns: "127.0.0.1:8600".parse().unwrap(),
-        sim_ip: "127.0.0.1".parse().unwrap(),
-        base_port: 40000,
-        seconds: 5.0,
-        connections: 32,
-        watchers: 1000,
-        flap: 0,
-        encrypt: None,
-        datacenter: "dc1".into(),
-        view: members::VIEW_DEFAULT,
-        json: false,
-    };
-    let mut i = 0;
+/// `loadgen suite --nodes N ...` (or `loadgen --nodes N ...`): see `SuiteFlags`.
+fn run_suite(f: SuiteFlags) {
     let fail = |e: String| -> ! {
         eprintln!("loadgen: {e}");
         std::process::exit(2)
     };
-    while i < argv.len() {
-        let flag = argv[i].trim_start_matches('-');
-        if flag == "json" {
-            a.json = true;
-            i += 1;
-            continue;
-        }
-        let v = argv.get(i + 1).cloned().unwrap_or_default();
-        let parse_err = |what: &str| format!("--{flag}: {what}: {v:?}");
-        match flag {
-            "nodes" => {
-                a.nodes = v
-                    .parse()
-                    .unwrap_or_else(|_| fail(parse_err("not a number")))
-            }
-            "attach" | "target" => a.http = v,
-            "join" => a
-                .join
-                .push(v.parse().unwrap_or_else(|_| fail(parse_err("not ip:port")))),
-            "join-rate" => {
-                a.join_rate = v
-                    .parse()
-                    .unwrap_or_else(|_| fail(parse_err("not a number")))
-            }
-            "dns" => a.dns = v.parse().unwrap_or_else(|_| fail(parse_err("not ip:port"))),
-            "sim-ip" => a.sim_ip = v.parse().unwrap_or_else(|_| fail(parse_err("not an IP"))),
-            "base-port" => {
-                a.base_port = v.parse().unwrap_or_else(|_| fail(parse_err("not a port")))
-            }
-            "seconds" | "d" => {
-                a.seconds = v
-                    .parse()
-                    .unwrap_or_else(|_| fail(parse_err("not a number")))
-            }
-            "connections" | "c" => {
-                a.connections = v
-                    .parse()
-                    .unwrap_or_else(|_| fail(parse_err("not a number")))
-            }
-            "watchers" => {
-                a.watchers = v
-                    .parse()
-                    .unwrap_or_else(|_| fail(parse_err("not a number")))
-            }
-            "flap" => {
-                a.flap = v
-                    .parse()
-                    .unwrap_or_else(|_| fail(parse_err("not a number")))
-            }
-            "encrypt" => a.encrypt = Some(v),
-            "datacenter" => a.datacenter = v,
-            "view" => {
-                a.view = v
-                    .parse()
-                    .unwrap_or_else(|_| fail(parse_err("not a number")))
-            }
-            other => fail(format!("unknown flag --{other} with --nodes")),
-        }
-        i += 2;
-    }
+    let mut a = suite::SuiteArgs {
+        nodes: f.nodes,
+        http: f.attach,
+        join: f.join,
+        join_rate: f.join_rate,
+        dns: f.dns,
+        sim_ip: f.sim_ip,
+        base_port: f.base_port,
+        seconds: f.seconds,
+        connections: f.connections,
+        watchers: f.watchers,
+        flap: f.flap,
+        encrypt: f.encrypt,
+        datacenter: f.datacenter,
+        view: f.view,
+        json: f.json,
+    };
     if a.join.is_empty() {
         a.join.push("127.0.0.1:8301".parse().unwrap());
     }
     if a.nodes == 0 || a.base_port as usize + a.nodes > 65_535 {
         fail("--nodes must be at least 1 and fit above --base-port".into());
     }
+    require_reachable(&a.http);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -528,29 +589,9 @@ fn run_suite(argv: &[String], _at: usize) {
 
 /// `loadgen watch --target host:port --watchers N --seconds S [--json]`: blocking-query
 /// fan-out on one key (see `suite::watch_phase`).
-fn run_watch(argv: &[String]) {
-    let (mut target, mut watchers, mut seconds, mut json) =
-        ("127.0.0.1:8500".to_string(), 10_000usize, 10.0f64, false);
-    let mut i = 0;
-    while i < argv.len() {
-        let flag = argv[i].trim_start_matches('-');
-        let v = argv.get(i + 1).cloned().unwrap_or_default();
-        match flag {
-            "json" => {
-                json = true;
-                i += 1;
-                continue;
-            }
-            "target" | "attach" => target = v,
-            "watchers" => watchers = v.parse().expect("--watchers N"),
-            "seconds" => seconds = v.parse().expect("--seconds S"),
-            other => {
-                eprintln!("loadgen watch: unknown flag --{other}");
-                std::process::exit(2);
-            }
-        }
-        i += 2;
-    }
+fn run_watch(w: WatchFlags) {
+    let (target, watchers, seconds, json) = (w.target, w.watchers, w.seconds, w.json);
+    require_reachable(&target);
     members::raise_fd_limit(watchers as u64 + 1024);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -585,5 +626,57 @@ fn run_watch(argv: &[String]) {
             ms(0.999),
             h.max() as f64 / 1000.0
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(line: &str) -> Vec<String> {
+        std::iter::once("loadgen")
+            .chain(line.split_whitespace())
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_perf_scripts_command_lines_still_parse() {
+        let cli = parse(argv(
+            "--target 127.0.0.1:18502 --mode kv-put --connections 64 --seconds 5 --json",
+        ))
+        .unwrap();
+        let a = cli.http.into_args();
+        assert_eq!(
+            (a.mode.as_str(), a.connections, a.seconds, a.json),
+            ("kv-put", 64, 5.0, true)
+        );
+        let cli = parse(argv("--nodes 5000 --attach 127.0.0.71:8500 --flap 50")).unwrap();
+        assert!(matches!(cli.command, Some(Mode::Suite(ref f)) if f.nodes == 5000 && f.flap == 50));
+        let cli = parse(argv(
+            "watch --target 127.0.0.1:18950 --watchers 10000 --seconds 10",
+        ))
+        .unwrap();
+        assert!(matches!(cli.command, Some(Mode::Watch(ref w)) if w.watchers == 10_000));
+        let cli = parse(argv("sim-gossip --members 5000 --converged-start --json")).unwrap();
+        assert!(
+            matches!(cli.command, Some(Mode::SimGossip(ref f)) if f.members == 5000 && f.converged_start)
+        );
+        let cli = parse(argv("-c 8 -d 2 --mode register --requests 10")).unwrap();
+        let a = cli.http.into_args();
+        assert_eq!(
+            (a.connections, a.seconds, a.requests, a.mode.as_str()),
+            (8, 2.0, Some(10), "register")
+        );
+    }
+
+    #[test]
+    fn bad_flags_are_one_clear_error() {
+        let err = |line: &str| parse(argv(line)).err().expect(line).to_string();
+        assert!(err("--mode nope").contains("invalid value 'nope' for '--mode <MODE>'"));
+        assert!(err("--connections many").contains("invalid value 'many'"));
+        assert!(err("--bogus 1").contains("unexpected argument '--bogus'"));
+        assert!(err("watch --watchers").contains("a value is required"));
+        assert!(err("--nodes 5 --dns nowhere").contains("invalid value 'nowhere'"));
     }
 }
