@@ -469,7 +469,11 @@ fn unknown_nested(kind: &str, at: &str, shown: &str, value: &Value, out: &mut Ve
                 return;
             };
             for (k, item) in map {
-                let squashed = k.replace('_', "");
+                // Consul's aliases that are not just the snake_case of the field.
+                let squashed = match k.as_str() {
+                    "peer_name" => "Peer".to_string(),
+                    _ => k.replace('_', ""),
+                };
                 // Known fields by their name, the unknown key as written (mapstructure's).
                 match fields.iter().find(|f| f.eq_ignore_ascii_case(&squashed)) {
                     Some(f) => {
@@ -816,6 +820,7 @@ mod tests {
         // Known nested keys in any case or snake_case pass, as do opaque maps.
         assert!(prepare(br#"{"kind":"service-resolver","name":"web","redirect":{"service_subset":"v2","Service":"api"},"failover":{"*":{"datacenters":["dc2"]}}}"#).is_ok());
         assert!(prepare(br#"{"Kind":"service-defaults","Name":"web","Meta":{"anything":"goes"},"TransparentProxy":{"dialed_directly":true}}"#).is_ok());
+        assert!(prepare(br#"{"Kind":"exported-services","Name":"default","Services":[{"Name":"web","Consumers":[{"peer_name":"p1"}]}]}"#).is_ok());
         assert_eq!(
             err(r#"{"Kind":"mesh","Name":"m"}"#),
             decode("1 error occurred:\n\t* invalid config key \"Name\"\n\n")

@@ -364,28 +364,48 @@ impl AgentRuntime {
                 return false;
             };
             let desired = self.desired(None);
-            let ops = reconcile(&desired, &catalog);
+            // What changed locally is written even if the catalog read looks in sync with
+            // it: the read may lag our own last writes (a status changed and changed back).
+            let mut ops = reconcile(&desired, &catalog);
+            for op in incremental(&desired, &dirty) {
+                if !ops.contains(&op) {
+                    ops.push(op);
+                }
+            }
             (desired, ops)
         } else {
             let desired = self.desired(Some(&dirty));
             let ops = incremental(&desired, &dirty);
             (desired, ops)
         };
-        // The node first (services need it), then the rest in flight together, so that
-        // they share the Raft core's group commits instead of one commit each.
-        let (node_ops, rest): (Vec<SyncOp>, Vec<SyncOp>) =
-            ops.into_iter().partition(|op| *op == SyncOp::RegisterNode);
-        let mut in_sync = true;
-        for op in &node_ops {
-            in_sync &= self.sync_write(ctx, &desired, op, &BTreeMap::new()).await;
-        }
+        // The node first (services need it), then the deregistrations, then the
+        // registrations (an ID removed and added again in one round, in another case, must
+        // end registered); within a stage the writes are in flight together, so that they
+        // share the Raft core's group commits instead of one commit each.
         let by_service = desired.checks_by_service();
-        let results: Vec<bool> = futures_util::stream::iter(rest.iter())
-            .map(|op| self.sync_write(ctx, &desired, op, &by_service))
-            .buffer_unordered(SYNC_WRITES_IN_FLIGHT)
-            .collect()
-            .await;
-        in_sync && results.into_iter().all(|ok| ok)
+        let stage = |pick: fn(&SyncOp) -> bool| ops.iter().filter(move |op| pick(op));
+        let stages: [Vec<&SyncOp>; 3] = [
+            stage(|op| *op == SyncOp::RegisterNode).collect(),
+            stage(|op| {
+                matches!(
+                    op,
+                    SyncOp::DeregisterService(_) | SyncOp::DeregisterCheck(_)
+                )
+            })
+            .collect(),
+            stage(|op| matches!(op, SyncOp::RegisterService(_) | SyncOp::RegisterCheck(_)))
+                .collect(),
+        ];
+        let mut in_sync = true;
+        for ops in stages {
+            let results: Vec<bool> = futures_util::stream::iter(ops)
+                .map(|op| self.sync_write(ctx, &desired, op, &by_service))
+                .buffer_unordered(SYNC_WRITES_IN_FLIGHT)
+                .collect()
+                .await;
+            in_sync &= results.into_iter().all(|ok| ok);
+        }
+        in_sync
     }
 
     /// One anti-entropy write; false when it failed (logged).
@@ -463,10 +483,12 @@ impl AgentRuntime {
                 let stagger = rand::thread_rng().gen_range(0..period / 16 + 1);
                 next_full = tokio::time::Instant::now() + Duration::from_millis(period + stagger);
             }
-            full = tokio::select! {
+            let timer = tokio::select! {
                 _ = &mut next => !ok,
                 _ = tokio::time::sleep_until(next_full) => true,
-            } || self.full_sync_wanted.take();
+            };
+            let wanted = self.full_sync_wanted.take();
+            full = timer || wanted;
         }
     }
 
@@ -505,12 +527,13 @@ impl AgentRuntime {
                 let mut local = self.local.borrow_mut();
                 (local.expire_ttls(now), local.services_to_reap(now))
             };
+            let reaped = !reap.is_empty();
             for id in reap {
                 self.stop_service_runners(&id);
                 self.local.borrow_mut().remove_service(&id);
                 tracing::info!(target: "agent", "removed service {id:?}: critical longer than DeregisterCriticalServiceAfter");
             }
-            if !expired.is_empty() {
+            if !expired.is_empty() || reaped {
                 self.sync_now.notify_one();
             }
             // Wake for the next TTL deadline, a change, or the reaper's 1 s granularity.

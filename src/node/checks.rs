@@ -211,8 +211,28 @@ async fn http(
 ) -> (&'static str, String) {
     let (mut target, mut verb, mut payload) = (url.to_string(), method.to_string(), body);
     let mut hops = 0;
+    // Go's client keeps credentials and a set Host only while the host stays the same.
+    let origin = authority_of(url).to_string();
+    let elsewhere: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| {
+            ![
+                "authorization",
+                "www-authenticate",
+                "cookie",
+                "cookie2",
+                "host",
+            ]
+            .contains(&k.to_ascii_lowercase().as_str())
+        })
+        .cloned()
+        .collect();
     let (code, collected) = loop {
-        let (code, location, collected) = match http_once(&target, &verb, headers, payload).await {
+        let sent = match authority_of(&target) == origin {
+            true => headers,
+            false => &elsewhere[..],
+        };
+        let (code, location, collected) = match http_once(&target, &verb, sent, payload).await {
             Ok(answer) => answer,
             Err(e) => return (CRITICAL, format!("{method} {url}: {e}")),
         };
@@ -249,19 +269,33 @@ async fn http(
     (status, output)
 }
 
-/// A `Location` against the URL it answered: absolute (`http://...`), from the root
-/// (`/path`), or relative to the current path's directory.
+/// The `host[:port]` of an `http://` URL.
+fn authority_of(url: &str) -> &str {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    &rest[..rest.find(['/', '?']).unwrap_or(rest.len())]
+}
+
+/// A `Location` against the URL it answered (RFC 3986 reference resolution, the cases a
+/// server sends): absolute (`http://`, `https://`), scheme-relative (`//host/p`), from the
+/// root (`/path`), a query (`?q`), or relative to the current path's directory.
 fn resolve_location(current: &str, location: &str) -> String {
-    if location.contains("://") {
+    let lower = location.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
         return location.to_string();
     }
+    if let Some(rest) = location.strip_prefix("//") {
+        return format!("http://{rest}");
+    }
+    let authority = authority_of(current);
     let rest = current.strip_prefix("http://").unwrap_or(current);
-    let (authority, path) = match rest.find('/') {
-        Some(at) => (&rest[..at], &rest[at..]),
-        None => (rest, "/"),
-    };
+    let after = &rest[authority.len()..];
+    let path = &after[..after.find('?').unwrap_or(after.len())];
+    let path = if path.is_empty() { "/" } else { path };
     if location.starts_with('/') {
         return format!("http://{authority}{location}");
+    }
+    if location.starts_with('?') {
+        return format!("http://{authority}{path}{location}");
     }
     let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
     format!("http://{authority}{dir}{location}")
@@ -352,5 +386,20 @@ mod redirect_tests {
         );
         assert_eq!(super::resolve_location(at, "http://x:1/y"), "http://x:1/y");
         assert_eq!(super::resolve_location("http://h:1", "z"), "http://h:1/z");
+        assert_eq!(
+            super::resolve_location(at, "/login?next=http://x"),
+            "http://127.0.0.1:8500/login?next=http://x"
+        );
+        assert_eq!(
+            super::resolve_location(at, "//other:9/p"),
+            "http://other:9/p"
+        );
+        assert_eq!(
+            super::resolve_location("http://h/a/b?x=1", "?y=2"),
+            "http://h/a/b?y=2"
+        );
+        assert_eq!(super::resolve_location(at, "HTTPS://s/"), "HTTPS://s/");
+        assert_eq!(super::authority_of("http://h:1?q"), "h:1");
+        assert_eq!(super::authority_of("http://h:1/p"), "h:1");
     }
 }

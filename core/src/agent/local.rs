@@ -133,19 +133,21 @@ impl LocalState {
 
     /// The current definitions of what `dirty` names (those still registered), in
     /// O(changed × log n): an incremental round's desired view. A changed service carries
-    /// only its changed checks, which is enough: a catalog registration keeps the others.
+    /// all its checks: renamed, the catalog drops its old checks and must get them again.
     pub fn changed_defs(
         &self,
         dirty: &Dirty,
     ) -> (BTreeMap<String, ServiceDef>, BTreeMap<String, CheckDef>) {
-        let services = dirty
+        let services: BTreeMap<String, ServiceDef> = dirty
             .services
             .iter()
             .filter_map(|id| Some((id.clone(), self.services.get(id)?.def.clone())))
             .collect();
+        let of_services = services.keys().flat_map(|s| self.check_ids_of(s));
         let checks = dirty
             .checks
             .iter()
+            .chain(of_services)
             .filter_map(|id| Some((id.clone(), self.checks.get(id)?.spec.def.clone())))
             .collect();
         (services, checks)

@@ -133,6 +133,14 @@ pub fn apply(desired: &DesiredView, catalog: &CatalogView, ops: &[SyncOp]) -> Ca
         match op {
             SyncOp::RegisterNode => out.node = Some(desired.node.clone()),
             SyncOp::RegisterService(id) => {
+                // A rename drops the service's checks in the catalog (its old name's entry
+                // goes, with them); the registration brings the ones it carries.
+                let renamed = out.services.get(id).is_some_and(|old| {
+                    old.name.to_lowercase() != desired.services[id].name.to_lowercase()
+                });
+                if renamed {
+                    out.checks.retain(|_, c| &c.service_id != id);
+                }
                 out.services
                     .insert(id.clone(), desired.services[id].clone());
                 for c in desired.checks.values().filter(|c| &c.service_id == id) {

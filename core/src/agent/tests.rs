@@ -215,6 +215,8 @@ enum LocalOp {
         replace: bool,
     },
     AddNodeCheck(u8),
+    /// Registers service `s` again under another name, without checks.
+    RenameService(u8, u8),
     RemoveService(u8),
     RemoveCheck(u8),
     SetStatus {
@@ -239,6 +241,7 @@ fn local_op() -> impl Strategy<Value = LocalOp> {
             }
         ),
         (0u8..10).prop_map(LocalOp::AddNodeCheck),
+        (0u8..6, 0u8..3).prop_map(|(s, n)| LocalOp::RenameService(s, n)),
         (0u8..6).prop_map(LocalOp::RemoveService),
         (0u8..10).prop_map(LocalOp::RemoveCheck),
         (0u8..10, 0u8..3, 0u8..2).prop_map(|(check, status, output)| LocalOp::SetStatus {
@@ -267,6 +270,16 @@ fn run_op(local: &mut LocalState, op: &LocalOp, now: u64) {
             local.add_service(svc(&sid), specs, *replace, now);
         }
         LocalOp::AddNodeCheck(c) => local.add_check(ttl_check(&format!("c{c}"), "", 1_000), now),
+        LocalOp::RenameService(s, n) => {
+            let sid = format!("s{s}");
+            if local.services.contains_key(&sid) {
+                let def = ServiceDef {
+                    name: format!("renamed{n}"),
+                    ..svc(&sid)
+                };
+                local.add_service(def, Vec::new(), false, now);
+            }
+        }
         LocalOp::RemoveService(s) => {
             local.remove_service(&format!("s{s}"));
         }
