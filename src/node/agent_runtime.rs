@@ -367,11 +367,9 @@ impl AgentRuntime {
             // What changed locally is written even if the catalog read looks in sync with
             // it: the read may lag our own last writes (a status changed and changed back).
             let mut ops = reconcile(&desired, &catalog);
-            for op in incremental(&desired, &dirty) {
-                if !ops.contains(&op) {
-                    ops.push(op);
-                }
-            }
+            let planned: BTreeSet<SyncOp> = ops.iter().cloned().collect();
+            let extra = incremental(&desired, &dirty);
+            ops.extend(extra.into_iter().filter(|op| !planned.contains(op)));
             (desired, ops)
         } else {
             let desired = self.desired(Some(&dirty));
