@@ -161,6 +161,18 @@ impl QueryTable {
     }
 }
 
+/// A definition's list of strings (`Tags`, `IgnoreCheckIDs`, `Datacenters`): its string
+/// items, none when it is not a list.
+pub fn string_list(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `Failover` as shown: `Targets` only when given (`omitempty` in Consul's struct).
 fn failover_json(nearest: i64, datacenters: Vec<String>, targets: Vec<Value>) -> Value {
     let mut failover = json!({"NearestN": nearest, "Datacenters": datacenters});
@@ -210,15 +222,7 @@ pub fn prepare(body: &[u8], id: &str) -> Result<Value, String> {
     if nearest < 0 {
         return Err(format!("Bad NearestN '{nearest}', must be >= 0"));
     }
-    let strings = |v: Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let strings = |v: Value| string_list(&v);
     let datacenters = strings(get(&failover, "Datacenters"));
     let targets: Vec<Value> = get(&failover, "Targets")
         .as_array()

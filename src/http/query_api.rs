@@ -240,15 +240,7 @@ fn tags_match(wanted: &[String], tags: &[String]) -> bool {
 /// An entry (a `health/service` JSON object) the query keeps: no critical check (a warning
 /// one too with `OnlyPassing`), checks in `IgnoreCheckIDs` aside; the tags and metadata asked.
 pub fn keep(entry: &Value, service: &Value) -> bool {
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let strings = prepared_query::string_list;
     let ignored = strings(&service["IgnoreCheckIDs"]);
     let only_passing = service["OnlyPassing"].as_bool() == Some(true);
     let healthy = entry["Checks"].as_array().into_iter().flatten().all(|c| {

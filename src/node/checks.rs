@@ -313,9 +313,11 @@ async fn http_once(
             "{url}: only http:// check URLs are supported by this agent yet"
         ));
     };
-    let (authority, path) = match rest.find('/') {
-        Some(at) => (&rest[..at], &rest[at..]),
-        None => (rest, "/"),
+    let authority = authority_of(url);
+    let path = match &rest[authority.len()..] {
+        "" => "/".to_string(),
+        query if query.starts_with('?') => format!("/{query}"),
+        path => path.to_string(),
     };
     let address = if authority.contains(':') {
         authority.to_string()
@@ -334,7 +336,7 @@ async fn http_once(
     });
     let mut request = hyper::Request::builder()
         .method(method)
-        .uri(path)
+        .uri(path.as_str())
         .header("Host", authority)
         .header("User-Agent", "Consul Health Check")
         .header("Accept", "text/plain, text/*, */*");
