@@ -277,4 +277,8 @@ pub struct Mesh {
     pub agent_tokens: crate::node::acl::SharedAgentTokens,
     /// Reload requests to the main thread (`cli::agent`), which re-reads the config.
     pub reload: tokio::sync::mpsc::Sender<ReloadRequest>,
+    /// Each shard's catalog index, written only by that shard after it changes its state
+    /// (`ShardCtx::perform`). Another shard's DNS cache reads it to tell whether an answer
+    /// built from that shard's catalog still holds.
+    pub catalog_indexes: Arc<Vec<AtomicU64>>,
 }

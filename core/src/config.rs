@@ -29,6 +29,15 @@ pub const HTTP_CONNECTIONS_PER_SHARD_MAX: usize = 32 * 1024;
 /// Resolved tokens each shard keeps (authorizers are built once per token; the cache is
 /// emptied when the ACL table moves, or when full).
 pub const ACL_CACHE_ENTRIES_MAX: usize = 4096;
+/// Wire answers a shard's DNS cache holds (`dns::cache`); full, it starts again empty.
+pub const DNS_CACHE_ENTRIES_MAX: usize = 4096;
+/// Largest query (bytes after the ID) whose answer is cached; longer ones are answered afresh.
+pub const DNS_CACHE_KEY_BYTES_MAX: usize = 512;
+/// Orders kept of one shuffled answer (served in turn, so consecutive replies differ).
+pub const DNS_CACHE_ORDERS: usize = 4;
+/// Replies served from one set of shuffled orders before it is planned again with fresh
+/// randomness: the encoding cost is spread over this many replies, and no order lasts.
+pub const DNS_CACHE_SHUFFLED_REPLIES_MAX: u32 = 64;
 /// Most bytes of an oversized body read and discarded before answering 413, so a client that
 /// is still sending sees the answer instead of a reset.
 pub const HTTP_BODY_DRAIN_BYTES_MAX: usize = 4 * 1024 * 1024;

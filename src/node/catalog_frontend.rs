@@ -57,7 +57,8 @@ impl ShardCtx {
         Ok(answers.into_iter().map(|(_, a)| a).collect())
     }
 
-    fn owner_of(&self, service: &str) -> usize {
+    /// The shard that owns service `name` (its instances and their checks).
+    pub fn owner_of(&self, service: &str) -> usize {
         shard_of(&service.to_lowercase(), self.mesh.shards.len())
     }
 

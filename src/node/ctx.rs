@@ -12,6 +12,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 
 use tokio::sync::Notify;
 
@@ -185,6 +186,8 @@ impl ShardCtx {
 
     /// Does what the machine asked: the proposer's answer, a vote, wake-ups, a warning.
     fn perform(&self, effects: Effects, reply: Option<crate::mesh::WriteReply>) {
+        let catalog_index = self.state.borrow().catalog.index_max();
+        self.mesh.catalog_indexes[self.id].store(catalog_index, Ordering::Release);
         let Effects {
             outcome,
             vote,

@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::catalog::{aggregate, ServiceInstance};
 use crate::config::AgentConfig;
+use crate::dns::cache::{AnswerCache, Source, Stamp};
 use crate::dns::name::{self, Lookup};
 use crate::dns::plan::{self, Facts, InstanceData, NodeData, Plan, Rcode};
 use crate::dns::wire::{self, Query, Refusal};
@@ -21,19 +22,26 @@ const DNS_MESSAGE_BYTES_MAX: usize = 65535;
 /// A TCP client must send each message within this time.
 const DNS_TCP_IDLE_MS: u64 = 10_000;
 
-/// Serves UDP forever.
+/// Serves UDP forever. A cached answer is sent from this loop, with no task and no
+/// allocation; anything else is answered on a task of its own.
 pub async fn serve_udp(socket: std::net::UdpSocket, ctx: ShardCtx, config: Rc<AgentConfig>) {
     let socket = tokio::net::UdpSocket::from_std(socket).expect("UDP socket on this runtime");
     let socket = Rc::new(socket);
     let mut buf = vec![0u8; DNS_MESSAGE_BYTES_MAX];
+    let mut reply = Vec::with_capacity(DNS_MESSAGE_BYTES_MAX);
     loop {
         let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
             continue;
         };
+        let started = std::time::Instant::now();
+        if config.server && cached(&buf[..n], false, &ctx, &config, &mut reply) {
+            record_query(&config, started);
+            let _ = socket.send_to(&reply, peer).await;
+            continue;
+        }
         let packet = buf[..n].to_vec();
         let (socket, ctx, config) = (socket.clone(), ctx.clone(), config.clone());
         tokio::task::spawn_local(async move {
-            let started = std::time::Instant::now();
             let reply = respond(&packet, false, &ctx, &config).await;
             record_query(&config, started);
             if let Some(reply) = reply {
@@ -94,6 +102,75 @@ fn record_query(config: &AgentConfig, started: std::time::Instant) {
     crate::node::telemetry::measure_since(key, started);
 }
 
+thread_local! {
+    /// This shard's cached answers (one shard per thread). Only this module touches it.
+    static ANSWERS: std::cell::RefCell<AnswerCache> = std::cell::RefCell::new(AnswerCache::new());
+}
+
+/// Writes the cached answer to `packet` into `out`, if one is held and still holds.
+fn cached(
+    packet: &[u8],
+    tcp: bool,
+    ctx: &ShardCtx,
+    config: &AgentConfig,
+    out: &mut Vec<u8>,
+) -> bool {
+    // This shard's own replica first takes what it has been sent, so its index is current.
+    ctx.catch_up();
+    let hit = ANSWERS.with(|answers| {
+        answers
+            .borrow_mut()
+            .serve(tcp, packet, |source| stamp(source, ctx, config), out)
+    });
+    if hit {
+        // Tribune's own metric (`consul.dns.cache_hit`): Consul has no answer cache.
+        crate::node::telemetry::incr(crate::metrics::Key::plain("dns.cache_hit"), 1.0);
+    }
+    hit
+}
+
+/// What an answer from `source` is computed under, read now (see `dns::cache`).
+fn stamp(source: Source, ctx: &ShardCtx, config: &AgentConfig) -> Stamp {
+    let catalog = source.shard.map_or(0, |shard| {
+        ctx.mesh.catalog_indexes[shard].load(std::sync::atomic::Ordering::Acquire)
+    });
+    let acl = if config.acl_enabled {
+        use std::hash::BuildHasher;
+        let (hash, resolves) = with_dns_secret(ctx, |secret| {
+            (
+                foldhash::fast::FixedState::with_seed(0).hash_one(secret),
+                ctx.resolve_agent_token(config, secret).is_ok(),
+            )
+        });
+        (ctx.state.borrow().acl.index(), hash, resolves)
+    } else {
+        (0, 0, false)
+    };
+    Stamp {
+        second: unix_secs(),
+        catalog,
+        acl,
+    }
+}
+
+/// Runs `f` on the token DNS answers as: the agent's `dns` token, else its `default` token,
+/// else anonymous.
+fn with_dns_secret<R>(ctx: &ShardCtx, f: impl FnOnce(&str) -> R) -> R {
+    let tokens = ctx.mesh.agent_tokens.load();
+    let secret = [&tokens.dns, &tokens.default]
+        .into_iter()
+        .find(|t| !t.is_empty())
+        .map_or(crate::acl::model::ANONYMOUS_SECRET, |t| t.as_str());
+    f(secret)
+}
+
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// The reply to one packet, or `None` to drop it.
 pub async fn respond(
     packet: &[u8],
@@ -108,6 +185,30 @@ pub async fn respond(
         ))
         .await;
     }
+    let mut reply = Vec::new();
+    if cached(packet, tcp, ctx, config, &mut reply) {
+        return Some(reply);
+    }
+    let (reply, cacheable) = answer(packet, tcp, ctx, config).await?;
+    if let Some((source, stamp)) = cacheable {
+        ANSWERS.with(|answers| {
+            answers
+                .borrow_mut()
+                .insert(tcp, packet, &reply, source, stamp)
+        });
+    }
+    Some(reply)
+}
+
+/// A server's answer to one packet, planned afresh, and what it was computed under when it
+/// may be cached: answers from this datacenter's catalog, never a forwarded one, a prepared
+/// query's (other datacenters, the query table) or a SERVFAIL.
+async fn answer(
+    packet: &[u8],
+    tcp: bool,
+    ctx: &ShardCtx,
+    config: &AgentConfig,
+) -> Option<(Vec<u8>, Option<(Source, Stamp)>)> {
     let recursion = !config.recursors.is_empty();
     let q = match wire::decode(packet) {
         Ok(q) => q,
@@ -116,7 +217,7 @@ pub async fn respond(
             id,
             rcode,
             recursion_desired,
-        }) => return Some(wire::encode_refusal(id, rcode, recursion_desired)),
+        }) => return Some((wire::encode_refusal(id, rcode, recursion_desired), None)),
     };
     let mut domains = vec![config.domain.clone()];
     domains.extend(config.alt_domain.clone());
@@ -129,14 +230,14 @@ pub async fn respond(
         }
     };
     if parsed.lookup == Lookup::OutOfZone && recursion {
-        return Some(forward(packet, &q, &config.recursors).await);
+        return Some((forward(packet, &q, &config.recursors).await, None));
     }
     if let Lookup::OtherDatacenter(dc) = &parsed.lookup {
         // A server of that datacenter answers (it sees its own name); NXDOMAIN without one.
         if let Some(addr) = ctx.mesh.cluster.server_in(dc) {
             let answer = crate::node::rpc_client::dns_at(config, addr, packet, tcp).await;
             if answer.is_some() {
-                return answer;
+                return answer.map(|a| (a, None));
             }
         }
     }
@@ -155,12 +256,22 @@ pub async fn respond(
     };
     // ACLs: the agent's `dns` token, else its `default` token, else anonymous, decides
     // what may be answered (an unknown token answers nothing).
-    let tokens = ctx.mesh.agent_tokens.load();
-    let secret = config.acl_enabled.then(|| {
-        [&tokens.dns, &tokens.default]
-            .into_iter()
-            .find(|t| !t.is_empty())
-            .map_or(crate::acl::model::ANONYMOUS_SECRET, |t| t.as_str())
+    let dns_secret = with_dns_secret(ctx, str::to_string);
+    let secret = config.acl_enabled.then_some(dns_secret.as_str());
+    // Read before the facts are gathered: a change meanwhile leaves the answer stamped older.
+    let source = match &parsed.lookup {
+        Lookup::Node { .. } | Lookup::Ptr(_) => Some(Some(ctx.id)),
+        Lookup::Service { name, .. } => Some(Some(ctx.owner_of(name))),
+        Lookup::Apex => Some(Some(ctx.owner_of("consul"))),
+        Lookup::Addr(_) | Lookup::Invalid | Lookup::OutOfZone => Some(None),
+        Lookup::Query { .. } | Lookup::OtherDatacenter(_) => None,
+    };
+    let stamped = source.map(|shard| {
+        let source = Source {
+            shard,
+            shuffled: false,
+        };
+        (source, stamp(source, ctx, config))
     });
     let identity = secret.map(|secret| ctx.resolve_agent_token(config, secret).ok());
     let readable = |resource: Resource, name: &str| match &identity {
@@ -176,25 +287,35 @@ pub async fn respond(
             hops: 0,
         }),
     };
-    let plan = match facts(&parsed.lookup, ctx, config, room, &readable, run_as).await {
-        Ok(f) => plan::answer(
-            &parsed.lookup,
-            &q.name,
-            q.qtype,
-            &parsed.domain,
-            &config.dns,
-            &f,
+    let (plan, cacheable) = match facts(&parsed.lookup, ctx, config, room, &readable, run_as).await
+    {
+        Ok(f) => {
+            let plan = plan::answer(
+                &parsed.lookup,
+                &q.name,
+                q.qtype,
+                &parsed.domain,
+                &config.dns,
+                &f,
+            );
+            // Several instances or servers: Consul's order is random per answer.
+            let shuffled = f.instances.len() > 1 || f.servers.len() > 1;
+            let cacheable = stamped.map(|(source, stamp)| (Source { shuffled, ..source }, stamp));
+            (plan, cacheable)
+        }
+        Err(()) => (
+            Plan {
+                rcode: Rcode::ServFail,
+                answers: Vec::new(),
+                authority: Vec::new(),
+                extra: Vec::new(),
+                truncated: false,
+            },
+            None,
         ),
-        Err(()) => Plan {
-            rcode: Rcode::ServFail,
-            answers: Vec::new(),
-            authority: Vec::new(),
-            extra: Vec::new(),
-            truncated: false,
-        },
     };
     let plan = plan::fit(plan, &q.name, &config.dns, tcp, q.edns_size, q.qtype);
-    Some(wire::encode(&q, &plan, recursion))
+    Some((wire::encode(&q, &plan, recursion), cacheable))
 }
 
 fn node_data(n: &crate::catalog::Node) -> NodeData {
@@ -276,10 +397,7 @@ async fn facts(
 ) -> Result<Facts, ()> {
     let only_passing = config.dns.only_passing;
     let mut f = Facts {
-        now_secs: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
+        now_secs: unix_secs(),
         seed: rand::random(),
         ..Default::default()
     };

@@ -57,6 +57,7 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
         agent_tokens: Arc::new(arc_swap::ArcSwap::from_pointee(
             crate::node::acl::load_agent_tokens(&config),
         )),
+        catalog_indexes: Arc::new((0..shards.len()).map(|_| Default::default()).collect()),
     };
 
     let http_addr = SocketAddr::new(config.client_addr, config.http_port);

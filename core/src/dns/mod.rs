@@ -2,6 +2,7 @@
 //! from catalog data and trimmed to size (`plan`), and the wire format through the `domain`
 //! crate (`wire`). The sockets live in `shard::dns_server`.
 
+pub mod cache;
 pub mod name;
 pub mod plan;
 pub mod wire;
