@@ -12,10 +12,29 @@ use std::fmt::Write;
 use hdrhistogram::Histogram;
 
 /// A metric's name (without the `consul.` prefix, e.g. `api.http`) and up to two labels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+// `eq` below is content equality (with a shortcut), so the derived hash agrees with it.
+#[allow(clippy::derived_hash_with_manual_eq)]
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
     pub name: &'static str,
     pub labels: [(&'static str, &'static str); 2],
+}
+
+impl PartialEq for Key {
+    /// By content, as derived, but a string at the same address and length is equal without
+    /// a `memcmp` call: keys come from the same literals, and every recorded metric compares
+    /// five strings (a hit of the DNS answer cache spent a tenth of its time here).
+    fn eq(&self, other: &Key) -> bool {
+        fn same(a: &str, b: &str) -> bool {
+            (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+        }
+        same(self.name, other.name)
+            && self
+                .labels
+                .iter()
+                .zip(&other.labels)
+                .all(|((a, b), (c, d))| same(a, c) && same(b, d))
+    }
 }
 
 impl Key {

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# DNS cost per query, tribune beside NSD in the same run (issue 20's method): both servers on
+# CPU 1 (tribune `-shards 1`, NSD one process, rrl off), dnsperf on CPU 0, `web.service.consul`
+# A and SRV 50/50 over UDP without EDNS (3 answers, the same size from both).
+#  1. CPU per answered query at a fixed offered rate (`dnsperf -Q $RATE`): user and system
+#     time of every thread of the server process over the run (/proc/<pid>/stat), split so the
+#     kernel's share shows;
+#  2. saturated queries per second (`dnsperf -c 1 -q 100`).
+# A/B alternating, $ROUNDS rounds, for 3 and for 5,000 instances ($SIZES). Usage: bash perf/dns-cpu.sh
+source "$(dirname "$0")/common.sh"
+need nsd nsd; need dnsperf dnsperf; build; machine
+ROUNDS=${ROUNDS:-3}; RATE=${RATE:-60000}; SECS=${SECS:-10}
+DIR=$(mktemp -d)
+{
+  echo '$ORIGIN consul.'; echo '$TTL 0'
+  echo '@ IN SOA ns.consul. hostmaster.consul. 1 3600 600 86400 0'
+  echo '@ IN NS ns.consul.'; echo 'ns IN A 127.0.0.1'
+  for i in 1 2 3; do echo "web.service IN A 10.0.0.$i"; echo "web.service IN SRV 1 1 8080 node-$i.node.dc1.consul."; echo "node-$i.node.dc1 IN A 10.0.0.$i"; done
+} > "$DIR/consul.zone"
+cat > "$DIR/nsd.conf" <<CONF
+server:
+  ip-address: 127.0.0.1@18653
+  server-count: 1
+  username: ""
+  zonesdir: "$DIR"
+  pidfile: "$DIR/nsd.pid"
+  xfrdfile: "$DIR/xfrd.state"
+  zonelistfile: "$DIR/zone.list"
+  rrl-ratelimit: 0
+  verbosity: 0
+remote-control:
+  control-enable: no
+zone:
+  name: consul
+  zonefile: consul.zone
+CONF
+printf 'web.service.consul A\nweb.service.consul SRV\n' > "$DIR/queries.txt"
+taskset -c "$SERVER_CPU" nsd -d -c "$DIR/nsd.conf" & PIDS+=($!)
+NSD_PID=$!
+ticks() { # PID: utime and stime of the process and its descendants (NSD serves from a child)
+  local pids=($1) i=0
+  while [ $i -lt ${#pids[@]} ]; do pids+=($(pgrep -P "${pids[$i]}" || true)); i=$((i + 1)); done
+  # Fields 14 and 15 of /proc/<pid>/stat, counted after the name (NSD's have spaces in them).
+  for p in "${pids[@]}"; do sed 's/.*) //' "/proc/$p/stat"; done | awk '{u += $12; s += $13} END {print u, s}'
+}
+cpu_run() { # label port pid
+  local before after answered
+  before=$(ticks "$3")
+  answered=$(taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$2" -d "$DIR/queries.txt" -c 1 -Q "$RATE" -l "$SECS" 2>/dev/null |
+    awk '/Queries completed/ {print $3}')
+  after=$(ticks "$3")
+  python3 - "$1" "$answered" $before $after "$(getconf CLK_TCK)" <<'PY'
+import sys
+label, n, u0, s0, u1, s1, hz = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:8])
+user, system = (u1 - u0) / hz, (s1 - s0) / hz
+print(f"{label:<30} {n:>9} answered  {1e6 * (user + system) / n:6.2f} µs/query  "
+      f"(user {1e6 * user / n:5.2f}, kernel {1e6 * system / n:5.2f})")
+PY
+}
+qps_run() { # label port
+  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$2" -d "$DIR/queries.txt" -c 1 -q 100 -l 5 2>/dev/null |
+    awk -v n="$1" '/Queries per second/ {q=$4} /Average Latency/ {l=$4} END {printf "%-30s %10.0f qps  avg %.3f ms\n", n, q, l*1000}'
+}
+for n in ${SIZES:-3 5000}; do
+  PORT=$((18654 + n % 7)); HTTP=$((18540 + n % 7))
+  taskset -c "$SERVER_CPU" "$ROOT/target/release/tribune" agent -server $(solo) -data-dir "$DIR/data-$n" -shards 1 -http-port $HTTP -dns-port $PORT >/dev/null & PIDS+=($!)
+  TRIBUNE_PID=$!
+  sleep 1
+  python3 "$ROOT/perf/register.py" $HTTP catalog $n
+  echo "== $n instances: CPU per query at $RATE queries/s offered, ${SECS} s"
+  for round in $(seq "$ROUNDS"); do
+    cpu_run "nsd" 18653 "$NSD_PID"
+    cpu_run "tribune ($n instances)" $PORT "$TRIBUNE_PID"
+  done
+  echo "== $n instances: saturated"
+  for round in $(seq "$ROUNDS"); do
+    qps_run "nsd" 18653
+    qps_run "tribune ($n instances)" $PORT
+  done
+  kill "$TRIBUNE_PID"; wait "$TRIBUNE_PID" 2>/dev/null || true
+done
