@@ -171,3 +171,63 @@ fn cached_answers_match_fresh_ones_under_random_catalog_changes() {
             .is_some_and(|hits| hits > 1000.0)
     });
 }
+
+/// Junk, responses and over-long datagrams sent in one burst with real queries (so they share
+/// a `recvmmsg` batch) are dropped; every real query in the burst is answered.
+#[test]
+fn junk_in_a_batch_is_dropped_and_the_rest_answered() {
+    let dns_port = free_port();
+    let agent = Agent::start_with(free_port(), None, &["-dns-port", &dns_port.to_string()]);
+    let (status, _, _) = agent
+        .call(
+            "PUT",
+            "/v1/catalog/register",
+            json!({"Node": "n1", "Address": "10.0.0.1"}).to_string().as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(status, 200);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(("127.0.0.1", dns_port)).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let real = query("n1.node.consul.", 1, None);
+    let mut response = real.clone();
+    response[2] |= 0x80; // QR: a response, never answered
+    let junk: Vec<Vec<u8>> = vec![
+        vec![0xff; 5],
+        response,
+        vec![0u8; 5000],
+        real[..14].to_vec(),
+    ];
+    // Round by round, so the socket's receive buffer never overflows (a kernel drop is not
+    // what this test is about).
+    let mut buf = [0u8; 4096];
+    for round in 0..20u16 {
+        for bad in &junk {
+            socket.send(bad).unwrap();
+        }
+        let mut good = real.clone();
+        good[..2].copy_from_slice(&round.to_be_bytes());
+        socket.send(&good).unwrap();
+        let (mut answered, mut formerr) = (false, false);
+        while !(answered && formerr) {
+            let n = socket.recv(&mut buf).expect("a reply to each real query");
+            let msg = Message::from_octets(&buf[..n]).unwrap();
+            match msg.header().rcode().to_int() {
+                0 => {
+                    assert_eq!(msg.header().id(), round);
+                    assert_eq!(msg.header_counts().ancount(), 1);
+                    answered = true;
+                }
+                1 => formerr = true, // the cut-short query: FORMERR, as before batching
+                other => panic!("rcode {other}"),
+            }
+        }
+    }
+    // Nothing else was answered.
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(socket.recv(&mut buf).is_err());
+}

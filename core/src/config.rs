@@ -38,6 +38,11 @@ pub const DNS_CACHE_ORDERS: usize = 4;
 /// Replies served from one set of shuffled orders before it is planned again with fresh
 /// randomness: the encoding cost is spread over this many replies, and no order lasts.
 pub const DNS_CACHE_SHUFFLED_REPLIES_MAX: u32 = 64;
+/// UDP datagrams a DNS shard takes (and replies it sends) per system call.
+pub const DNS_UDP_BATCH: usize = 32;
+/// Longest UDP query read; a longer datagram is dropped (queries are a few dozen bytes, and
+/// EDNS options in practice a few hundred).
+pub const DNS_UDP_QUERY_BYTES_MAX: usize = 4096;
 /// Most bytes of an oversized body read and discarded before answering 413, so a client that
 /// is still sending sees the answer instead of a reset.
 pub const HTTP_BODY_DRAIN_BYTES_MAX: usize = 4 * 1024 * 1024;

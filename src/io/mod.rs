@@ -9,6 +9,7 @@ pub mod logging;
 pub mod rpc_tls;
 pub mod snapshot_archive;
 pub mod systemd;
+pub mod udp_batch;
 
 /// Replaces `path` with `bytes` so that a crash leaves the old file or the new one, never a
 /// torn one (the gossip keyring: a torn file would lock the agent out of its pool). The file

@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::catalog::{aggregate, ServiceInstance};
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, DNS_UDP_BATCH, DNS_UDP_QUERY_BYTES_MAX};
+use crate::io::udp_batch::{RecvBatch, SendBatch};
 use crate::dns::cache::{AnswerCache, Source, Stamp};
 use crate::dns::name::{self, Lookup};
 use crate::dns::plan::{self, Facts, InstanceData, NodeData, Plan, Rcode};
@@ -22,32 +23,43 @@ const DNS_MESSAGE_BYTES_MAX: usize = 65535;
 /// A TCP client must send each message within this time.
 const DNS_TCP_IDLE_MS: u64 = 10_000;
 
-/// Serves UDP forever. A cached answer is sent from this loop, with no task and no
-/// allocation; anything else is answered on a task of its own.
+/// Serves UDP forever, a batch of datagrams per system call (`io::udp_batch`). Cached answers
+/// are written straight into the batch's replies, with no task and no allocation; anything
+/// else is answered on a task of its own.
 pub async fn serve_udp(socket: std::net::UdpSocket, ctx: ShardCtx, config: Rc<AgentConfig>) {
     let socket = tokio::net::UdpSocket::from_std(socket).expect("UDP socket on this runtime");
     let socket = Rc::new(socket);
-    let mut buf = vec![0u8; DNS_MESSAGE_BYTES_MAX];
-    let mut reply = Vec::with_capacity(DNS_MESSAGE_BYTES_MAX);
+    let mut queries = RecvBatch::new(DNS_UDP_BATCH, DNS_UDP_QUERY_BYTES_MAX);
+    let mut replies = SendBatch::new(DNS_UDP_BATCH);
     loop {
-        let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+        let Ok(received) = queries.recv(&socket).await else {
             continue;
         };
-        let started = std::time::Instant::now();
-        if config.server && cached(&buf[..n], false, &ctx, &config, &mut reply) {
-            record_query(&config, started);
-            let _ = socket.send_to(&reply, peer).await;
-            continue;
-        }
-        let packet = buf[..n].to_vec();
-        let (socket, ctx, config) = (socket.clone(), ctx.clone(), config.clone());
-        tokio::task::spawn_local(async move {
-            let reply = respond(&packet, false, &ctx, &config).await;
-            record_query(&config, started);
-            if let Some(reply) = reply {
-                let _ = socket.send_to(&reply, peer).await;
+        for i in 0..received {
+            let Some((packet, peer)) = queries.datagram(i) else {
+                tracing::debug!(target: "dns", "dropped a datagram too long for a query");
+                continue;
+            };
+            let started = std::time::Instant::now();
+            if config.server {
+                let reply = replies.next_buffer().expect("a slot per received datagram");
+                if cached(packet, false, &ctx, &config, reply) {
+                    replies.push(peer);
+                    record_query(&config, started);
+                    continue;
+                }
             }
-        });
+            let packet = packet.to_vec();
+            let (socket, ctx, config) = (socket.clone(), ctx.clone(), config.clone());
+            tokio::task::spawn_local(async move {
+                let reply = respond(&packet, false, &ctx, &config).await;
+                record_query(&config, started);
+                if let Some(reply) = reply {
+                    let _ = socket.send_to(&reply, peer).await;
+                }
+            });
+        }
+        replies.flush(&socket).await;
     }
 }
 
