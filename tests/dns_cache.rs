@@ -182,7 +182,9 @@ fn junk_in_a_batch_is_dropped_and_the_rest_answered() {
         .call(
             "PUT",
             "/v1/catalog/register",
-            json!({"Node": "n1", "Address": "10.0.0.1"}).to_string().as_bytes(),
+            json!({"Node": "n1", "Address": "10.0.0.1"})
+                .to_string()
+                .as_bytes(),
         )
         .unwrap();
     assert_eq!(status, 200);

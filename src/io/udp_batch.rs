@@ -138,7 +138,9 @@ impl SendBatch {
         while sent < self.queued {
             let from = sent;
             match socket
-                .async_io(Interest::WRITABLE, || self.send_now(socket.as_raw_fd(), from))
+                .async_io(Interest::WRITABLE, || {
+                    self.send_now(socket.as_raw_fd(), from)
+                })
                 .await
             {
                 Ok(n) => sent += n.max(1),
@@ -151,11 +153,14 @@ impl SendBatch {
 
     fn send_now(&mut self, fd: i32, from: usize) -> io::Result<usize> {
         self.iovecs.clear();
-        self.iovecs
-            .extend(self.replies[from..self.queued].iter().map(|reply| libc::iovec {
-                iov_base: reply.as_ptr() as *mut _,
-                iov_len: reply.len(),
-            }));
+        self.iovecs.extend(
+            self.replies[from..self.queued]
+                .iter()
+                .map(|reply| libc::iovec {
+                    iov_base: reply.as_ptr() as *mut _,
+                    iov_len: reply.len(),
+                }),
+        );
         self.headers.clear();
         for (i, peer) in self.peers[from..self.queued].iter().enumerate() {
             // SAFETY: an all-zero mmsghdr is valid; the pointers set point at `self`'s

@@ -11,11 +11,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::catalog::{aggregate, ServiceInstance};
 use crate::config::{AgentConfig, DNS_UDP_BATCH, DNS_UDP_QUERY_BYTES_MAX};
-use crate::io::udp_batch::{RecvBatch, SendBatch};
 use crate::dns::cache::{AnswerCache, Source, Stamp};
 use crate::dns::name::{self, Lookup};
 use crate::dns::plan::{self, Facts, InstanceData, NodeData, Plan, Rcode};
 use crate::dns::wire::{self, Query, Refusal};
+use crate::io::udp_batch::{RecvBatch, SendBatch};
 use crate::node::ctx::ShardCtx;
 
 /// Largest DNS message we read (UDP datagram or TCP frame).
