@@ -36,7 +36,11 @@ fn compacting_server(n: u8, dir: &std::path::Path) -> Agent {
     // One file per server: rewriting a shared one while an agent started just before reads it
     // could hand that agent an empty file (and the default threshold: it never compacted).
     let config = dir.join(format!("compact-{n}.json"));
-    std::fs::write(&config, r#"{"raft_snapshot_threshold": 20}"#).unwrap();
+    std::fs::write(
+        &config,
+        r#"{"raft_snapshot_threshold": 20, "raft_snapshot_interval": "100ms"}"#,
+    )
+    .unwrap();
     let config = format!("-config-file={}", config.display());
     let args = [
         "-server",

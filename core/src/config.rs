@@ -100,9 +100,16 @@ pub const GOSSIP_MEMBERS_MAX: usize = 200_000;
 /// A push-pull stream must complete within this.
 pub const GOSSIP_STREAM_TIMEOUT_MS: u64 = 10_000;
 
-/// Largest snapshot `PUT /v1/snapshot` accepts (it is committed as one log entry).
 /// Consul's `raft_snapshot_threshold` default.
 pub const RAFT_SNAPSHOT_THRESHOLD_DEFAULT: u64 = 16_384;
+/// Consul's `raft_snapshot_interval` default: how often the Raft core checks whether
+/// `raft_snapshot_threshold` entries have gone by (jittered up to twice this, as raft's).
+pub const RAFT_SNAPSHOT_INTERVAL_DEFAULT_MS: u64 = 30_000;
+/// Log bytes written since the last compaction that start a snapshot without waiting for
+/// the interval (once past the threshold): bounds the log, and the entries it keeps in memory,
+/// under a sustained write load.
+pub const RAFT_LOG_BYTES_BEFORE_SNAPSHOT: u64 = 128 * 1024 * 1024;
+/// Largest snapshot `PUT /v1/snapshot` accepts (it is committed as one log entry).
 pub const SNAPSHOT_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Largest user event payload (serf's `UserEventSizeLimit`).
 pub const USER_EVENT_PAYLOAD_MAX: usize = 512;
@@ -259,6 +266,8 @@ pub struct AgentConfig {
     /// `raft_snapshot_threshold`: entries applied since the last snapshot before the Raft log
     /// is compacted into a new one (Consul's default, 16384).
     pub raft_snapshot_threshold: u64,
+    /// `raft_snapshot_interval`: how often that is checked (Consul's default, 30 s).
+    pub raft_snapshot_interval_ms: u64,
     /// TLS for server RPC.
     pub tls: TlsConfig,
     /// The `autopilot { ... }` block: what the leader writes as autopilot's configuration when
@@ -390,6 +399,7 @@ impl AgentConfig {
             serf_wan_port: 8302,
             bootstrap_expect: 0,
             raft_snapshot_threshold: RAFT_SNAPSHOT_THRESHOLD_DEFAULT,
+            raft_snapshot_interval_ms: RAFT_SNAPSHOT_INTERVAL_DEFAULT_MS,
             tls: TlsConfig::default(),
             start_join: Vec::new(),
             retry_join: Vec::new(),

@@ -34,6 +34,10 @@ pub struct Args {
     token: Option<String>,
     /// `--requests N`: stop after N requests in all (else after `--seconds`).
     requests: Option<u64>,
+    /// `--new-keys`: kv-put and etcd-put write a key never written before on every request.
+    new_keys: bool,
+    /// `--window S`: also report rate and latency per window of S seconds.
+    window: Option<f64>,
 }
 
 /// Command-line flags through clap: `--help` on every mode, Consul-style errors become clap's
@@ -107,6 +111,14 @@ struct HttpFlags {
     /// Sent as X-Consul-Token on every request.
     #[arg(long)]
     token: Option<String>,
+    /// kv-put and etcd-put: every request writes a new key (`loadgen/<run>/<n>`), so the state
+    /// grows as it would under sustained new writes (else --keys are overwritten).
+    #[arg(long)]
+    new_keys: bool,
+    /// Also report throughput and latency per window of this many seconds (by completion
+    /// time), so a stall or a decay shows.
+    #[arg(long)]
+    window: Option<f64>,
     /// Print one JSON object at the end instead of the text report.
     #[arg(long)]
     json: bool,
@@ -214,6 +226,8 @@ impl HttpFlags {
             json: self.json,
             token: self.token,
             requests: self.requests,
+            new_keys: self.new_keys,
+            window: self.window.filter(|w| *w > 0.0),
         }
     }
 }
@@ -237,6 +251,17 @@ fn require_reachable(target: &str) {
     }
 }
 
+/// The key (after `loadgen/`) of request `n`: one of `--keys`, or with `--new-keys` one never
+/// written before (a per-run prefix keeps runs apart).
+fn key_of(a: &Args, n: u64) -> String {
+    if a.new_keys {
+        static RUN: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        format!("{:08x}/{n}", RUN.get_or_init(rand::random))
+    } else {
+        (n % a.keys as u64).to_string()
+    }
+}
+
 fn request(a: &Args, n: u64) -> Vec<u8> {
     // Every request line below ends its head with `Host: {host}\r\n`: a token rides along
     // as the header after it.
@@ -246,7 +271,7 @@ fn request(a: &Args, n: u64) -> Vec<u8> {
     };
     match a.mode.as_str() {
         "kv-put" => {
-            let key = n % a.keys as u64;
+            let key = key_of(a, n);
             let mut r = format!(
                 "PUT /v1/kv/loadgen/{key} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n",
                 a.value_bytes
@@ -257,7 +282,7 @@ fn request(a: &Args, n: u64) -> Vec<u8> {
         }
         "etcd-put" => {
             // etcd v3's JSON gateway: the same key space and value size as kv-put.
-            let key = n % a.keys as u64;
+            let key = key_of(a, n);
             let b64 = |b: &[u8]| tribune_b64(b);
             let body = format!(
                 "{{\"key\":\"{}\",\"value\":\"{}\"}}",
@@ -338,14 +363,50 @@ pub struct Outcome {
     histogram: Histogram<u64>,
     ok: u64,
     errors: u64,
+    /// With `--window`: one histogram per window, by completion time.
+    windows: Vec<Histogram<u64>>,
+}
+
+impl Outcome {
+    pub fn new() -> Outcome {
+        Outcome {
+            histogram: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
+            ok: 0,
+            errors: 0,
+            windows: Vec::new(),
+        }
+    }
+
+    /// Records a success of `micros`, completed `since_start` into the run.
+    fn record(&mut self, micros: u64, since_start: Duration, window: Option<f64>) {
+        self.ok += 1;
+        self.histogram.saturating_record(micros.max(1));
+        if let Some(window) = window {
+            let i = (since_start.as_secs_f64() / window) as usize;
+            while self.windows.len() <= i {
+                self.windows
+                    .push(Histogram::new_with_bounds(1, 60_000_000, 3).unwrap());
+            }
+            self.windows[i].saturating_record(micros.max(1));
+        }
+    }
+
+    fn merge(&mut self, other: &Outcome) {
+        self.histogram.add(&other.histogram).unwrap();
+        self.ok += other.ok;
+        self.errors += other.errors;
+        for (i, w) in other.windows.iter().enumerate() {
+            while self.windows.len() <= i {
+                self.windows
+                    .push(Histogram::new_with_bounds(1, 60_000_000, 3).unwrap());
+            }
+            self.windows[i].add(w).unwrap();
+        }
+    }
 }
 
 async fn connection(a: std::rc::Rc<Args>, id: usize, start: Instant, end: Instant) -> Outcome {
-    let mut out = Outcome {
-        histogram: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
-        ok: 0,
-        errors: 0,
-    };
+    let mut out = Outcome::new();
     let Ok(mut stream) = TcpStream::connect(&a.target).await else {
         out.errors += 1;
         return out;
@@ -378,9 +439,7 @@ async fn connection(a: std::rc::Rc<Args>, id: usize, start: Instant, end: Instan
         };
         match status {
             Ok(s) if s < 400 || (a.mode == "kv-get" && s == 404) => {
-                out.ok += 1;
-                out.histogram
-                    .saturating_record(sent.elapsed().as_micros().max(1) as u64);
+                out.record(sent.elapsed().as_micros() as u64, start.elapsed(), a.window);
             }
             Ok(_) => out.errors += 1,
             Err(_) => {
@@ -448,6 +507,7 @@ fn main() {
                 "mode": args.mode, "target": args.target, "connections": args.connections,
                 "seconds": elapsed.as_secs_f64(), "requests": o.ok, "errors": o.errors, "rps": rps,
                 "p50_ms": ms(0.5), "p99_ms": ms(0.99), "p999_ms": ms(0.999), "max_ms": h.max() as f64 / 1000.0,
+                "windows": windows_json(&o, args.window, elapsed),
             })
         );
     } else {
@@ -467,7 +527,42 @@ fn main() {
             ms(0.999),
             h.max() as f64 / 1000.0
         );
+        for w in windows_json(&o, args.window, elapsed) {
+            println!(
+                "window      {:>5.1}-{:<5.1} s  {:>8.0} req/s  p50 {:.3}  p99 {:.3}  max {:.3} ms",
+                w["from_s"].as_f64().unwrap_or(0.0),
+                w["to_s"].as_f64().unwrap_or(0.0),
+                w["rps"].as_f64().unwrap_or(0.0),
+                w["p50_ms"].as_f64().unwrap_or(0.0),
+                w["p99_ms"].as_f64().unwrap_or(0.0),
+                w["max_ms"].as_f64().unwrap_or(0.0),
+            );
+        }
     }
+}
+
+/// Per-window figures (`--window`), the last window cut at the run's end.
+fn windows_json(o: &Outcome, window: Option<f64>, elapsed: Duration) -> Vec<serde_json::Value> {
+    let Some(window) = window else {
+        return Vec::new();
+    };
+    // A last window shorter than half a window (requests in flight at the end) says little.
+    let full = |i: usize| elapsed.as_secs_f64() - i as f64 * window >= window / 2.0;
+    o.windows
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| full(*i))
+        .map(|(i, h)| {
+            let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+            let from = i as f64 * window;
+            let to = ((i + 1) as f64 * window).min(elapsed.as_secs_f64().max(from + 1e-3));
+            serde_json::json!({
+                "from_s": from, "to_s": to,
+                "requests": h.len(), "rps": h.len() as f64 / (to - from),
+                "p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": h.max() as f64 / 1000.0,
+            })
+        })
+        .collect()
 }
 
 /// Standard base64 (for etcd's JSON gateway), written out to keep loadgen's dependencies few.
@@ -508,6 +603,8 @@ pub async fn run_http(args: std::rc::Rc<Args>) -> (Outcome, Duration) {
             json: false,
             token: args.token.clone(),
             requests: None,
+            new_keys: false,
+            window: None,
         };
         let seeded = async {
             let mut s = TcpStream::connect(&args.target).await?;
@@ -533,16 +630,9 @@ pub async fn run_http(args: std::rc::Rc<Args>) -> (Outcome, Duration) {
 
 /// Waits for every task and merges their outcomes.
 pub async fn gather(tasks: Vec<tokio::task::JoinHandle<Outcome>>) -> Outcome {
-    let mut total = Outcome {
-        histogram: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
-        ok: 0,
-        errors: 0,
-    };
+    let mut total = Outcome::new();
     for t in tasks {
-        let o = t.await.unwrap();
-        total.histogram.add(&o.histogram).unwrap();
-        total.ok += o.ok;
-        total.errors += o.errors;
+        total.merge(&t.await.unwrap());
     }
     total
 }

@@ -47,10 +47,6 @@ struct Phase {
     elapsed: Duration,
 }
 
-fn hist() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).unwrap()
-}
-
 /// How many of `names` the agent lists as failed (`Status` 4).
 async fn failed_at_agent(host: &str, names: &[String]) -> usize {
     let members = agent_members(host).await;
@@ -118,11 +114,7 @@ async fn dns_phase(
     let tasks: Vec<_> = (0..conns)
         .map(|c| {
             tokio::task::spawn_local(async move {
-                let mut out = Outcome {
-                    histogram: hist(),
-                    ok: 0,
-                    errors: 0,
-                };
+                let mut out = Outcome::new();
                 let Ok(sock) = UdpSocket::bind("127.0.0.1:0").await else {
                     out.errors += 1;
                     return out;
@@ -198,7 +190,7 @@ pub async fn watch_phase(host: String, watchers: usize, secs: f64) -> (Outcome, 
         .map(|_| {
             let (host, last_write) = (host.clone(), last_write.clone());
             tokio::task::spawn_local(async move {
-                let mut out = Outcome { histogram: hist(), ok: 0, errors: 0 };
+                let mut out = Outcome::new();
                 let Ok(mut s) = TcpStream::connect(&host).await else {
                     out.errors += 1;
                     return out;
@@ -506,6 +498,8 @@ pub async fn run(a: SuiteArgs) -> Result<(), String> {
             json: false,
             token: None,
             requests: None,
+            new_keys: false,
+            window: None,
         });
         let (o, e) = run_http(args).await;
         phases.push(Phase {

@@ -166,6 +166,12 @@ fn apply_file(config: &mut AgentConfig, file: &config_file::FileConfig) -> Resul
             format!("raft_snapshot_threshold: expected a positive number, got {v}")
         })?;
     }
+    if let Some(v) = file.string("raft_snapshot_interval") {
+        let d = crate::http::query::parse_go_duration(v)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("raft_snapshot_interval: invalid duration {v:?}"))?;
+        config.raft_snapshot_interval_ms = d.as_millis().max(1) as u64;
+    }
     config.tls = tls_settings(file, "internal_rpc", "verify_incoming_rpc")?;
     config.https_tls = tls_settings(file, "https", "verify_incoming_https")?;
     if let Some(v) = file.port("https") {

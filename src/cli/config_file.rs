@@ -45,6 +45,7 @@ const SUPPORTED: &[&str] = &[
     "dns_config",
     "bootstrap_expect",
     "raft_snapshot_threshold",
+    "raft_snapshot_interval",
     "retry_join_wan",
     "start_join_wan",
     "autopilot",

@@ -30,8 +30,27 @@ pub struct LogFiles {
     file: File,
     seq: u64,
     len: u64,
+    /// Bytes of every live segment: what the log has grown to since its last rewrite.
+    total: u64,
     writer: Writer,
 }
+
+/// A segment whose head (a snapshot record: nearly all of its bytes) was written and synced by
+/// `LogFiles::prepare_segment`, off the Raft core's thread; `LogFiles::adopt` finishes it.
+pub struct PreparedSegment {
+    path: PathBuf,
+    len: u64,
+}
+
+impl PreparedSegment {
+    /// Removes a prepared segment that will not be adopted (a newer snapshot overtook it).
+    pub fn discard(self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Suffix of a prepared segment not yet adopted: never replayed, removed by `open`.
+const PREPARED_SUFFIX: &str = ".prepared";
 
 /// What recovery found.
 pub struct Recovered {
@@ -65,20 +84,36 @@ impl LogFiles {
     /// records after a hole cannot be trusted to follow it.
     pub fn open(dir: &Path) -> io::Result<Recovered> {
         fs::create_dir_all(dir)?;
+        let mut notes = Vec::new();
+        // A prepared segment a crash left before `adopt`: the log it was to replace is whole.
+        for entry in fs::read_dir(dir)?.filter_map(|e| e.ok()) {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .ends_with(PREPARED_SUFFIX)
+            {
+                notes.push(format!(
+                    "{} was never adopted; removed",
+                    entry.path().display()
+                ));
+                fs::remove_file(entry.path())?;
+            }
+        }
         let mut seqs: Vec<u64> = fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
             .collect();
         seqs.sort_unstable();
         let mut records = Vec::new();
-        let mut notes = Vec::new();
         let mut last = None;
+        let mut total = 0;
         for (i, &seq) in seqs.iter().enumerate() {
             let path = segment_path(dir, seq);
             let buf = read_aligned(&path)?;
             let scan = record::scan(&buf);
             records.extend(scan.records);
             last = Some((seq, scan.valid_bytes as u64));
+            total += scan.valid_bytes as u64;
             if let Some(why) = scan.stopped {
                 notes.push(format!(
                     "log segment {}: {why}; truncated to {} bytes",
@@ -123,6 +158,7 @@ impl LogFiles {
                 file,
                 seq,
                 len,
+                total,
                 writer,
             },
             records,
@@ -153,7 +189,14 @@ impl LogFiles {
             }
         }
         self.len += frames.len() as u64;
+        self.total += frames.len() as u64;
         Ok(())
+    }
+
+    /// Bytes the log holds: since the last compaction (or install), unless a crash left
+    /// older segments that the next compaction deletes.
+    pub fn bytes_since_compaction(&self) -> u64 {
+        self.total
     }
 
     /// Starts a fresh segment holding exactly `frames` (a snapshot and what follows it, see
@@ -166,13 +209,66 @@ impl LogFiles {
         self.file.write_all_at(frames, 0)?;
         self.file.sync_all()?;
         self.len = frames.len() as u64;
+        self.total = self.len;
+        self.remove_segments_through(old_last)
+    }
+
+    /// Where the segments live.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `head` (the framed snapshot record of a compaction) to a new file in `dir` and
+    /// makes it durable. Runs on any thread: the Raft core keeps appending meanwhile, and only
+    /// `adopt` (a small write) happens on its thread.
+    pub fn prepare_segment(dir: &Path, head: &[u8]) -> io::Result<PreparedSegment> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("{}-{n}{PREPARED_SUFFIX}", std::process::id()));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)?;
+        file.write_all_at(head, 0)?;
+        file.sync_all()?;
+        Ok(PreparedSegment {
+            path,
+            len: head.len() as u64,
+        })
+    }
+
+    /// Makes a prepared segment the log: appends `tail` (the records after its head: the
+    /// configuration, the hard state and the entries after the snapshot), makes it durable,
+    /// renames it into place as the newest segment, then deletes every older one. A crash
+    /// before the rename leaves the old log whole (the prepared file is removed by `open`);
+    /// after it, old segments replay harmlessly, as for `replace`.
+    pub fn adopt(&mut self, prepared: PreparedSegment, tail: &[u8]) -> io::Result<()> {
+        let old_last = self.seq;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&prepared.path)?;
+        file.write_all_at(tail, prepared.len)?;
+        file.sync_all()?;
+        let seq = self.seq + 1;
+        fs::rename(&prepared.path, segment_path(&self.dir, seq))?;
+        sync_dir(&self.dir)?;
+        self.file = file;
+        self.seq = seq;
+        self.len = prepared.len + tail.len() as u64;
+        self.total = self.len;
+        self.remove_segments_through(old_last)
+    }
+
+    fn remove_segments_through(&self, last: u64) -> io::Result<()> {
         for entry in fs::read_dir(&self.dir)?.filter_map(|e| e.ok()) {
             let seq: Option<u64> = entry
                 .file_name()
                 .to_str()
                 .and_then(|n| n.strip_suffix(".seg"))
                 .and_then(|n| n.parse().ok());
-            if seq.is_some_and(|s| s <= old_last) {
+            if seq.is_some_and(|s| s <= last) {
                 fs::remove_file(entry.path())?;
             }
         }

@@ -203,3 +203,117 @@ fn compaction_rewrites_the_log_into_one_segment_that_replays_identically() {
         assert_eq!(again.conf_state(), store.conf_state());
     }
 }
+
+/// A compaction whose snapshot segment was prepared off the Raft core's thread, crashed at
+/// every point: a torn prepared file, a prepared file never adopted, a torn tail written by
+/// `adopt` before the rename, and old segments left after the rename. Each recovers to
+/// either the log before the compaction or the one after it, entry for entry.
+#[test]
+fn a_prepared_segment_is_adopted_whole_or_not_at_all() {
+    use raft::Storage;
+    let entries: Vec<raft::eraftpb::Entry> = (1..=10)
+        .map(|i| raft::eraftpb::Entry {
+            index: i,
+            term: 1 + i / 5,
+            data: vec![i as u8; 20].into(),
+            ..Default::default()
+        })
+        .collect();
+    // A log on disk holding entries 1..=10, and its store.
+    let fresh_log = || {
+        let dir = tempfile::tempdir().unwrap();
+        let mut recovered = LogFiles::open(dir.path()).unwrap();
+        let mut store = LogStore::default();
+        let mut records = Vec::new();
+        store.append(&entries, &mut records);
+        let mut frames = Vec::new();
+        for r in &records {
+            record::encode_into(r, &mut frames);
+        }
+        recovered.files.append(&frames).unwrap();
+        (dir, recovered.files, store)
+    };
+    let head_of = |snapshot: &RaftSnapshot| {
+        let mut head = Vec::new();
+        record::encode_into(
+            &crate::raft::log_store::snapshot_record(snapshot),
+            &mut head,
+        );
+        head
+    };
+    let entries_of = |store: &LogStore| {
+        let (first, last) = (store.first_index().unwrap(), store.last_index().unwrap());
+        let ctx = raft::GetEntriesContext::empty(false);
+        (first, store.entries(first, last + 1, None, ctx).unwrap())
+    };
+    let files_in = |dir: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let (_, _, before) = fresh_log();
+    let before = entries_of(&before);
+    assert_eq!(before.0, 1);
+
+    // 1. Crash while the prepared head is written (torn), or before `adopt`: the old log.
+    for cut in [None, Some(17)] {
+        let (dir, files, _) = fresh_log();
+        let prepared =
+            LogFiles::prepare_segment(files.dir(), &head_of(&snapshot_at(6, 2, vec![1]))).unwrap();
+        if let Some(cut) = cut {
+            let path = files_in(dir.path())
+                .into_iter()
+                .find(|n| n.ends_with(".prepared"))
+                .unwrap();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.path().join(path))
+                .unwrap()
+                .set_len(cut)
+                .unwrap();
+        }
+        drop((files, prepared));
+        let recovered = LogFiles::open(dir.path()).unwrap();
+        assert!(recovered.notes.iter().any(|n| n.contains("never adopted")));
+        assert_eq!(files_in(dir.path()), ["00000000000000000001.seg"]);
+        assert_eq!(entries_of(&LogStore::replay(recovered.records)), before);
+    }
+
+    // 2. Adopted: one segment, the snapshot and entries 7..=10.
+    let (dir, mut files, mut store) = fresh_log();
+    let old_segment = std::fs::read(dir.path().join("00000000000000000001.seg")).unwrap();
+    let snapshot = snapshot_at(6, 2, vec![1, 2, 3]);
+    let prepared = LogFiles::prepare_segment(files.dir(), &head_of(&snapshot)).unwrap();
+    let tail = store.compact_tail(snapshot);
+    let mut tail_frames = Vec::new();
+    for r in &tail {
+        record::encode_into(r, &mut tail_frames);
+    }
+    files.adopt(prepared, &tail_frames).unwrap();
+    drop(files);
+    assert_eq!(files_in(dir.path()), ["00000000000000000002.seg"]);
+    let after = entries_of(&store);
+    assert_eq!(after.0, 7);
+    let recovered = LogFiles::open(dir.path()).unwrap();
+    assert_eq!(entries_of(&LogStore::replay(recovered.records)), after);
+    drop(recovered.files);
+
+    // 3. The old segment left behind (a crash between the rename and the deletion): the
+    //    snapshot supersedes it.
+    std::fs::write(dir.path().join("00000000000000000001.seg"), &old_segment).unwrap();
+    let recovered = LogFiles::open(dir.path()).unwrap();
+    assert_eq!(entries_of(&LogStore::replay(recovered.records)), after);
+
+    // 4. A crash during `adopt`'s tail write, before the rename: the prepared file is
+    //    removed and the old log is whole.
+    let (dir, files, _) = fresh_log();
+    let mut torn = head_of(&snapshot_at(6, 2, vec![1]));
+    torn.extend_from_slice(&tail_frames[..tail_frames.len() / 2]);
+    let prepared = LogFiles::prepare_segment(files.dir(), &torn).unwrap();
+    drop((files, prepared));
+    let recovered = LogFiles::open(dir.path()).unwrap();
+    assert_eq!(entries_of(&LogStore::replay(recovered.records)), before);
+}

@@ -164,6 +164,7 @@ pub fn start(config: AgentConfig) -> std::io::Result<RunningAgent> {
             cluster,
             Some(outbox),
             config.raft_snapshot_threshold,
+            std::time::Duration::from_millis(config.raft_snapshot_interval_ms),
         )?;
         log_uses_io_uring = raft_core.uses_io_uring();
         // The Raft core shares core 0 with shard 0: on small machines a dedicated core would idle.

@@ -17,10 +17,11 @@ use raft::{RawNode, StateRole};
 
 use crate::cluster::{RaftPeer, ServerInfo};
 use crate::config::{
-    PROPOSALS_PER_BATCH_MAX, PROPOSAL_TIMEOUT_MS, RAFT_TICK_MS, SNAPSHOT_STALL_WARNING_MS,
+    PROPOSALS_PER_BATCH_MAX, PROPOSAL_TIMEOUT_MS, RAFT_LOG_BYTES_BEFORE_SNAPSHOT, RAFT_TICK_MS,
+    SNAPSHOT_STALL_WARNING_MS,
 };
 use crate::error::ApiError;
-use crate::io::log_files::LogFiles;
+use crate::io::log_files::{LogFiles, PreparedSegment};
 use crate::mesh::{ClusterView, Inbox, RaftInput, RaftStatus, ShardMsg, WriteReply};
 use crate::metrics::Key;
 use crate::node::telemetry;
@@ -71,6 +72,9 @@ pub struct RaftCore {
     confirmed_reads: Vec<(u64, ReadReply)>,
     /// Entries applied since the last snapshot before the next one (`raft_snapshot_threshold`).
     snapshot_threshold: u64,
+    /// How often that is checked (`raft_snapshot_interval`), and the next check (jittered).
+    snapshot_interval: Duration,
+    next_snapshot_check: Instant,
     /// A snapshot being assembled off this thread (`maybe_snapshot`): its result, its index,
     /// and when it started (a job that never ends is reported once, see `maybe_snapshot`).
     snapshot_job: Option<SnapshotJob>,
@@ -79,10 +83,17 @@ pub struct RaftCore {
 }
 
 struct SnapshotJob {
-    done: Receiver<Result<RaftSnapshot, String>>,
+    /// The snapshot and, with a log on disk, its segment already written and synced.
+    done: Receiver<Result<(RaftSnapshot, Option<PreparedSegment>), String>>,
     index: u64,
     started: Instant,
     reported: bool,
+}
+
+/// `interval` plus up to as much again, at random (raft's `randomTimeout`): servers that
+/// started together do not all snapshot at once.
+fn jittered(interval: Duration) -> Duration {
+    interval + interval.mul_f64(rand::random::<f64>())
 }
 
 /// Messages only a leader sends, and only to members of its configuration.
@@ -165,6 +176,7 @@ impl RaftCore {
         cluster: Arc<ClusterView>,
         outbox: Option<crate::shard::raft_transport::RaftOutbox>,
         snapshot_threshold: u64,
+        snapshot_interval: Duration,
     ) -> std::io::Result<RaftCore> {
         let (store, files) = match data_dir {
             Some(dir) => {
@@ -220,6 +232,8 @@ impl RaftCore {
             reads: HashMap::new(),
             confirmed_reads: Vec::new(),
             snapshot_threshold: snapshot_threshold.max(1),
+            snapshot_interval,
+            next_snapshot_check: Instant::now() + jittered(snapshot_interval),
             snapshot_job: None,
             peer_contact: HashMap::new(),
         };
@@ -822,10 +836,10 @@ impl RaftCore {
     fn maybe_snapshot(&mut self) -> std::io::Result<()> {
         if let Some(job) = &mut self.snapshot_job {
             match job.done.try_recv() {
-                Ok(Ok(snapshot)) => {
+                Ok(Ok((snapshot, prepared))) => {
                     telemetry::measure_since(Key::plain("raft.snapshot.create"), job.started);
                     self.snapshot_job = None;
-                    return self.compact(snapshot);
+                    return self.compact(snapshot, prepared);
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(target: "agent.server.raft", "snapshot failed: {e}");
@@ -854,7 +868,20 @@ impl RaftCore {
         let index = self.status.applied_index.load(Ordering::Relaxed);
         let base = node.store().snapshot_meta().index;
         let wanted = node.store().take_snapshot_wanted();
-        if index <= base || (!wanted && index < base + self.snapshot_threshold) {
+        // As raft's `runSnapshots`: past the threshold, a snapshot waits for the next check
+        // (every `raft_snapshot_interval`, jittered), so a sustained write load does not
+        // rewrite the whole state every few seconds; a log grown past its bound goes at once.
+        let now = Instant::now();
+        let checking = now >= self.next_snapshot_check;
+        if checking {
+            self.next_snapshot_check = now + jittered(self.snapshot_interval);
+        }
+        let log_full = self
+            .files
+            .as_ref()
+            .is_some_and(|f| f.bytes_since_compaction() >= RAFT_LOG_BYTES_BEFORE_SNAPSHOT);
+        let due = index >= base + self.snapshot_threshold && (checking || log_full);
+        if index <= base || !(wanted || due) {
             return Ok(());
         }
         let term = node.raft.raft_log.term(index).unwrap_or(0);
@@ -870,6 +897,7 @@ impl RaftCore {
             parts.push(rx);
         }
         let (done, job) = crossbeam::channel::bounded(1);
+        let log_dir = self.files.as_ref().map(|f| f.dir().to_path_buf());
         std::thread::Builder::new()
             .name("raft-snapshot".into())
             .spawn(move || {
@@ -887,15 +915,27 @@ impl RaftCore {
                 let data =
                     crate::snapshot::encode_file(&state, index, term, crate::io::host::unix_ms());
                 tracing::debug!(target: "agent.server.raft", index, bytes = data.len(), "snapshot assembled");
-                let _ = done.send(match data.len() <= crate::config::SNAPSHOT_BYTES_MAX {
-                    true => Ok(RaftSnapshot {
-                        index,
-                        term,
-                        conf_state,
-                        peers,
-                        data,
-                    }),
-                    false => Err(format!("state is {} bytes, over the limit", data.len())),
+                if data.len() > crate::config::SNAPSHOT_BYTES_MAX {
+                    let _ = done.send(Err(format!("state is {} bytes, over the limit", data.len())));
+                    return;
+                }
+                let snapshot = RaftSnapshot {
+                    index,
+                    term,
+                    conf_state,
+                    peers,
+                    data,
+                };
+                // The new segment's head, written and synced here so that the Raft core's
+                // thread never writes the whole state (its appends would wait behind it).
+                let prepared = log_dir.map(|dir| {
+                    let mut head = Vec::with_capacity(snapshot.data.len() + 1024);
+                    record::encode_into(&crate::raft::log_store::snapshot_record(&snapshot), &mut head);
+                    LogFiles::prepare_segment(&dir, &head)
+                });
+                let _ = done.send(match prepared.transpose() {
+                    Ok(prepared) => Ok((snapshot, prepared)),
+                    Err(e) => Err(format!("writing the snapshot's segment: {e}")),
                 });
             })?;
         self.snapshot_job = Some(SnapshotJob {
@@ -907,14 +947,32 @@ impl RaftCore {
         Ok(())
     }
 
-    fn compact(&mut self, snapshot: RaftSnapshot) -> std::io::Result<()> {
+    fn compact(
+        &mut self,
+        snapshot: RaftSnapshot,
+        prepared: Option<PreparedSegment>,
+    ) -> std::io::Result<()> {
         let node = self.node.as_mut().unwrap();
         if snapshot.index <= node.store().snapshot_meta().index {
-            return Ok(()); // a snapshot installed from the leader overtook this one
+            // A snapshot installed from the leader overtook this one.
+            prepared.map(PreparedSegment::discard);
+            return Ok(());
         }
         let (index, bytes) = (snapshot.index, snapshot.data.len());
-        let records = node.mut_store().compact(snapshot);
-        self.replace_log(&records)?;
+        match (prepared, self.files.as_mut()) {
+            (Some(prepared), Some(files)) => {
+                let tail = node.mut_store().compact_tail(snapshot);
+                self.frames.clear();
+                for r in &tail {
+                    record::encode_into(r, &mut self.frames);
+                }
+                files.adopt(prepared, &self.frames)?;
+            }
+            _ => {
+                let records = node.mut_store().compact(snapshot);
+                self.replace_log(&records)?;
+            }
+        }
         self.status
             .last_snapshot_index
             .store(index, Ordering::Relaxed);

@@ -132,23 +132,56 @@ impl LogStore {
     /// Drops the entries up to `meta.index`, which `meta` now stands for, keeping the rest.
     /// Returns the records of a fresh segment (`LogFiles::replace`).
     pub fn compact(&mut self, meta: RaftSnapshot) -> Vec<LogRecord> {
+        self.drop_through(meta);
+        self.base_records()
+    }
+
+    /// `compact`, returning only the records that follow the snapshot's in a fresh segment:
+    /// the snapshot record itself (the bulk) was written off the Raft core's thread
+    /// (`LogFiles::prepare_segment`), and is not copied again here.
+    pub fn compact_tail(&mut self, meta: RaftSnapshot) -> Vec<LogRecord> {
+        self.drop_through(meta);
+        self.tail_records()
+    }
+
+    fn drop_through(&mut self, meta: RaftSnapshot) {
         assert!(meta.index > self.snapshot.index && meta.index <= self.last());
         let keep = self
             .entries
             .split_off((meta.index - self.snapshot.index) as usize);
         let (conf, peers) = (self.conf_state.clone(), self.peers.clone());
-        self.apply_record(snapshot_record(&meta));
+        // Moved, not copied: the data is the whole state.
+        let RaftSnapshot {
+            index,
+            term,
+            mut conf_state,
+            peers: snapshot_peers,
+            data,
+        } = meta;
+        self.apply_record(LogRecord::Snapshot {
+            index,
+            term,
+            voters: conf_state.take_voters(),
+            learners: conf_state.take_learners(),
+            peers: snapshot_peers,
+            data,
+        });
         self.entries = keep;
         self.conf_state = conf;
         self.peers = peers;
-        self.base_records()
     }
 
     /// Everything the log holds, as the records that rebuild it: the snapshot, the current
     /// configuration and hard state, then the entries after the snapshot.
     fn base_records(&self) -> Vec<LogRecord> {
+        let mut out = vec![snapshot_record(&self.snapshot)];
+        out.extend(self.tail_records());
+        out
+    }
+
+    /// `base_records` after the snapshot's.
+    fn tail_records(&self) -> Vec<LogRecord> {
         let mut out = vec![
-            snapshot_record(&self.snapshot),
             LogRecord::ConfState {
                 voters: self.conf_state.voters.clone(),
                 learners: self.conf_state.learners.clone(),
@@ -240,7 +273,8 @@ fn entry_record(e: &Entry) -> LogRecord {
     }
 }
 
-fn snapshot_record(meta: &RaftSnapshot) -> LogRecord {
+/// The log record of a snapshot (its data copied).
+pub fn snapshot_record(meta: &RaftSnapshot) -> LogRecord {
     LogRecord::Snapshot {
         index: meta.index,
         term: meta.term,
