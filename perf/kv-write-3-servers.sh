@@ -2,14 +2,15 @@
 # Durable KV PUT on a 3-server cluster vs etcd 3.4 (Debian etcd-server, 3 members), same
 # machine, same load generator, same concurrency (64 connections to the leader), same value
 # size. Every member of both clusters fsyncs; both run on SERVER_CPUS, loadgen on CLIENT_CPU.
-# Target (perf-targets.md): >= 5x etcd.
+# Target (perf-targets.md): >= 5x etcd. FOLLOWER=1 sends tribune's writes to a follower (forwarded
+# to the leader over RPC); TRIBUNE=<binary> runs another build.
 source "$(dirname "$0")/common.sh"
 SERVER_CPUS=${SERVER_CPUS:-1}
 CONNS=${CONNS:-64}
 SECS=${SECS:-10}
 need etcd etcd-server
 build; machine
-T="$ROOT/target/release/tribune"
+T=${TRIBUNE:-"$ROOT/target/release/tribune"}
 DIR=$(mktemp -d)
 leader_of() { curl -s -m 1 "http://127.0.0.$1:8500/v1/status/leader" | tr -d '"'; }
 for n in 41 42 43; do
@@ -21,7 +22,12 @@ done
 until [ -n "$(leader_of 41)" ]; do sleep 0.2; done
 sleep 2
 leader=$(leader_of 41); lip=${leader%%:*}
+if [ -n "${FOLLOWER:-}" ]; then # load a follower instead: every write is forwarded to the leader over RPC
+  for n in 41 42 43; do [ "127.0.0.$n" != "$lip" ] && lip=127.0.0.$n && break; done
+  echo "== tribune, 3 servers, writes to follower $lip (leader ${leader%%:*})"
+else
 echo "== tribune, 3 servers, leader $lip"
+fi
 taskset -c "$CLIENT_CPU" "$ROOT/target/release/loadgen" --target "$lip:8500" --mode kv-put \
   --connections "$CONNS" --seconds "$SECS" | tee "$DIR/tribune.txt"
 

@@ -218,3 +218,15 @@ fn disk_space(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
     let block = stat.f_frsize;
     Ok((stat.f_blocks * block, stat.f_bavail * block))
 }
+
+/// Background work (a snapshot being encoded and written) yields the CPU to the threads that
+/// answer: the calling thread's nice value goes up by 10. Where the kernel refuses, nothing
+/// changes (the work is still correct, only less polite).
+pub fn lower_thread_priority() {
+    // SAFETY: gettid and setpriority take no pointers; PRIO_PROCESS with a thread id sets
+    // that thread's nice value on Linux.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}

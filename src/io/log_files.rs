@@ -30,8 +30,9 @@ pub struct LogFiles {
     file: File,
     seq: u64,
     len: u64,
-    /// Bytes of every live segment: what the log has grown to since its last rewrite.
-    total: u64,
+    /// Bytes appended since the last rewrite (the snapshot heading the log not counted: it is
+    /// the state, not the log's growth). After a restart: every live segment's bytes.
+    appended: u64,
     writer: Writer,
 }
 
@@ -106,14 +107,14 @@ impl LogFiles {
         seqs.sort_unstable();
         let mut records = Vec::new();
         let mut last = None;
-        let mut total = 0;
+        let mut appended = 0;
         for (i, &seq) in seqs.iter().enumerate() {
             let path = segment_path(dir, seq);
             let buf = read_aligned(&path)?;
             let scan = record::scan(&buf);
             records.extend(scan.records);
             last = Some((seq, scan.valid_bytes as u64));
-            total += scan.valid_bytes as u64;
+            appended += scan.valid_bytes as u64;
             if let Some(why) = scan.stopped {
                 notes.push(format!(
                     "log segment {}: {why}; truncated to {} bytes",
@@ -158,7 +159,7 @@ impl LogFiles {
                 file,
                 seq,
                 len,
-                total,
+                appended,
                 writer,
             },
             records,
@@ -189,14 +190,14 @@ impl LogFiles {
             }
         }
         self.len += frames.len() as u64;
-        self.total += frames.len() as u64;
+        self.appended += frames.len() as u64;
         Ok(())
     }
 
-    /// Bytes the log holds: since the last compaction (or install), unless a crash left
-    /// older segments that the next compaction deletes.
+    /// Bytes of entries (and state records) written since the last compaction or install;
+    /// the snapshot at the head of the log is not counted.
     pub fn bytes_since_compaction(&self) -> u64 {
-        self.total
+        self.appended
     }
 
     /// Starts a fresh segment holding exactly `frames` (a snapshot and what follows it, see
@@ -209,7 +210,8 @@ impl LogFiles {
         self.file.write_all_at(frames, 0)?;
         self.file.sync_all()?;
         self.len = frames.len() as u64;
-        self.total = self.len;
+        // Nearly all of it the snapshot: the log starts again from nothing.
+        self.appended = 0;
         self.remove_segments_through(old_last)
     }
 
@@ -257,7 +259,7 @@ impl LogFiles {
         self.file = file;
         self.seq = seq;
         self.len = prepared.len + tail.len() as u64;
-        self.total = self.len;
+        self.appended = tail.len() as u64;
         self.remove_segments_through(old_last)
     }
 

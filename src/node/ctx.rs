@@ -237,8 +237,18 @@ impl ShardCtx {
                 let _ = reply.send(self.catalog_answer(&query));
             }
             ShardMsg::SnapshotPart { reply } => {
+                // The copy stops this shard's applies while it runs: say so when it is long.
+                let started = std::time::Instant::now();
                 let sent = reply.send(self.state.borrow().export()).is_ok();
-                tracing::debug!(target: "agent", shard = self.id, sent, "snapshot part exported");
+                let ms = started.elapsed().as_millis() as u64;
+                match ms >= crate::config::SNAPSHOT_EXPORT_SLOW_MS {
+                    true => {
+                        tracing::info!(target: "agent", shard = self.id, sent, ms, "snapshot part exported (applies waited)")
+                    }
+                    false => {
+                        tracing::debug!(target: "agent", shard = self.id, sent, ms, "snapshot part exported")
+                    }
+                }
             }
             ShardMsg::AgentApi(forwarded) => (self.serve_agent_api)(self, forwarded),
             ShardMsg::RenewSession { id } => {

@@ -75,6 +75,9 @@ pub struct RaftCore {
     /// How often that is checked (`raft_snapshot_interval`), and the next check (jittered).
     snapshot_interval: Duration,
     next_snapshot_check: Instant,
+    /// After a failed snapshot, a full log waits for the next check instead of retrying at
+    /// once (a state over `RAFT_SNAPSHOT_BYTES_MAX` would otherwise be encoded without end).
+    snapshot_failed: bool,
     /// A snapshot being assembled off this thread (`maybe_snapshot`): its result, its index,
     /// and when it started (a job that never ends is reported once, see `maybe_snapshot`).
     snapshot_job: Option<SnapshotJob>,
@@ -234,6 +237,7 @@ impl RaftCore {
             snapshot_threshold: snapshot_threshold.max(1),
             snapshot_interval,
             next_snapshot_check: Instant::now() + jittered(snapshot_interval),
+            snapshot_failed: false,
             snapshot_job: None,
             peer_contact: HashMap::new(),
         };
@@ -839,11 +843,13 @@ impl RaftCore {
                 Ok(Ok((snapshot, prepared))) => {
                     telemetry::measure_since(Key::plain("raft.snapshot.create"), job.started);
                     self.snapshot_job = None;
+                    self.snapshot_failed = false;
                     return self.compact(snapshot, prepared);
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(target: "agent.server.raft", "snapshot failed: {e}");
                     self.snapshot_job = None;
+                    self.snapshot_failed = true;
                 }
                 Err(crossbeam::channel::TryRecvError::Empty) => {
                     // A shard that never answers its part stalls compaction for good (the log
@@ -880,7 +886,8 @@ impl RaftCore {
             .files
             .as_ref()
             .is_some_and(|f| f.bytes_since_compaction() >= RAFT_LOG_BYTES_BEFORE_SNAPSHOT);
-        let due = index >= base + self.snapshot_threshold && (checking || log_full);
+        let due = index >= base + self.snapshot_threshold
+            && (checking || (log_full && !self.snapshot_failed));
         if index <= base || !(wanted || due) {
             return Ok(());
         }
@@ -901,6 +908,7 @@ impl RaftCore {
         std::thread::Builder::new()
             .name("raft-snapshot".into())
             .spawn(move || {
+                crate::io::host::lower_thread_priority();
                 let mut state = StateSnapshot::default();
                 for part in parts {
                     match part.blocking_recv() {
@@ -915,7 +923,7 @@ impl RaftCore {
                 let data =
                     crate::snapshot::encode_file(&state, index, term, crate::io::host::unix_ms());
                 tracing::debug!(target: "agent.server.raft", index, bytes = data.len(), "snapshot assembled");
-                if data.len() > crate::config::SNAPSHOT_BYTES_MAX {
+                if data.len() > crate::config::RAFT_SNAPSHOT_BYTES_MAX {
                     let _ = done.send(Err(format!("state is {} bytes, over the limit", data.len())));
                     return;
                 }
@@ -955,10 +963,13 @@ impl RaftCore {
         let node = self.node.as_mut().unwrap();
         if snapshot.index <= node.store().snapshot_meta().index {
             // A snapshot installed from the leader overtook this one.
-            prepared.map(PreparedSegment::discard);
+            if let Some(prepared) = prepared {
+                prepared.discard();
+            }
             return Ok(());
         }
         let (index, bytes) = (snapshot.index, snapshot.data.len());
+        let started = Instant::now();
         match (prepared, self.files.as_mut()) {
             (Some(prepared), Some(files)) => {
                 let tail = node.mut_store().compact_tail(snapshot);
@@ -976,7 +987,7 @@ impl RaftCore {
         self.status
             .last_snapshot_index
             .store(index, Ordering::Relaxed);
-        tracing::info!(target: "agent.server.raft", "snapshot at index {index} ({bytes} bytes); log compacted");
+        tracing::info!(target: "agent.server.raft", "snapshot at index {index} ({bytes} bytes); log compacted in {:?}", started.elapsed());
         Ok(())
     }
 

@@ -8,7 +8,7 @@
 //! `rpc_frame` fuzz target runs it).
 
 use crate::codec::{put_bytes, put_str, Reader, WireError};
-use crate::config::{RPC_FRAME_BYTES_MAX, RPC_HEADERS_MAX};
+use crate::config::{RPC_FRAME_BYTES_MAX, RPC_HEADERS_MAX, RPC_RAFT_FRAME_BYTES_MAX};
 
 #[cfg(test)]
 mod tests;
@@ -208,7 +208,7 @@ impl Frame {
                 datacenter: r.str(STR_MAX)?,
                 node: r.str(STR_MAX)?,
             },
-            2 => Frame::Raft(r.bytes(max)?.to_vec()),
+            2 => Frame::Raft(r.bytes(RPC_RAFT_FRAME_BYTES_MAX)?.to_vec()),
             3 => Frame::Http(HttpRequest {
                 method: r.str(STR_MAX)?,
                 path: r.str(STR_MAX)?,
@@ -258,7 +258,14 @@ pub fn split_frame(buf: &[u8]) -> Result<Option<(Frame, usize)>, WireError> {
         return Ok(None);
     }
     let len = u32::from_le_bytes(buf[..4].try_into().unwrap()) as usize;
-    if len > RPC_FRAME_BYTES_MAX + 64 {
+    // Only a Raft message (kind 2) may carry a whole snapshot; the kind is known from the
+    // frame's first byte, before its body is buffered.
+    let limit = match buf.get(4) {
+        None if len > RPC_FRAME_BYTES_MAX + 64 => return Ok(None),
+        Some(2) => RPC_RAFT_FRAME_BYTES_MAX + 64,
+        _ => RPC_FRAME_BYTES_MAX + 64,
+    };
+    if len > limit {
         return Err(WireError("frame too large"));
     }
     if buf.len() < 4 + len {

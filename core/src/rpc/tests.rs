@@ -93,3 +93,18 @@ fn an_oversized_length_is_refused_before_buffering() {
     bytes.push(2);
     assert!(split_frame(&bytes).is_err());
 }
+
+#[test]
+fn only_a_raft_frame_may_carry_a_whole_snapshot() {
+    let len = (crate::config::RPC_FRAME_BYTES_MAX * 2) as u32;
+    let frame_of = |kind: u8| {
+        let mut bytes = len.to_le_bytes().to_vec();
+        bytes.push(kind);
+        bytes
+    };
+    // A Raft message that long is waited for; a forwarded HTTP request is refused at once.
+    assert!(matches!(split_frame(&frame_of(2)), Ok(None)));
+    assert!(split_frame(&frame_of(3)).is_err());
+    // Before the kind byte arrives, nothing is decided.
+    assert!(matches!(split_frame(&len.to_le_bytes()), Ok(None)));
+}
