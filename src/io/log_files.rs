@@ -40,13 +40,27 @@ pub struct LogFiles {
 /// `LogFiles::prepare_segment`, off the Raft core's thread; `LogFiles::adopt` finishes it.
 pub struct PreparedSegment {
     path: PathBuf,
+    file: File,
     len: u64,
+    /// The snapshot record's bytes: the rest counts as log written since the compaction.
+    head_len: u64,
 }
 
 impl PreparedSegment {
     /// Removes a prepared segment that will not be adopted (a newer snapshot overtook it).
     pub fn discard(self) {
         let _ = fs::remove_file(&self.path);
+    }
+
+    /// Appends whole frames after what is written (not yet durable: see `sync`).
+    pub fn append(&mut self, frames: &[u8]) -> io::Result<()> {
+        self.file.write_all_at(frames, self.len)?;
+        self.len += frames.len() as u64;
+        Ok(())
+    }
+
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_all()
     }
 }
 
@@ -230,13 +244,16 @@ impl LogFiles {
         let file = OpenOptions::new()
             .create(true)
             .truncate(true)
+            .read(true)
             .write(true)
             .open(&path)?;
         file.write_all_at(head, 0)?;
         file.sync_all()?;
         Ok(PreparedSegment {
             path,
+            file,
             len: head.len() as u64,
+            head_len: head.len() as u64,
         })
     }
 
@@ -247,19 +264,21 @@ impl LogFiles {
     /// after it, old segments replay harmlessly, as for `replace`.
     pub fn adopt(&mut self, prepared: PreparedSegment, tail: &[u8]) -> io::Result<()> {
         let old_last = self.seq;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&prepared.path)?;
-        file.write_all_at(tail, prepared.len)?;
+        let PreparedSegment {
+            path,
+            file,
+            len,
+            head_len,
+        } = prepared;
+        file.write_all_at(tail, len)?;
         file.sync_all()?;
         let seq = self.seq + 1;
-        fs::rename(&prepared.path, segment_path(&self.dir, seq))?;
+        fs::rename(&path, segment_path(&self.dir, seq))?;
         sync_dir(&self.dir)?;
         self.file = file;
         self.seq = seq;
-        self.len = prepared.len + tail.len() as u64;
-        self.appended = tail.len() as u64;
+        self.len = len + tail.len() as u64;
+        self.appended = self.len - head_len;
         self.remove_segments_through(old_last)
     }
 

@@ -132,7 +132,7 @@ impl LogStore {
     /// Drops the entries up to `meta.index`, which `meta` now stands for, keeping the rest.
     /// Returns the records of a fresh segment (`LogFiles::replace`).
     pub fn compact(&mut self, meta: RaftSnapshot) -> Vec<LogRecord> {
-        self.drop_through(meta);
+        self.compact_in_memory(meta);
         self.base_records()
     }
 
@@ -140,11 +140,14 @@ impl LogStore {
     /// the snapshot record itself (the bulk) was written off the Raft core's thread
     /// (`LogFiles::prepare_segment`), and is not copied again here.
     pub fn compact_tail(&mut self, meta: RaftSnapshot) -> Vec<LogRecord> {
-        self.drop_through(meta);
+        self.compact_in_memory(meta);
         self.tail_records()
     }
 
-    fn drop_through(&mut self, meta: RaftSnapshot) {
+    /// `compact` when the new segment was written whole elsewhere: the snapshot, then
+    /// `records_after(meta.index)` as they were when it was cut, then every batch appended
+    /// since (the Raft core's tail capture).
+    pub fn compact_in_memory(&mut self, meta: RaftSnapshot) {
         assert!(meta.index > self.snapshot.index && meta.index <= self.last());
         let keep = self
             .entries
@@ -181,6 +184,13 @@ impl LogStore {
 
     /// `base_records` after the snapshot's.
     fn tail_records(&self) -> Vec<LogRecord> {
+        self.records_after(self.snapshot.index)
+    }
+
+    /// The records that rebuild the log after a snapshot at `index` (at or after the
+    /// current one): the configuration, the address book, the hard state, the entries after
+    /// `index`.
+    pub fn records_after(&self, index: u64) -> Vec<LogRecord> {
         let mut out = vec![
             LogRecord::ConfState {
                 voters: self.conf_state.voters.clone(),
@@ -195,7 +205,8 @@ impl LogStore {
                 commit: self.hard_state.commit,
             },
         ];
-        out.extend(self.entries.iter().map(entry_record));
+        let skip = index.saturating_sub(self.snapshot.index) as usize;
+        out.extend(self.entries.iter().skip(skip).map(entry_record));
         out
     }
 
