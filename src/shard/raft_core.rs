@@ -91,6 +91,15 @@ pub struct RaftCore {
 /// and synced, holding the captured batches up to the sequence number given.
 type SnapshotDone = Result<(RaftSnapshot, Option<(PreparedSegment, u64)>), String>;
 
+/// What the snapshot thread needs to write the whole new segment: the log's directory, the
+/// records after the cut, and the captured batches with how far it has written them.
+type CaptureForThread = (
+    std::path::PathBuf,
+    Vec<u8>,
+    Receiver<(u64, Vec<u8>)>,
+    Arc<AtomicU64>,
+);
+
 struct SnapshotJob {
     done: Receiver<SnapshotDone>,
     index: u64,
@@ -952,12 +961,7 @@ impl RaftCore {
             }
             frames
         });
-        let mut log: Option<(
-            std::path::PathBuf,
-            Vec<u8>,
-            Receiver<(u64, Vec<u8>)>,
-            Arc<AtomicU64>,
-        )> = None;
+        let mut log: Option<CaptureForThread> = None;
         if let (Some(dir), Some(after_cut)) = (
             self.files.as_ref().map(|f| f.dir().to_path_buf()),
             after_cut,
