@@ -164,6 +164,12 @@ pub struct Inbox {
     queue: ArrayQueue<ShardMsg>,
     decision: ArrayQueue<(u64, bool)>,
     doorbell: Notify,
+    /// Index of the last entry every shard applies (a catalog write, a restore, sessions,
+    /// ACLs, ...) sent through this inbox, and of the last entry the shard applied: while the
+    /// first is ahead, this shard's replicated state lags what a writer may already have been
+    /// told, and another shard must not trust what it published (the DNS cache).
+    every_sent: AtomicU64,
+    applied: AtomicU64,
 }
 
 impl Default for Inbox {
@@ -172,11 +178,28 @@ impl Default for Inbox {
             queue: ArrayQueue::new(INBOX_DEPTH),
             decision: ArrayQueue::new(1),
             doorbell: Notify::new(),
+            every_sent: AtomicU64::new(0),
+            applied: AtomicU64::new(0),
         }
     }
 }
 
 impl Inbox {
+    /// The Raft core, before it sends entry `index` that every shard applies.
+    pub fn mark_every_sent(&self, index: u64) {
+        self.every_sent.store(index, Ordering::Release);
+    }
+
+    /// The shard, once it has applied entry `index`.
+    pub fn mark_applied(&self, index: u64) {
+        self.applied.store(index, Ordering::Release);
+    }
+
+    /// True when the shard has applied every entry-for-all-shards sent to it so far.
+    pub fn caught_up_on_every(&self) -> bool {
+        self.applied.load(Ordering::Acquire) >= self.every_sent.load(Ordering::Acquire)
+    }
+
     /// Enqueues `msg`; gives it back when the ring is full (the caller answers 503 or waits).
     pub fn try_send(&self, msg: ShardMsg) -> Result<(), ShardMsg> {
         self.queue.push(msg)?;

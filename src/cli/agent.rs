@@ -878,6 +878,9 @@ pub fn run(args: &[String]) -> i32 {
         eprintln!("==> {e}");
         return 1;
     }
+    // As a Go program (Consul) does at start: connections (HTTP watchers, pooled RPC
+    // forwarding, 128 idle per server and shard) must not run out of descriptors at 1024.
+    crate::io::host::raise_open_files_limit();
     if config.node_id.is_empty() {
         config.node_id = match node_id(config.data_dir.as_deref()) {
             Ok(id) => id,

@@ -220,13 +220,30 @@ fn disk_space(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
 }
 
 /// Background work (a snapshot being encoded and written) yields the CPU to the threads that
-/// answer: the calling thread's nice value goes up by 10. Where the kernel refuses, nothing
-/// changes (the work is still correct, only less polite).
+/// answer: the calling thread's nice value is set to 10 (from the default 0). Where the
+/// kernel refuses, nothing changes (the work is still correct, only less polite).
 pub fn lower_thread_priority() {
     // SAFETY: gettid and setpriority take no pointers; PRIO_PROCESS with a thread id sets
     // that thread's nice value on Linux.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
         let _ = libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as Go's runtime does at start for
+/// every Go program (so for Consul). Failure changes nothing.
+pub fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: both calls only read or write the `rlimit` passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
     }
 }

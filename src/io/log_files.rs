@@ -46,11 +46,19 @@ pub struct PreparedSegment {
     head_len: u64,
 }
 
-impl PreparedSegment {
-    /// Removes a prepared segment that will not be adopted (a newer snapshot overtook it).
-    pub fn discard(self) {
-        let _ = fs::remove_file(&self.path);
+/// A prepared segment that is not adopted (a newer snapshot overtook it, a write failed, the
+/// core stopped) is removed, so failed attempts do not fill the disk.
+impl Drop for PreparedSegment {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
     }
+}
+
+impl PreparedSegment {
+    /// Removes a prepared segment that will not be adopted (the same as dropping it).
+    pub fn discard(self) {}
 
     /// Appends whole frames after what is written (not yet durable: see `sync`).
     pub fn append(&mut self, frames: &[u8]) -> io::Result<()> {
@@ -122,10 +130,27 @@ impl LogFiles {
         let mut records = Vec::new();
         let mut last = None;
         let mut appended = 0;
+        // Segments read since the newest compaction's (see below).
+        let mut stale = Vec::new();
         for (i, &seq) in seqs.iter().enumerate() {
             let path = segment_path(dir, seq);
             let buf = read_aligned(&path)?;
             let scan = record::scan(&buf);
+            if matches!(scan.records.first(), Some(LogRecord::Snapshot { .. })) {
+                // A compaction's segment supersedes every older one. Older segments still
+                // here are what a crash left while deleting them, in any subset (the
+                // deletions are not ordered on disk): replayed, a partial old log would
+                // start mid-way and could not follow on. Drop them.
+                for old in std::mem::take(&mut stale) {
+                    notes.push(format!(
+                        "log segment {old} precedes a compaction's; removed"
+                    ));
+                    fs::remove_file(segment_path(dir, old))?;
+                }
+                records.clear();
+                appended = 0;
+            }
+            stale.push(seq);
             records.extend(scan.records);
             last = Some((seq, scan.valid_bytes as u64));
             appended += scan.valid_bytes as u64;
@@ -247,14 +272,16 @@ impl LogFiles {
             .read(true)
             .write(true)
             .open(&path)?;
-        file.write_all_at(head, 0)?;
-        file.sync_all()?;
-        Ok(PreparedSegment {
+        // Owned from here: a failed write below removes the file (`Drop`).
+        let prepared = PreparedSegment {
             path,
             file,
             len: head.len() as u64,
             head_len: head.len() as u64,
-        })
+        };
+        prepared.file.write_all_at(head, 0)?;
+        prepared.file.sync_all()?;
+        Ok(prepared)
     }
 
     /// Makes a prepared segment the log: appends `tail` (the records after its head: the
@@ -264,17 +291,17 @@ impl LogFiles {
     /// after it, old segments replay harmlessly, as for `replace`.
     pub fn adopt(&mut self, prepared: PreparedSegment, tail: &[u8]) -> io::Result<()> {
         let old_last = self.seq;
-        let PreparedSegment {
-            path,
-            file,
-            len,
-            head_len,
-        } = prepared;
-        file.write_all_at(tail, len)?;
-        file.sync_all()?;
+        let mut prepared = prepared;
+        prepared.file.write_all_at(tail, prepared.len)?;
+        prepared.file.sync_all()?;
         let seq = self.seq + 1;
-        fs::rename(&path, segment_path(&self.dir, seq))?;
+        fs::rename(&prepared.path, segment_path(&self.dir, seq))?;
+        // Adopted: `Drop` must not remove it now.
+        let (len, head_len) = (prepared.len, prepared.head_len);
+        std::mem::take(&mut prepared.path);
         sync_dir(&self.dir)?;
+        let file = prepared.file.try_clone()?;
+        drop(prepared);
         self.file = file;
         self.seq = seq;
         self.len = len + tail.len() as u64;

@@ -275,12 +275,22 @@ fn a_prepared_segment_is_adopted_whole_or_not_at_all() {
                 .set_len(cut)
                 .unwrap();
         }
-        drop((files, prepared));
+        // A crash: no destructor runs.
+        std::mem::forget(prepared);
+        drop(files);
         let recovered = LogFiles::open(dir.path()).unwrap();
         assert!(recovered.notes.iter().any(|n| n.contains("never adopted")));
         assert_eq!(files_in(dir.path()), ["00000000000000000001.seg"]);
         assert_eq!(entries_of(&LogStore::replay(recovered.records)), before);
     }
+
+    // A prepared segment dropped without a crash (a failed write, an overtaken snapshot) is
+    // removed at once.
+    let (dir, files, _) = fresh_log();
+    let prepared = LogFiles::prepare_segment(files.dir(), &head_of(&snapshot_at(6, 2, vec![1])));
+    drop(prepared);
+    assert_eq!(files_in(dir.path()), ["00000000000000000001.seg"]);
+    drop(files);
 
     // 2. Adopted: one segment, the snapshot and entries 7..=10.
     let (dir, mut files, mut store) = fresh_log();
@@ -302,8 +312,19 @@ fn a_prepared_segment_is_adopted_whole_or_not_at_all() {
     drop(recovered.files);
 
     // 3. The old segment left behind (a crash between the rename and the deletion): the
-    //    snapshot supersedes it.
+    //    snapshot supersedes it, and it is removed.
     std::fs::write(dir.path().join("00000000000000000001.seg"), &old_segment).unwrap();
+    let recovered = LogFiles::open(dir.path()).unwrap();
+    assert_eq!(entries_of(&LogStore::replay(recovered.records)), after);
+    drop(recovered.files);
+    assert_eq!(files_in(dir.path()), ["00000000000000000002.seg"]);
+    //    Or only part of an old log of several segments: its first segment deleted, a later
+    //    one (entries 5..=10, no snapshot ahead of them) still there.
+    let mut partial = Vec::new();
+    for e in &entries[4..] {
+        record::encode_into(&entry(e.index, e.term, e.data.to_vec()), &mut partial);
+    }
+    std::fs::write(dir.path().join("00000000000000000001.seg"), &partial).unwrap();
     let recovered = LogFiles::open(dir.path()).unwrap();
     assert_eq!(entries_of(&LogStore::replay(recovered.records)), after);
 
@@ -313,7 +334,9 @@ fn a_prepared_segment_is_adopted_whole_or_not_at_all() {
     let mut torn = head_of(&snapshot_at(6, 2, vec![1]));
     torn.extend_from_slice(&tail_frames[..tail_frames.len() / 2]);
     let prepared = LogFiles::prepare_segment(files.dir(), &torn).unwrap();
-    drop((files, prepared));
+    // A crash: no destructor runs.
+    std::mem::forget(prepared);
+    drop(files);
     let recovered = LogFiles::open(dir.path()).unwrap();
     assert_eq!(entries_of(&LogStore::replay(recovered.records)), before);
 }

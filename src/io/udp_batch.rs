@@ -56,10 +56,12 @@ impl RecvBatch {
             }));
         // The pointers are set again on every call: they point into `self`, alive and not
         // moved for the duration of the call.
+        let (peers, iovecs) = (self.peers.as_mut_ptr(), self.iovecs.as_mut_ptr());
         for (i, header) in self.headers.iter_mut().enumerate() {
-            header.msg_hdr.msg_name = (&mut self.peers[i] as *mut libc::sockaddr_storage).cast();
+            // SAFETY: `i` is below the length of both vectors (one entry per slot).
+            header.msg_hdr.msg_name = unsafe { peers.add(i) }.cast();
             header.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as _;
-            header.msg_hdr.msg_iov = &mut self.iovecs[i];
+            header.msg_hdr.msg_iov = unsafe { iovecs.add(i) };
             header.msg_hdr.msg_iovlen = 1;
             header.msg_hdr.msg_flags = 0;
         }
@@ -162,13 +164,15 @@ impl SendBatch {
                 }),
         );
         self.headers.clear();
+        let iovecs = self.iovecs.as_mut_ptr();
         for (i, peer) in self.peers[from..self.queued].iter().enumerate() {
             // SAFETY: an all-zero mmsghdr is valid; the pointers set point at `self`'s
             // buffers, which the kernel only reads during the call.
             let mut header: libc::mmsghdr = unsafe { std::mem::zeroed() };
             header.msg_hdr.msg_name = peer.as_ptr() as *mut _;
             header.msg_hdr.msg_namelen = peer.len();
-            header.msg_hdr.msg_iov = &mut self.iovecs[i];
+            // SAFETY: `i` is below `iovecs`' length (one per queued reply from `from`).
+            header.msg_hdr.msg_iov = unsafe { iovecs.add(i) };
             header.msg_hdr.msg_iovlen = 1;
             self.headers.push(header);
         }

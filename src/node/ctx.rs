@@ -224,6 +224,7 @@ impl ShardCtx {
                 let now_ms = crate::io::host::unix_ms();
                 let effects = self.state.borrow_mut().apply(index, work, now_ms);
                 self.perform(effects, reply);
+                self.mesh.shards[self.id].mark_applied(index);
             }
             ShardMsg::Committed { index } => {
                 if self.state.borrow_mut().advance(index) {

@@ -20,7 +20,7 @@ use crate::http::request::ApiRequest;
 use crate::http::response::Reply;
 use crate::http::route::{Route, Serve};
 use crate::node::ctx::ShardCtx;
-use crate::rpc::{split_frame, Frame, HttpRequest, ProposeOutcome, RPC_VERSION};
+use crate::rpc::{split_frame_within, Frame, HttpRequest, ProposeOutcome, RPC_VERSION};
 use crate::state::WriteOutcome;
 
 /// Forwarding hops a request may take (client → server → a server of another datacenter
@@ -51,8 +51,18 @@ pub fn hello(config: &AgentConfig) -> Frame {
 
 /// Reads one frame, buffering in `buf`. `Ok(None)` at a clean end of stream.
 pub async fn read_frame(s: &mut RpcStream, buf: &mut Vec<u8>) -> Result<Option<Frame>, WireError> {
+    read_frame_within(s, buf, false).await
+}
+
+/// `read_frame`; with `raft_snapshots`, a Raft message may carry a whole snapshot
+/// (`split_frame_within`): a server's connection, past the peer's hello.
+pub async fn read_frame_within(
+    s: &mut RpcStream,
+    buf: &mut Vec<u8>,
+    raft_snapshots: bool,
+) -> Result<Option<Frame>, WireError> {
     loop {
-        if let Some((frame, used)) = split_frame(buf)? {
+        if let Some((frame, used)) = split_frame_within(buf, raft_snapshots)? {
             buf.drain(..used);
             return Ok(Some(frame));
         }

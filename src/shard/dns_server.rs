@@ -52,7 +52,10 @@ pub async fn serve_udp(socket: std::net::UdpSocket, ctx: ShardCtx, config: Rc<Ag
             let packet = packet.to_vec();
             let (socket, ctx, config) = (socket.clone(), ctx.clone(), config.clone());
             tokio::task::spawn_local(async move {
-                let reply = respond(&packet, false, &ctx, &config).await;
+                let reply = match config.server {
+                    true => respond_afresh(&packet, false, &ctx, &config).await,
+                    false => respond(&packet, false, &ctx, &config).await,
+                };
                 record_query(&config, started);
                 if let Some(reply) = reply {
                     let _ = socket.send_to(&reply, peer).await;
@@ -130,9 +133,21 @@ fn cached(
     // This shard's own replica first takes what it has been sent, so its index is current.
     ctx.catch_up();
     let hit = ANSWERS.with(|answers| {
-        answers
-            .borrow_mut()
-            .serve(tcp, packet, |source| stamp(source, ctx, config), out)
+        answers.borrow_mut().serve(
+            tcp,
+            packet,
+            |source| match source.shard {
+                // That shard has not applied a catalog write a writer may already have been
+                // acknowledged for (shard 0 answers it, and may have applied it first): its
+                // published index is not yet to be trusted, so no stamp can match.
+                Some(shard) if !ctx.mesh.shards[shard].caught_up_on_every() => Stamp {
+                    second: u64::MAX,
+                    ..Stamp::default()
+                },
+                _ => stamp(source, ctx, config),
+            },
+            out,
+        )
     });
     if hit {
         // Tribune's own metric (`consul.dns.cache_hit`): Consul has no answer cache.
@@ -201,6 +216,16 @@ pub async fn respond(
     if cached(packet, tcp, ctx, config, &mut reply) {
         return Some(reply);
     }
+    respond_afresh(packet, tcp, ctx, config).await
+}
+
+/// A server's reply planned afresh (the cache missed), kept in the cache when it may be.
+async fn respond_afresh(
+    packet: &[u8],
+    tcp: bool,
+    ctx: &ShardCtx,
+    config: &AgentConfig,
+) -> Option<Vec<u8>> {
     let (reply, cacheable) = answer(packet, tcp, ctx, config).await?;
     if let Some((source, stamp)) = cacheable {
         ANSWERS.with(|answers| {
@@ -310,8 +335,9 @@ async fn answer(
                 &config.dns,
                 &f,
             );
-            // Several instances or servers: Consul's order is random per answer.
-            let shuffled = f.instances.len() > 1 || f.servers.len() > 1;
+            // Consul's order is random per answer, and which instances fit is too (a random
+            // pick of `room` of them): every service answer counts as shuffled.
+            let shuffled = matches!(parsed.lookup, Lookup::Service { .. } | Lookup::Apex);
             let cacheable = stamped.map(|(source, stamp)| (Source { shuffled, ..source }, stamp));
             (plan, cacheable)
         }

@@ -1065,6 +1065,17 @@ impl RaftCore {
                 files.adopt(prepared, &capture.after(written))?;
                 node.mut_store().compact_in_memory(snapshot);
             }
+            (Some((prepared, _)), None, Some(files)) => {
+                // The capture was dropped (a stalled job): the log after the cut is written
+                // again from memory after what the thread wrote. Replay takes the entries a
+                // second time over the first, to the same log; the state is not rewritten.
+                let tail = node.mut_store().compact_tail(snapshot);
+                self.frames.clear();
+                for r in &tail {
+                    record::encode_into(r, &mut self.frames);
+                }
+                files.adopt(prepared, &self.frames)?;
+            }
             (prepared, _, _) => {
                 if let Some((prepared, _)) = prepared {
                     prepared.discard();
@@ -1241,9 +1252,11 @@ impl RaftCore {
                 for shard in (1..self.shards.len()).rev() {
                     let work = ShardWork::Command(cmd.clone());
                     let reply = None;
+                    self.shards[shard].mark_every_sent(index);
                     self.deliver(shard, ShardMsg::Apply { index, work, reply });
                 }
                 let work = ShardWork::Command(cmd);
+                self.shards[0].mark_every_sent(index);
                 self.deliver(0, ShardMsg::Apply { index, work, reply });
             }
             Placement::Txn { parts } => {

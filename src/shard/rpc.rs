@@ -18,7 +18,9 @@ use crate::http::{self, query::Query, ApiRequest};
 use crate::io::rpc_tls::RpcStream;
 use crate::mesh::RaftInput;
 use crate::node::ctx::ShardCtx;
-use crate::node::rpc_client::{hello, read_frame, write_frame, HOPS_HEADER, STYLE_HEADER};
+use crate::node::rpc_client::{
+    hello, read_frame, read_frame_within, write_frame, HOPS_HEADER, STYLE_HEADER,
+};
 use crate::rpc::{Frame, HttpRequest, HttpResponse, ProposeOutcome, RPC_VERSION};
 use crate::state::WriteOutcome;
 
@@ -56,7 +58,8 @@ async fn serve_conn(mut s: RpcStream, ctx: ShardCtx, config: Rc<AgentConfig>) {
         return;
     }
     loop {
-        let frame = match read_frame(&mut s, &mut buf).await {
+        // Past the hello, a server takes Raft messages carrying a whole snapshot.
+        let frame = match read_frame_within(&mut s, &mut buf, config.server).await {
             Ok(Some(f)) => f,
             Ok(None) => return,
             Err(e) => {

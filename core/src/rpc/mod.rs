@@ -252,17 +252,26 @@ impl Frame {
     }
 }
 
-/// Splits a frame off the front of `buf`: `Ok(None)` until a whole frame is there.
+/// Splits a frame off the front of `buf`: `Ok(None)` until a whole frame is there. Frames
+/// are at most `RPC_FRAME_BYTES_MAX`.
 pub fn split_frame(buf: &[u8]) -> Result<Option<(Frame, usize)>, WireError> {
+    split_frame_within(buf, false)
+}
+
+/// `split_frame`, where a Raft message (kind 2) may also carry a whole snapshot, up to
+/// `RPC_RAFT_FRAME_BYTES_MAX`: only on a server's connection past its hello. The kind is
+/// known from the frame's first byte, before its body is buffered.
+pub fn split_frame_within(
+    buf: &[u8],
+    raft_snapshots: bool,
+) -> Result<Option<(Frame, usize)>, WireError> {
     if buf.len() < 4 {
         return Ok(None);
     }
     let len = u32::from_le_bytes(buf[..4].try_into().unwrap()) as usize;
-    // Only a Raft message (kind 2) may carry a whole snapshot; the kind is known from the
-    // frame's first byte, before its body is buffered.
     let limit = match buf.get(4) {
-        None if len > RPC_FRAME_BYTES_MAX + 64 => return Ok(None),
-        Some(2) => RPC_RAFT_FRAME_BYTES_MAX + 64,
+        None if raft_snapshots && len > RPC_FRAME_BYTES_MAX + 64 => return Ok(None),
+        Some(2) if raft_snapshots => RPC_RAFT_FRAME_BYTES_MAX + 64,
         _ => RPC_FRAME_BYTES_MAX + 64,
     };
     if len > limit {
