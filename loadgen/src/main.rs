@@ -367,6 +367,12 @@ pub struct Outcome {
     windows: Vec<Histogram<u64>>,
 }
 
+impl Default for Outcome {
+    fn default() -> Outcome {
+        Outcome::new()
+    }
+}
+
 impl Outcome {
     pub fn new() -> Outcome {
         Outcome {
