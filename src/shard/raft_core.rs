@@ -909,7 +909,7 @@ impl RaftCore {
                     {
                         job.reported = true;
                         // Stop keeping what is appended meanwhile: if the job ever ends, the
-                        // log is rewritten from memory instead (`compact`'s fallback).
+                        // log after the cut is written again from memory (`compact`).
                         self.tail_capture = None;
                         tracing::warn!(target: "agent.server.raft", "snapshot at index {} still assembling after {:?}",
                             job.index,
