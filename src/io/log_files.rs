@@ -132,6 +132,7 @@ impl LogFiles {
         let mut appended = 0;
         // Segments read since the newest compaction's (see below).
         let mut stale = Vec::new();
+        let mut snapshot_bytes = 0;
         for (i, &seq) in seqs.iter().enumerate() {
             let path = segment_path(dir, seq);
             let buf = read_aligned(&path)?;
@@ -149,6 +150,10 @@ impl LogFiles {
                 }
                 records.clear();
                 appended = 0;
+                // The snapshot is the state, not the log's growth (`bytes_since_compaction`).
+                if let Some(LogRecord::Snapshot { data, .. }) = scan.records.first() {
+                    snapshot_bytes = data.len() as u64;
+                }
             }
             stale.push(seq);
             records.extend(scan.records);
@@ -173,6 +178,7 @@ impl LogFiles {
                 break;
             }
         }
+        let appended = appended.saturating_sub(snapshot_bytes);
         let (seq, len) = last.unwrap_or((1, 0));
         // Never truncate: recovery has already cut the file to its valid length.
         let file = OpenOptions::new()

@@ -944,6 +944,9 @@ impl RaftCore {
             .is_some_and(|f| f.bytes_since_compaction() >= RAFT_LOG_BYTES_BEFORE_SNAPSHOT);
         let due = index >= base + self.snapshot_threshold
             && (checking || (log_full && !self.snapshot_failed));
+        // A peer that needs a snapshot waits for the next check too after a failure (a state
+        // over the limit would be encoded again at every request); raft-rs asks again.
+        let wanted = wanted && (checking || !self.snapshot_failed);
         if index <= base || !(wanted || due) {
             return Ok(());
         }
@@ -1006,7 +1009,7 @@ impl RaftCore {
                     let _ = done.send(Err(format!("state is {} bytes, over the limit", data.len())));
                     return;
                 }
-                let snapshot = RaftSnapshot {
+                let mut snapshot = RaftSnapshot {
                     index,
                     term,
                     conf_state,
@@ -1017,7 +1020,19 @@ impl RaftCore {
                 // never writes the whole state, nor the log since the cut.
                 let prepared = log.map(|(dir, after_cut, captured, written)| {
                     let mut head = Vec::with_capacity(snapshot.data.len() + after_cut.len() + 1024);
-                    record::encode_into(&crate::raft::log_store::snapshot_record(&snapshot), &mut head);
+                    // The state moves into the record and back: encoded without a copy of it.
+                    let record = LogRecord::Snapshot {
+                        index: snapshot.index,
+                        term: snapshot.term,
+                        voters: snapshot.conf_state.voters.clone(),
+                        learners: snapshot.conf_state.learners.clone(),
+                        peers: snapshot.peers.clone(),
+                        data: std::mem::take(&mut snapshot.data),
+                    };
+                    record::encode_into(&record, &mut head);
+                    if let LogRecord::Snapshot { data, .. } = record {
+                        snapshot.data = data;
+                    }
                     head.extend_from_slice(&after_cut);
                     let mut segment = LogFiles::prepare_segment(&dir, &head)?;
                     let mut last = 0;
