@@ -27,3 +27,32 @@ CONF
 # Drawn below the kernel's ephemeral range (32768-60999), where loadgen's own connections
 # (and their TIME_WAIT) could hold the port: the agent then fails with "Address already in use".
 solo() { local p=$((20000 + RANDOM % 4000 * 3)); echo "-bootstrap-expect=1 -serf-lan-port $p -server-port $((p + 1)) -serf-wan-port $((p + 2))"; }
+# NSD, one server process on SERVER_CPU, rrl off, on 127.0.0.1:18653, serving a zone whose
+# `web.service.consul` A and SRV answers match tribune's with 3 instances (the DNS peer of
+# perf-targets.md). Its PID is the last of PIDS.
+start_nsd_consul_zone() { # DIR
+  {
+    echo '$ORIGIN consul.'; echo '$TTL 0'
+    echo '@ IN SOA ns.consul. hostmaster.consul. 1 3600 600 86400 0'
+    echo '@ IN NS ns.consul.'; echo 'ns IN A 127.0.0.1'
+    for i in 1 2 3; do echo "web.service IN A 10.0.0.$i"; echo "web.service IN SRV 1 1 8080 node-$i.node.dc1.consul."; echo "node-$i.node.dc1 IN A 10.0.0.$i"; done
+  } > "$1/consul.zone"
+  cat > "$1/nsd.conf" <<CONF
+server:
+  ip-address: 127.0.0.1@18653
+  server-count: 1
+  username: ""
+  zonesdir: "$1"
+  pidfile: "$1/nsd.pid"
+  xfrdfile: "$1/xfrd.state"
+  zonelistfile: "$1/zone.list"
+  rrl-ratelimit: 0
+  verbosity: 0
+remote-control:
+  control-enable: no
+zone:
+  name: consul
+  zonefile: consul.zone
+CONF
+  taskset -c "$SERVER_CPU" nsd -d -c "$1/nsd.conf" & PIDS+=($!)
+}

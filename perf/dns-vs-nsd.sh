@@ -5,30 +5,7 @@
 source "$(dirname "$0")/common.sh"
 need nsd nsd; need dnsperf dnsperf; build; machine
 DIR=$(mktemp -d)
-{
-  echo '$ORIGIN consul.'; echo '$TTL 0'
-  echo '@ IN SOA ns.consul. hostmaster.consul. 1 3600 600 86400 0'
-  echo '@ IN NS ns.consul.'; echo 'ns IN A 127.0.0.1'
-  for i in 1 2 3; do echo "web.service IN A 10.0.0.$i"; echo "web.service IN SRV 1 1 8080 node-$i.node.dc1.consul."; echo "node-$i.node.dc1 IN A 10.0.0.$i"; done
-} > "$DIR/consul.zone"
-cat > "$DIR/nsd.conf" <<CONF
-server:
-  ip-address: 127.0.0.1@18653
-  server-count: 1
-  username: ""
-  zonesdir: "$DIR"
-  pidfile: "$DIR/nsd.pid"
-  xfrdfile: "$DIR/xfrd.state"
-  zonelistfile: "$DIR/zone.list"
-  rrl-ratelimit: 0
-  verbosity: 0
-remote-control:
-  control-enable: no
-zone:
-  name: consul
-  zonefile: consul.zone
-CONF
-taskset -c "$SERVER_CPU" nsd -d -c "$DIR/nsd.conf" & PIDS+=($!)
+start_nsd_consul_zone "$DIR"
 printf 'web.service.consul A\n' > "$DIR/a.txt"
 printf 'web.service.consul SRV\n' > "$DIR/srv.txt"
 run() { # name port file
