@@ -136,15 +136,12 @@ fn cached(
         answers.borrow_mut().serve(
             tcp,
             packet,
-            |source| match source.shard {
-                // That shard has not applied a catalog write a writer may already have been
-                // acknowledged for (shard 0 answers it, and may have applied it first): its
-                // published index is not yet to be trusted, so no stamp can match.
-                Some(shard) if !ctx.mesh.shards[shard].caught_up_on_every() => Stamp {
+            // Untrusted now: a stamp no cached answer carries, so it is dropped.
+            |source| {
+                stamp(source, ctx, config).unwrap_or(Stamp {
                     second: u64::MAX,
                     ..Stamp::default()
-                },
-                _ => stamp(source, ctx, config),
+                })
             },
             out,
         )
@@ -156,8 +153,16 @@ fn cached(
     hit
 }
 
-/// What an answer from `source` is computed under, read now (see `dns::cache`).
-fn stamp(source: Source, ctx: &ShardCtx, config: &AgentConfig) -> Stamp {
+/// What an answer from `source` is computed under, read now (see `dns::cache`); `None` while
+/// that shard has not applied a catalog write a writer may already have been acknowledged for
+/// (shard 0 answers it, and may have applied it first): its published index cannot be trusted
+/// yet, so nothing is served from the cache or kept in it.
+fn stamp(source: Source, ctx: &ShardCtx, config: &AgentConfig) -> Option<Stamp> {
+    if let Some(shard) = source.shard {
+        if !ctx.mesh.shards[shard].caught_up_on_every() {
+            return None;
+        }
+    }
     let catalog = source.shard.map_or(0, |shard| {
         ctx.mesh.catalog_indexes[shard].load(std::sync::atomic::Ordering::Acquire)
     });
@@ -173,11 +178,11 @@ fn stamp(source: Source, ctx: &ShardCtx, config: &AgentConfig) -> Stamp {
     } else {
         (0, 0, false)
     };
-    Stamp {
+    Some(Stamp {
         second: unix_secs(),
         catalog,
         acl,
-    }
+    })
 }
 
 /// Runs `f` on the token DNS answers as: the agent's `dns` token, else its `default` token,
@@ -303,12 +308,12 @@ async fn answer(
         Lookup::Addr(_) | Lookup::Invalid | Lookup::OutOfZone => Some(None),
         Lookup::Query { .. } | Lookup::OtherDatacenter(_) => None,
     };
-    let stamped = source.map(|shard| {
+    let stamped = source.and_then(|shard| {
         let source = Source {
             shard,
             shuffled: false,
         };
-        (source, stamp(source, ctx, config))
+        Some((source, stamp(source, ctx, config)?))
     });
     let identity = secret.map(|secret| ctx.resolve_agent_token(config, secret).ok());
     let readable = |resource: Resource, name: &str| match &identity {
