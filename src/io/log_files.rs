@@ -57,9 +57,6 @@ impl Drop for PreparedSegment {
 }
 
 impl PreparedSegment {
-    /// Removes a prepared segment that will not be adopted (the same as dropping it).
-    pub fn discard(self) {}
-
     /// Appends whole frames after what is written (not yet durable: see `sync`).
     pub fn append(&mut self, frames: &[u8]) -> io::Result<()> {
         self.file.write_all_at(frames, self.len)?;

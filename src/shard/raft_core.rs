@@ -96,7 +96,7 @@ type SnapshotDone = Result<(RaftSnapshot, Option<(PreparedSegment, u64)>), Strin
 type CaptureForThread = (
     std::path::PathBuf,
     Vec<u8>,
-    Receiver<(u64, Vec<u8>)>,
+    Receiver<(u64, Arc<[u8]>)>,
     Arc<AtomicU64>,
 );
 
@@ -114,10 +114,10 @@ struct SnapshotJob {
 /// 1.1 s on this thread). Batches are kept here until the thread reports them written.
 struct TailCapture {
     next: u64,
-    to_thread: crossbeam::channel::Sender<(u64, Vec<u8>)>,
+    to_thread: crossbeam::channel::Sender<(u64, Arc<[u8]>)>,
     /// Highest sequence number the thread has written.
     written: Arc<AtomicU64>,
-    kept: std::collections::VecDeque<(u64, Vec<u8>)>,
+    kept: std::collections::VecDeque<(u64, Arc<[u8]>)>,
 }
 
 impl TailCapture {
@@ -127,8 +127,10 @@ impl TailCapture {
             self.kept.pop_front();
         }
         self.next += 1;
-        self.kept.push_back((self.next, frames.to_vec()));
-        let _ = self.to_thread.send((self.next, frames.to_vec()));
+        // One copy, shared with the thread.
+        let frames: Arc<[u8]> = frames.into();
+        self.kept.push_back((self.next, frames.clone()));
+        let _ = self.to_thread.send((self.next, frames));
     }
 
     /// The batches after `written`, in order.
@@ -1066,10 +1068,8 @@ impl RaftCore {
         let capture = self.tail_capture.take();
         let node = self.node.as_mut().unwrap();
         if snapshot.index <= node.store().snapshot_meta().index {
-            // A snapshot installed from the leader overtook this one.
-            if let Some((prepared, _)) = prepared {
-                prepared.discard();
-            }
+            // A snapshot installed from the leader overtook this one (its prepared segment, if
+            // any, is removed as it is dropped).
             return Ok(());
         }
         let (index, bytes) = (snapshot.index, snapshot.data.len());
@@ -1091,10 +1091,8 @@ impl RaftCore {
                 }
                 files.adopt(prepared, &self.frames)?;
             }
-            (prepared, _, _) => {
-                if let Some((prepared, _)) = prepared {
-                    prepared.discard();
-                }
+            _ => {
+                // No log on disk: the store is compacted and the (in-memory) log rewritten.
                 let records = node.mut_store().compact(snapshot);
                 self.replace_log(&records)?;
             }
