@@ -28,6 +28,18 @@ fn snapshot_at(index: u64, term: u64, voters: Vec<u64>) -> RaftSnapshot {
     }
 }
 
+/// Entries 1..=10 of terms 1 to 3.
+fn ten_entries() -> Vec<raft::eraftpb::Entry> {
+    (1..=10)
+        .map(|i| raft::eraftpb::Entry {
+            index: i,
+            term: 1 + i / 5,
+            data: vec![i as u8; 20].into(),
+            ..Default::default()
+        })
+        .collect()
+}
+
 /// Files: append, reopen, tear the tail on disk, reopen again.
 #[test]
 fn files_recover_after_torn_tail() {
@@ -140,14 +152,7 @@ fn compaction_rewrites_the_log_into_one_segment_that_replays_identically() {
     let mut recovered = LogFiles::open(dir.path()).unwrap();
     let mut store = LogStore::default();
     let mut records = Vec::new();
-    let entries: Vec<raft::eraftpb::Entry> = (1..=10)
-        .map(|i| raft::eraftpb::Entry {
-            index: i,
-            term: 1 + i / 5,
-            data: vec![i as u8; 20].into(),
-            ..Default::default()
-        })
-        .collect();
+    let entries = ten_entries();
     store.append(&entries, &mut records);
     store.set_hard_state(
         &raft::eraftpb::HardState {
@@ -211,14 +216,7 @@ fn compaction_rewrites_the_log_into_one_segment_that_replays_identically() {
 #[test]
 fn a_prepared_segment_is_adopted_whole_or_not_at_all() {
     use raft::Storage;
-    let entries: Vec<raft::eraftpb::Entry> = (1..=10)
-        .map(|i| raft::eraftpb::Entry {
-            index: i,
-            term: 1 + i / 5,
-            data: vec![i as u8; 20].into(),
-            ..Default::default()
-        })
-        .collect();
+    let entries = ten_entries();
     // A log on disk holding entries 1..=10, and its store.
     let fresh_log = || {
         let dir = tempfile::tempdir().unwrap();
