@@ -22,25 +22,33 @@ ConsulInstance = collections.namedtuple("ConsulInstance", ["container", "port", 
 BIN = os.environ["TRIBUNE_BIN"]
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free ports: the sockets stay bound until all are chosen (one at a time,
+    the kernel may hand out the same port twice: the agent then failed to bind its second
+    use with "Address already in use")."""
+    sockets = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
-def http_port() -> int:
+def http_port(fallback: int) -> int:
     """8500 when free: inside the original fixture's container the agent listens there, and
     some tests point HTTP checks at http://localhost:8500 (the agent itself). Otherwise any
-    free port."""
+    free port (`fallback`)."""
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind(("127.0.0.1", 8500))
         return 8500
     except OSError:
-        return free_port()
+        return fallback
     finally:
         s.close()
 
@@ -66,10 +74,11 @@ class Agent:
         path = os.path.join(self.dir, "local.json")
         with open(path, "w", encoding="utf-8") as f:
             json.dump(config, f)
-        self.port = http_port()
+        lan, wan, server, spare = free_ports(4)
+        self.port = http_port(spare)
         args = [BIN, "agent", "-dev", "-client", "127.0.0.1", "-http-port", str(self.port),
-                "-shards", "2", "-serf-lan-port", str(free_port()), "-serf-wan-port", str(free_port()),
-                "-server-port", str(free_port()), "-config-file", path]
+                "-shards", "2", "-serf-lan-port", str(lan), "-serf-wan-port", str(wan),
+                "-server-port", str(server), "-config-file", path]
         self.log = open(os.path.join(self.dir, "agent.log"), "w", encoding="utf-8")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         self.wait_ready(acl_master_token)
