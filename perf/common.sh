@@ -10,6 +10,32 @@ trap cleanup EXIT
 need() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
 build() { (cd "$ROOT" && cargo build --release -q -p tribune -p loadgen); }
 machine() { echo "machine: $(nproc) cores, $(uname -r), commit $(git -C "$ROOT" rev-parse --short HEAD), $(date -u +%F)"; }
+# CPU ticks (user, kernel) of a process and its descendants (NSD and nginx serve from a child).
+cpu_ticks() { # PID
+  local pids=($1) i=0
+  while [ $i -lt ${#pids[@]} ]; do pids+=($(pgrep -P "${pids[$i]}" || true)); i=$((i + 1)); done
+  # Fields 14 and 15 of /proc/<pid>/stat, counted after the name (NSD's have spaces in them).
+  for p in "${pids[@]}"; do sed 's/.*) //' "/proc/$p/stat"; done | awk '{u += $12; s += $13} END {print u, s}'
+}
+# One `wrk -t1 -c64 -d5s` run on CLIENT_CPU against a server process: req/s, and the server's
+# CPU per request split into user and kernel time (`cpu_ticks` before and after).
+wrk_cpu_run() { # label url pid
+  local before after out
+  out=$(mktemp)
+  before=$(cpu_ticks "$3")
+  taskset -c "$CLIENT_CPU" wrk -t1 -c64 -d5s "$2" > "$out"
+  after=$(cpu_ticks "$3")
+  python3 - "$1" "$out" $before $after "$(getconf CLK_TCK)" <<'PY'
+import re, sys
+label, wrk, u0, s0, u1, s1, hz = sys.argv[1], open(sys.argv[2]).read(), *map(int, sys.argv[3:8])
+n = int(re.search(r"(\d+) requests in", wrk).group(1))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
+user, system = (u1 - u0) / hz, (s1 - s0) / hz
+print(f"{label:<8} {rps:>10.0f} req/s  {1e6 * (user + system) / n:5.2f} µs/request "
+      f"(user {1e6 * user / n:4.2f}, kernel {1e6 * system / n:4.2f})")
+PY
+  rm -f "$out"
+}
 # nginx, one worker on SERVER_CPU, answering every request on 127.0.0.1:18080 with the same
 # 86-byte JSON a tribune KV GET returns (the fixed-body peer of perf-targets.md).
 start_nginx_fixed_body() { # DIR
@@ -20,6 +46,16 @@ http { access_log off; server { listen 127.0.0.1:18080 reuseport;
   location / { default_type application/json; return 200 '[{"LockIndex":0,"Key":"k","Flags":0,"Value":"dmFsdWU=","CreateIndex":5,"ModifyIndex":5}]'; } } }
 CONF
   taskset -c "$SERVER_CPU" nginx -c "$1/nginx.conf" & PIDS+=($!)
+}
+# nginx as above but serving the file FILE (a body captured from tribune) on 127.0.0.1:18081.
+start_nginx_file_body() { # DIR FILE
+  cat > "$1/nginx-file.conf" <<CONF
+worker_processes 1; daemon off; pid $1/nginx-file.pid; error_log $1/error-file.log;
+events { worker_connections 1024; }
+http { access_log off; server { listen 127.0.0.1:18081 reuseport;
+  location / { default_type application/json; alias $2; } } }
+CONF
+  taskset -c "$SERVER_CPU" nginx -c "$1/nginx-file.conf" & PIDS+=($!)
 }
 # Flags for a single-server agent that bootstraps alone, with gossip and RPC ports of its own
 # (scripts may run several side by side on 127.0.0.1).

@@ -14,18 +14,12 @@ DIR=$(mktemp -d)
 printf 'web.service.consul A\nweb.service.consul SRV\n' > "$DIR/queries.txt"
 start_nsd_consul_zone "$DIR"
 NSD_PID=${PIDS[-1]}
-ticks() { # PID: utime and stime of the process and its descendants (NSD serves from a child)
-  local pids=($1) i=0
-  while [ $i -lt ${#pids[@]} ]; do pids+=($(pgrep -P "${pids[$i]}" || true)); i=$((i + 1)); done
-  # Fields 14 and 15 of /proc/<pid>/stat, counted after the name (NSD's have spaces in them).
-  for p in "${pids[@]}"; do sed 's/.*) //' "/proc/$p/stat"; done | awk '{u += $12; s += $13} END {print u, s}'
-}
 cpu_run() { # label port pid
   local before after answered
-  before=$(ticks "$3")
+  before=$(cpu_ticks "$3")
   answered=$(taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$2" -d "$DIR/queries.txt" -c 1 -Q "$RATE" -l "$SECS" 2>/dev/null |
     awk '/Queries completed/ {print $3}')
-  after=$(ticks "$3")
+  after=$(cpu_ticks "$3")
   python3 - "$1" "$answered" $before $after "$(getconf CLK_TCK)" <<'PY'
 import sys
 label, n, u0, s0, u1, s1, hz = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:8])

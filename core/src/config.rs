@@ -21,6 +21,13 @@ pub const BODY_BYTES_DEFAULT_MAX: usize = 64 * 1024;
 pub const KV_KEY_BYTES_MAX: usize = 8 * 1024;
 /// Largest request head (request line + headers) hyper will buffer before answering 431.
 pub const HTTP_HEAD_BYTES_MAX: usize = 64 * 1024;
+/// Bytes read from an HTTP connection at a time (the fast path's buffer grows by this much).
+pub const HTTP_READ_CHUNK_BYTES: usize = 8 * 1024;
+/// A whole body up to this size is copied behind its head so both go in one write; a larger
+/// one is written after it without the copy.
+pub const HTTP_COPIED_BODY_BYTES_MAX: usize = 16 * 1024;
+/// Most headers in a request head (hyper's default): more get 431.
+pub const HTTP_HEADERS_MAX: usize = 100;
 /// A client must finish sending its request head within this time (slowloris guard).
 pub const HTTP_HEAD_TIMEOUT_MS: u64 = 10_000;
 /// HTTP connections one shard serves at once; more wait in the listen backlog. Room for the
@@ -31,6 +38,9 @@ pub const HTTP_CONNECTIONS_PER_SHARD_MAX: usize = 32 * 1024;
 pub const ACL_CACHE_ENTRIES_MAX: usize = 4096;
 /// Wire answers a shard's DNS cache holds (`dns::cache`); full, it starts again empty.
 pub const DNS_CACHE_ENTRIES_MAX: usize = 4096;
+/// Rendered catalog and health answers one shard keeps (`http::body_cache`), and their bytes.
+pub const HTTP_BODY_CACHE_ENTRIES_MAX: usize = 4096;
+pub const HTTP_BODY_CACHE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Largest query (bytes after the ID) whose answer is cached; longer ones are answered afresh.
 pub const DNS_CACHE_KEY_BYTES_MAX: usize = 512;
 /// Orders kept of one shuffled answer (served in turn, so consecutive replies differ).

@@ -2,6 +2,7 @@
 #![allow(unsafe_code)]
 
 pub mod host;
+pub mod http1;
 pub mod https;
 pub mod listen;
 pub mod log_files;
