@@ -133,6 +133,10 @@ struct WatchFlags {
     watchers: usize,
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
+    /// Watch this service's health (`/v1/health/service/NAME`, one instance re-registered
+    /// with a new port at each write) instead of a KV key.
+    #[arg(long)]
+    service: Option<String>,
     /// Print one JSON object at the end instead of the text report.
     #[arg(long)]
     json: bool,
@@ -683,10 +687,10 @@ fn run_suite(f: SuiteFlags) {
     }
 }
 
-/// `loadgen watch --target host:port --watchers N --seconds S [--json]`: blocking-query
-/// fan-out on one key (see `suite::watch_phase`).
+/// `loadgen watch --target host:port --watchers N --seconds S [--service NAME] [--json]`:
+/// blocking-query fan-out on one key or one service (see `suite::watch_phase`).
 fn run_watch(w: WatchFlags) {
-    let (target, watchers, seconds, json) = (w.target, w.watchers, w.seconds, w.json);
+    let (target, watchers, seconds, json) = (w.target.clone(), w.watchers, w.seconds, w.json);
     require_reachable(&target);
     members::raise_fd_limit(watchers as u64 + 1024);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -696,7 +700,7 @@ fn run_watch(w: WatchFlags) {
     let local = tokio::task::LocalSet::new();
     let (o, elapsed) = local.block_on(
         &runtime,
-        suite::watch_phase(target.clone(), watchers, seconds),
+        suite::watch_phase(target.clone(), watchers, seconds, w.service.as_deref()),
     );
     let h = &o.histogram;
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
@@ -708,7 +712,11 @@ fn run_watch(w: WatchFlags) {
                 "wakeups_per_s": rate, "p50_ms": ms(0.5), "p99_ms": ms(0.99), "p999_ms": ms(0.999), "max_ms": h.max() as f64 / 1000.0})
         );
     } else {
-        println!("mode        watch  ({watchers} watchers, {:.1} s, target {target}, a write every 100 ms)", elapsed.as_secs_f64());
+        let watched = w
+            .service
+            .as_ref()
+            .map_or("one key".to_string(), |s| format!("service {s}"));
+        println!("mode        watch  ({watchers} watchers on {watched}, {:.1} s, target {target}, a write every 100 ms)", elapsed.as_secs_f64());
         println!(
             "wake-ups    {}  errors {}  ({rate:.0}/s; {:.0} per write)",
             o.ok,

@@ -157,7 +157,18 @@ async fn dns_phase(
 
 /// `watchers` blocking queries on one key while a writer changes it every 100 ms: each
 /// watcher's latency is from the write to its wake-up.
-pub async fn watch_phase(host: String, watchers: usize, secs: f64) -> (Outcome, Duration) {
+pub async fn watch_phase(
+    host: String,
+    watchers: usize,
+    secs: f64,
+    service: Option<&str>,
+) -> (Outcome, Duration) {
+    // What is watched, and the write that changes it.
+    let watched = match service {
+        Some(name) => format!("/v1/health/service/{name}"),
+        None => "/v1/kv/loadgen/watched".to_string(),
+    };
+    let service = service.map(str::to_string);
     let last_write = Rc::new(Cell::new(Instant::now()));
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(secs);
@@ -171,9 +182,17 @@ pub async fn watch_phase(host: String, watchers: usize, secs: f64) -> (Outcome, 
             let mut n = 0u64;
             while Instant::now() < end {
                 n += 1;
-                let body = n.to_string();
+                let (path, body) = match &service {
+                    Some(name) => (
+                        "/v1/catalog/register",
+                        serde_json::json!({"Node": "loadgen-watched", "Address": "127.0.0.1",
+                            "Service": {"Service": name, "ID": "loadgen-watched", "Port": 1 + n % 60000}})
+                        .to_string(),
+                    ),
+                    None => ("/v1/kv/loadgen/watched", n.to_string()),
+                };
                 let req = format!(
-                    "PUT /v1/kv/loadgen/watched HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n{body}",
+                    "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n{body}",
                     body.len()
                 );
                 last_write.set(Instant::now());
@@ -188,7 +207,7 @@ pub async fn watch_phase(host: String, watchers: usize, secs: f64) -> (Outcome, 
     };
     let tasks: Vec<_> = (0..watchers)
         .map(|_| {
-            let (host, last_write) = (host.clone(), last_write.clone());
+            let (host, last_write, watched) = (host.clone(), last_write.clone(), watched.clone());
             tokio::task::spawn_local(async move {
                 let mut out = Outcome::new();
                 let Ok(mut s) = TcpStream::connect(&host).await else {
@@ -199,7 +218,7 @@ pub async fn watch_phase(host: String, watchers: usize, secs: f64) -> (Outcome, 
                 let mut index = 1u64;
                 while Instant::now() < end {
                     let req = format!(
-                        "GET /v1/kv/loadgen/watched?index={index}&wait=2s HTTP/1.1\r\nHost: {host}\r\n\r\n"
+                        "GET {watched}?index={index}&wait=2s HTTP/1.1\r\nHost: {host}\r\n\r\n"
                     );
                     if s.write_all(req.as_bytes()).await.is_err() {
                         out.errors += 1;
@@ -209,8 +228,9 @@ pub async fn watch_phase(host: String, watchers: usize, secs: f64) -> (Outcome, 
                         Ok((status, new_index)) if status < 400 || status == 404 => {
                             if new_index > index && index > 1 {
                                 out.ok += 1;
-                                out.histogram
-                                    .saturating_record(last_write.get().elapsed().as_micros().max(1) as u64);
+                                out.histogram.saturating_record(
+                                    last_write.get().elapsed().as_micros().max(1) as u64,
+                                );
                             }
                             index = new_index.max(1);
                         }
@@ -511,7 +531,7 @@ pub async fn run(a: SuiteArgs) -> Result<(), String> {
     if !a.json {
         eprintln!("phase: {} blocking-query watchers ...", a.watchers);
     }
-    let (o, e) = watch_phase(a.http.clone(), a.watchers, secs).await;
+    let (o, e) = watch_phase(a.http.clone(), a.watchers, secs, None).await;
     phases.push(Phase {
         name: format!("watch fan-out ({} watchers)", a.watchers),
         outcome: o,

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::body_cache::{self, BodyCache};
 use super::catalog_json::{
     CheckJson, NodeJson, NodeServiceJson, NodeWithServices, ServiceEntryJson, ServiceNodeJson,
 };
@@ -446,6 +447,98 @@ where
     }
 }
 
+thread_local! {
+    /// This shard's rendered answers of the hot reads (`cached_blocking`).
+    static BODIES: std::cell::RefCell<BodyCache> = std::cell::RefCell::new(BodyCache::default());
+}
+
+/// What a catalog read would be computed under now (see `body_cache`); `None` while any shard
+/// has not applied a write that may already have been acknowledged, when nothing is served
+/// from the cache or kept in it.
+fn body_stamp(ctx: &ShardCtx) -> Option<body_cache::Stamp> {
+    use std::sync::atomic::Ordering;
+    if !ctx.mesh.shards.iter().all(|s| s.caught_up_on_every()) {
+        return None;
+    }
+    let catalog = ctx
+        .mesh
+        .catalog_indexes
+        .iter()
+        .map(|i| i.load(Ordering::Acquire))
+        .max()
+        .unwrap_or(0);
+    let acl = ctx.state.borrow().acl.index();
+    Some(body_cache::Stamp { catalog, acl })
+}
+
+/// A read's answer: rendered now, or taken from this shard's cache.
+enum Answer<T> {
+    Read(T, Option<body_cache::Stamp>),
+    Cached(Reply),
+}
+
+/// `blocking` for the hot reads (`health/service`, `catalog/service`, `catalog/services`),
+/// through this shard's rendered answers: a read of an unchanged catalog, and every blocking
+/// reader after the first woken by one change, gets the answer already rendered.
+pub(super) async fn cached_blocking<T, F, Fut>(
+    ctx: &ShardCtx,
+    req: &ApiRequest,
+    mut read: F,
+    render: impl FnOnce(&T) -> Reply,
+) -> Reply
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Indexed<T>, Busy>>,
+{
+    let who = req.identity.as_ref().map_or("", |i| i.accessor_id.as_str());
+    let Some(key) = body_cache::key(&req.path, &req.query, req.style, who) else {
+        return blocking(ctx, req, read, render).await;
+    };
+    let opts = match catalog_read_options(req) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let read_or_hit = || {
+        // The stamp is taken before the read: a read that sees later writes is then kept
+        // under an older stamp and never served, never the other way round.
+        let stamp = body_stamp(ctx);
+        let hit = stamp.and_then(|s| BODIES.with_borrow(|cache| cache.get(&key, s)));
+        let fresh = hit.is_none().then(&mut read);
+        async move {
+            match (hit, fresh) {
+                (Some((index, reply)), _) => Ok(Indexed {
+                    index,
+                    value: Answer::Cached(reply),
+                }),
+                (None, Some(fresh)) => fresh.await.map(|r| Indexed {
+                    index: r.index,
+                    value: Answer::Read(r.value, stamp),
+                }),
+                (None, None) => unreachable!("a miss always reads"),
+            }
+        }
+    };
+    let got = match ctx.block_on(opts.min_index, opts.wait, read_or_hit).await {
+        Ok(got) => got,
+        Err(b) => return busy(b),
+    };
+    let reply = match got.value {
+        Answer::Cached(reply) => {
+            // Tribune's own metric (`consul.api.http.cache_hit`): Consul has no such cache.
+            crate::node::telemetry::incr(crate::metrics::Key::plain("api.http.cache_hit"), 1.0);
+            reply
+        }
+        Answer::Read(value, stamp) => {
+            let reply = render(&value);
+            if let Some(stamp) = stamp {
+                BODIES.with_borrow_mut(|cache| cache.put(key, stamp, got.index, &reply));
+            }
+            reply
+        }
+    };
+    with_meta(ctx, reply, got.index, &opts)
+}
+
 /// `GET /v1/catalog/datacenters`: ours first, then the WAN pool's by measured round-trip
 /// time (`cluster::sort_by_rtt`).
 pub fn datacenters(ctx: &ShardCtx, config: &AgentConfig, req: &ApiRequest) -> Reply {
@@ -484,7 +577,7 @@ pub async fn services(ctx: &ShardCtx, req: &ApiRequest) -> Reply {
         Err(e) => return Reply::text(500, e),
     };
     let filter = &filter;
-    blocking(
+    cached_blocking(
         ctx,
         req,
         || async move {
@@ -527,7 +620,7 @@ pub async fn service(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Reply {
         return Reply::text(400, "Missing service name");
     }
     let (tags, filters) = (tags(req), node_meta_filters(req));
-    blocking(
+    cached_blocking(
         ctx,
         req,
         || ctx.service_instances(name, &tags),
@@ -725,7 +818,7 @@ pub async fn health_service(ctx: &ShardCtx, name: &str, req: &ApiRequest) -> Rep
         },
     };
     let (tags, filters) = (tags(req), node_meta_filters(req));
-    blocking(
+    cached_blocking(
         ctx,
         req,
         || ctx.service_instances(name, &tags),

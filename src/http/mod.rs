@@ -22,8 +22,8 @@ pub mod ui_api;
 
 // The pure parts (route table, queries, JSON shapes, decoding) live in `tribune-core`.
 pub use tribune_core::http::{
-    acl_json, agent_defs, catalog_json, decode, filter, query, request, response, route,
-    session_json,
+    acl_json, agent_defs, body_cache, catalog_json, decode, filter, query, request, response,
+    route, session_json,
 };
 
 #[cfg(test)]

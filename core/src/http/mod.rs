@@ -4,6 +4,7 @@
 
 pub mod acl_json;
 pub mod agent_defs;
+pub mod body_cache;
 pub mod catalog_json;
 pub mod decode;
 pub mod filter;

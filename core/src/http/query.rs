@@ -40,6 +40,11 @@ impl Query {
         &self.raw
     }
 
+    /// Every decoded pair, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// True when the parameter is present, with or without a value (Consul's presence flags).
     pub fn has(&self, name: &str) -> bool {
         self.pairs.iter().any(|(k, _)| k == name)
