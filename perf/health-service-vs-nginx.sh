@@ -10,14 +10,14 @@ ROUNDS=${ROUNDS:-3}; INSTANCES=${INSTANCES:-10}
 DIR=$(mktemp -d)
 taskset -c "$SERVER_CPU" "$ROOT/target/release/tribune" agent -server $(solo) -data-dir "$DIR/data" -shards 1 -http-port 18502 >/dev/null & PIDS+=($!)
 TRIBUNE_PID=$!
-until curl -s -o /dev/null http://127.0.0.1:18502/v1/status/leader; do sleep 0.1; done
+until [ -n "$(curl -s http://127.0.0.1:18502/v1/status/leader | tr -d '"')" ]; do sleep 0.1; done
 python3 "$ROOT/perf/register.py" 18502 catalog "$INSTANCES"
 curl -sf http://127.0.0.1:18502/v1/health/service/web > "$DIR/body.json"
 echo "body: $(wc -c < "$DIR/body.json") bytes, $INSTANCES instances"
 if [ -n "${BEFORE_BIN:-}" ]; then
   taskset -c "$SERVER_CPU" "$BEFORE_BIN" agent -server $(solo) -data-dir "$DIR/data-before" -shards 1 -http-port 18504 >/dev/null & PIDS+=($!)
   BEFORE_PID=$!
-  until curl -s -o /dev/null http://127.0.0.1:18504/v1/status/leader; do sleep 0.1; done
+  until [ -n "$(curl -s http://127.0.0.1:18504/v1/status/leader | tr -d '"')" ]; do sleep 0.1; done
   python3 "$ROOT/perf/register.py" 18504 catalog "$INSTANCES"
 fi
 start_nginx_file_body "$DIR" "$DIR/body.json"; NGINX_PID=$!
