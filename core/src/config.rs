@@ -41,6 +41,8 @@ pub const DNS_CACHE_ENTRIES_MAX: usize = 4096;
 /// Rendered catalog and health answers one shard keeps (`http::body_cache`), and their bytes.
 pub const HTTP_BODY_CACHE_ENTRIES_MAX: usize = 4096;
 pub const HTTP_BODY_CACHE_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Longest cache key (path, query, token) whose answer is kept; longer ones are rendered anew.
+pub const HTTP_BODY_CACHE_KEY_BYTES_MAX: usize = 1024;
 /// Largest query (bytes after the ID) whose answer is cached; longer ones are answered afresh.
 pub const DNS_CACHE_KEY_BYTES_MAX: usize = 512;
 /// Orders kept of one shuffled answer (served in turn, so consecutive replies differ).

@@ -457,9 +457,9 @@ thread_local! {
 /// from the cache or kept in it.
 fn body_stamp(ctx: &ShardCtx) -> Option<body_cache::Stamp> {
     use std::sync::atomic::Ordering;
-    if !ctx.mesh.shards.iter().all(|s| s.caught_up_on_every()) {
-        return None;
-    }
+    // The indexes first, then the lag check: an entry for every shard is marked sent on all
+    // of them before any applies it, so if one shard's index already shows it, a shard that
+    // has not applied it yet fails the check below.
     let catalog = ctx
         .mesh
         .catalog_indexes
@@ -467,6 +467,9 @@ fn body_stamp(ctx: &ShardCtx) -> Option<body_cache::Stamp> {
         .map(|i| i.load(Ordering::Acquire))
         .max()
         .unwrap_or(0);
+    if !ctx.mesh.shards.iter().all(|s| s.caught_up_on_every()) {
+        return None;
+    }
     let acl = ctx.state.borrow().acl.index();
     Some(body_cache::Stamp { catalog, acl })
 }
@@ -498,10 +501,14 @@ where
         Ok(o) => o,
         Err(r) => return r,
     };
+    // The request's token was resolved against the ACL table as it stands now; once the
+    // table moves (a blocking read may wait minutes), its answers render the old rights, so
+    // they are neither served from nor kept under the new table's stamps.
+    let acl_resolved_at = ctx.state.borrow().acl.index();
     let read_or_hit = || {
         // The stamp is taken before the read: a read that sees later writes is then kept
         // under an older stamp and never served, never the other way round.
-        let stamp = body_stamp(ctx);
+        let stamp = body_stamp(ctx).filter(|s| s.acl == acl_resolved_at);
         let hit = stamp.and_then(|s| BODIES.with_borrow(|cache| cache.get(&key, s)));
         let fresh = hit.is_none().then(&mut read);
         async move {

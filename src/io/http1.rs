@@ -96,11 +96,15 @@ pub fn parse<'b>(buf: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> Parse<'b> {
         {
             return Parse::Hyper;
         } else if name.eq_ignore_ascii_case("connection") {
-            for token in header.value.split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
+            // hyper reads only a visible-ASCII value's tokens.
+            let Some(value) = visible_ascii(header.value) else {
+                continue;
+            };
+            for token in value.split(',') {
+                let token = token.trim();
+                if token.eq_ignore_ascii_case("close") {
                     keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"upgrade") {
+                } else if token.eq_ignore_ascii_case("upgrade") {
                     return Parse::Hyper;
                 }
             }
@@ -116,6 +120,17 @@ pub fn parse<'b>(buf: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> Parse<'b> {
         keep_alive,
         head_len,
     })
+}
+
+/// Whether `buf` may hold a whole head: a blank line (`\r\n\r\n`, or `\n\n` as httparse
+/// also takes) ending after `scanned`, the bytes already searched without finding one. Also
+/// true once the buffer reached the head limit, so that hyper answers it.
+pub fn head_may_be_complete(buf: &[u8], scanned: usize) -> bool {
+    // A blank line ends in `\n\r\n` or `\n\n`: two bytes of overlap with what was searched.
+    let new = &buf[scanned.saturating_sub(2).min(buf.len())..];
+    buf.len() >= HTTP_HEAD_BYTES_MAX
+        || new.windows(2).any(|w| w == b"\n\n")
+        || new.windows(3).any(|w| w == b"\n\r\n")
 }
 
 /// An origin-form target made only of bytes that `http::Uri` takes in both path and query

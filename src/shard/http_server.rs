@@ -79,12 +79,21 @@ async fn serve_connection<IO>(
     // hyper's header read timeout: the whole wait for one head, idle time included, from the
     // first read that finds it incomplete (a client trickling bytes does not extend it).
     let mut head_deadline = None;
+    // How much of `read` is known to hold no end of head: a head trickled in is parsed once,
+    // when its blank line arrives, not again at every byte (as hyper does).
+    let mut scanned = 0;
     loop {
         let started = Instant::now();
         let mut slots = http1::header_slots();
-        let plain = match http1::parse(&read, &mut slots) {
+        let parsed = if http1::head_may_be_complete(&read, scanned) {
+            http1::parse(&read, &mut slots)
+        } else {
+            Parse::Partial
+        };
+        let plain = match parsed {
             Parse::Hyper => break,
             Parse::Partial => {
+                scanned = read.len();
                 if read.capacity() - read.len() < HTTP_READ_CHUNK_BYTES / 2 {
                     read.reserve(HTTP_READ_CHUNK_BYTES);
                 }
@@ -99,6 +108,7 @@ async fn serve_connection<IO>(
             Parse::Plain(plain) => plain,
         };
         head_deadline = None;
+        scanned = 0;
         let method = static_method(plain.method);
         let head_request = plain.method == "HEAD";
         let keep_alive = plain.keep_alive;
@@ -112,7 +122,25 @@ async fn serve_connection<IO>(
         );
         read.advance(plain.head_len);
         let answered = match admitted {
-            Ok(admitted) => run(admitted, Bytes::new(), &ctx, &config).await,
+            Ok(admitted) => {
+                // Raced against the socket, as hyper does: a client that goes while its
+                // request runs (a blocking read, say) takes the handler with it. Bytes it
+                // sends meanwhile wait in `read` for the next request.
+                let running = run(admitted, Bytes::new(), &ctx, &config);
+                tokio::pin!(running);
+                loop {
+                    tokio::select! {
+                        biased;
+                        answered = &mut running => break answered,
+                        got = io.read_buf(&mut read), if read.len() < HTTP_HEAD_BYTES_MAX => {
+                            match got {
+                                Ok(n) if n > 0 => continue,
+                                _ => return,
+                            }
+                        }
+                    }
+                }
+            }
             Err(answered) => answered,
         };
         record(method, &answered, started, logged, peer);
@@ -129,8 +157,12 @@ async fn serve_connection<IO>(
         )
         .await
         .is_err()
-            || !keep_alive
         {
+            return;
+        }
+        if !keep_alive {
+            // A TLS client gets its close_notify, a plain one its FIN, as from hyper.
+            let _ = io.shutdown().await;
             return;
         }
     }
@@ -149,8 +181,9 @@ async fn serve_connection<IO>(
 }
 
 /// Writes a reply as hyper would: head and whole body in one write, or a streamed body in
-/// chunks until it ends or the client goes (a read while waiting sees it go; bytes it sends
-/// meanwhile are kept in `read` for the next request).
+/// chunks until it ends or the client goes (a read while waiting sees it go, and that is an
+/// error: the connection ends; bytes it sends meanwhile, up to a head's worth, are kept in
+/// `read` for the next request).
 async fn write_reply<IO>(
     io: &mut IO,
     out: &mut Vec<u8>,
@@ -204,9 +237,10 @@ where
         let next = std::future::poll_fn(|cx| (stream.0)(cx));
         let chunk = tokio::select! {
             chunk = next => chunk,
-            got = io.read_buf(read) => match got {
+            got = io.read_buf(read), if read.len() < HTTP_HEAD_BYTES_MAX => match got {
                 Ok(n) if n > 0 => continue,
-                _ => return Ok(()), // the client went
+                Ok(_) => return Err(std::io::ErrorKind::ConnectionAborted.into()),
+                Err(e) => return Err(e),
             },
         };
         let Some(bytes) = chunk else {
@@ -716,5 +750,22 @@ mod tests {
         }
         let too_long = [b"GET /".as_slice(), &vec![b'a'; HTTP_HEAD_BYTES_MAX]].concat();
         assert_eq!(taken(&too_long), None);
+    }
+
+    #[test]
+    fn a_head_is_parsed_only_once_its_blank_line_arrived() {
+        let head = b"GET /v1/kv/a HTTP/1.1\r\nHost: x\r\n\r\n";
+        // Byte by byte, as a trickling client sends it: complete only at the last byte.
+        for end in 1..head.len() {
+            assert!(!http1::head_may_be_complete(&head[..end], end - 1), "{end}");
+        }
+        assert!(http1::head_may_be_complete(head, head.len() - 1));
+        assert!(http1::head_may_be_complete(b"GET / HTTP/1.1\n\n", 14));
+        // Already searched past the blank line: not found again (the request was taken).
+        assert!(!http1::head_may_be_complete(b"xx\r\n\r\nabc", 10));
+        assert!(http1::head_may_be_complete(
+            &vec![b'a'; HTTP_HEAD_BYTES_MAX],
+            0
+        ));
     }
 }

@@ -1261,15 +1261,18 @@ impl RaftCore {
             Placement::Every(cmd) => {
                 // Shard 0 answers (a session create can be refused), and gets the command
                 // last: every other shard has it queued before the proposer hears back, so
-                // any later read queues behind it.
+                // any later read queues behind it. Every shard is marked before any gets it:
+                // once one shard has applied it, every shard that has not shows as lagging
+                // (the answer caches' stamps rely on it).
+                for shard in self.shards.iter() {
+                    shard.mark_every_sent(index);
+                }
                 for shard in (1..self.shards.len()).rev() {
                     let work = ShardWork::Command(cmd.clone());
                     let reply = None;
-                    self.shards[shard].mark_every_sent(index);
                     self.deliver(shard, ShardMsg::Apply { index, work, reply });
                 }
                 let work = ShardWork::Command(cmd);
-                self.shards[0].mark_every_sent(index);
                 self.deliver(0, ShardMsg::Apply { index, work, reply });
             }
             Placement::Txn { parts } => {

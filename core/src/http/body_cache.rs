@@ -18,7 +18,9 @@ use bytes::Bytes;
 
 use super::query::Query;
 use super::response::{JsonStyle, Reply};
-use crate::config::{HTTP_BODY_CACHE_BYTES_MAX, HTTP_BODY_CACHE_ENTRIES_MAX};
+use crate::config::{
+    HTTP_BODY_CACHE_BYTES_MAX, HTTP_BODY_CACHE_ENTRIES_MAX, HTTP_BODY_CACHE_KEY_BYTES_MAX,
+};
 
 /// What a cached answer was computed under.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -41,11 +43,16 @@ struct Entry {
 }
 
 /// One shard's rendered answers, at most `HTTP_BODY_CACHE_ENTRIES_MAX` of them and
-/// `HTTP_BODY_CACHE_BYTES_MAX` bytes of bodies.
+/// `HTTP_BODY_CACHE_BYTES_MAX` bytes of keys and bodies; a key over
+/// `HTTP_BODY_CACHE_KEY_BYTES_MAX` is answered afresh every time.
 #[derive(Default)]
 pub struct BodyCache {
     entries: HashMap<String, Entry, foldhash::fast::RandomState>,
+    /// Bytes of keys and bodies held.
     bytes: usize,
+    /// The latest stamp an answer was kept under: an answer read under an earlier one can
+    /// never be served again (both indexes only grow), so it is not kept.
+    newest: Option<Stamp>,
 }
 
 impl BodyCache {
@@ -66,25 +73,39 @@ impl BodyCache {
     /// never be served again, so they go first when the cache is full; if that is not enough,
     /// it starts again empty.
     pub fn put(&mut self, key: String, stamp: Stamp, index: u64, reply: &Reply) {
-        if reply.stream.is_some() || reply.body.len() > HTTP_BODY_CACHE_BYTES_MAX / 4 {
+        let size = key.len() + reply.body.len();
+        if reply.stream.is_some()
+            || key.len() > HTTP_BODY_CACHE_KEY_BYTES_MAX
+            || size > HTTP_BODY_CACHE_BYTES_MAX / 4
+        {
             return;
         }
-        if let Some(old) = self.entries.remove(&key) {
-            self.bytes -= old.body.len();
+        if let Some(newest) = self.newest {
+            if stamp.catalog < newest.catalog || stamp.acl < newest.acl {
+                return;
+            }
+        }
+        self.newest = Some(stamp);
+        if let Some((old_key, old)) = self.entries.remove_entry(&key) {
+            self.bytes -= old_key.len() + old.body.len();
         }
         if self.entries.len() >= HTTP_BODY_CACHE_ENTRIES_MAX
-            || self.bytes + reply.body.len() > HTTP_BODY_CACHE_BYTES_MAX
+            || self.bytes + size > HTTP_BODY_CACHE_BYTES_MAX
         {
             self.entries.retain(|_, e| e.stamp == stamp);
-            self.bytes = self.entries.values().map(|e| e.body.len()).sum();
+            self.bytes = self
+                .entries
+                .iter()
+                .map(|(k, e)| k.len() + e.body.len())
+                .sum();
             if self.entries.len() >= HTTP_BODY_CACHE_ENTRIES_MAX
-                || self.bytes + reply.body.len() > HTTP_BODY_CACHE_BYTES_MAX
+                || self.bytes + size > HTTP_BODY_CACHE_BYTES_MAX
             {
                 self.entries.clear();
                 self.bytes = 0;
             }
         }
-        self.bytes += reply.body.len();
+        self.bytes += size;
         self.entries.insert(
             key,
             Entry {
@@ -183,9 +204,20 @@ mod tests {
         }
         let big = Reply::text(200, "y".repeat(HTTP_BODY_CACHE_BYTES_MAX / 8));
         for i in 0..20 {
-            cache.put(format!("big{i}"), at(10), 10, &big);
+            cache.put(format!("b{i:02}"), at(10), 10, &big);
             assert!(cache.bytes() <= HTTP_BODY_CACHE_BYTES_MAX);
         }
-        assert_eq!(cache.bytes(), cache.len() * big.body.len());
+        assert_eq!(cache.bytes(), cache.len() * (big.body.len() + "bNN".len()));
+        // Read under an older stamp: never servable again, so not kept.
+        cache.put("late".into(), at(9), 9, &reply);
+        assert!(cache.get("late", at(9)).is_none());
+        // A long key is not kept, whatever its body.
+        cache.put(
+            "k".repeat(HTTP_BODY_CACHE_KEY_BYTES_MAX + 1),
+            at(10),
+            10,
+            &reply,
+        );
+        assert_eq!(cache.bytes(), cache.len() * (big.body.len() + "bNN".len()));
     }
 }
