@@ -169,10 +169,10 @@ pub fn has_body(head_request: bool, status: u16) -> bool {
 /// Writes a response head as hyper's HTTP/1.1 server with `title_case_headers` does: headers
 /// in first-appearance order with repeats of a name grouped at its first place, then
 /// `Connection: close` when the client asked for it, the framing header, and `Date` last.
-pub fn write_head<'h>(
+pub fn write_head(
     dst: &mut Vec<u8>,
     status: u16,
-    headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
+    headers: &[(&str, &str)],
     framing: Framing,
     head_request: bool,
     close: bool,
@@ -190,19 +190,12 @@ pub fn write_head<'h>(
         dst.extend_from_slice(reason.as_bytes());
         dst.extend_from_slice(b"\r\n");
     }
-    for (i, (name, _)) in headers.clone().enumerate() {
-        if headers
-            .clone()
-            .take(i)
-            .any(|(earlier, _)| earlier.eq_ignore_ascii_case(name))
-        {
+    for (i, &(name, _)) in headers.iter().enumerate() {
+        let same = |h: &&(&str, &str)| h.0.len() == name.len() && h.0.eq_ignore_ascii_case(name);
+        if headers[..i].iter().any(|h| same(&h)) {
             continue; // written with the first of its name
         }
-        for (_, value) in headers
-            .clone()
-            .skip(i)
-            .filter(|(same, _)| same.eq_ignore_ascii_case(name))
-        {
+        for (_, value) in headers[i..].iter().filter(same) {
             title_case(dst, name);
             dst.extend_from_slice(b": ");
             dst.extend_from_slice(value.as_bytes());

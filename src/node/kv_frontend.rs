@@ -165,14 +165,17 @@ impl ShardCtx {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<Indexed<T>, Busy>>,
     {
+        if min_index == 0 {
+            // Not a blocking read: no waiter registered with `changed` only to be dropped.
+            return read().await;
+        }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
             let result = read().await?;
-            if min_index == 0 || result.index > min_index || tokio::time::Instant::now() >= deadline
-            {
+            if result.index > min_index || tokio::time::Instant::now() >= deadline {
                 return Ok(result);
             }
             tokio::select! {

@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rand::Rng;
+use smallvec::SmallVec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::{
@@ -97,8 +98,10 @@ async fn serve_connection<IO>(
                 if read.capacity() - read.len() < HTTP_READ_CHUNK_BYTES / 2 {
                     read.reserve(HTTP_READ_CHUNK_BYTES);
                 }
+                // From `started`, read at the top of this pass (a clock read saved per request).
                 let deadline = *head_deadline.get_or_insert_with(|| {
-                    tokio::time::Instant::now() + Duration::from_millis(HTTP_HEAD_TIMEOUT_MS)
+                    tokio::time::Instant::from_std(started)
+                        + Duration::from_millis(HTTP_HEAD_TIMEOUT_MS)
                 });
                 match tokio::time::timeout_at(deadline, io.read_buf(&mut read)).await {
                     Ok(Ok(n)) if n > 0 => continue,
@@ -196,17 +199,15 @@ async fn write_reply<IO>(
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let headers = reply
-        .content_type
-        .map(|ct| ("Content-Type", ct))
-        .into_iter()
-        .chain(acl_policy.map(|p| ("X-Consul-Default-Acl-Policy", p)))
-        .chain(reply.headers.iter().map(|(n, v)| (*n, v.as_str())));
+    let mut headers: SmallVec<[(&str, &str); 16]> = SmallVec::new();
+    headers.extend(reply.content_type.map(|ct| ("Content-Type", ct)));
+    headers.extend(acl_policy.map(|p| ("X-Consul-Default-Acl-Policy", p)));
+    headers.extend(reply.headers.iter().map(|(n, v)| (*n, v.as_str())));
     let with_body = http1::has_body(head_request, reply.status);
     out.clear();
     let Some(mut stream) = reply.stream else {
         let framing = http1::Framing::Length(reply.body.len());
-        http1::write_head(out, reply.status, headers, framing, head_request, close);
+        http1::write_head(out, reply.status, &headers, framing, head_request, close);
         if !with_body {
             return write_flushed(io, out).await;
         }
@@ -221,7 +222,7 @@ where
     http1::write_head(
         out,
         reply.status,
-        headers,
+        &headers,
         http1::Framing::Chunked,
         head_request,
         close,
