@@ -1,7 +1,8 @@
 //! Criterion benches of the hot paths: log encode + durable append per batch size, KV apply,
 //! request parse + route, JSON serialisation of a KV answer, DNS decode / answer / encode, a
-//! gossip round, the cross-core queue. Each folds its output into a checksum so the work
-//! cannot be optimised away. `cargo bench --no-run` in CI keeps them compiling.
+//! gossip round, the cross-core queue, the HTTP fast path's parse and head, a rendered-answer
+//! cache hit. Each folds its output into a checksum so the work cannot be optimised away.
+//! `cargo bench --no-run` in CI keeps them compiling.
 
 use std::hint::black_box;
 
@@ -340,8 +341,65 @@ fn dns_paths(c: &mut Criterion) {
     });
 }
 
+/// The HTTP fast path's own work for one KV GET: parse the head in place, write the reply's
+/// head as hyper would; and a hit in the rendered-answer cache (key built, entry cloned).
+fn http_fast_path(c: &mut Criterion) {
+    use tribune::http::body_cache::{self, BodyCache, Stamp};
+    use tribune::http::response::{JsonStyle, Reply};
+    use tribune::io::http1;
+    let request = b"GET /v1/kv/config/web/prod/db HTTP/1.1\r\nHost: 127.0.0.1:8500\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n";
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("X-Consul-Default-Acl-Policy", "allow"),
+        ("X-Consul-Index", "5678"),
+        ("X-Consul-Knownleader", "true"),
+        ("X-Consul-Lastcontact", "0"),
+        ("X-Consul-Query-Backend", "blocking-query"),
+    ];
+    let mut out = Vec::with_capacity(512);
+    c.bench_function("http_fast_path_parse_and_head", |b| {
+        b.iter(|| {
+            let mut slots = http1::header_slots();
+            let head_len = match http1::parse(black_box(request), &mut slots) {
+                http1::Parse::Plain(plain) => plain.head_len,
+                _ => unreachable!("a plain GET"),
+            };
+            out.clear();
+            http1::write_head(
+                &mut out,
+                200,
+                &headers,
+                http1::Framing::Length(86),
+                false,
+                false,
+            );
+            black_box(head_len + out.len())
+        })
+    });
+    let style = JsonStyle {
+        indent: false,
+        newline: false,
+    };
+    let stamp = Stamp {
+        catalog: 42,
+        acl: 0,
+    };
+    let query = Query::parse("passing&index=41");
+    let mut cache = BodyCache::default();
+    let key = body_cache::key("/v1/health/service/web", &query, style, "").unwrap();
+    cache.put(key, stamp, 41, &Reply::text(200, "x".repeat(9400)));
+    c.bench_function("http_body_cache_hit", |b| {
+        b.iter(|| {
+            let key = body_cache::key("/v1/health/service/web", black_box(&query), style, "");
+            let (index, reply) = cache.get(&key.unwrap(), stamp).expect("a hit");
+            black_box(index + reply.body.len() as u64)
+        })
+    });
+}
+
 criterion_group!(
     benches,
+    http_fast_path,
     log_append,
     log_encode,
     kv_apply,
