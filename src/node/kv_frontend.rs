@@ -170,6 +170,10 @@ impl ShardCtx {
             return read().await;
         }
         let deadline = tokio::time::Instant::now() + wait;
+        // One timer for the whole wait, not one per wake-up: a change wakes every watcher of
+        // the shard, and most of them go back to waiting.
+        let timeout = tokio::time::sleep_until(deadline);
+        tokio::pin!(timeout);
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
@@ -180,7 +184,7 @@ impl ShardCtx {
             }
             tokio::select! {
                 _ = &mut changed => {}
-                _ = tokio::time::sleep_until(deadline) => {}
+                _ = &mut timeout => {}
             }
         }
     }
