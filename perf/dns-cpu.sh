@@ -20,13 +20,8 @@ cpu_run() { # label port pid
   answered=$(taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$2" -d "$DIR/queries.txt" -c 1 -Q "$RATE" -l "$SECS" 2>/dev/null |
     awk '/Queries completed/ {print $3}')
   after=$(cpu_ticks "$3")
-  python3 - "$1" "$answered" $before $after "$(getconf CLK_TCK)" <<'PY'
-import sys
-label, n, u0, s0, u1, s1, hz = sys.argv[1], int(sys.argv[2]), *map(int, sys.argv[3:8])
-user, system = (u1 - u0) / hz, (s1 - s0) / hz
-print(f"{label:<30} {n:>9} answered  {1e6 * (user + system) / n:6.2f} µs/query  "
-      f"(user {1e6 * user / n:5.2f}, kernel {1e6 * system / n:5.2f})")
-PY
+  printf '%-30s %9d answered  ' "$1" "$answered"
+  cpu_per_op "$answered" query $before $after
 }
 qps_run() { # label port
   taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$2" -d "$DIR/queries.txt" -c 1 -q 100 -l 5 2>/dev/null |

@@ -430,15 +430,7 @@ fn filter_expressions_on_catalog_health_and_agent() {
 fn cached_reads_match_fresh_ones_under_random_catalog_changes() {
     use rand::{Rng, SeedableRng};
     use serde_json::json;
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("telemetry.json");
-    let telemetry = json!({"telemetry": {"prometheus_retention_time": "60s"}});
-    std::fs::write(&conf, telemetry.to_string()).unwrap();
-    let agent = Agent::start_with(
-        free_port(),
-        None,
-        &["-shards", "2", &format!("-config-file={}", conf.display())],
-    );
+    let (agent, _config) = Agent::start_with_prometheus(&["-shards", "2"]);
     let reads = [
         "/v1/health/service/web",
         "/v1/health/service/web?passing",
@@ -506,13 +498,6 @@ fn cached_reads_match_fresh_ones_under_random_catalog_changes() {
         }
     }
     // The comparison above meant something only if the cache answered.
-    let (_, text, _) = agent
-        .call("GET", "/v1/agent/metrics?format=prometheus", b"")
-        .unwrap();
-    let hits = text
-        .lines()
-        .find(|l| l.starts_with("consul_api_http_cache_hit "))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .unwrap_or(0.0);
+    let hits = agent.prometheus_value("consul_api_http_cache_hit");
     assert!(hits > 500.0, "cache hits: {hits}");
 }

@@ -79,22 +79,9 @@ fn ask(socket: &UdpSocket, packet: &[u8]) -> (u8, Vec<String>) {
 
 #[test]
 fn cached_answers_match_fresh_ones_under_random_catalog_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("telemetry.json");
-    let telemetry = json!({"telemetry": {"prometheus_retention_time": "60s"}});
-    std::fs::write(&conf, telemetry.to_string()).unwrap();
     let dns_port = free_port();
-    let agent = Agent::start_with(
-        free_port(),
-        None,
-        &[
-            "-dns-port",
-            &dns_port.to_string(),
-            "-shards",
-            "2",
-            &format!("-config-file={}", conf.display()),
-        ],
-    );
+    let (agent, _config) =
+        Agent::start_with_prometheus(&["-dns-port", &dns_port.to_string(), "-shards", "2"]);
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.connect(("127.0.0.1", dns_port)).unwrap();
     socket
@@ -162,13 +149,7 @@ fn cached_answers_match_fresh_ones_under_random_catalog_changes() {
     }
     // The comparison above meant something only if the cache answered.
     eventually(10, "cache hits counted", || {
-        let (_, text, _) = agent
-            .call("GET", "/v1/agent/metrics?format=prometheus", b"")
-            .unwrap();
-        text.lines()
-            .find(|l| l.starts_with("consul_dns_cache_hit "))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-            .is_some_and(|hits| hits > 1000.0)
+        agent.prometheus_value("consul_dns_cache_hit") > 1000.0
     });
 }
 

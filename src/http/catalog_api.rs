@@ -510,18 +510,17 @@ where
         // under an older stamp and never served, never the other way round.
         let stamp = body_stamp(ctx).filter(|s| s.acl == acl_resolved_at);
         let hit = stamp.and_then(|s| BODIES.with_borrow(|cache| cache.get(&key, s)));
-        let fresh = hit.is_none().then(&mut read);
+        let hit_or_read = hit.ok_or_else(&mut read);
         async move {
-            match (hit, fresh) {
-                (Some((index, reply)), _) => Ok(Indexed {
+            match hit_or_read {
+                Ok((index, reply)) => Ok(Indexed {
                     index,
                     value: Answer::Cached(reply),
                 }),
-                (None, Some(fresh)) => fresh.await.map(|r| Indexed {
+                Err(fresh) => fresh.await.map(|r| Indexed {
                     index: r.index,
                     value: Answer::Read(r.value, stamp),
                 }),
-                (None, None) => unreachable!("a miss always reads"),
             }
         }
     };

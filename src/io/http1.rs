@@ -163,7 +163,13 @@ pub enum Framing {
 /// Whether a response to this method with this status carries a body at all (hyper's
 /// `can_have_body`): never for HEAD, 1xx, 204 or 304.
 pub fn has_body(head_request: bool, status: u16) -> bool {
-    !head_request && !(100..200).contains(&status) && status != 204 && status != 304
+    !head_request && may_have_length(status)
+}
+
+/// Whether a response with this status may say its length (hyper's `can_have_content_length`
+/// outside CONNECT): not for 1xx, 204 or 304.
+fn may_have_length(status: u16) -> bool {
+    !(100..200).contains(&status) && status != 204 && status != 304
 }
 
 /// Writes a response head as hyper's HTTP/1.1 server with `title_case_headers` does: headers
@@ -205,7 +211,7 @@ pub fn write_head(
     if close {
         dst.extend_from_slice(b"Connection: close\r\n");
     }
-    let may_have_length = !(100..200).contains(&status) && status != 204 && status != 304;
+    let may_have_length = may_have_length(status);
     match framing {
         Framing::Length(0) => {
             if may_have_length && !head_request {

@@ -53,6 +53,38 @@ impl Agent {
         Agent::start_with(port, data_dir, &[])
     }
 
+    /// Like `start_with` on a free port, with the Prometheus endpoint on (as Consul, only with
+    /// `telemetry.prometheus_retention_time` set), for tests that read a counter. The config
+    /// file lives in the returned directory.
+    pub fn start_with_prometheus(extra: &[&str]) -> (Agent, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("telemetry.json");
+        std::fs::write(
+            &conf,
+            r#"{"telemetry": {"prometheus_retention_time": "60s"}}"#,
+        )
+        .unwrap();
+        let config_file = format!("-config-file={}", conf.display());
+        let args: Vec<&str> = extra
+            .iter()
+            .copied()
+            .chain([config_file.as_str()])
+            .collect();
+        (Agent::start_with(free_port(), None, &args), dir)
+    }
+
+    /// A metric's value from `/v1/agent/metrics?format=prometheus` (0 when absent).
+    pub fn prometheus_value(&self, name: &str) -> f64 {
+        let (_, text, _) = self
+            .call("GET", "/v1/agent/metrics?format=prometheus", b"")
+            .unwrap();
+        let prefix = format!("{name} ");
+        text.lines()
+            .find(|l| l.starts_with(&prefix))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    }
+
     /// Like `start`, with extra agent flags.
     pub fn start_with(port: u16, data_dir: Option<&Path>, extra: &[&str]) -> Agent {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tribune"));
